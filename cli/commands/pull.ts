@@ -1,0 +1,57 @@
+/**
+ * `img pull NAME[:TAG|@DIGEST]`: fetch an image from a registry into the local store.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import {
+  familiarReference,
+  formatPlatform,
+  formatReference,
+  hostPlatform,
+  parsePlatform,
+  parseReference,
+  pull,
+  selectPlatformManifest,
+} from "@img/core";
+import { contextOf } from "../program.ts";
+import { TransferReporter } from "../ui/transfer.ts";
+import { bytesSize } from "../ui/units.ts";
+import { collect } from "../ui/options.ts";
+
+/** The `pull` command. */
+export function pullCommand(): Command<[string], { platform?: string; insecureRegistry: string[] }> {
+  return new Command("pull")
+    .usage("[OPTIONS] NAME[:TAG|@DIGEST]")
+    .description("Pull an image or a repository from a registry")
+    .argument("<name>")
+    .option("--platform <platform>", "set platform if server is multi-platform capable (e.g. linux/arm64)")
+    .option("--insecure-registry <host>", "allow plain HTTP to this registry (repeatable)", collect, [] as string[])
+    .action(async (name, opts, cmd) => {
+      const ctx = contextOf(cmd);
+      try {
+        const ref = parseReference(name);
+        const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+        console.log(`Pulling ${formatReference(ref)}...`);
+        const client = await ctx.registry(opts.insecureRegistry);
+        const state = ctx.state;
+        const reporter = new TransferReporter("Pulling", ctx.debug);
+        const result = await pull(client, ref, state.content, {
+          choose: (manifests) => selectPlatformManifest(manifests, platform),
+          onProgress: reporter.update,
+        });
+        reporter.done();
+        const manifest = { ...result.manifest };
+        if (!manifest.platform && result.index === undefined) delete manifest.platform;
+        state.images.put(formatReference(ref), manifest);
+        const size = result.manifest.size + result.config.size +
+          result.layers.reduce((n, l) => n + l.size, 0);
+        console.log(`Alias: ${familiarReference(ref)}`);
+        console.log(`Digest: ${result.manifest.digest}`);
+        console.log(`Platform: ${formatPlatform(platform)}`);
+        console.log(`Size: ${bytesSize(size)}`);
+      } finally {
+        ctx.close();
+      }
+    });
+}

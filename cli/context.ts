@@ -1,0 +1,105 @@
+/**
+ * What every command needs from the global flags: the state directory, the plugin loader,
+ * credentials and the registry client, each opened only when a command asks for it.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import {
+  type CredentialStore,
+  externalPluginSpecifiers,
+  PluginLoader,
+  type PluginContext,
+  RegistryClient,
+  State,
+} from "@img/core";
+import { BUILTIN_PLUGINS } from "./builtin_plugins.ts";
+import { VERSION } from "./version.ts";
+
+/** The global flags. */
+export interface GlobalOptions {
+  /** The snapshot backend. */
+  backend: string;
+  /** Debug logging. */
+  debug?: boolean;
+  /** The state directory. */
+  state: string;
+  /** External plugin specifiers from `--plugin`. */
+  plugin?: string[];
+}
+
+/** The lazily opened pieces a command works with. */
+export class CliContext {
+  /** The global flags. */
+  readonly options: GlobalOptions;
+  /** The environment. */
+  readonly env: Record<string, string>;
+  #state?: State;
+  #plugins?: Promise<PluginLoader>;
+  #credentials?: Promise<CredentialStore>;
+
+  /** Creates a context from the global flags. */
+  constructor(options: GlobalOptions, env: Record<string, string> = Deno.env.toObject()) {
+    this.options = options;
+    this.env = env;
+  }
+
+  /** Writes a debug line to stderr when `--debug` is on. */
+  debug = (message: string): void => {
+    if (this.options.debug) console.error(`DEBU ${message}`);
+  };
+
+  /** The open state directory. */
+  get state(): State {
+    this.#state ??= State.open(this.options.state);
+    return this.#state;
+  }
+
+  /** What plugins are handed when created. */
+  get pluginContext(): PluginContext {
+    return { stateDir: this.options.state, env: this.env, debug: this.debug };
+  }
+
+  /** The plugin loader, with external plugins from `--plugin`, `IMG_PLUGINS` and the config file loaded. */
+  plugins(): Promise<PluginLoader> {
+    this.#plugins ??= (async () => {
+      const loader = new PluginLoader(BUILTIN_PLUGINS);
+      const configHome = this.env.XDG_CONFIG_HOME ?? (this.env.HOME ? join(this.env.HOME, ".config") : undefined);
+      const files = configHome ? [join(configHome, "img", "config.json")] : [];
+      const specifiers = [
+        ...await externalPluginSpecifiers(files, this.env.IMG_PLUGINS),
+        ...(this.options.plugin ?? []),
+      ];
+      for (const s of specifiers) {
+        const p = await loader.loadExternal(s);
+        this.debug(`loaded plugin ${p.kind}/${p.name} ${p.version} from ${s}`);
+      }
+      return loader;
+    })();
+    return this.#plugins;
+  }
+
+  /** The credential store (the `docker` credentials plugin unless another is configured). */
+  credentials(): Promise<CredentialStore> {
+    this.#credentials ??= (async () => {
+      const loader = await this.plugins();
+      const plugin = await loader.get("credentials", this.env.IMG_CREDENTIALS ?? "docker");
+      return plugin.create(this.pluginContext);
+    })();
+    return this.#credentials;
+  }
+
+  /** A registry client using the credential store; `insecure` lists hosts to reach over plain HTTP. */
+  async registry(insecure: string[] = []): Promise<RegistryClient> {
+    return new RegistryClient({
+      credentials: await this.credentials(),
+      insecureRegistries: insecure,
+      userAgent: `img/${VERSION}`,
+    });
+  }
+
+  /** Closes what was opened. */
+  close(): void {
+    this.#state?.close();
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The `img` command line: `deno run -A jsr:@img/cli build .`
+ *
+ * @module
+ */
+import { CommanderError } from "commander";
+import { ImgError } from "@img/core";
+import { createProgram } from "./program.ts";
+
+/** Runs img with `args` and returns its exit code. */
+export async function main(args: string[]): Promise<number> {
+  const program = createProgram();
+  const debug = args.includes("-d") || args.includes("--debug");
+  for (const cmd of [program, ...program.commands]) {
+    cmd.exitOverride();
+    cmd.configureOutput({
+      outputError: (str, write) => write(str.replace(/^error: /, "img: ")),
+    });
+  }
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof ImgError) {
+      console.error(`img: ${e.message}`);
+      if (debug && e.cause) console.error(e.cause);
+    } else if (e instanceof Error) {
+      console.error(`img: ${e.message.split("\n")[0]}`);
+      if (debug) console.error(e.stack);
+    } else {
+      console.error(`img: ${String(e)}`);
+    }
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,68 @@
+/**
+ * The commander program: global flags and one subcommand per file in `commands/`.
+ *
+ * @module
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import { defaultStateDir } from "@img/core";
+import { CliContext, type GlobalOptions } from "./context.ts";
+import { VERSION } from "./version.ts";
+import { lsCommand } from "./commands/ls.ts";
+import { tagCommand } from "./commands/tag.ts";
+import { rmCommand } from "./commands/rm.ts";
+import { versionCommand } from "./commands/version.ts";
+import { pullCommand } from "./commands/pull.ts";
+import { pushCommand } from "./commands/push.ts";
+import { loginCommand, logoutCommand } from "./commands/login.ts";
+import { collect } from "./ui/options.ts";
+
+/** The snapshot backends `--backend` accepts. */
+export const BACKENDS = ["auto", "native", "overlayfs", "fuse-overlayfs"] as const;
+
+/** Returns the context for a command's action, built from the global flags. */
+export function contextOf(cmd: Command<unknown[], Record<string, unknown>>): CliContext {
+  let root = cmd as Command<unknown[], Record<string, unknown>>;
+  while (root.parent) root = root.parent as typeof root;
+  return new CliContext(root.opts() as unknown as GlobalOptions);
+}
+
+/** Builds the `img` program. */
+export function createProgram(): Command<[], Record<string, unknown>> {
+  const program = new Command("img")
+    .usage("[OPTIONS] COMMAND")
+    .description(
+      "Standalone, daemon-less, unprivileged Dockerfile and OCI compatible container image builder.",
+    )
+    .addOption(
+      new Option("-b, --backend <backend>", "backend for snapshots").choices(BACKENDS).default("auto"),
+    )
+    .option("-d, --debug", "enable debug logging")
+    .option("-s, --state <dir>", "directory to hold the global state", defaultStateDirOrEmpty())
+    .option("--plugin <specifier>", "load an external plugin module (repeatable)", collect)
+    .version(`img version ${VERSION}`, "-v, --version", "print version information and quit")
+    .helpOption("-h, --help", "show help")
+    .helpCommand(false)
+    .configureHelp({ sortSubcommands: true, subcommandTerm: (cmd) => cmd.name() });
+  program.addCommand(loginCommand());
+  program.addCommand(logoutCommand());
+  program.addCommand(lsCommand());
+  program.addCommand(pullCommand());
+  program.addCommand(pushCommand());
+  program.addCommand(rmCommand());
+  program.addCommand(tagCommand());
+  program.addCommand(versionCommand());
+  for (const cmd of program.commands) {
+    cmd.helpOption("-h, --help", "show help");
+    cmd.showHelpAfterError(`See 'img ${cmd.name()} --help'.`);
+  }
+  program.showHelpAfterError("See 'img --help'.");
+  return program as unknown as Command<[], Record<string, unknown>>;
+}
+
+function defaultStateDirOrEmpty(): string {
+  try {
+    return defaultStateDir();
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * Shared by the archive writers: the images to write, the walk that finds every blob an image
+ * reaches (deduplicated, in a stable order), and the names written into `index.json`.
+ *
+ * @module
+ */
+import type { ContentStore } from "../content/store.ts";
+import { type Digest, sha256 } from "../digest.ts";
+import { ImgError, NotFoundError } from "../errors.ts";
+import {
+  isIndexMediaType,
+  isManifestMediaType,
+  isSchema1MediaType,
+  MediaType,
+} from "../media_types.ts";
+import { formatReference, parseReference, type Reference } from "../reference.ts";
+import {
+  type Descriptor,
+  type Index,
+  indexSchema,
+  type Manifest,
+  manifestSchema,
+} from "../schemas.ts";
+
+/** An image to write into an archive. */
+export interface ArchiveImage {
+  /**
+   * Full normalized references the image is known by (`docker.io/library/busybox:latest`,
+   * `127.0.0.1:5000/a/b:v1`). May be empty.
+   */
+  names: string[];
+  /**
+   * The image's manifest (OCI or Docker schema 2) whose blob, config and layers are all in the
+   * content store. For OCI archives it may also be an image index; children missing from the
+   * store are left out, as `docker save` does for platforms it has not pulled.
+   */
+  manifest: Descriptor;
+}
+
+/** A blob to copy into an archive. */
+export interface BlobEntry {
+  /** The blob's digest. */
+  digest: Digest;
+  /** The blob's size, checked against the content store. */
+  size: number;
+  /** The blob's bytes when the writer generated it (a converted manifest), not in the store. */
+  data?: Uint8Array;
+}
+
+/** The annotation that holds the full image name (containerd, docker, BuildKit). */
+export const ANNOTATION_IMAGE_NAME = "io.containerd.image.name";
+/** The OCI annotation that names a manifest in `index.json`: the tag, as BuildKit writes it. */
+export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
+
+/** Options for {@linkcode BlobCollector}. */
+export interface CollectOptions {
+  /**
+   * Rewrite Docker schema 2 manifests and manifest lists with OCI media types (a new manifest
+   * blob, the same config and layer blobs), as `podman save --format oci-archive` does.
+   */
+  toOci?: boolean;
+}
+
+/** What {@linkcode BlobCollector.add} found. */
+export interface Added {
+  /** The descriptor to write for the image: the input one, or that of its OCI conversion. */
+  desc: Descriptor;
+  /** The (possibly converted) manifest, when the descriptor is a single-platform manifest. */
+  manifest?: Manifest;
+}
+
+const DOCKER_TO_OCI: Record<string, string> = {
+  [MediaType.dockerManifest]: MediaType.ociManifest,
+  [MediaType.dockerManifestList]: MediaType.ociIndex,
+  [MediaType.dockerConfig]: MediaType.ociConfig,
+  [MediaType.dockerLayerGzip]: MediaType.ociLayerGzip,
+  [MediaType.dockerLayerForeignGzip]: MediaType.ociLayerNondistributableGzip,
+  [MediaType.dockerLayerZstd]: MediaType.ociLayerZstd,
+  "application/vnd.docker.image.rootfs.diff.tar": MediaType.ociLayer,
+};
+
+function ociMediaType(mediaType: string): string {
+  return DOCKER_TO_OCI[mediaType] ?? mediaType;
+}
+
+/** Collects blobs reachable from images, each once, in the order the images reach them. */
+export class BlobCollector {
+  readonly #store: ContentStore;
+  readonly #toOci: boolean;
+  readonly #seen = new Set<string>();
+  /** The blobs collected so far. */
+  readonly blobs: BlobEntry[] = [];
+
+  /** Creates a collector reading from `store`. */
+  constructor(store: ContentStore, options: CollectOptions = {}) {
+    this.#store = store;
+    this.#toOci = options.toOci ?? false;
+  }
+
+  /**
+   * Adds the blob of `desc` and everything it reaches: an index's children whose content is
+   * all in the store, a manifest's config and layers.
+   *
+   * @throws {NotFoundError} if a blob the image needs is not in the store.
+   */
+  async add(desc: Descriptor, label: string): Promise<Added> {
+    if (isSchema1MediaType(desc.mediaType)) {
+      throw new ImgError(
+        `Image ${label} uses the deprecated Docker schema 1 format, which cannot be saved; pull it again from a registry that serves schema 2`,
+      );
+    }
+    const info = await this.#stat(desc, label, "manifest", false);
+    if (isIndexMediaType(desc.mediaType)) return await this.#addIndex(desc, label);
+    if (!isManifestMediaType(desc.mediaType)) {
+      if (info) this.#push({ digest: desc.digest as Digest, size: desc.size });
+      return { desc };
+    }
+    const raw = await this.#readObject(desc);
+    let manifest = this.#parseManifest(raw, desc);
+    let out = desc;
+    if (this.#toOci && desc.mediaType === MediaType.dockerManifest) {
+      const { schemaVersion, mediaType: _, config, layers, ...rest } = raw;
+      const converted = {
+        schemaVersion,
+        mediaType: MediaType.ociManifest,
+        config: { ...(config as object), mediaType: ociMediaType(manifest.config.mediaType) },
+        layers: (layers as object[]).map((l, i) => ({
+          ...l,
+          mediaType: ociMediaType(manifest.layers[i].mediaType),
+        })),
+        ...rest,
+      };
+      manifest = this.#parseManifest(converted, desc);
+      out = this.#generated(desc, MediaType.ociManifest, converted);
+    } else {
+      this.#push({ digest: desc.digest as Digest, size: desc.size });
+    }
+    await this.#stat(manifest.config, label, "config", false, true);
+    for (const layer of manifest.layers) {
+      // Non-distributable layers with URLs may be absent, as after a pull that skipped them.
+      await this.#stat(layer, label, "layer", (layer.urls?.length ?? 0) > 0, true);
+    }
+    return { desc: out, manifest };
+  }
+
+  async #addIndex(desc: Descriptor, label: string): Promise<Added> {
+    const raw = await this.#readObject(desc);
+    const parsed = indexSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ImgError(
+        `Index ${desc.digest} in the content store is not a valid image index; pull the image again`,
+      );
+    }
+    const children: Descriptor[] = [];
+    let changed = false;
+    for (const child of parsed.data.manifests) {
+      if (!(await this.#isComplete(child))) continue;
+      const added = await this.add(child, label);
+      if (added.desc === child) {
+        children.push(child);
+      } else {
+        changed = true;
+        const { mediaType, digest, size } = added.desc;
+        children.push({ ...child, mediaType, digest, size });
+      }
+    }
+    if (children.length === 0 && parsed.data.manifests.length > 0) {
+      throw new NotFoundError(
+        `Image ${label} is incomplete: none of the manifests in its index has all its content in the store; pull the image again`,
+      );
+    }
+    if (this.#toOci && (changed || desc.mediaType === MediaType.dockerManifestList)) {
+      // The rewritten index lists only the manifests the archive holds.
+      const { schemaVersion, mediaType: _, manifests: _m, ...rest } = raw;
+      const converted = {
+        schemaVersion,
+        mediaType: MediaType.ociIndex,
+        manifests: children,
+        ...rest,
+      };
+      return { desc: this.#generated(desc, MediaType.ociIndex, converted) };
+    }
+    this.#push({ digest: desc.digest as Digest, size: desc.size });
+    return { desc };
+  }
+
+  #generated(desc: Descriptor, mediaType: string, value: unknown): Descriptor {
+    const data = new TextEncoder().encode(JSON.stringify(value));
+    const digest = sha256(data);
+    this.#push({ digest, size: data.byteLength, data });
+    return { ...desc, mediaType, digest, size: data.byteLength };
+  }
+
+  #push(blob: BlobEntry): void {
+    if (this.#seen.has(blob.digest)) return;
+    this.#seen.add(blob.digest);
+    this.blobs.push(blob);
+  }
+
+  async #readObject(desc: Descriptor): Promise<Record<string, unknown>> {
+    const value = await this.#store.readJSON(desc.digest as Digest);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new ImgError(
+        `Blob ${desc.digest} in the content store is not a JSON object; pull or build the image again`,
+      );
+    }
+    return value as Record<string, unknown>;
+  }
+
+  #parseManifest(raw: unknown, desc: Descriptor): Manifest {
+    const parsed = manifestSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ImgError(
+        `Manifest ${desc.digest} in the content store is not a valid image manifest; pull the image again`,
+      );
+    }
+    return parsed.data;
+  }
+
+  /** Reports whether a manifest and the blobs it needs are all in the store. */
+  async #isComplete(desc: Descriptor): Promise<boolean> {
+    if (!(await this.#store.has(desc.digest as Digest))) return false;
+    if (!isManifestMediaType(desc.mediaType)) return true;
+    const manifest = this.#parseManifest(await this.#readObject(desc), desc);
+    for (const d of [manifest.config, ...manifest.layers]) {
+      if ((d.urls?.length ?? 0) > 0 && d !== manifest.config) continue;
+      if (!(await this.#store.has(d.digest as Digest))) return false;
+    }
+    return true;
+  }
+
+  async #stat(
+    desc: Descriptor,
+    label: string,
+    what: string,
+    optional: boolean,
+    push = false,
+  ): Promise<boolean> {
+    const digest = desc.digest as Digest;
+    if (this.#seen.has(digest)) return true;
+    const info = await this.#store.stat(digest);
+    if (!info) {
+      if (optional) return false;
+      throw new NotFoundError(
+        `Image ${label} is incomplete: its ${what} ${digest} is not in the content store; pull or build the image again`,
+      );
+    }
+    if (info.size !== desc.size) {
+      throw new ImgError(
+        `Image ${label} is damaged: its ${what} ${digest} has ${info.size} bytes in the content store but ${desc.size} in its descriptor; pull or build the image again`,
+      );
+    }
+    if (push) this.#push({ digest, size: info.size });
+    return true;
+  }
+}
+
+/** A short label for an image in error messages: its first name, or its manifest digest. */
+export function imageLabel(image: ArchiveImage): string {
+  return image.names[0] ?? image.manifest.digest;
+}
+
+/** Parses an image's names, keeping each distinct name once. */
+export function parseNames(image: ArchiveImage): Reference[] {
+  const seen = new Set<string>();
+  const refs: Reference[] = [];
+  for (const name of image.names) {
+    const ref = parseReference(name);
+    const full = formatReference(ref);
+    if (seen.has(full)) continue;
+    seen.add(full);
+    refs.push(ref);
+  }
+  return refs;
+}
+
+/**
+ * Builds the OCI `index.json` for `images`: one descriptor per (image, name), annotated with
+ * the full name (`io.containerd.image.name`) and the tag (`org.opencontainers.image.ref.name`),
+ * as BuildKit's and docker's OCI exports write them; an image without names gets one
+ * descriptor without them.
+ */
+export function buildIndex(images: ArchiveImage[]): Index {
+  const manifests: Descriptor[] = [];
+  const seen = new Set<string>();
+  for (const image of images) {
+    const { mediaType, digest, size, platform, artifactType, annotations } = image.manifest;
+    const base: Descriptor = { mediaType, digest, size };
+    if (artifactType) base.artifactType = artifactType;
+    const kept = Object.entries(annotations ?? {}).filter(([k]) =>
+      k !== ANNOTATION_IMAGE_NAME && k !== ANNOTATION_REF_NAME
+    );
+    const refs = parseNames(image);
+    const push = (names: Record<string, string>) => {
+      const all = Object.fromEntries([...kept, ...Object.entries(names)].sort(byKey));
+      const desc: Descriptor = { ...base };
+      if (Object.keys(all).length > 0) desc.annotations = all;
+      if (platform) desc.platform = platform;
+      const key = `${digest} ${all[ANNOTATION_IMAGE_NAME] ?? ""}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      manifests.push(desc);
+    };
+    if (refs.length === 0) push({});
+    for (const ref of refs) {
+      const names: Record<string, string> = { [ANNOTATION_IMAGE_NAME]: formatReference(ref) };
+      // The OCI ref name grammar has no room for a bare digest, so only tags become ref names.
+      if (ref.tag) names[ANNOTATION_REF_NAME] = ref.tag;
+      push(names);
+    }
+  }
+  return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
+}
+
+function byKey(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+/** The content of the `oci-layout` file. */
+export const OCI_LAYOUT_FILE = JSON.stringify({ imageLayoutVersion: "1.0.0" });
+
+/** The path of a blob inside an OCI layout or a docker archive. */
+export function blobPath(digest: string): string {
+  return `blobs/sha256/${digest.slice("sha256:".length)}`;
+}

@@ -1,0 +1,188 @@
+/**
+ * Test fixtures for the archive writers: small images with random gzip layers, written into a
+ * temporary content store, and helpers that run the independent tools (skopeo, podman, tar).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { pack } from "tar-stream";
+import { ContentStore } from "../content/store.ts";
+import { type Digest, sha256 } from "../digest.ts";
+import { MediaType } from "../media_types.ts";
+import type { Descriptor, ImageConfig, Index, Manifest } from "../schemas.ts";
+
+/** A layer written into the test store. */
+export interface TestLayer {
+  /** Descriptor of the gzip blob. */
+  desc: Descriptor;
+  /** Digest of the uncompressed tar. */
+  diffId: Digest;
+  /** The files in the layer, by path. */
+  files: Record<string, Uint8Array>;
+}
+
+/** An image written into the test store. */
+export interface TestImage {
+  /** The manifest descriptor. */
+  manifest: Descriptor;
+  /** The config descriptor. */
+  config: Descriptor;
+  /** The config as written. */
+  configJSON: ImageConfig;
+  /** The layers, bottom first. */
+  layers: TestLayer[];
+}
+
+/** The OCI architecture of the machine running the tests. */
+export function hostArch(): string {
+  const arch = Deno.build.arch as string;
+  return arch === "x86_64" ? "amd64" : arch === "aarch64" ? "arm64" : arch;
+}
+
+/** Builds an uncompressed tar of `files` (with their parent directories), in path order. */
+export async function buildTar(files: Record<string, Uint8Array>): Promise<Uint8Array> {
+  const p = pack();
+  const chunks: Uint8Array[] = [];
+  const done = (async () => {
+    for await (const c of p) chunks.push(c as Uint8Array);
+  })();
+  const dirs = new Set<string>();
+  for (const path of Object.keys(files).sort()) {
+    const parts = path.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join("/") + "/";
+      if (dirs.has(dir)) continue;
+      dirs.add(dir);
+      await new Promise<void>((res, rej) => {
+        p.entry(
+          { name: dir, type: "directory", mode: 0o755, mtime: new Date(0) },
+          (e) => e ? rej(e) : res(),
+        ).end(undefined);
+      });
+    }
+    const body = files[path];
+    await new Promise<void>((res, rej) => {
+      p.entry(
+        { name: path, mode: 0o644, mtime: new Date(0), size: body.byteLength },
+        Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+        (e) => e ? rej(e) : res(),
+      );
+    });
+  }
+  p.finalize();
+  await done;
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** Writes a gzip layer of `files` into `store`. */
+export async function putLayer(
+  store: ContentStore,
+  files: Record<string, Uint8Array>,
+  mediaType: string,
+): Promise<TestLayer> {
+  const tar = await buildTar(files);
+  const blob = new Uint8Array(gzipSync(tar));
+  const info = await store.put(blob);
+  return { desc: { mediaType, digest: info.digest, size: info.size }, diffId: sha256(tar), files };
+}
+
+/** Writes `value` as a JSON blob into `store` and returns its descriptor. */
+export async function putJSON(
+  store: ContentStore,
+  mediaType: string,
+  value: unknown,
+): Promise<Descriptor> {
+  const info = await store.put(JSON.stringify(value));
+  return { mediaType, digest: info.digest, size: info.size };
+}
+
+/** Options for {@linkcode putImage}. */
+export interface PutImageOptions {
+  /** Write Docker schema 2 media types instead of OCI ones. */
+  docker?: boolean;
+  /** Layers to reuse at the bottom of the image (shared with another image). */
+  base?: TestLayer[];
+  /** Files of the image's own top layer. */
+  files?: Record<string, Uint8Array>;
+  /** The architecture in the config (host architecture by default). */
+  arch?: string;
+  /** The command in the config. */
+  cmd?: string[];
+}
+
+/** Writes a complete single-platform image into `store`. */
+export async function putImage(
+  store: ContentStore,
+  options: PutImageOptions = {},
+): Promise<TestImage> {
+  const docker = options.docker ?? false;
+  const layerType: string = docker ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip;
+  const layers: TestLayer[] = [...(options.base ?? [])].map((l) => ({
+    ...l,
+    desc: { ...l.desc, mediaType: layerType },
+  }));
+  layers.push(
+    await putLayer(store, options.files ?? { "data/random.bin": randomBytes(1024) }, layerType),
+  );
+  const configJSON: ImageConfig = {
+    created: "2024-01-01T00:00:00Z",
+    architecture: options.arch ?? hostArch(),
+    os: "linux",
+    config: {
+      Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      Cmd: options.cmd ?? ["/bin/sh"],
+      WorkingDir: "/",
+    },
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+    history: layers.map((_, i) => ({ created: "2024-01-01T00:00:00Z", created_by: `layer ${i}` })),
+  };
+  const config = await putJSON(
+    store,
+    docker ? MediaType.dockerConfig : MediaType.ociConfig,
+    configJSON,
+  );
+  const manifestJSON: Manifest = {
+    schemaVersion: 2,
+    mediaType: docker ? MediaType.dockerManifest : MediaType.ociManifest,
+    config,
+    layers: layers.map((l) => l.desc),
+  };
+  const manifest = await putJSON(store, manifestJSON.mediaType!, manifestJSON);
+  return { manifest, config, configJSON, layers };
+}
+
+/** Writes an OCI index of `manifests` into `store`. */
+export function putIndex(store: ContentStore, manifests: Descriptor[]): Promise<Descriptor> {
+  const index: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
+  return putJSON(store, MediaType.ociIndex, index);
+}
+
+/** A temporary directory with a content store, removed by `cleanup`. */
+export async function tempStore(): Promise<
+  { dir: string; store: ContentStore; cleanup: () => Promise<void> }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "img-archive-test-" });
+  const store = new ContentStore(join(dir, "content"));
+  return { dir, store, cleanup: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** Runs a command and returns its stdout; throws with stderr if it fails. */
+export async function run(cmd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (${out.code}):\n${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return stdout;
+}
+
+/** Opens `path` for writing as a `WritableStream`. */
+export async function fileSink(path: string): Promise<WritableStream<Uint8Array>> {
+  const f = await Deno.open(path, { write: true, create: true, truncate: true });
+  return f.writable;
+}

@@ -1,0 +1,22 @@
+/**
+ * Archive writers: OCI image layouts (tar or directory) and docker-archive tarballs, streamed
+ * from the content store. They back `img save` and the `oci` and `docker` exporters.
+ *
+ * @module
+ */
+export {
+  ANNOTATION_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
+  type ArchiveImage,
+  type OciArchiveOptions,
+  type OciLayoutOptions,
+  type OciLayoutResult,
+  writeOciArchive,
+  writeOciLayout,
+} from "./oci_layout.ts";
+export {
+  type DockerArchiveManifestEntry,
+  type DockerArchiveResult,
+  writeDockerArchive,
+} from "./docker_archive.ts";
+export type { BlobEntry } from "./_collect.ts";

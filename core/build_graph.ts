@@ -1,0 +1,108 @@
+/**
+ * The build graph: a DAG of content-addressed operations, like BuildKit's LLB. A frontend
+ * produces it; the solver executes it.
+ *
+ * @module
+ */
+import type { Digest } from "./digest.ts";
+import type { Platform } from "./platform.ts";
+
+/** A mount of an exec op. */
+export type ExecMount =
+  | { type: "bind"; target: string; input?: number; source?: string; readonly?: boolean }
+  | { type: "cache"; target: string; id: string; sharing?: "shared" | "private" | "locked" }
+  | { type: "tmpfs"; target: string; size?: number }
+  | { type: "secret"; target: string; id: string; required?: boolean; mode?: number }
+  | { type: "ssh"; target: string; id: string; required?: boolean };
+
+/** A source op: an image, the local context, a URL or a git repository. */
+export interface SourceOp {
+  /** The op type. */
+  type: "source";
+  /** `docker-image://ref`, `local://context`, `https://...`, `git://...`. */
+  identifier: string;
+  /** Source-specific attributes (platform, include patterns, checksums, ...). */
+  attrs?: Record<string, string>;
+}
+
+/** An exec op: a RUN step. */
+export interface ExecOp {
+  /** The op type. */
+  type: "exec";
+  /** The command and its arguments. */
+  args: string[];
+  /** Environment as `KEY=value` entries. */
+  env: string[];
+  /** The working directory. */
+  cwd: string;
+  /** The user (`name`, `uid`, `uid:gid`). */
+  user?: string;
+  /** The network mode. */
+  network?: "host" | "none";
+  /** Extra mounts; the root filesystem is input 0. */
+  mounts: ExecMount[];
+}
+
+/** One action of a file op. */
+export type FileAction =
+  | {
+    action: "copy";
+    /** Index of the input holding the source (or -1 for the op's own output). */
+    input: number;
+    src: string[];
+    dest: string;
+    chown?: string;
+    chmod?: string;
+    /** Follow symlinks, allow wildcards, create the destination path, unpack archives. */
+    options?: { followSymlinks?: boolean; allowWildcard?: boolean; createDestPath?: boolean; unpack?: boolean; exclude?: string[] };
+  }
+  | { action: "mkdir"; path: string; mode: number; parents?: boolean; chown?: string }
+  | { action: "mkfile"; path: string; mode: number; data: string; chown?: string }
+  | { action: "rm"; path: string; allowNotFound?: boolean; allowWildcard?: boolean };
+
+/** A file op: COPY, ADD, WORKDIR creation and the like, applied onto input 0. */
+export interface FileOp {
+  /** The op type. */
+  type: "file";
+  /** The actions, applied in order. */
+  actions: FileAction[];
+}
+
+/** A merge op: layers stacked in order. */
+export interface MergeOp {
+  /** The op type. */
+  type: "merge";
+}
+
+/** A diff op: the changes between input 0 and input 1. */
+export interface DiffOp {
+  /** The op type. */
+  type: "diff";
+}
+
+/** Any op of the build graph. */
+export type Op = SourceOp | ExecOp | FileOp | MergeOp | DiffOp;
+
+/** A vertex of the build graph: an op with its inputs. */
+export interface Vertex {
+  /** The digest of the op's canonical definition and its inputs' digests. */
+  digest: Digest;
+  /** The op. */
+  op: Op;
+  /** The vertices whose outputs are this op's inputs, by digest. */
+  inputs: Digest[];
+  /** The name shown in progress (`[build 2/3] RUN make`). */
+  name: string;
+  /** The platform the op runs for. */
+  platform?: Platform;
+  /** Do not use the cache for this vertex. */
+  ignoreCache?: boolean;
+}
+
+/** A build graph: its vertices and the vertex whose output is the result. */
+export interface BuildGraph {
+  /** Every vertex, keyed by digest. */
+  vertices: Map<Digest, Vertex>;
+  /** The digest of the result vertex. */
+  root: Digest;
+}

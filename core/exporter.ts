@@ -1,0 +1,53 @@
+/**
+ * The exporter seam: turns a build result into an output (`--output type=NAME,...`).
+ *
+ * @module
+ */
+import type { ContentStore } from "./content/store.ts";
+import type { ProgressWriter } from "./progress.ts";
+import type { Descriptor, ImageConfig } from "./schemas.ts";
+
+/** A layer of a result, as a blob in the content store. */
+export interface ResultLayer {
+  /** The compressed (or not) blob. */
+  descriptor: Descriptor;
+  /** The digest of the uncompressed tar. */
+  diffID: string;
+}
+
+/** What an exporter exports: the result of a build or an image from the store. */
+export interface ExportResult {
+  /** The image config. */
+  config: ImageConfig;
+  /** The layers, base first. */
+  layers: ResultLayer[];
+  /** A directory holding the final root filesystem, readable while the export runs, if any. */
+  rootfs?: string;
+  /** Image names the result is to be known by (`-t`). */
+  names: string[];
+}
+
+/** What every exporter may use while it exports. */
+export interface ExportContext {
+  /** The content store holding the result's blobs. */
+  content: ContentStore;
+  /** Where progress goes. */
+  progress: ProgressWriter;
+  /** The directory img stores its state in. */
+  stateDir: string;
+}
+
+/** What an export reports back (`containerimage.digest`, `image.name`, ...). */
+export type ExportResponse = Record<string, string>;
+
+/** One configured export, made from the `--output` attributes. */
+export interface ExporterInstance {
+  /** Exports the result. */
+  export(result: ExportResult, ctx: ExportContext): Promise<ExportResponse>;
+}
+
+/** Creates exporter instances from `--output` attributes. */
+export interface Exporter {
+  /** Validates the attributes and returns an instance; throws a user-facing error if invalid. */
+  resolve(attrs: Record<string, string>): Promise<ExporterInstance> | ExporterInstance;
+}

@@ -1,0 +1,78 @@
+/**
+ * Path handling for applying layers: cleaning tar names and resolving them inside a root
+ * directory the way a chroot would, so that nothing is ever reached through a symlink that
+ * points out of the tree.
+ *
+ * @module
+ */
+import { ImgError } from "../errors.ts";
+
+/** The most symlinks followed while resolving one path, as Linux's MAXSYMLINKS (40) x 6. */
+const MAX_LINKS = 255;
+
+/**
+ * Lexically cleans a tar entry name into path components relative to the layer root.
+ * Absolute names are rooted at the layer root (as containerd does); `.` and empty
+ * components are dropped. Returns `undefined` if a `..` climbs above the root.
+ */
+export function cleanComponents(name: string): string[] | undefined {
+  const out: string[] = [];
+  for (const c of name.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") {
+      if (out.length === 0) return undefined;
+      out.pop();
+      continue;
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+/** Joins `root` and relative components into a host path. */
+export function joinRoot(root: string, components: readonly string[]): string {
+  return components.length === 0 ? root : `${root}/${components.join("/")}`;
+}
+
+/**
+ * Resolves `components` inside `root` as a chroot would: every symlink met on the way is
+ * followed, absolute targets restart at `root` and `..` never climbs above `root`. Missing
+ * components are kept as they are. Returns the components of the resolved path relative to
+ * `root`; none of them is a symlink at the time of the call, so the host path
+ * `joinRoot(root, result)` cannot lead outside `root`.
+ */
+export function resolveInRoot(root: string, components: readonly string[]): string[] {
+  const resolved: string[] = [];
+  const pending = components.slice().reverse();
+  let links = 0;
+  while (pending.length > 0) {
+    const c = pending.pop()!;
+    if (c === "" || c === ".") continue;
+    if (c === "..") {
+      resolved.pop();
+      continue;
+    }
+    resolved.push(c);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(joinRoot(root, resolved));
+    } catch (e) {
+      // Missing (or below a file): kept as is. A later `..` may climb back to existing
+      // directories, so the walk goes on checking every component.
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) continue;
+      throw e;
+    }
+    if (!info.isSymlink) continue;
+    if (++links > MAX_LINKS) {
+      throw new ImgError(
+        `Too many levels of symbolic links at "${resolved.join("/")}" in the layer; the image is broken`,
+      );
+    }
+    const target = Deno.readLinkSync(joinRoot(root, resolved));
+    resolved.pop();
+    if (target.startsWith("/")) resolved.length = 0;
+    const parts = target.split("/");
+    for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]);
+  }
+  return resolved;
+}

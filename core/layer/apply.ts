@@ -1,0 +1,488 @@
+/**
+ * Applies an OCI layer (an uncompressed tar stream) onto a directory, as the OCI image
+ * spec's "Applying Changesets" describes and containerd's `archive.Apply` does: whiteouts,
+ * opaque directories, hard links, devices, modes, owners, times and xattrs.
+ *
+ * Nothing is ever written outside the directory: names are cleaned (a `..` that climbs out
+ * is refused), and every parent directory is resolved inside the directory as a chroot
+ * would resolve it, so a symlink in the tree (which may point anywhere) is never followed to
+ * the host.
+ *
+ * @module
+ */
+import { lchownSync, lutimesSync } from "node:fs";
+import tar from "tar-stream";
+import { ImgError } from "../errors.ts";
+import { cleanComponents, joinRoot, resolveInRoot } from "./_path.ts";
+
+/** Writes extended attributes without following symlinks (`lsetxattr(2)`). */
+export interface XattrWriter {
+  /** Sets xattr `name` of `path` (not following a final symlink) to `value`. */
+  lset(path: string, name: string, value: Uint8Array): void;
+}
+
+/** Creates device nodes and fifos (`mknod(2)`). */
+export interface NodeMaker {
+  /**
+   * Creates a node at `path`. `type` is `S_IFCHR`, `S_IFBLK` or `S_IFIFO` (`0o020000`,
+   * `0o060000`, `0o010000`), `perm` the permission bits. Throws if it cannot.
+   */
+  mknod(path: string, type: number, perm: number, major: number, minor: number): void;
+}
+
+/** Options of {@linkcode applyLayer}. */
+export interface ApplyLayerOptions {
+  /** Chown entries to their uid/gid: true when running as root, e.g. inside the user
+   * namespace. When false, everything belongs to the caller. */
+  sameOwner?: boolean;
+  /** Writes the PAX `SCHILY.xattr.*` records; without it, xattrs are skipped (and counted). */
+  xattrs?: XattrWriter;
+  /** Creates devices and fifos; default: the `mknod` command. Devices that cannot be created
+   * (unprivileged) are skipped with a warning. */
+  nodes?: NodeMaker;
+  /** Called with the cleaned path (relative, no leading `/`) of each entry applied. */
+  onEntry?: (path: string) => void;
+  /** Called with a one-line message for each thing skipped (devices, xattrs). */
+  onWarning?: (message: string) => void;
+}
+
+/** What {@linkcode applyLayer} did. */
+export interface ApplyLayerResult {
+  /** Tar entries applied, whiteouts included. */
+  entries: number;
+  /** Bytes of regular-file content written. */
+  bytes: number;
+  /** Device nodes and fifos that could not be created. */
+  skippedDevices: number;
+  /** Extended attributes that were not set. */
+  skippedXattrs: number;
+}
+
+const WHITEOUT_PREFIX = ".wh.";
+const WHITEOUT_OPAQUE = ".wh..wh..opq";
+const XATTR_PREFIX = "SCHILY.xattr.";
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+/** A tar header as tar-stream gives it, with our binary-safe PAX records. */
+type Header = tar.Header & { pax?: Record<string, string | Uint8Array> | null };
+
+/** The default {@linkcode NodeMaker}: the coreutils `mknod` command. */
+export const mknodCommand: NodeMaker = {
+  mknod(path, type, perm, major, minor) {
+    const kind = type === S_IFIFO ? ["p"] : [type === S_IFBLK ? "b" : "c", `${major}`, `${minor}`];
+    const out = new Deno.Command("mknod", {
+      args: ["-m", perm.toString(8), "--", path, ...kind],
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim());
+  },
+};
+
+function outside(name: string): ImgError {
+  return new ImgError(
+    `Layer entry "${name}" would be written outside the target directory; refusing to unpack it`,
+  );
+}
+
+function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+function removeAll(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** Decodes a PAX extended header keeping `SCHILY.xattr.*` values as raw bytes. */
+function decodePax(buf: Uint8Array): Record<string, string | Uint8Array> {
+  const dec = new TextDecoder();
+  const out: Record<string, string | Uint8Array> = {};
+  let off = 0;
+  while (off < buf.length) {
+    let sp = off;
+    while (sp < buf.length && buf[sp] !== 0x20) sp++;
+    const len = parseInt(dec.decode(buf.subarray(off, sp)), 10);
+    if (!len || off + len > buf.length) break;
+    const rec = buf.subarray(sp + 1, off + len - 1); // without the trailing newline
+    const eq = rec.indexOf(0x3d);
+    if (eq < 0) break;
+    const key = dec.decode(rec.subarray(0, eq));
+    const value = rec.subarray(eq + 1);
+    out[key] = key.startsWith(XATTR_PREFIX) ? value.slice() : dec.decode(value);
+    off += len;
+  }
+  return out;
+}
+
+/**
+ * tar-stream decodes PAX values as UTF-8, which corrupts binary xattrs such as
+ * `security.capability`. Its extractor decodes extended headers in one overridable method:
+ * replace the PAX part of it with a binary-safe decoder.
+ */
+function patchPax(extract: tar.Extract): void {
+  // deno-lint-ignore no-explicit-any
+  const ex = extract as any;
+  const original = ex._decodeLongHeader;
+  if (typeof original !== "function") return; // tar-stream changed: values stay UTF-8.
+  ex._decodeLongHeader = function (buf: Uint8Array) {
+    switch (this._header?.type) {
+      case "pax-global-header":
+        this._paxGlobal = decodePax(buf);
+        return;
+      case "pax-header":
+        this._pax = Object.assign({}, this._paxGlobal ?? {}, decodePax(buf));
+        return;
+      default:
+        return original.call(this, buf);
+    }
+  };
+}
+
+function paxNumber(header: Header, key: string): number | undefined {
+  const v = header.pax?.[key];
+  if (typeof v !== "string") return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function writeAll(file: Deno.FsFile, chunk: Uint8Array): void {
+  let off = 0;
+  while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
+}
+
+/** A directory whose mode and times are set once the whole layer is written. */
+interface PendingDir {
+  components: string[];
+  mode: number;
+  mtime: number;
+  atime: number;
+}
+
+/**
+ * Applies one OCI layer, given as an uncompressed tar stream, onto `dir` (which must exist),
+ * and returns counts of what it did. Throws an {@linkcode ImgError} for an entry that would
+ * land outside `dir`, for a malformed tar, and for entries that cannot be applied; what was
+ * applied before stays applied (callers unpack into a fresh snapshot and drop it on error).
+ */
+export async function applyLayer(
+  dir: string,
+  tarStream: ReadableStream<Uint8Array>,
+  options: ApplyLayerOptions = {},
+): Promise<ApplyLayerResult> {
+  const root = Deno.realPathSync(dir);
+  const extract = tar.extract();
+  patchPax(extract);
+  const reader = tarStream.getReader();
+  const applier = new Applier(root, options);
+
+  let feedError: unknown;
+  const feeding = (async () => {
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (!extract.write(value)) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              extract.off("drain", done);
+              extract.off("close", done);
+              resolve();
+            };
+            extract.on("drain", done);
+            extract.on("close", done);
+          });
+          if (extract.destroyed) return;
+        }
+      }
+      extract.end(undefined);
+    } catch (e) {
+      feedError = e;
+      extract.destroy(e as Error);
+    }
+  })();
+
+  const entries = extract[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      let next: IteratorResult<{ header: tar.Header } & AsyncIterable<Uint8Array>>;
+      try {
+        next = (await entries.next()) as typeof next;
+      } catch (e) {
+        if (feedError) throw feedError;
+        throw new ImgError(`The layer is not a valid tar archive (${(e as Error).message})`, {
+          cause: e,
+        });
+      }
+      if (next.done) break;
+      const header = next.value.header as Header;
+      try {
+        await applier.apply(header, next.value);
+      } catch (e) {
+        if (e instanceof ImgError) throw e;
+        throw new ImgError(
+          `Cannot apply layer entry "${header.name}" to ${dir} (${(e as Error).message})`,
+          { cause: e },
+        );
+      }
+    }
+  } catch (e) {
+    extract.destroy();
+    await reader.cancel().catch(() => {});
+    await feeding;
+    throw e;
+  }
+  await feeding;
+  if (feedError) throw feedError;
+  applier.finish();
+  return applier.result;
+}
+
+class Applier {
+  readonly result: ApplyLayerResult = { entries: 0, bytes: 0, skippedDevices: 0, skippedXattrs: 0 };
+  /** Host paths written by this layer: an opaque marker keeps them. */
+  readonly #unpacked = new Set<string>();
+  readonly #dirs: PendingDir[] = [];
+  /** Resolved parent directories by their cleaned name; cleared whenever anything is
+   * removed, since a cached resolution is valid only while its components stay. */
+  readonly #parents = new Map<string, string[]>();
+
+  constructor(readonly root: string, readonly options: ApplyLayerOptions) {}
+
+  async apply(header: Header, data: AsyncIterable<Uint8Array>): Promise<void> {
+    const components = cleanComponents(header.name);
+    if (components === undefined) throw outside(header.name);
+    if (components.length === 0) {
+      // The root itself ("./"): containerd leaves the target directory as it is.
+      await drain(data);
+      return;
+    }
+    const base = components[components.length - 1];
+    const isWhiteout = base.startsWith(WHITEOUT_PREFIX);
+    const isFile = header.type === "file" || header.type === "contiguous-file";
+    // Only regular files carry data; anything else is discarded up front.
+    if (!isFile || isWhiteout) await drain(data);
+    const parent = this.#parent(components.slice(0, -1), !isWhiteout || base === WHITEOUT_OPAQUE);
+    this.result.entries++;
+    this.options.onEntry?.(components.join("/"));
+
+    if (isWhiteout) {
+      if (parent !== undefined) this.#whiteout(parent, base, header.name);
+      return;
+    }
+    const path = joinRoot(this.root, [...parent!, base]);
+    const existing = lstatOrUndefined(path);
+    if (existing && !(existing.isDirectory && header.type === "directory")) {
+      removeAll(path);
+      this.#parents.clear();
+    }
+
+    const mtime = paxNumber(header, "mtime") ?? header.mtime.getTime() / 1000;
+    const atime = paxNumber(header, "atime") ?? mtime;
+    const uid = paxNumber(header, "uid") ?? header.uid;
+    const gid = paxNumber(header, "gid") ?? header.gid;
+    const mode = header.mode & 0o7777;
+
+    switch (header.type) {
+      case "directory":
+        if (!existing?.isDirectory) Deno.mkdirSync(path, { mode: 0o700 });
+        this.#dirs.push({ components: [...parent!, base], mode, mtime, atime });
+        break;
+      case "file":
+      case "contiguous-file": {
+        const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+        try {
+          for await (const chunk of data) {
+            writeAll(file, chunk);
+            this.result.bytes += chunk.length;
+          }
+        } finally {
+          file.close();
+        }
+        break;
+      }
+      case "link": {
+        const target = cleanComponents(header.linkname ?? "");
+        if (target === undefined || target.length === 0) {
+          throw new ImgError(
+            `Layer entry "${header.name}" is a hard link to "${header.linkname}", outside the target directory; refusing to unpack it`,
+          );
+        }
+        const targetParent = resolveInRoot(this.root, target.slice(0, -1));
+        const targetPath = joinRoot(this.root, [...targetParent, target[target.length - 1]]);
+        try {
+          Deno.linkSync(targetPath, path);
+        } catch (e) {
+          throw new ImgError(
+            `Cannot create hard link "${header.name}" to "${header.linkname}" (${
+              (e as Error).message
+            }); the layer is broken`,
+            { cause: e },
+          );
+        }
+        break;
+      }
+      case "symlink":
+        Deno.symlinkSync(header.linkname ?? "", path);
+        break;
+      case "character-device":
+      case "block-device":
+      case "fifo": {
+        const type = header.type === "fifo"
+          ? S_IFIFO
+          : header.type === "block-device"
+          ? S_IFBLK
+          : S_IFCHR;
+        try {
+          (this.options.nodes ?? mknodCommand).mknod(
+            path,
+            type,
+            mode,
+            header.devmajor ?? 0,
+            header.devminor ?? 0,
+          );
+        } catch (e) {
+          this.result.skippedDevices++;
+          this.options.onWarning?.(
+            `Skipped ${header.type} "${components.join("/")}": ${(e as Error).message}`,
+          );
+          return;
+        }
+        break;
+      }
+      default:
+        throw new ImgError(
+          `Layer entry "${header.name}" has unsupported type "${header.type}"; the layer cannot be applied`,
+        );
+    }
+    this.#unpacked.add(path);
+    const isSymlink = header.type === "symlink";
+
+    if (this.options.sameOwner) lchownSync(path, uid, gid);
+    this.#setXattrs(header, path, components);
+    if (header.type === "directory") return; // mode and times come at the end
+    if (!isSymlink) {
+      // After chown, which clears setuid/setgid. A hard link shares its target's inode:
+      // containerd applies the link's header to it, unless the target is a symlink.
+      if (!(header.type === "link" && Deno.lstatSync(path).isSymlink)) Deno.chmodSync(path, mode);
+    }
+    if (isSymlink || (header.type === "link" && Deno.lstatSync(path).isSymlink)) {
+      lutimesSync(path, atime, mtime);
+    } else {
+      Deno.utimeSync(path, atime, mtime);
+    }
+  }
+
+  /** Sets mode and times of the directories of this layer, now that they are complete. */
+  finish(): void {
+    for (const d of this.#dirs) {
+      // Resolve again: a later entry may have replaced a parent, even with a symlink.
+      const resolved = resolveInRoot(this.root, d.components);
+      const path = joinRoot(this.root, resolved);
+      if (!lstatOrUndefined(path)?.isDirectory) continue;
+      Deno.chmodSync(path, d.mode);
+    }
+    for (const d of this.#dirs) {
+      const path = joinRoot(this.root, resolveInRoot(this.root, d.components));
+      if (!lstatOrUndefined(path)?.isDirectory) continue;
+      Deno.utimeSync(path, d.atime, d.mtime);
+    }
+  }
+
+  /**
+   * Resolves the parent directory of an entry inside the root and, if `create`, creates
+   * what is missing of it (mode 0755). Returns `undefined` if it does not exist and
+   * `create` is false.
+   */
+  #parent(components: string[], create: boolean): string[] | undefined {
+    const key = components.join("/");
+    const cached = this.#parents.get(key);
+    if (cached) return cached;
+    const resolved = resolveInRoot(this.root, components);
+    for (let i = 1; i <= resolved.length; i++) {
+      const p = joinRoot(this.root, resolved.slice(0, i));
+      const info = lstatOrUndefined(p);
+      if (info?.isDirectory) continue;
+      if (info) {
+        throw new ImgError(
+          `Layer entry "${key}/..." needs "${
+            resolved.slice(0, i).join("/")
+          }" to be a directory, but it is a file; the layer cannot be applied`,
+        );
+      }
+      if (!create) return undefined;
+      Deno.mkdirSync(p, { mode: 0o755 });
+      Deno.chmodSync(p, 0o755); // not masked by the umask
+    }
+    this.#parents.set(key, resolved);
+    return resolved;
+  }
+
+  #whiteout(parent: string[], base: string, name: string): void {
+    const dirPath = joinRoot(this.root, parent);
+    if (base === WHITEOUT_OPAQUE) {
+      this.#removeLower(dirPath);
+    } else {
+      const original = base.slice(WHITEOUT_PREFIX.length);
+      if (original === "" || original === "." || original === "..") {
+        throw new ImgError(`Layer entry "${name}" is an invalid whiteout; the layer is broken`);
+      }
+      removeAll(`${dirPath}/${original}`);
+    }
+    this.#parents.clear();
+  }
+
+  /** Removes what lower layers put in `dirPath`, keeping what this layer wrote. */
+  #removeLower(dirPath: string): void {
+    let children: Deno.DirEntry[];
+    try {
+      children = [...Deno.readDirSync(dirPath)];
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
+      throw e;
+    }
+    for (const child of children) {
+      const p = `${dirPath}/${child.name}`;
+      if (!this.#unpacked.has(p)) removeAll(p);
+      else if (child.isDirectory && !child.isSymlink) this.#removeLower(p);
+    }
+  }
+
+  #setXattrs(header: Header, path: string, components: string[]): void {
+    const pax = header.pax;
+    if (!pax) return;
+    for (const [key, value] of Object.entries(pax)) {
+      if (!key.startsWith(XATTR_PREFIX)) continue;
+      const name = key.slice(XATTR_PREFIX.length);
+      const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;
+      if (!this.options.xattrs) {
+        this.result.skippedXattrs++;
+        continue;
+      }
+      try {
+        this.options.xattrs.lset(path, name, bytes);
+      } catch (e) {
+        this.result.skippedXattrs++;
+        this.options.onWarning?.(
+          `Skipped xattr ${name} of "${components.join("/")}": ${(e as Error).message}`,
+        );
+      }
+    }
+  }
+}
+
+async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const _ of data) { /* discard */ }
+}

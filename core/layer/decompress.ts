@@ -1,0 +1,195 @@
+/**
+ * Decompression of layer blobs (gzip, zstd or plain tar) with `node:zlib`, which is about
+ * three times faster than `DecompressionStream` and also speaks zstd.
+ *
+ * @module
+ */
+import { createGunzip, createZstdDecompress } from "node:zlib";
+import type { Transform } from "node:stream";
+import { ImgError } from "../errors.ts";
+import type { LayerCompression } from "../media_types.ts";
+
+export type { LayerCompression } from "../media_types.ts";
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+function startsWith(bytes: Uint8Array, magic: number[]): boolean {
+  return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
+}
+
+/**
+ * Detects the compression of a blob from its first bytes: gzip (`1f 8b`), zstd
+ * (`28 b5 2f fd`), or else uncompressed. Pass at least 4 bytes when the blob has them.
+ */
+export function detectCompression(firstBytes: Uint8Array): LayerCompression {
+  if (startsWith(firstBytes, GZIP_MAGIC)) return "gzip";
+  if (startsWith(firstBytes, ZSTD_MAGIC)) return "zstd";
+  return "uncompressed";
+}
+
+function createDecompressor(compression: LayerCompression): Transform | undefined {
+  switch (compression) {
+    case "gzip":
+      return createGunzip();
+    case "zstd":
+      return createZstdDecompress();
+    case "uncompressed":
+      return undefined;
+  }
+}
+
+/**
+ * Returns the decompressed form of `stream`. With no `compression`, it is detected from the
+ * first bytes of the stream (see {@linkcode detectCompression}). Corrupt input makes the
+ * returned stream error with an {@linkcode ImgError}; cancelling the returned stream cancels
+ * the source.
+ */
+export function decompressStream(
+  stream: ReadableStream<Uint8Array>,
+  compression?: LayerCompression,
+): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  let decompressor: Transform | undefined;
+  let kind: LayerCompression | undefined = compression;
+  // Chunks read while detecting the compression, to be replayed.
+  let pending: Uint8Array[] = [];
+  let sourceDone = false;
+  // Output of the decompressor waiting to be enqueued, and a waiter for more of it.
+  const output: Uint8Array[] = [];
+  let outputEnded = false;
+  let outputError: unknown;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  async function detect(): Promise<void> {
+    let have = 0;
+    while (have < ZSTD_MAGIC.length) {
+      const { value, done } = await reader.read();
+      if (done) {
+        sourceDone = true;
+        break;
+      }
+      pending.push(value);
+      have += value.length;
+    }
+    const head = new Uint8Array(Math.min(have, ZSTD_MAGIC.length));
+    let off = 0;
+    for (const c of pending) {
+      if (off >= head.length) break;
+      const part = c.subarray(0, head.length - off);
+      head.set(part, off);
+      off += part.length;
+    }
+    kind = detectCompression(head);
+  }
+
+  function setup(): void {
+    decompressor = createDecompressor(kind!);
+    if (!decompressor) return;
+    decompressor.on("data", (chunk: Uint8Array) => {
+      output.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      notify();
+    });
+    decompressor.on("end", () => {
+      outputEnded = true;
+      notify();
+    });
+    decompressor.on("error", (err: Error) => {
+      outputError = new ImgError(
+        `Cannot decompress the ${kind} layer data (${err.message}); the blob is corrupt or truncated`,
+        { cause: err },
+      );
+      notify();
+    });
+  }
+
+  /** Feeds the decompressor one chunk of input (or its end), honouring backpressure. */
+  async function feed(): Promise<void> {
+    const d = decompressor!;
+    let chunk: Uint8Array | undefined = pending.shift();
+    if (chunk === undefined && !sourceDone) {
+      const r = await reader.read();
+      if (r.done) sourceDone = true;
+      else chunk = r.value;
+    }
+    if (chunk === undefined) {
+      d.end();
+      return;
+    }
+    if (!d.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          d.off("drain", done);
+          d.off("error", done);
+          d.off("close", done);
+          resolve();
+        };
+        d.on("drain", done);
+        d.on("error", done);
+        d.on("close", done);
+      });
+    }
+  }
+
+  let ended = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (kind === undefined) await detect();
+      if (decompressor === undefined && kind !== "uncompressed") setup();
+      if (!decompressor) {
+        // Uncompressed: pass chunks through.
+        const next = pending.shift();
+        if (next) return controller.enqueue(next);
+        if (sourceDone) return controller.close();
+        const r = await reader.read();
+        if (r.done) controller.close();
+        else controller.enqueue(r.value);
+        return;
+      }
+      while (true) {
+        if (outputError) throw outputError;
+        if (output.length > 0) {
+          // Hand over everything available at once: fewer, larger chunks downstream.
+          controller.enqueue(output.length === 1 ? output.pop()! : concat(output.splice(0)));
+          return;
+        }
+        if (outputEnded) {
+          controller.close();
+          return;
+        }
+        if (!ended) {
+          const waiting = new Promise<void>((r) => (wake = r));
+          await feed();
+          if (sourceDone && pending.length === 0) ended = true;
+          // The write may have produced output synchronously or not at all yet.
+          if (output.length === 0 && !outputEnded && !outputError && !ended) continue;
+          if (output.length === 0 && !outputEnded && !outputError) await waiting;
+        } else {
+          await new Promise<void>((r) => (wake = r));
+        }
+      }
+    },
+    async cancel(reason) {
+      decompressor?.destroy();
+      pending = [];
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

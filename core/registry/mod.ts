@@ -1,0 +1,36 @@
+/**
+ * The OCI distribution registry client: pull and push images between registries and the
+ * content store.
+ *
+ * ```ts
+ * const client = new RegistryClient({ credentials });
+ * const result = await pull(client, parseReference("busybox"), store, {
+ *   choose: platformChooser({ os: "linux", architecture: "amd64" }),
+ * });
+ * ```
+ *
+ * @module
+ */
+export {
+  type FetchBlobResult,
+  type FetchedManifest,
+  type ManifestChooser,
+  type PushBlobOptions,
+  type PushBlobResult,
+  RegistryClient,
+  type RegistryClientOptions,
+  type ResolvedImage,
+} from "./client.ts";
+export { type Challenge, parseChallenges } from "./challenge.ts";
+export { Authenticator, basicAuthorization, pullScope, pushScope } from "./auth.ts";
+export { describeErrorBody, RegistryError, type RegistryErrorOptions } from "./errors.ts";
+export {
+  platformChooser,
+  pull,
+  type PullOptions,
+  type PullResult,
+  push,
+  type PushOptions,
+  type TransferProgress,
+} from "./transfer.ts";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./_retry.ts";

@@ -1,0 +1,171 @@
+/**
+ * Whole-image transfers between a registry and the content store: `pull` (index -> manifest ->
+ * config -> layers) and `push` (layers -> config -> manifest, or each manifest of an index),
+ * with at most `client.concurrency` blobs in flight.
+ *
+ * @module
+ */
+import type { ContentStore } from "../content/store.ts";
+import type { Digest } from "../digest.ts";
+import { ImgError } from "../errors.ts";
+import { isIndexMediaType, isManifestMediaType } from "../media_types.ts";
+import { type Reference, withDigest } from "../reference.ts";
+import {
+  type Descriptor,
+  indexSchema,
+  type Manifest,
+  manifestSchema,
+  type OciPlatform,
+} from "../schemas.ts";
+import type { ManifestChooser, RegistryClient } from "./client.ts";
+import { mapLimit } from "./_pool.ts";
+
+/** A progress event for one blob of a pull or push. */
+export interface TransferProgress {
+  /** The blob. */
+  descriptor: Descriptor;
+  /** What is happening to it: `exists` and `mounted` (push) mean nothing is transferred. */
+  status: "waiting" | "transferring" | "exists" | "mounted" | "done";
+  /** Bytes transferred so far (the blob's size once it is done, exists or is mounted). */
+  bytes: number;
+}
+
+/** Options for {@linkcode pull}. */
+export interface PullOptions {
+  /** Picks the manifest for the wanted platform from an index (see {@linkcode platformChooser}). */
+  choose: ManifestChooser;
+  /** Receives progress events for the config and the layers. */
+  onProgress?: (event: TransferProgress) => void;
+}
+
+/** What {@linkcode pull} fetched into the content store. */
+export interface PullResult {
+  /** The descriptor the reference resolved to: the index, or the manifest if there is none. */
+  descriptor: Descriptor;
+  /** The index or manifest list, if the reference pointed at one. */
+  index?: Descriptor;
+  /** The platform's image manifest (with `platform` set if it came from an index). */
+  manifest: Descriptor;
+  /** The parsed manifest. */
+  parsed: Manifest;
+  /** The image config blob. */
+  config: Descriptor;
+  /** The layer blobs, in order. */
+  layers: Descriptor[];
+}
+
+/**
+ * Pulls an image into the content store: the index (if any) and the chosen manifest are stored
+ * as blobs, then the config and the layers are fetched (blobs already present are skipped).
+ */
+export async function pull(
+  client: RegistryClient,
+  ref: Reference,
+  store: ContentStore,
+  options: PullOptions,
+): Promise<PullResult> {
+  const resolved = await client.resolve(ref, options.choose);
+  if (resolved.index) {
+    await store.put(resolved.index.bytes, resolved.index.descriptor.digest as Digest);
+  }
+  const manifest = resolved.manifest.manifest;
+  const blobs = [manifest.config, ...manifest.layers];
+  for (const d of blobs) options.onProgress?.({ descriptor: d, status: "waiting", bytes: 0 });
+  await mapLimit(blobs, client.concurrency, async (d) => {
+    const result = await client.fetchBlob(ref, d, store, (bytes) => {
+      if (bytes < d.size) options.onProgress?.({ descriptor: d, status: "transferring", bytes });
+    });
+    options.onProgress?.({
+      descriptor: d,
+      status: result === "exists" ? "exists" : "done",
+      bytes: d.size,
+    });
+  });
+  // The manifest goes in last, so a stored manifest means its blobs are all there.
+  await store.put(resolved.manifest.bytes, resolved.manifest.descriptor.digest as Digest);
+  return {
+    descriptor: resolved.index?.descriptor ?? resolved.manifest.descriptor,
+    index: resolved.index?.descriptor,
+    manifest: resolved.manifest.descriptor,
+    parsed: manifest,
+    config: manifest.config,
+    layers: manifest.layers,
+  };
+}
+
+/** Options for {@linkcode push}. */
+export interface PushOptions {
+  /** A repository on the same registry to mount blobs from (where the image came from). */
+  mountFrom?: Reference;
+  /** Receives progress events for the layers and configs. */
+  onProgress?: (event: TransferProgress) => void;
+}
+
+/**
+ * Pushes an image from the content store: for a manifest, its layers (bounded parallel) and
+ * config, then the manifest under `ref`'s tag; for an index, each of its manifests by digest,
+ * then the index. Returns the descriptor pushed.
+ */
+export async function push(
+  client: RegistryClient,
+  ref: Reference,
+  descriptor: Descriptor,
+  store: ContentStore,
+  options: PushOptions = {},
+): Promise<Descriptor> {
+  const bytes = await store.read(descriptor.digest as Digest);
+  const json = JSON.parse(new TextDecoder().decode(bytes));
+  if (isIndexMediaType(descriptor.mediaType)) {
+    const index = indexSchema.parse(json);
+    for (const child of index.manifests) {
+      if (!isManifestMediaType(child.mediaType) && !isIndexMediaType(child.mediaType)) continue;
+      if (!(await store.has(child.digest as Digest))) {
+        throw new ImgError(
+          `Push of ${ref.path} failed: manifest ${child.digest} of the index is not in the content store`,
+        );
+      }
+      await push(client, withDigest(ref, child.digest), child, store, options);
+    }
+  } else {
+    const manifest = manifestSchema.parse(json);
+    const blobs = [...manifest.layers, manifest.config];
+    for (const d of blobs) options.onProgress?.({ descriptor: d, status: "waiting", bytes: 0 });
+    await mapLimit(blobs, client.concurrency, async (d) => {
+      const result = await client.pushBlob(ref, d, store, {
+        mountFrom: options.mountFrom,
+        onProgress: (sent) => {
+          if (sent < d.size) {
+            options.onProgress?.({ descriptor: d, status: "transferring", bytes: sent });
+          }
+        },
+      });
+      options.onProgress?.({
+        descriptor: d,
+        status: result === "uploaded" ? "done" : result,
+        bytes: d.size,
+      });
+    });
+  }
+  return await client.putManifest(ref, bytes, descriptor.mediaType);
+}
+
+/**
+ * A simple {@linkcode ManifestChooser}: the first entry whose platform has the wanted os and
+ * architecture (and variant, when the wanted platform names one; `arm64` treats a missing
+ * variant as `v8`). Attestation manifests (`unknown/unknown`) never match.
+ */
+export function platformChooser(wanted: OciPlatform): ManifestChooser {
+  const norm = (p: OciPlatform) => ({
+    os: p.os,
+    architecture: p.architecture,
+    variant: p.variant ?? (p.architecture === "arm64" ? "v8" : undefined),
+  });
+  const w = norm(wanted);
+  return (manifests) =>
+    manifests.find((d) => {
+      if (!d.platform) return false;
+      const p = norm(d.platform);
+      return p.os === w.os && p.architecture === w.architecture &&
+        (wanted.variant === undefined || p.variant === w.variant);
+    });
+}

@@ -1,0 +1,39 @@
+/**
+ * Rootless operation: img re-executes itself once inside a user + mount namespace
+ * ({@linkcode ensureRootless}), with the user's `/etc/subuid` and `/etc/subgid` ranges
+ * mapped through `newuidmap`/`newgidmap`.
+ *
+ * @module
+ */
+
+export {
+  ensureRootless,
+  type EnsureRootlessOptions,
+  type IdMapping,
+  inUserNamespace,
+  isInitialIdMap,
+  parseIdMap,
+  ROOTLESS_CHILD_ENV,
+  ROOTLESS_METHOD_ENV,
+  rootlessPlan,
+  selfCommand,
+  unshareArgs,
+} from "./bootstrap.ts";
+export {
+  type Host,
+  type RootlessMethod,
+  type RootlessPlan,
+  SINGLE_MAPPING_ENV,
+} from "./_checks.ts";
+export {
+  firstRange,
+  parseSubIds,
+  rangesFor,
+  readSubIds,
+  SUBGID_PATH,
+  type SubIdEntry,
+  type SubIdOwner,
+  type SubIdRange,
+  SUBUID_PATH,
+  suggestStart,
+} from "./subid.ts";

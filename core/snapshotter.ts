@@ -1,0 +1,63 @@
+/**
+ * The snapshotter seam, modelled on containerd's: snapshots are directory trees with a
+ * parent, prepared (writable), committed (immutable) or viewed (read-only).
+ *
+ * @module
+ */
+
+/** A mount that makes a snapshot visible at some target. */
+export interface Mount {
+  /** The filesystem type (`bind`, `overlay`, `fuse.fuse-overlayfs`). */
+  type: string;
+  /** The source (a directory for bind mounts). */
+  source: string;
+  /** Mount options (`rbind`, `ro`, `lowerdir=...`). */
+  options: string[];
+}
+
+/** The kind of a snapshot. */
+export type SnapshotKind = "active" | "view" | "committed";
+
+/** What a snapshotter knows about a snapshot. */
+export interface SnapshotInfo {
+  /** The snapshot's key. */
+  key: string;
+  /** The parent's key, if any. */
+  parent?: string;
+  /** Active, view or committed. */
+  kind: SnapshotKind;
+  /** When the snapshot was created. */
+  created: Date;
+  /** Free-form labels. */
+  labels?: Record<string, string>;
+}
+
+/** Disk usage of a snapshot (only its own layer, not its parents). */
+export interface SnapshotUsage {
+  /** Bytes used. */
+  size: number;
+  /** Inodes used. */
+  inodes: number;
+}
+
+/** A snapshotter: containerd-style snapshot lifecycle. */
+export interface Snapshotter {
+  /** The backend name (`native`, `overlayfs`, `fuse-overlayfs`). */
+  readonly name: string;
+  /** Creates a writable snapshot on top of `parent` and returns how to mount it. */
+  prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
+  /** Creates a read-only view of `parent`. */
+  view(key: string, parent?: string): Promise<Mount[]>;
+  /** Returns the mounts of an active snapshot or view. */
+  mounts(key: string): Promise<Mount[]>;
+  /** Turns the active snapshot `key` into the committed snapshot `name`. */
+  commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;
+  /** Removes a snapshot that has no children. */
+  remove(key: string): Promise<void>;
+  /** Returns a snapshot's info, or `undefined` if it does not exist. */
+  stat(key: string): Promise<SnapshotInfo | undefined>;
+  /** Returns a snapshot's own disk usage. */
+  usage(key: string): Promise<SnapshotUsage>;
+  /** Lists every snapshot. */
+  walk(): AsyncIterable<SnapshotInfo>;
+}

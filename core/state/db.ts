@@ -1,0 +1,102 @@
+/**
+ * The state database: SQLite through `node:sqlite`, in WAL mode with a busy timeout, so
+ * several img processes can share one state directory. The schema is versioned and migrated
+ * forward when opened.
+ *
+ * @module
+ */
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { ImgError } from "../errors.ts";
+
+/** Schema migrations; migration `i` brings the schema from version `i` to `i + 1`. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE images (
+     name TEXT PRIMARY KEY,
+     digest TEXT NOT NULL,
+     media_type TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     platform TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX images_digest ON images(digest);`,
+];
+
+/** The schema version this img writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A row value. */
+export type Row = Record<string, SQLInputValue>;
+
+/** The SQLite state database. */
+export class StateDB {
+  /** The underlying connection. */
+  readonly db: DatabaseSync;
+
+  /** Opens (creating and migrating if needed) the database at `path`. */
+  constructor(path: string) {
+    this.db = new DatabaseSync(path, { timeout: 30_000 });
+    this.db.exec("PRAGMA journal_mode = WAL");
+    this.db.exec("PRAGMA synchronous = NORMAL");
+    this.db.exec("PRAGMA foreign_keys = ON");
+    this.#migrate(path);
+  }
+
+  #migrate(path: string): void {
+    const current = this.#version();
+    if (current === SCHEMA_VERSION) return;
+    if (current > SCHEMA_VERSION) {
+      throw new ImgError(
+        `State database ${path} has schema version ${current}, newer than this img supports (${SCHEMA_VERSION}): upgrade img`,
+      );
+    }
+    this.transaction(() => {
+      // Another process may have migrated while we waited for the lock.
+      for (let v = this.#version(); v < SCHEMA_VERSION; v++) {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.exec(`PRAGMA user_version = ${v + 1}`);
+      }
+    });
+  }
+
+  #version(): number {
+    const row = this.db.prepare("PRAGMA user_version").get() as { user_version: number };
+    return row.user_version;
+  }
+
+  /**
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction (taking the write lock at once, waiting up to
+   * the busy timeout for other processes), committing if it returns and rolling back if it throws.
+   */
+  transaction<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  /** Runs a statement and returns the number of rows changed. */
+  run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.db.prepare(sql).run(...params).changes);
+  }
+
+  /** Returns the first row of a query, or `undefined`. */
+  get<T = Row>(sql: string, ...params: SQLInputValue[]): T | undefined {
+    return this.db.prepare(sql).get(...params) as T | undefined;
+  }
+
+  /** Returns every row of a query. */
+  all<T = Row>(sql: string, ...params: SQLInputValue[]): T[] {
+    return this.db.prepare(sql).all(...params) as T[];
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The state directory (`--state`): the SQLite database, the content store and the
+ * per-backend snapshot and executor directories.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ContentStore } from "../content/store.ts";
+import { ImageStore } from "../image/store.ts";
+import { ImgError } from "../errors.ts";
+import { StateDB } from "./db.ts";
+
+/** The default state directory: `$XDG_DATA_HOME/img`, else `~/.local/share/img`. */
+export function defaultStateDir(env: Record<string, string | undefined> = Deno.env.toObject()): string {
+  if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, "img");
+  if (!env.HOME) {
+    throw new ImgError("Cannot find a state directory: set HOME or XDG_DATA_HOME, or pass --state DIR");
+  }
+  return join(env.HOME, ".local", "share", "img");
+}
+
+/** An open state directory. */
+export class State implements Disposable {
+  /** The directory. */
+  readonly dir: string;
+  /** The metadata database. */
+  readonly db: StateDB;
+  /** The blob store. */
+  readonly content: ContentStore;
+  /** The image names. */
+  readonly images: ImageStore;
+
+  private constructor(dir: string, db: StateDB) {
+    this.dir = dir;
+    this.db = db;
+    this.content = new ContentStore(join(dir, "content"));
+    this.images = new ImageStore(db);
+  }
+
+  /** Opens (creating if needed) the state directory `dir`. */
+  static open(dir: string): State {
+    try {
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new ImgError(`Cannot create the state directory ${dir}: ${(e as Error).message}; pass --state DIR`);
+    }
+    return new State(dir, new StateDB(join(dir, "img.db")));
+  }
+
+  /** The directory for a snapshotter backend's trees. */
+  snapshotsDir(backend: string): string {
+    return join(this.dir, "snapshots", backend);
+  }
+
+  /** The directory for OCI runtime state and bundles. */
+  get executorDir(): string {
+    return join(this.dir, "executor");
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.db.close();
+  }
+
+  /** Closes the database. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
