@@ -8,8 +8,8 @@ import { join } from "node:path";
 import {
   type CredentialStore,
   externalPluginSpecifiers,
-  PluginLoader,
   type PluginContext,
+  PluginLoader,
   RegistryClient,
   State,
 } from "@img/core";
@@ -64,7 +64,8 @@ export class CliContext {
   plugins(): Promise<PluginLoader> {
     this.#plugins ??= (async () => {
       const loader = new PluginLoader(BUILTIN_PLUGINS);
-      const configHome = this.env.XDG_CONFIG_HOME ?? (this.env.HOME ? join(this.env.HOME, ".config") : undefined);
+      const configHome = this.env.XDG_CONFIG_HOME ??
+        (this.env.HOME ? join(this.env.HOME, ".config") : undefined);
       const files = configHome ? [join(configHome, "img", "config.json")] : [];
       const specifiers = [
         ...await externalPluginSpecifiers(files, this.env.IMG_PLUGINS),

@@ -14,6 +14,8 @@ import { versionCommand } from "./commands/version.ts";
 import { pullCommand } from "./commands/pull.ts";
 import { pushCommand } from "./commands/push.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
+import { saveCommand } from "./commands/save.ts";
+import { unpackCommand } from "./commands/unpack.ts";
 import { collect } from "./ui/options.ts";
 
 /** The snapshot backends `--backend` accepts. */
@@ -34,7 +36,9 @@ export function createProgram(): Command<[], Record<string, unknown>> {
       "Standalone, daemon-less, unprivileged Dockerfile and OCI compatible container image builder.",
     )
     .addOption(
-      new Option("-b, --backend <backend>", "backend for snapshots").choices(BACKENDS).default("auto"),
+      new Option("-b, --backend <backend>", "backend for snapshots").choices(BACKENDS).default(
+        "auto",
+      ),
     )
     .option("-d, --debug", "enable debug logging")
     .option("-s, --state <dir>", "directory to hold the global state", defaultStateDirOrEmpty())
@@ -49,7 +53,9 @@ export function createProgram(): Command<[], Record<string, unknown>> {
   program.addCommand(pullCommand());
   program.addCommand(pushCommand());
   program.addCommand(rmCommand());
+  program.addCommand(saveCommand());
   program.addCommand(tagCommand());
+  program.addCommand(unpackCommand());
   program.addCommand(versionCommand());
   for (const cmd of program.commands) {
     cmd.helpOption("-h, --help", "show help");

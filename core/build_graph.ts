@@ -54,7 +54,13 @@ export type FileAction =
     chown?: string;
     chmod?: string;
     /** Follow symlinks, allow wildcards, create the destination path, unpack archives. */
-    options?: { followSymlinks?: boolean; allowWildcard?: boolean; createDestPath?: boolean; unpack?: boolean; exclude?: string[] };
+    options?: {
+      followSymlinks?: boolean;
+      allowWildcard?: boolean;
+      createDestPath?: boolean;
+      unpack?: boolean;
+      exclude?: string[];
+    };
   }
   | { action: "mkdir"; path: string; mode: number; parents?: boolean; chown?: string }
   | { action: "mkfile"; path: string; mode: number; data: string; chown?: string }

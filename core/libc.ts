@@ -296,10 +296,18 @@ function cstrOrNull(s: string | null | undefined): Uint8Array<ArrayBuffer> | nul
   return s === null || s === undefined ? null : cstr(s);
 }
 
-/** The calling thread's errno, read through `__errno_location()`. */
+let errnoView: Deno.UnsafePointerView | null | undefined;
+
+/**
+ * The calling thread's errno, read through `__errno_location()`. The address is cached:
+ * FFI calls run on the JS thread, and each worker has its own copy of this module.
+ */
 function lastErrno(): number {
-  const ptr = libc().__errno_location();
-  return ptr === null ? 0 : new Deno.UnsafePointerView(ptr).getInt32();
+  if (errnoView === undefined) {
+    const ptr = libc().__errno_location();
+    errnoView = ptr === null ? null : new Deno.UnsafePointerView(ptr);
+  }
+  return errnoView === null ? 0 : errnoView.getInt32();
 }
 
 /** The message libc gives for an errno number (`strerror(3)`). */

@@ -53,7 +53,7 @@ export function layerCompression(mediaType: string): LayerCompression | undefine
 }
 
 /** The accept header sent when fetching manifests. */
-export const MANIFEST_ACCEPT = [
+export const MANIFEST_ACCEPT: string = [
   MediaType.ociIndex,
   MediaType.ociManifest,
   MediaType.dockerManifestList,

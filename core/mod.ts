@@ -43,3 +43,7 @@ export * from "./image/image.ts";
 export * from "./state/db.ts";
 export * from "./state/state_dir.ts";
 export * from "./registry/mod.ts";
+export * from "./archive/mod.ts";
+export * from "./layer/mod.ts";
+export * from "./rootless/mod.ts";
+export * as libc from "./libc.ts";

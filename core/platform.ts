@@ -74,14 +74,19 @@ export function formatPlatform(p: Platform): string {
 /** The platform img runs on. */
 export function hostPlatform(): Platform {
   const arch = Deno.build.arch as string;
-  return normalizePlatform({ os: "linux", architecture: arch, variant: arch === "aarch64" ? "v8" : undefined });
+  return normalizePlatform({
+    os: "linux",
+    architecture: arch,
+    variant: arch === "aarch64" ? "v8" : undefined,
+  });
 }
 
 /** Reports whether an image for platform `candidate` runs on `wanted` (exactly, after normalization). */
 export function platformMatches(wanted: Platform, candidate: OciPlatform | Platform): boolean {
   const a = normalizePlatform(wanted);
   const b = normalizePlatform(candidate);
-  return a.os === b.os && a.architecture === b.architecture && (a.variant ?? "") === (b.variant ?? "");
+  return a.os === b.os && a.architecture === b.architecture &&
+    (a.variant ?? "") === (b.variant ?? "");
 }
 
 /**

@@ -18,7 +18,13 @@ export const API_VERSION = 1;
 export const SUPPORTED_API_VERSIONS: readonly number[] = [1];
 
 /** The kinds of plugin. */
-export const PLUGIN_KINDS = ["frontend", "snapshotter", "executor", "exporter", "credentials"] as const;
+export const PLUGIN_KINDS = [
+  "frontend",
+  "snapshotter",
+  "executor",
+  "exporter",
+  "credentials",
+] as const;
 
 /** A kind of plugin. */
 export type PluginKind = typeof PLUGIN_KINDS[number];
@@ -31,9 +37,12 @@ const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === "function
 });
 
 /** The fields every plugin has, validated when it is loaded. */
-export const pluginManifestSchema = z.looseObject({
+export const pluginManifestSchema: z.ZodType<PluginManifest> = z.looseObject({
   kind: z.enum(PLUGIN_KINDS),
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must be lowercase letters, digits, '.', '_' or '-'"),
+  name: z.string().regex(
+    /^[a-z0-9][a-z0-9._-]*$/,
+    "must be lowercase letters, digits, '.', '_' or '-'",
+  ),
   version: z.string().regex(SEMVER_RE, "must be a semantic version such as 1.0.0"),
   apiVersion: z.number().int().positive(),
   description: z.string().optional(),

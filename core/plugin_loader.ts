@@ -51,7 +51,9 @@ export function validatePlugin(value: unknown, source: string): Plugin {
   if (!entry.success) {
     const issue = entry.error.issues[0];
     throw new ImgError(
-      `Plugin ${m.kind}/${m.name} (${source}) is not a valid img plugin: "${issue.path.join(".")}" ${issue.message}`,
+      `Plugin ${m.kind}/${m.name} (${source}) is not a valid img plugin: "${
+        issue.path.join(".")
+      }" ${issue.message}`,
     );
   }
   return value as Plugin;
@@ -83,7 +85,9 @@ export class PluginLoader {
       );
     }
     if (mod.default === undefined) {
-      throw new ImgError(`Plugin ${specifier} has no default export: export the plugin object as default`);
+      throw new ImgError(
+        `Plugin ${specifier} has no default export: export the plugin object as default`,
+      );
     }
     const plugin = validatePlugin(mod.default, specifier);
     const loaded = { plugin, source: specifier };
@@ -101,7 +105,9 @@ export class PluginLoader {
     if (!load) {
       const names = this.names(kind);
       throw new ImgError(
-        `Unknown ${kind} "${name}": ${names.length ? `available: ${names.join(", ")}` : `no ${kind} plugin is installed`}`,
+        `Unknown ${kind} "${name}": ${
+          names.length ? `available: ${names.join(", ")}` : `no ${kind} plugin is installed`
+        }`,
       );
     }
     const plugin = validatePlugin((await load()).default, `builtin ${key}`);
@@ -151,7 +157,10 @@ export function toModuleUrl(specifier: string): string {
  * The external plugin specifiers from `IMG_PLUGINS` (separated by commas)
  * and the `plugins` array of `<stateDir>/config.json` or `$XDG_CONFIG_HOME/img/config.json`.
  */
-export async function externalPluginSpecifiers(configFiles: string[], env: string | undefined): Promise<string[]> {
+export async function externalPluginSpecifiers(
+  configFiles: string[],
+  env: string | undefined,
+): Promise<string[]> {
   const out: string[] = [];
   for (const file of configFiles) {
     let text: string;

@@ -11,7 +11,15 @@ export type ProgressEvent =
   | { type: "vertex.done"; vertex: string; name: string; time: number }
   | { type: "vertex.errored"; vertex: string; name: string; time: number; error: string }
   | { type: "log"; vertex: string; stream: 1 | 2; data: Uint8Array; time: number }
-  | { type: "status"; vertex: string; id: string; name: string; current: number; total?: number; time: number }
+  | {
+    type: "status";
+    vertex: string;
+    id: string;
+    name: string;
+    current: number;
+    total?: number;
+    time: number;
+  }
   | { type: "warning"; vertex?: string; message: string; time: number };
 
 /** Something that wants progress events. */

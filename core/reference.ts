@@ -73,7 +73,9 @@ export function parseReference(input: string): Reference {
   if (domain === "index.docker.io") domain = DEFAULT_DOMAIN;
   if (domain === DEFAULT_DOMAIN && !path.includes("/")) path = `library/${path}`;
   if (domain.length + 1 + path.length > 255) {
-    throw new ImgError(`Invalid reference format: repository name "${s}" is longer than 255 characters`);
+    throw new ImgError(
+      `Invalid reference format: repository name "${s}" is longer than 255 characters`,
+    );
   }
   if (digest !== undefined && !/^sha256:[a-f0-9]{64}$/.test(digest)) {
     throw new ImgError(`Invalid reference format: unsupported digest "${digest}"`);
@@ -106,7 +108,9 @@ export function formatReference(ref: Reference): string {
  */
 export function familiarReference(ref: Reference): string {
   let name = ref.domain === DEFAULT_DOMAIN ? ref.path : repositoryName(ref);
-  if (ref.domain === DEFAULT_DOMAIN && name.startsWith("library/") && name.split("/").length === 2) {
+  if (
+    ref.domain === DEFAULT_DOMAIN && name.startsWith("library/") && name.split("/").length === 2
+  ) {
     name = name.slice("library/".length);
   }
   if (ref.tag) name += `:${ref.tag}`;

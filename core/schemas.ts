@@ -6,7 +6,23 @@
 import { z } from "zod";
 
 /** An OCI platform. */
-export const platformSchema = z.object({
+export interface OciPlatform {
+  /** The CPU architecture (`amd64`, `arm64`). */
+  architecture: string;
+  /** The operating system (`linux`). */
+  os: string;
+  /** The OS version (Windows). */
+  "os.version"?: string;
+  /** Required OS features. */
+  "os.features"?: string[];
+  /** The CPU variant (`v7`). */
+  variant?: string;
+  /** Required CPU features. */
+  features?: string[];
+}
+
+/** An OCI platform. */
+export const platformSchema: z.ZodType<OciPlatform> = z.object({
   architecture: z.string(),
   os: z.string(),
   "os.version": z.string().optional(),
@@ -15,11 +31,26 @@ export const platformSchema = z.object({
   features: z.array(z.string()).optional(),
 });
 
-/** An OCI platform. */
-export type OciPlatform = z.infer<typeof platformSchema>;
+/** An OCI content descriptor. */
+export interface Descriptor {
+  /** The media type of the content. */
+  mediaType: string;
+  /** The content's digest. */
+  digest: string;
+  /** The content's size in bytes. */
+  size: number;
+  /** Other places to fetch it from. */
+  urls?: string[];
+  /** Annotations. */
+  annotations?: Record<string, string>;
+  /** The platform (index entries). */
+  platform?: OciPlatform;
+  /** The artifact type. */
+  artifactType?: string;
+}
 
 /** An OCI content descriptor. */
-export const descriptorSchema = z.object({
+export const descriptorSchema: z.ZodType<Descriptor> = z.object({
   mediaType: z.string(),
   digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be a sha256 digest"),
   size: z.number().int().nonnegative(),
@@ -29,11 +60,26 @@ export const descriptorSchema = z.object({
   artifactType: z.string().optional(),
 });
 
-/** An OCI content descriptor. */
-export type Descriptor = z.infer<typeof descriptorSchema>;
+/** An OCI image manifest or Docker schema 2 manifest. */
+export interface Manifest {
+  /** Always 2. */
+  schemaVersion: 2;
+  /** The manifest's media type. */
+  mediaType?: string;
+  /** The artifact type. */
+  artifactType?: string;
+  /** The image config. */
+  config: Descriptor;
+  /** The layers, base first. */
+  layers: Descriptor[];
+  /** The manifest this one refers to. */
+  subject?: Descriptor;
+  /** Annotations. */
+  annotations?: Record<string, string>;
+}
 
 /** An OCI image manifest or Docker schema 2 manifest. */
-export const manifestSchema = z.object({
+export const manifestSchema: z.ZodType<Manifest> = z.object({
   schemaVersion: z.literal(2),
   mediaType: z.string().optional(),
   artifactType: z.string().optional(),
@@ -43,11 +89,24 @@ export const manifestSchema = z.object({
   annotations: z.record(z.string(), z.string()).optional(),
 });
 
-/** An OCI image manifest or Docker schema 2 manifest. */
-export type Manifest = z.infer<typeof manifestSchema>;
+/** An OCI image index or Docker manifest list. */
+export interface Index {
+  /** Always 2. */
+  schemaVersion: 2;
+  /** The index's media type. */
+  mediaType?: string;
+  /** The artifact type. */
+  artifactType?: string;
+  /** The manifests, usually one per platform. */
+  manifests: Descriptor[];
+  /** The manifest this one refers to. */
+  subject?: Descriptor;
+  /** Annotations. */
+  annotations?: Record<string, string>;
+}
 
 /** An OCI image index or Docker manifest list. */
-export const indexSchema = z.object({
+export const indexSchema: z.ZodType<Index> = z.object({
   schemaVersion: z.literal(2),
   mediaType: z.string().optional(),
   artifactType: z.string().optional(),
@@ -56,11 +115,24 @@ export const indexSchema = z.object({
   annotations: z.record(z.string(), z.string()).optional(),
 });
 
-/** An OCI image index or Docker manifest list. */
-export type Index = z.infer<typeof indexSchema>;
+/** A healthcheck in an image config (durations in nanoseconds). */
+export interface Healthcheck {
+  /** The test: `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", "..."]`. */
+  Test?: string[];
+  /** Time between checks. */
+  Interval?: number;
+  /** Time a check may take. */
+  Timeout?: number;
+  /** Time to start before checks count. */
+  StartPeriod?: number;
+  /** Time between checks during the start period. */
+  StartInterval?: number;
+  /** Failures before unhealthy. */
+  Retries?: number;
+}
 
 /** A healthcheck in an image config. */
-export const healthcheckSchema = z.object({
+export const healthcheckSchema: z.ZodType<Healthcheck> = z.object({
   Test: z.array(z.string()).optional(),
   Interval: z.number().optional(),
   Timeout: z.number().optional(),
@@ -70,7 +142,39 @@ export const healthcheckSchema = z.object({
 });
 
 /** The `config` part of an image config: what a container runs with. */
-export const containerConfigSchema = z.looseObject({
+export interface ContainerConfig {
+  /** The user (`name`, `uid`, `uid:gid`). */
+  User?: string;
+  /** Exposed ports (`80/tcp`). */
+  ExposedPorts?: Record<string, Record<string, never>>;
+  /** Environment, `KEY=value`. */
+  Env?: string[];
+  /** The entrypoint. */
+  Entrypoint?: string[] | null;
+  /** The default command. */
+  Cmd?: string[] | null;
+  /** Volumes. */
+  Volumes?: Record<string, Record<string, never>>;
+  /** The working directory. */
+  WorkingDir?: string;
+  /** Labels. */
+  Labels?: Record<string, string>;
+  /** The stop signal. */
+  StopSignal?: string;
+  /** Docker's Windows-only escaped args flag. */
+  ArgsEscaped?: boolean;
+  /** The healthcheck. */
+  Healthcheck?: Healthcheck;
+  /** ONBUILD triggers. */
+  OnBuild?: string[] | null;
+  /** The shell for shell-form commands. */
+  Shell?: string[];
+  /** Fields img does not know. */
+  [key: string]: unknown;
+}
+
+/** The `config` part of an image config. */
+export const containerConfigSchema: z.ZodType<ContainerConfig> = z.looseObject({
   User: z.string().optional(),
   ExposedPorts: z.record(z.string(), z.object({})).optional(),
   Env: z.array(z.string()).optional(),
@@ -86,11 +190,22 @@ export const containerConfigSchema = z.looseObject({
   Shell: z.array(z.string()).optional(),
 });
 
-/** The `config` part of an image config. */
-export type ContainerConfig = z.infer<typeof containerConfigSchema>;
+/** One history entry of an image config. */
+export interface History {
+  /** When the step ran (RFC 3339). */
+  created?: string;
+  /** The instruction. */
+  created_by?: string;
+  /** The author. */
+  author?: string;
+  /** A comment. */
+  comment?: string;
+  /** True if the step made no layer. */
+  empty_layer?: boolean;
+}
 
 /** One history entry of an image config. */
-export const historySchema = z.object({
+export const historySchema: z.ZodType<History> = z.object({
   created: z.string().optional(),
   created_by: z.string().optional(),
   author: z.string().optional(),
@@ -98,11 +213,34 @@ export const historySchema = z.object({
   empty_layer: z.boolean().optional(),
 });
 
-/** One history entry of an image config. */
-export type History = z.infer<typeof historySchema>;
-
 /** An OCI image config (Docker's image JSON), keeping fields img does not know. */
-export const imageConfigSchema = z.looseObject({
+export interface ImageConfig {
+  /** When the image was created (RFC 3339). */
+  created?: string;
+  /** The author. */
+  author?: string;
+  /** The CPU architecture. */
+  architecture: string;
+  /** The operating system. */
+  os: string;
+  /** The OS version. */
+  "os.version"?: string;
+  /** Required OS features. */
+  "os.features"?: string[];
+  /** The CPU variant. */
+  variant?: string;
+  /** What a container runs with. */
+  config?: ContainerConfig;
+  /** The layers' uncompressed digests. */
+  rootfs: { type: "layers"; diff_ids: string[] };
+  /** How the image was made. */
+  history?: History[];
+  /** Fields img does not know. */
+  [key: string]: unknown;
+}
+
+/** An OCI image config. */
+export const imageConfigSchema: z.ZodType<ImageConfig> = z.looseObject({
   created: z.string().optional(),
   author: z.string().optional(),
   architecture: z.string(),
@@ -117,6 +255,3 @@ export const imageConfigSchema = z.looseObject({
   }),
   history: z.array(historySchema).optional(),
 });
-
-/** An OCI image config. */
-export type ImageConfig = z.infer<typeof imageConfigSchema>;

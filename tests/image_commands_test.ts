@@ -7,7 +7,9 @@ import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox, pushBusyboxIndex } from "./_util/busybox.ts";
 import { img, imgOk, run } from "./_util/img.ts";
 
-async function skopeoInspect(ref: string): Promise<{ Digest: string; Layers: string[]; Architecture: string }> {
+async function skopeoInspect(
+  ref: string,
+): Promise<{ Digest: string; Layers: string[]; Architecture: string }> {
   return JSON.parse(await run(["skopeo", "inspect", "--tls-verify=false", `docker://${ref}`]));
 }
 
@@ -40,7 +42,10 @@ Deno.test("pull, tag, push to another repository: skopeo sees the same layers", 
     match(lines[0], /^NAME\s+SIZE\s+CREATED AT\s+UPDATED AT\s+DIGEST$/);
     equal(lines.length, 3);
     for (const line of lines.slice(1)) {
-      match(line, /\d+(\.\d+)?(B|KiB|MiB)\s+(Less than a second|\d+ seconds?) ago\s+.* ago\s+sha256:[a-f0-9]{64}$/);
+      match(
+        line,
+        /\d+(\.\d+)?(B|KiB|MiB)\s+(Less than a second|\d+ seconds?) ago\s+.* ago\s+sha256:[a-f0-9]{64}$/,
+      );
       ok(line.includes(pushed.digest));
     }
     const filtered = await imgOk(["ls", "-f", "reference=*/team/*"], { state });
@@ -76,7 +81,10 @@ Deno.test("pull picks the host's platform from an index, or the one --platform n
 
     const none = await img(["pull", "--platform", "linux/s390x", ref], { state });
     equal(none.code, 1);
-    match(none.stderr, /no manifest for the requested platform \(it has linux\/amd64, linux\/arm64/);
+    match(
+      none.stderr,
+      /no manifest for the requested platform \(it has linux\/amd64, linux\/arm64/,
+    );
   } finally {
     await Deno.remove(state, { recursive: true });
   }

@@ -43,7 +43,12 @@ export function loginCommand(): Command<
     .option("-u, --username <username>", "username")
     .option("-p, --password <password>", "password")
     .option("--password-stdin", "take the password from stdin")
-    .option("--insecure-registry <host>", "allow plain HTTP to this registry (repeatable)", collect, [] as string[])
+    .option(
+      "--insecure-registry <host>",
+      "allow plain HTTP to this registry (repeatable)",
+      collect,
+      [] as string[],
+    )
     .action(async (server, opts, cmd) => {
       const ctx = contextOf(cmd);
       const host = loginHost(server);

@@ -4,7 +4,14 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { familiarReference, ImgError, type ImageRecord, loadImage, parseReference, type State } from "@img/core";
+import {
+  familiarReference,
+  type ImageRecord,
+  ImgError,
+  loadImage,
+  parseReference,
+  type State,
+} from "@img/core";
 import { contextOf } from "../program.ts";
 import { formatTable } from "../ui/table.ts";
 import { bytesSize, timeAgo } from "../ui/units.ts";
@@ -27,7 +34,9 @@ export function globMatch(pattern: string, name: string): boolean {
       if (end < 0) return false;
       let cls = pattern.slice(i + 1, end);
       if (cls.startsWith("^")) cls = "!" + cls.slice(1);
-      re += cls.startsWith("!") ? `[^/${cls.slice(1).replace(/\\/g, "\\\\")}]` : `[${cls.replace(/\\/g, "\\\\")}]`;
+      re += cls.startsWith("!")
+        ? `[^/${cls.slice(1).replace(/\\/g, "\\\\")}]`
+        : `[${cls.replace(/\\/g, "\\\\")}]`;
       i = end;
     } else if (c === "\\" && i + 1 < pattern.length) re += escapeRe(pattern[++i]);
     else re += escapeRe(c);
@@ -60,7 +69,9 @@ export function parseFilters(filters: string[], allowed: readonly string[]): Map
   const out = new Map<string, string[]>();
   for (const f of filters) {
     const eq = f.indexOf("=");
-    if (eq <= 0) throw new ImgError(`Invalid filter "${f}": use key=value, e.g. reference=busybox*`);
+    if (eq <= 0) {
+      throw new ImgError(`Invalid filter "${f}": use key=value, e.g. reference=busybox*`);
+    }
     const key = f.slice(0, eq).trim().toLowerCase();
     if (!allowed.includes(key)) {
       throw new ImgError(`Invalid filter "${key}": supported filters are ${allowed.join(", ")}`);
@@ -83,7 +94,12 @@ export function lsCommand(): Command<[], { filter: string[] }> {
   return new Command("ls")
     .usage("[OPTIONS]")
     .description("List images and digests")
-    .option("-f, --filter <filter>", "filter output based on conditions provided (name=, reference=)", (v, p: string[]) => [...p, v], [] as string[])
+    .option(
+      "-f, --filter <filter>",
+      "filter output based on conditions provided (name=, reference=)",
+      (v, p: string[]) => [...p, v],
+      [] as string[],
+    )
     .action(async (opts, cmd) => {
       const ctx = contextOf(cmd);
       try {

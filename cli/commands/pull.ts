@@ -5,7 +5,6 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import {
-  familiarReference,
   formatPlatform,
   formatReference,
   hostPlatform,
@@ -20,13 +19,24 @@ import { bytesSize } from "../ui/units.ts";
 import { collect } from "../ui/options.ts";
 
 /** The `pull` command. */
-export function pullCommand(): Command<[string], { platform?: string; insecureRegistry: string[] }> {
+export function pullCommand(): Command<
+  [string],
+  { platform?: string; insecureRegistry: string[] }
+> {
   return new Command("pull")
     .usage("[OPTIONS] NAME[:TAG|@DIGEST]")
     .description("Pull an image or a repository from a registry")
     .argument("<name>")
-    .option("--platform <platform>", "set platform if server is multi-platform capable (e.g. linux/arm64)")
-    .option("--insecure-registry <host>", "allow plain HTTP to this registry (repeatable)", collect, [] as string[])
+    .option(
+      "--platform <platform>",
+      "set platform if server is multi-platform capable (e.g. linux/arm64)",
+    )
+    .option(
+      "--insecure-registry <host>",
+      "allow plain HTTP to this registry (repeatable)",
+      collect,
+      [] as string[],
+    )
     .action(async (name, opts, cmd) => {
       const ctx = contextOf(cmd);
       try {
@@ -46,7 +56,6 @@ export function pullCommand(): Command<[string], { platform?: string; insecureRe
         state.images.put(formatReference(ref), manifest);
         const size = result.manifest.size + result.config.size +
           result.layers.reduce((n, l) => n + l.size, 0);
-        console.log(`Alias: ${familiarReference(ref)}`);
         console.log(`Digest: ${result.manifest.digest}`);
         console.log(`Platform: ${formatPlatform(platform)}`);
         console.log(`Size: ${bytesSize(size)}`);

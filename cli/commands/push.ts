@@ -16,7 +16,12 @@ export function pushCommand(): Command<[string], { insecureRegistry: string[] }>
     .usage("[OPTIONS] NAME[:TAG]")
     .description("Push an image or a repository to a registry")
     .argument("<name>")
-    .option("--insecure-registry <host>", "allow plain HTTP to this registry (repeatable)", collect, [] as string[])
+    .option(
+      "--insecure-registry <host>",
+      "allow plain HTTP to this registry (repeatable)",
+      collect,
+      [] as string[],
+    )
     .action(async (name, opts, cmd) => {
       const ctx = contextOf(cmd);
       try {

@@ -47,6 +47,8 @@ export function rmCommand(): Command<[string[]]> {
       } finally {
         ctx.close();
       }
-      if (failed.length) throw new ImgError(`Failed to remove ${failed.length} of ${names.length} images`);
+      if (failed.length) {
+        throw new ImgError(`Failed to remove ${failed.length} of ${names.length} images`);
+      }
     });
 }

@@ -4,7 +4,13 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { familiarReference, findImage, formatReference, NotFoundError, parseReference } from "@img/core";
+import {
+  familiarReference,
+  findImage,
+  formatReference,
+  NotFoundError,
+  parseReference,
+} from "@img/core";
 import { contextOf } from "../program.ts";
 
 /** Normalizes a user's image name to the full reference the image store is keyed by. */
@@ -31,7 +37,9 @@ export function tagCommand(): Command<[string, string]> {
         if (!image) throw new NotFoundError(`No such image: ${source}`);
         images.put(formatReference(targetRef), image.target);
         console.log(
-          `Successfully tagged ${familiarReference(parseReference(image.name))} as ${familiarReference(targetRef)}`,
+          `Successfully tagged ${familiarReference(parseReference(image.name))} as ${
+            familiarReference(targetRef)
+          }`,
         );
       } finally {
         ctx.close();

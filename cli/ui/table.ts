@@ -25,6 +25,7 @@ export function formatTable(rows: string[][], options: TableOptions = {}): strin
     });
   }
   return rows.map((row) =>
-    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("").trimEnd() + "\n"
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("")
+      .trimEnd() + "\n"
   ).join("");
 }

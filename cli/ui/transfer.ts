@@ -25,7 +25,11 @@ export class TransferReporter {
     const before = this.#blobs.get(event.descriptor.digest)?.status;
     this.#blobs.set(event.descriptor.digest, event);
     if (before !== event.status && event.status !== "transferring") {
-      this.#debug(`${event.descriptor.digest.slice(7, 19)}: ${event.status} (${bytesSize(event.descriptor.size)})`);
+      this.#debug(
+        `${event.descriptor.digest.slice(7, 19)}: ${event.status} (${
+          bytesSize(event.descriptor.size)
+        })`,
+      );
     }
     if (!this.#tty) return;
     const now = Date.now();
@@ -37,7 +41,9 @@ export class TransferReporter {
       total += b.descriptor.size;
       if (b.status !== "waiting" && b.status !== "transferring") finished++;
     }
-    const line = `${this.#verb} ${finished}/${this.#blobs.size} blobs, ${bytesSize(done)} of ${bytesSize(total)}`;
+    const line = `${this.#verb} ${finished}/${this.#blobs.size} blobs, ${bytesSize(done)} of ${
+      bytesSize(total)
+    }`;
     Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
   };
 

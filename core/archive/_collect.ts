@@ -109,10 +109,10 @@ export class BlobCollector {
         `Image ${label} uses the deprecated Docker schema 1 format, which cannot be saved; pull it again from a registry that serves schema 2`,
       );
     }
-    const info = await this.#stat(desc, label, "manifest", false);
+    await this.#stat(desc, label, "manifest", false);
     if (isIndexMediaType(desc.mediaType)) return await this.#addIndex(desc, label);
     if (!isManifestMediaType(desc.mediaType)) {
-      if (info) this.#push({ digest: desc.digest as Digest, size: desc.size });
+      this.#push({ digest: desc.digest as Digest, size: desc.size });
       return { desc };
     }
     const raw = await this.#readObject(desc);
@@ -151,18 +151,16 @@ export class BlobCollector {
         `Index ${desc.digest} in the content store is not a valid image index; pull the image again`,
       );
     }
-    const children: Descriptor[] = [];
+    // The raw child descriptors, so a rewritten index keeps fields the schema does not know.
+    const rawChildren = raw.manifests as Record<string, unknown>[];
+    const children: Record<string, unknown>[] = [];
     let changed = false;
-    for (const child of parsed.data.manifests) {
+    for (const [i, child] of parsed.data.manifests.entries()) {
       if (!(await this.#isComplete(child))) continue;
       const added = await this.add(child, label);
-      if (added.desc === child) {
-        children.push(child);
-      } else {
-        changed = true;
-        const { mediaType, digest, size } = added.desc;
-        children.push({ ...child, mediaType, digest, size });
-      }
+      const { mediaType, digest, size } = added.desc;
+      if (digest !== child.digest) changed = true;
+      children.push({ ...rawChildren[i], mediaType, digest, size });
     }
     if (children.length === 0 && parsed.data.manifests.length > 0) {
       throw new NotFoundError(

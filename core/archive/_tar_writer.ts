@@ -63,6 +63,20 @@ export class TarWriter {
     size: number,
     source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   ): Promise<void> {
+    try {
+      await this.#body(name, size, source);
+    } catch (e) {
+      // A stream that was never read (or only partly) still holds its file open.
+      if (source instanceof ReadableStream && !source.locked) await source.cancel().catch(() => {});
+      throw e;
+    }
+  }
+
+  async #body(
+    name: string,
+    size: number,
+    source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ): Promise<void> {
     await this.#entry({ name, type: "file", mode: 0o644, size }, async (sink) => {
       let written = 0;
       for await (const chunk of source) {
@@ -121,6 +135,8 @@ export class TarWriter {
         (err) => (err ? reject(err) : resolve()),
       );
     });
+    // Failures surface through `done` and the body; an unheard "error" event would be thrown.
+    sink.on("error", () => {});
     try {
       await Promise.race([body(sink), done, this.#pumpFailure()]);
       await Promise.race([done, this.#pumpFailure()]);

@@ -22,7 +22,7 @@
 import type { ContentStore } from "../content/store.ts";
 import { ImgError, NotFoundError } from "../errors.ts";
 import { isIndexMediaType } from "../media_types.ts";
-import { familiarReference } from "../reference.ts";
+import { familiarReference, formatReference } from "../reference.ts";
 import { TarWriter } from "./_tar_writer.ts";
 import {
   type ArchiveImage,
@@ -43,6 +43,17 @@ export interface DockerArchiveManifestEntry {
   RepoTags: string[];
   /** Paths of the layer blobs inside the archive, bottom first. */
   Layers: string[];
+}
+
+/** Options for {@linkcode writeDockerArchive}. */
+export interface DockerArchiveOptions {
+  /**
+   * How names are written into `RepoTags`: `"familiar"` (the default) as `docker save` writes
+   * them (`busybox:latest`), or `"normalized"` in full (`docker.io/library/busybox:latest`).
+   * docker loads both the same way; podman names a short tag `localhost/busybox:latest`, so
+   * `"normalized"` is what restores the same name there.
+   */
+  repoTags?: "familiar" | "normalized";
 }
 
 /** What {@linkcode writeDockerArchive} wrote. */
@@ -68,7 +79,9 @@ export async function writeDockerArchive(
   images: ArchiveImage[],
   store: ContentStore,
   out: WritableStream<Uint8Array>,
+  options: DockerArchiveOptions = {},
 ): Promise<DockerArchiveResult> {
+  const name = options.repoTags === "normalized" ? formatReference : familiarReference;
   let tar: TarWriter | undefined;
   try {
     const collector = new BlobCollector(store);
@@ -99,10 +112,10 @@ export async function writeDockerArchive(
       const top = manifest.layers.at(-1)?.digest.slice("sha256:".length);
       for (const ref of parseNames(image)) {
         if (!ref.tag) continue;
-        const tagged = familiarReference({ domain: ref.domain, path: ref.path, tag: ref.tag });
+        const tagged = name({ domain: ref.domain, path: ref.path, tag: ref.tag });
         if (!entry.RepoTags.includes(tagged)) entry.RepoTags.push(tagged);
         if (top) {
-          const repo = familiarReference({ domain: ref.domain, path: ref.path });
+          const repo = name({ domain: ref.domain, path: ref.path });
           (repositories[repo] ??= {})[ref.tag] = top;
         }
       }

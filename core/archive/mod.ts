@@ -16,6 +16,7 @@ export {
 } from "./oci_layout.ts";
 export {
   type DockerArchiveManifestEntry,
+  type DockerArchiveOptions,
   type DockerArchiveResult,
   writeDockerArchive,
 } from "./docker_archive.ts";

@@ -52,7 +52,7 @@ export class ImageStore {
   }
 
   /** Stores `name` -> `target`, keeping the created time if the name existed. */
-  put(name: string, target: Descriptor, now = new Date()): ImageRecord {
+  put(name: string, target: Descriptor, now: Date = new Date()): ImageRecord {
     const t = now.getTime();
     this.#db.run(
       `INSERT INTO images (name, digest, media_type, size, platform, created_at, updated_at)
@@ -92,7 +92,10 @@ export class ImageStore {
 
   /** The names pointing at `digest`. */
   namesFor(digest: Digest | string): string[] {
-    return this.#db.all<{ name: string }>("SELECT name FROM images WHERE digest = ? ORDER BY name", digest)
+    return this.#db.all<{ name: string }>(
+      "SELECT name FROM images WHERE digest = ? ORDER BY name",
+      digest,
+    )
       .map((r) => r.name);
   }
 

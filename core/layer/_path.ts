@@ -34,21 +34,34 @@ export function joinRoot(root: string, components: readonly string[]): string {
   return components.length === 0 ? root : `${root}/${components.join("/")}`;
 }
 
+/** Thrown by {@linkcode resolveInRoot} when a relative symlink climbs above the root. */
+export class SymlinkEscapeError extends Error {
+  /** `link` is the symlink (relative to the root) whose target climbs out. */
+  constructor(readonly link: string, readonly target: string) {
+    super(`symlink "${link}" -> "${target}" climbs above the root`);
+    this.name = "SymlinkEscapeError";
+  }
+}
+
 /**
- * Resolves `components` inside `root` as a chroot would: every symlink met on the way is
- * followed, absolute targets restart at `root` and `..` never climbs above `root`. Missing
- * components are kept as they are. Returns the components of the resolved path relative to
- * `root`; none of them is a symlink at the time of the call, so the host path
- * `joinRoot(root, result)` cannot lead outside `root`.
+ * Resolves `components` (cleaned: no `..`) inside `root` as a chroot would: every symlink
+ * met on the way is followed and absolute targets restart at `root`. A relative target
+ * whose `..` would climb above `root` throws {@linkcode SymlinkEscapeError}: that is a
+ * link made to reach the host (docker refuses to even create one). Missing components are
+ * kept as they are. Returns the components of the resolved path relative to `root`; none
+ * of them is a symlink at the time of the call, so the host path `joinRoot(root, result)`
+ * cannot lead outside `root`.
  */
 export function resolveInRoot(root: string, components: readonly string[]): string[] {
   const resolved: string[] = [];
   const pending = components.slice().reverse();
   let links = 0;
+  let lastLink: [string, string] = ["", ""];
   while (pending.length > 0) {
     const c = pending.pop()!;
     if (c === "" || c === ".") continue;
     if (c === "..") {
+      if (resolved.length === 0) throw new SymlinkEscapeError(...lastLink);
       resolved.pop();
       continue;
     }
@@ -65,10 +78,13 @@ export function resolveInRoot(root: string, components: readonly string[]): stri
     if (!info.isSymlink) continue;
     if (++links > MAX_LINKS) {
       throw new ImgError(
-        `Too many levels of symbolic links at "${resolved.join("/")}" in the layer; the image is broken`,
+        `Too many levels of symbolic links at "${
+          resolved.join("/")
+        }" in the layer; the image is broken`,
       );
     }
     const target = Deno.readLinkSync(joinRoot(root, resolved));
+    lastLink = [resolved.join("/"), target];
     resolved.pop();
     if (target.startsWith("/")) resolved.length = 0;
     const parts = target.split("/");

@@ -13,7 +13,7 @@
 import { lchownSync, lutimesSync } from "node:fs";
 import tar from "tar-stream";
 import { ImgError } from "../errors.ts";
-import { cleanComponents, joinRoot, resolveInRoot } from "./_path.ts";
+import { cleanComponents, joinRoot, resolveInRoot, SymlinkEscapeError } from "./_path.ts";
 
 /** Writes extended attributes without following symlinks (`lsetxattr(2)`). */
 export interface XattrWriter {
@@ -81,10 +81,32 @@ export const mknodCommand: NodeMaker = {
   },
 };
 
-function outside(name: string): ImgError {
+function outside(name: string, cause?: SymlinkEscapeError): ImgError {
+  const through = cause ? ` through the symlink "${cause.link}" -> "${cause.target}"` : "";
   return new ImgError(
-    `Layer entry "${name}" would be written outside the target directory; refusing to unpack it`,
+    `Layer entry "${name}" would be written outside the target directory${through}; refusing to unpack it`,
+    { cause },
   );
+}
+
+/** Resolves inside the root; a symlink climbing out makes `name` refused. */
+function resolveFor(name: string, root: string, components: string[]): string[] {
+  try {
+    return resolveInRoot(root, components);
+  } catch (e) {
+    if (e instanceof SymlinkEscapeError) throw outside(name, e);
+    throw e;
+  }
+}
+
+/** Resolves a directory inside the root, or `undefined` if a symlink climbs out. */
+function resolveDir(root: string, components: string[]): string | undefined {
+  try {
+    return joinRoot(root, resolveInRoot(root, components));
+  } catch (e) {
+    if (e instanceof SymlinkEscapeError) return undefined;
+    throw e;
+  }
 }
 
 function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
@@ -222,9 +244,7 @@ export async function applyLayer(
         next = (await entries.next()) as typeof next;
       } catch (e) {
         if (feedError) throw feedError;
-        throw new ImgError(`The layer is not a valid tar archive (${(e as Error).message})`, {
-          cause: e,
-        });
+        throw tarError(e);
       }
       if (next.done) break;
       const header = next.value.header as Header;
@@ -242,6 +262,8 @@ export async function applyLayer(
     extract.destroy();
     await reader.cancel().catch(() => {});
     await feeding;
+    // A failing source (e.g. corrupt compressed data) is the cause of whatever followed.
+    if (feedError) throw feedError;
     throw e;
   }
   await feeding;
@@ -255,6 +277,8 @@ class Applier {
   /** Host paths written by this layer: an opaque marker keeps them. */
   readonly #unpacked = new Set<string>();
   readonly #dirs: PendingDir[] = [];
+  /** Times of existing directories this layer changed, by cleaned resolved path. */
+  readonly #touched = new Map<string, PendingDir>();
   /** Resolved parent directories by their cleaned name; cleared whenever anything is
    * removed, since a cached resolution is valid only while its components stay. */
   readonly #parents = new Map<string, string[]>();
@@ -274,7 +298,11 @@ class Applier {
     const isFile = header.type === "file" || header.type === "contiguous-file";
     // Only regular files carry data; anything else is discarded up front.
     if (!isFile || isWhiteout) await drain(data);
-    const parent = this.#parent(components.slice(0, -1), !isWhiteout || base === WHITEOUT_OPAQUE);
+    const parent = this.#parent(
+      header.name,
+      components.slice(0, -1),
+      !isWhiteout || base === WHITEOUT_OPAQUE,
+    );
     this.result.entries++;
     this.options.onEntry?.(components.join("/"));
 
@@ -284,6 +312,7 @@ class Applier {
     }
     const path = joinRoot(this.root, [...parent!, base]);
     const existing = lstatOrUndefined(path);
+    this.#touch(parent!);
     if (existing && !(existing.isDirectory && header.type === "directory")) {
       removeAll(path);
       this.#parents.clear();
@@ -304,7 +333,7 @@ class Applier {
       case "contiguous-file": {
         const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
         try {
-          for await (const chunk of data) {
+          for await (const chunk of tarData(data)) {
             writeAll(file, chunk);
             this.result.bytes += chunk.length;
           }
@@ -320,7 +349,16 @@ class Applier {
             `Layer entry "${header.name}" is a hard link to "${header.linkname}", outside the target directory; refusing to unpack it`,
           );
         }
-        const targetParent = resolveInRoot(this.root, target.slice(0, -1));
+        let targetParent: string[];
+        try {
+          targetParent = resolveInRoot(this.root, target.slice(0, -1));
+        } catch (e) {
+          if (!(e instanceof SymlinkEscapeError)) throw e;
+          throw new ImgError(
+            `Layer entry "${header.name}" is a hard link to "${header.linkname}", outside the target directory (through the symlink "${e.link}" -> "${e.target}"); refusing to unpack it`,
+            { cause: e },
+          );
+        }
         const targetPath = joinRoot(this.root, [...targetParent, target[target.length - 1]]);
         try {
           Deno.linkSync(targetPath, path);
@@ -370,14 +408,24 @@ class Applier {
     this.#unpacked.add(path);
     const isSymlink = header.type === "symlink";
 
-    if (this.options.sameOwner) lchownSync(path, uid, gid);
+    if (this.options.sameOwner) {
+      if (header.type === "link") {
+        // The inode is already there with its owner and mode: chown only if the header
+        // disagrees, and keep the mode, which chown strips of setuid/setgid.
+        const info = Deno.lstatSync(path);
+        if (info.uid !== uid || info.gid !== gid) {
+          lchownSync(path, uid, gid);
+          if (!info.isSymlink) Deno.chmodSync(path, info.mode! & 0o7777);
+        }
+      } else {
+        lchownSync(path, uid, gid);
+      }
+    }
     this.#setXattrs(header, path, components);
     if (header.type === "directory") return; // mode and times come at the end
-    if (!isSymlink) {
-      // After chown, which clears setuid/setgid. A hard link shares its target's inode:
-      // containerd applies the link's header to it, unless the target is a symlink.
-      if (!(header.type === "link" && Deno.lstatSync(path).isSymlink)) Deno.chmodSync(path, mode);
-    }
+    // After chown, which clears setuid/setgid. A hard link shares its target's inode and
+    // keeps its mode, as in containerd (in effect) and umoci.
+    if (!isSymlink && header.type !== "link") Deno.chmodSync(path, mode);
     if (isSymlink || (header.type === "link" && Deno.lstatSync(path).isSymlink)) {
       lutimesSync(path, atime, mtime);
     } else {
@@ -385,8 +433,17 @@ class Applier {
     }
   }
 
-  /** Sets mode and times of the directories of this layer, now that they are complete. */
+  /**
+   * Gives back their times to the directories this layer changed without having an entry
+   * for them (as umoci does, so the tree does not depend on when it was unpacked), then sets
+   * mode and times of the directories of this layer, now that they are complete.
+   */
   finish(): void {
+    for (const d of this.#touched.values()) {
+      const path = joinRoot(this.root, resolveInRoot(this.root, d.components));
+      if (!lstatOrUndefined(path)?.isDirectory) continue;
+      Deno.utimeSync(path, d.atime, d.mtime);
+    }
     for (const d of this.#dirs) {
       // Resolve again: a later entry may have replaced a parent, even with a symlink.
       const resolved = resolveInRoot(this.root, d.components);
@@ -401,28 +458,40 @@ class Applier {
     }
   }
 
+  /** Records the times of an existing directory before this layer first changes it. */
+  #touch(components: string[]): void {
+    const key = components.join("/");
+    if (this.#touched.has(key)) return;
+    const info = lstatOrUndefined(joinRoot(this.root, components));
+    if (!info?.isDirectory) return;
+    const mtime = (info.mtime?.getTime() ?? 0) / 1000;
+    const atime = (info.atime?.getTime() ?? 0) / 1000;
+    this.#touched.set(key, { components, mode: 0, mtime, atime });
+  }
+
   /**
    * Resolves the parent directory of an entry inside the root and, if `create`, creates
    * what is missing of it (mode 0755). Returns `undefined` if it does not exist and
    * `create` is false.
    */
-  #parent(components: string[], create: boolean): string[] | undefined {
+  #parent(name: string, components: string[], create: boolean): string[] | undefined {
     const key = components.join("/");
     const cached = this.#parents.get(key);
     if (cached) return cached;
-    const resolved = resolveInRoot(this.root, components);
+    const resolved = resolveFor(name, this.root, components);
     for (let i = 1; i <= resolved.length; i++) {
       const p = joinRoot(this.root, resolved.slice(0, i));
       const info = lstatOrUndefined(p);
       if (info?.isDirectory) continue;
       if (info) {
         throw new ImgError(
-          `Layer entry "${key}/..." needs "${
+          `Layer entry "${name}" needs "${
             resolved.slice(0, i).join("/")
           }" to be a directory, but it is a file; the layer cannot be applied`,
         );
       }
       if (!create) return undefined;
+      this.#touch(resolved.slice(0, i - 1));
       Deno.mkdirSync(p, { mode: 0o755 });
       Deno.chmodSync(p, 0o755); // not masked by the umask
     }
@@ -433,19 +502,23 @@ class Applier {
   #whiteout(parent: string[], base: string, name: string): void {
     const dirPath = joinRoot(this.root, parent);
     if (base === WHITEOUT_OPAQUE) {
-      this.#removeLower(dirPath);
+      this.#removeLower(parent);
     } else {
       const original = base.slice(WHITEOUT_PREFIX.length);
       if (original === "" || original === "." || original === "..") {
         throw new ImgError(`Layer entry "${name}" is an invalid whiteout; the layer is broken`);
       }
-      removeAll(`${dirPath}/${original}`);
+      if (lstatOrUndefined(`${dirPath}/${original}`)) {
+        this.#touch(parent);
+        removeAll(`${dirPath}/${original}`);
+      }
     }
     this.#parents.clear();
   }
 
-  /** Removes what lower layers put in `dirPath`, keeping what this layer wrote. */
-  #removeLower(dirPath: string): void {
+  /** Removes what lower layers put in a directory, keeping what this layer wrote. */
+  #removeLower(dir: string[]): void {
+    const dirPath = joinRoot(this.root, dir);
     let children: Deno.DirEntry[];
     try {
       children = [...Deno.readDirSync(dirPath)];
@@ -455,8 +528,10 @@ class Applier {
     }
     for (const child of children) {
       const p = `${dirPath}/${child.name}`;
-      if (!this.#unpacked.has(p)) removeAll(p);
-      else if (child.isDirectory && !child.isSymlink) this.#removeLower(p);
+      if (!this.#unpacked.has(p)) {
+        this.#touch(dir);
+        removeAll(p);
+      } else if (child.isDirectory && !child.isSymlink) this.#removeLower([...dir, child.name]);
     }
   }
 
@@ -483,6 +558,27 @@ class Applier {
   }
 }
 
+function tarError(e: unknown): ImgError {
+  return new ImgError(`The layer is not a valid tar archive (${(e as Error).message})`, {
+    cause: e,
+  });
+}
+
+/** The data of an entry, with read errors (a truncated tar) reported as such. */
+async function* tarData(data: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const it = data[Symbol.asyncIterator]();
+  while (true) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await it.next();
+    } catch (e) {
+      throw tarError(e);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
 async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
-  for await (const _ of data) { /* discard */ }
+  for await (const _ of tarData(data)) { /* discard */ }
 }

@@ -8,6 +8,7 @@ import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
 import { ImgError } from "../errors.ts";
 import type { LayerCompression } from "../media_types.ts";
+import { ZstdFrameFilter } from "./_zstd_frames.ts";
 
 export type { LayerCompression } from "../media_types.ts";
 
@@ -41,9 +42,10 @@ function createDecompressor(compression: LayerCompression): Transform | undefine
 
 /**
  * Returns the decompressed form of `stream`. With no `compression`, it is detected from the
- * first bytes of the stream (see {@linkcode detectCompression}). Corrupt input makes the
- * returned stream error with an {@linkcode ImgError}; cancelling the returned stream cancels
- * the source.
+ * first bytes of the stream (see {@linkcode detectCompression}). Corrupt or truncated input
+ * makes the returned stream error with an {@linkcode ImgError}; cancelling the returned
+ * stream cancels the source. zstd input may hold several frames and skippable frames (as
+ * zstd:chunked layers do).
  */
 export function decompressStream(
   stream: ReadableStream<Uint8Array>,
@@ -51,6 +53,7 @@ export function decompressStream(
 ): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
   let decompressor: Transform | undefined;
+  let frames: ZstdFrameFilter | undefined;
   let kind: LayerCompression | undefined = compression;
   // Chunks read while detecting the compression, to be replayed.
   let pending: Uint8Array[] = [];
@@ -91,6 +94,7 @@ export function decompressStream(
   function setup(): void {
     decompressor = createDecompressor(kind!);
     if (!decompressor) return;
+    if (kind === "zstd") frames = new ZstdFrameFilter();
     decompressor.on("data", (chunk: Uint8Array) => {
       output.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       notify();
@@ -108,8 +112,11 @@ export function decompressStream(
     });
   }
 
-  /** Feeds the decompressor one chunk of input (or its end), honouring backpressure. */
-  async function feed(): Promise<void> {
+  /**
+   * Feeds the decompressor one chunk of input, honouring backpressure, or its end. Returns
+   * whether the input is finished.
+   */
+  async function feed(): Promise<boolean> {
     const d = decompressor!;
     let chunk: Uint8Array | undefined = pending.shift();
     if (chunk === undefined && !sourceDone) {
@@ -118,10 +125,20 @@ export function decompressStream(
       else chunk = r.value;
     }
     if (chunk === undefined) {
+      if (frames && !frames.complete) {
+        outputError = new ImgError(
+          "Cannot decompress the zstd layer data (unexpected end of file); the blob is corrupt or truncated",
+        );
+        d.destroy();
+        notify();
+        return true;
+      }
       d.end();
-      return;
+      return true;
     }
-    if (!d.write(chunk)) {
+    let ok = true;
+    for (const part of frames ? frames.filter(chunk) : [chunk]) ok = d.write(part);
+    if (!ok) {
       await new Promise<void>((resolve) => {
         const done = () => {
           d.off("drain", done);
@@ -134,6 +151,7 @@ export function decompressStream(
         d.on("close", done);
       });
     }
+    return false;
   }
 
   let ended = false;
@@ -164,9 +182,9 @@ export function decompressStream(
         }
         if (!ended) {
           const waiting = new Promise<void>((r) => (wake = r));
-          await feed();
-          if (sourceDone && pending.length === 0) ended = true;
-          // The write may have produced output synchronously or not at all yet.
+          ended = await feed();
+          // Output arrives asynchronously: keep feeding until some does (the decompressor's
+          // backpressure bounds what is buffered), then wait for it once the input is over.
           if (output.length === 0 && !outputEnded && !outputError && !ended) continue;
           if (output.length === 0 && !outputEnded && !outputError) await waiting;
         } else {

@@ -74,8 +74,30 @@ Deno.test("decompressStream reports corrupt or truncated data as an ImgError", a
     assert.match(e.message, /Cannot decompress the gzip layer data/);
     return true;
   });
-  const truncated = new Uint8Array(gzipSync(payload)).slice(0, 5000);
-  await assert.rejects(collect(decompressStream(chunked(truncated, 4096))), ImgError);
+  for (const compress of [gzipSync, zstdCompressSync]) {
+    const full = new Uint8Array(compress(randomBytes(300_000)));
+    for (const cut of [5, 100, 5000, full.length - 1]) {
+      await assert.rejects(
+        collect(decompressStream(chunked(full.slice(0, cut), 4096))),
+        (e: unknown) => {
+          assert.ok(e instanceof ImgError, `cut at ${cut}: ${e}`);
+          assert.match(e.message, /corrupt or truncated/);
+          return true;
+        },
+      );
+    }
+  }
+});
+
+Deno.test("decompressStream accepts concatenated zstd frames and skippable frames", async () => {
+  const a = new Uint8Array(zstdCompressSync(new TextEncoder().encode("first ")));
+  const skippable = new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+  const b = new Uint8Array(zstdCompressSync(payload));
+  // zstd:chunked layers end with a skippable frame holding their table of contents.
+  const all = new Uint8Array([...a, ...skippable, ...b, ...skippable]);
+  const out = await collect(decompressStream(chunked(all, 333)));
+  assert.equal(new TextDecoder().decode(out.subarray(0, 6)), "first ");
+  assert.equal(hex(out.subarray(6)), hex(payload));
 });
 
 Deno.test("cancelling the decompressed stream cancels the source", async () => {
@@ -99,4 +121,21 @@ Deno.test("cancelling the decompressed stream cancels the source", async () => {
   assert.ok(off < blob.length, "the whole source was read before cancelling");
   await reader.cancel();
   assert.ok(cancelled);
+});
+
+Deno.test("decompressStream reads what the zstd and gzip tools write (with checksums)", async () => {
+  const tools: [string, string[]][] = [["zstd", ["-q", "-c", "--check", "-3"]], ["gzip", [
+    "-c",
+    "-6",
+  ]]];
+  for (const [tool, args] of tools) {
+    const proc = new Deno.Command(tool, { args, stdin: "piped", stdout: "piped" }).spawn();
+    const writer = proc.stdin.getWriter();
+    await writer.write(payload);
+    await writer.close();
+    const { stdout, success } = await proc.output();
+    assert.ok(success, `${tool} failed`);
+    const out = await collect(decompressStream(chunked(stdout, 8192)));
+    assert.equal(hex(out), hex(payload), tool);
+  }
 });

@@ -37,7 +37,7 @@ export class MemoryCredentialStore implements CredentialStore {
 }
 
 /** Random bytes of any length (`crypto.getRandomValues` fills at most 64 KiB per call). */
-export function randomBytes(size: number): Uint8Array {
+export function randomBytes(size: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   for (let off = 0; off < size; off += 65536) {
     crypto.getRandomValues(out.subarray(off, Math.min(size, off + 65536)));
@@ -97,7 +97,10 @@ export async function makeTestImage(
 }
 
 /** Writes an OCI index over the given manifests into `store` and returns its descriptor. */
-export async function makeTestIndex(store: ContentStore, manifests: Descriptor[]): Promise<Descriptor> {
+export async function makeTestIndex(
+  store: ContentStore,
+  manifests: Descriptor[],
+): Promise<Descriptor> {
   const bytes = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests });
   const info = await store.put(bytes);
   return { mediaType: MediaType.ociIndex, digest: info.digest as Digest, size: info.size };

@@ -30,6 +30,13 @@ import {
 } from "../schemas.ts";
 import type { ContentStore } from "../content/store.ts";
 import { Authenticator, pullScope, pushScope } from "./auth.ts";
+import {
+  pull as pullImage,
+  type PullOptions,
+  type PullResult,
+  push as pushImage,
+  type PushOptions,
+} from "./transfer.ts";
 import { type ErrorContext, networkError, RegistryError, responseError } from "./errors.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -344,7 +351,7 @@ export class RegistryClient {
   async blobExists(
     ref: Reference,
     digest: Digest,
-    scopes = [pullScope(ref.path)],
+    scopes: string[] = [pullScope(ref.path)],
   ): Promise<boolean> {
     const ctx = pullContext(ref);
     const res = await this.#request(ref.domain, `/v2/${ref.path}/blobs/${digest}`, {
@@ -632,6 +639,27 @@ export class RegistryClient {
       );
     }
     return { mediaType, digest, size: bytes.byteLength };
+  }
+
+  /**
+   * Pulls an image into the content store (index, chosen manifest, config, layers), with at
+   * most `concurrency` blobs at once. See {@linkcode pullImage | pull} in `transfer.ts`.
+   */
+  pull(ref: Reference, store: ContentStore, options: PullOptions): Promise<PullResult> {
+    return pullImage(this, ref, store, options);
+  }
+
+  /**
+   * Pushes an image (manifest or index) from the content store under `ref`, with at most
+   * `concurrency` blobs at once. See {@linkcode pushImage | push} in `transfer.ts`.
+   */
+  push(
+    ref: Reference,
+    descriptor: Descriptor,
+    store: ContentStore,
+    options: PushOptions = {},
+  ): Promise<Descriptor> {
+    return pushImage(this, ref, descriptor, store, options);
   }
 
   // --- plumbing -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import type { Digest } from "../digest.ts";
 import { MediaType } from "../media_types.ts";
 import { parseReference } from "../reference.ts";
 import { startRegistry, type TestRegistry } from "../../tests/_util/registry.ts";
+import { startFaultProxy } from "../../tests/_util/fault_proxy.ts";
 import { RegistryClient, type RegistryClientOptions } from "./client.ts";
 import { RegistryError } from "./errors.ts";
 import { platformChooser, pull, push, type TransferProgress } from "./transfer.ts";
@@ -52,7 +53,9 @@ for (const auth of ["none", "htpasswd", "token"] as const) {
     const client = clientFor(registry);
 
     const events: TransferProgress[] = [];
-    const pushed = await push(client, ref, image.manifest, src, { onProgress: (e) => events.push(e) });
+    const pushed = await push(client, ref, image.manifest, src, {
+      onProgress: (e) => events.push(e),
+    });
     assert.equal(pushed.digest, image.manifest.digest);
     assert.deepEqual(
       events.filter((e) => e.status === "done").map((e) => e.descriptor.digest).sort(),
@@ -65,7 +68,7 @@ for (const auth of ["none", "htpasswd", "token"] as const) {
     assert.equal(again.filter((e) => e.status === "exists").length, 3);
 
     // A fresh client (no cached tokens) pulls it into another store.
-    const result = await pull(clientFor(registry), ref, dst, { choose: amd64 });
+    const result = await clientFor(registry).pull(ref, dst, { choose: amd64 });
     assert.equal(result.manifest.digest, image.manifest.digest);
     assert.equal(result.descriptor.digest, image.manifest.digest);
     assert.equal(result.index, undefined);
@@ -82,7 +85,10 @@ for (const auth of ["none", "htpasswd", "token"] as const) {
     const head = await clientFor(registry).headManifest(ref);
     assert.equal(head?.digest, image.manifest.digest);
     assert.equal(head?.size, image.manifest.size);
-    assert.equal(await clientFor(registry).headManifest(parseReference(`${registry.host}/team/app:nope`)), undefined);
+    assert.equal(
+      await clientFor(registry).headManifest(parseReference(`${registry.host}/team/app:nope`)),
+      undefined,
+    );
   });
 }
 
@@ -91,7 +97,9 @@ Deno.test("pull picks the platform's manifest from an index", async () => {
   await using src = await tempStore();
   await using dst = await tempStore();
   const a = await makeTestImage(src, { platform: { os: "linux", architecture: "amd64" } });
-  const b = await makeTestImage(src, { platform: { os: "linux", architecture: "arm64", variant: "v8" } });
+  const b = await makeTestImage(src, {
+    platform: { os: "linux", architecture: "arm64", variant: "v8" },
+  });
   const index = await makeTestIndex(src, [a.manifest, b.manifest]);
   const ref = parseReference(`${registry.host}/multi:latest`);
   const client = clientFor(registry);
@@ -107,7 +115,11 @@ Deno.test("pull picks the platform's manifest from an index", async () => {
   assert.equal(result.config.digest, b.config.digest);
   assert.ok(await dst.has(index.digest as Digest));
   assert.ok(await dst.has(b.layers[0].digest as Digest));
-  assert.equal(await dst.has(a.layers[0].digest as Digest), false, "the other platform's layer is not pulled");
+  assert.equal(
+    await dst.has(a.layers[0].digest as Digest),
+    false,
+    "the other platform's layer is not pulled",
+  );
 
   // The amd64 one by the digest in the index.
   const resolved = await client.resolve(ref, amd64);
@@ -116,7 +128,10 @@ Deno.test("pull picks the platform's manifest from an index", async () => {
   await assert.rejects(
     client.resolve(ref, platformChooser({ os: "linux", architecture: "s390x" })),
     (e: Error) => {
-      assert.match(e.message, /^Pull of 127\.0\.0\.1:\d+\/multi:latest failed: the image has no manifest for the requested platform \(it has linux\/amd64, linux\/arm64\/v8\)/);
+      assert.match(
+        e.message,
+        /^Pull of 127\.0\.0\.1:\d+\/multi:latest failed: the image has no manifest for the requested platform \(it has linux\/amd64, linux\/arm64\/v8\)/,
+      );
       return true;
     },
   );
@@ -138,7 +153,10 @@ Deno.test("htpasswd registry refuses anonymous access with an img login hint", a
     );
     return true;
   });
-  await assert.rejects(anonymous.getManifest(ref), /Pull of .* failed: unauthorized: authentication required/);
+  await assert.rejects(
+    anonymous.getManifest(ref),
+    /Pull of .* failed: unauthorized: authentication required/,
+  );
 
   const wrong = new MemoryCredentialStore();
   wrong.entries.set(registry.host, { username: registry.username!, password: "wrong" });
@@ -152,7 +170,10 @@ Deno.test("htpasswd registry refuses anonymous access with an img login hint", a
     assert.ok(e instanceof RegistryError);
     assert.equal(e.status, 404);
     assert.equal(e.code, "MANIFEST_UNKNOWN");
-    assert.equal(e.message, `Pull of ${registry.host}/private/app:1 failed: manifest unknown: manifest unknown`);
+    assert.equal(
+      e.message,
+      `Pull of ${registry.host}/private/app:1 failed: manifest unknown: manifest unknown`,
+    );
     return true;
   });
 });
@@ -160,12 +181,18 @@ Deno.test("htpasswd registry refuses anonymous access with an img login hint", a
 Deno.test("checkLogin verifies credentials with Basic auth", async () => {
   await using registry = await startRegistry({ auth: "htpasswd" });
   const client = new RegistryClient();
-  await client.checkLogin(registry.host, { username: registry.username!, password: registry.password! });
+  await client.checkLogin(registry.host, {
+    username: registry.username!,
+    password: registry.password!,
+  });
   await assert.rejects(
     client.checkLogin(registry.host, { username: registry.username!, password: "nope" }),
     (e: unknown) => {
       assert.ok(e instanceof RegistryError);
-      assert.equal(e.message, `Login to ${registry.host} failed: unauthorized: authentication required`);
+      assert.equal(
+        e.message,
+        `Login to ${registry.host} failed: unauthorized: authentication required`,
+      );
       return true;
     },
   );
@@ -174,13 +201,19 @@ Deno.test("checkLogin verifies credentials with Basic auth", async () => {
 Deno.test("checkLogin verifies credentials through the token server", async () => {
   await using registry = await startRegistry({ auth: "token" });
   const client = new RegistryClient();
-  await client.checkLogin(registry.host, { username: registry.username!, password: registry.password! });
+  await client.checkLogin(registry.host, {
+    username: registry.username!,
+    password: registry.password!,
+  });
   assert.equal(registry.tokenServer!.issued.basic, 1);
   await assert.rejects(
     client.checkLogin(registry.host, { username: registry.username!, password: "nope" }),
     (e: unknown) => {
       assert.ok(e instanceof RegistryError);
-      assert.equal(e.message, `Login to ${registry.host} failed: unauthorized: incorrect username or password`);
+      assert.equal(
+        e.message,
+        `Login to ${registry.host} failed: unauthorized: incorrect username or password`,
+      );
       return true;
     },
   );
@@ -215,7 +248,11 @@ Deno.test("token registry: an identity token is exchanged with an OAuth2 refresh
   await using src = await tempStore();
   const image = await makeTestImage(src);
   const credentials = new MemoryCredentialStore();
-  credentials.entries.set(registry.host, { username: "", password: "", identityToken: registry.identityToken });
+  credentials.entries.set(registry.host, {
+    username: "",
+    password: "",
+    identityToken: registry.identityToken,
+  });
   const client = new RegistryClient({ credentials });
   const ref = parseReference(`${registry.host}/oauth/app:1`);
   await push(client, ref, image.manifest, src);
@@ -252,10 +289,24 @@ for (const auth of ["none", "token"] as const) {
     const client = clientFor(registry, { fetch: recordingFetch(log) });
     const target = parseReference(`${registry.host}/derived/img:1`);
     const events: TransferProgress[] = [];
-    await push(client, target, image.manifest, src, { mountFrom: base, onProgress: (e) => events.push(e) });
-    assert.deepEqual(events.filter((e) => e.status === "mounted").length, 2, "layer and config mounted");
-    assert.equal(log.filter((l) => l.startsWith("POST /v2/derived/img/blobs/uploads/?mount=")).length, 2);
-    assert.equal(log.filter((l) => l.startsWith("PUT /v2/derived/img/blobs/")).length, 0, "nothing uploaded");
+    await push(client, target, image.manifest, src, {
+      mountFrom: base,
+      onProgress: (e) => events.push(e),
+    });
+    assert.deepEqual(
+      events.filter((e) => e.status === "mounted").length,
+      2,
+      "layer and config mounted",
+    );
+    assert.equal(
+      log.filter((l) => l.startsWith("POST /v2/derived/img/blobs/uploads/?mount=")).length,
+      2,
+    );
+    assert.equal(
+      log.filter((l) => l.startsWith("PUT /v2/derived/img/blobs/")).length,
+      0,
+      "nothing uploaded",
+    );
 
     // Mounting from a repository that lacks the blob falls back to an upload.
     const other = await makeTestImage(src, { layerSizes: [700] });
@@ -276,11 +327,18 @@ Deno.test("blobs larger than the chunk size are uploaded in PATCH chunks", async
   const client = clientFor(registry, { chunkSize: 64 * 1024, fetch: recordingFetch(log) });
   const ref = parseReference(`${registry.host}/big/app:1`);
   const sent: number[] = [];
-  assert.equal(await client.pushBlob(ref, layer, src, { onProgress: (n) => sent.push(n) }), "uploaded");
+  assert.equal(
+    await client.pushBlob(ref, layer, src, { onProgress: (n) => sent.push(n) }),
+    "uploaded",
+  );
   assert.equal(log.filter((l) => l.startsWith("PATCH /v2/big/app/blobs/uploads/")).length, 5);
   assert.equal(sent.at(-1), layer.size);
   assert.equal(sent.length, 5);
-  assert.ok(log.some((l) => l.startsWith("PUT /v2/big/app/blobs/uploads/") && l.includes(`digest=sha256%3A`)));
+  assert.ok(
+    log.some((l) =>
+      l.startsWith("PUT /v2/big/app/blobs/uploads/") && l.includes(`digest=sha256%3A`)
+    ),
+  );
 
   await push(client, ref, image.manifest, src);
   const result = await pull(clientFor(registry), ref, dst, { choose: amd64 });
@@ -301,4 +359,38 @@ Deno.test("pull by digest verifies the manifest digest and skips blobs already p
   const result = await pull(recording, byDigest, src, { choose: amd64 });
   assert.equal(result.manifest.digest, image.manifest.digest);
   assert.deepEqual(log.filter((l) => l.includes("/blobs/")), []);
+});
+
+Deno.test("a layer download reset mid-body resumes with Range against the real registry", async () => {
+  await using registry = await startRegistry({ auth: "token" });
+  await using src = await tempStore();
+  await using dst = await tempStore();
+  const image = await makeTestImage(src, { layerSizes: [2_000_000] });
+  await push(
+    clientFor(registry),
+    parseReference(`${registry.host}/reset/app:1`),
+    image.manifest,
+    src,
+  );
+  const layer = image.layers[0];
+  await using proxy = await startFaultProxy(registry.host, {
+    resetAfterBytes: 500_000,
+    matchPath: new RegExp(`/blobs/${layer.digest}$`),
+  });
+  // The token realm stays the registry's token server; only registry traffic goes through the proxy.
+  const credentials = new MemoryCredentialStore();
+  credentials.entries.set(proxy.host, {
+    username: registry.username!,
+    password: registry.password!,
+  });
+  const client = new RegistryClient({ credentials });
+  const result = await client.pull(parseReference(`${proxy.host}/reset/app:1`), dst, {
+    choose: amd64,
+  });
+  assert.deepEqual(result.layers, [layer]);
+  assert.deepEqual(await dst.read(layer.digest as Digest), await src.read(layer.digest as Digest));
+  assert.equal(proxy.resets, 1);
+  const layerRequests = proxy.requests.filter((r) => r.path.endsWith(layer.digest));
+  assert.deepEqual(layerRequests.map((r) => [r.status, r.faulted]), [[200, true], [206, false]]);
+  assert.match(layerRequests[1].headers.get("range") ?? "", /^bytes=[1-9]\d*-$/);
 });

@@ -2,7 +2,7 @@
  * The checks made before img re-executes itself in a user namespace, so that a host that
  * cannot do it gets one clear line that says what to fix, not a failure from `unshare`.
  *
- * Everything the checks read comes through {@linkcode Host}, so tests can point them at
+ * Everything the checks read comes through {@linkcode RootlessHost}, so tests can point them at
  * temporary files.
  *
  * @module
@@ -32,7 +32,7 @@ export type RootlessMethod =
 export const SINGLE_MAPPING_ENV = "IMG_ROOTLESS_SINGLE_MAPPING";
 
 /** What the checks read from the host. */
-export interface Host {
+export interface RootlessHost {
   /** The root of the sysctl tree, normally `/proc/sys`. */
   procSys: string;
   /** The subordinate uid file, normally `/etc/subuid`. */
@@ -99,7 +99,7 @@ function userName(uid: number): string | undefined {
 }
 
 /** The real host: /proc/sys, /etc/subuid, /etc/subgid, PATH, the current user. */
-export function systemHost(): Host {
+export function systemHost(): RootlessHost {
   const uid = Deno.uid() ?? 0;
   return {
     procSys: "/proc/sys",
@@ -140,7 +140,7 @@ export function systemHost(): Host {
   };
 }
 
-function readSysctl(host: Host, name: string): string | undefined {
+function readSysctl(host: RootlessHost, name: string): string | undefined {
   try {
     return Deno.readTextFileSync(`${host.procSys}/${name}`).trim();
   } catch {
@@ -149,7 +149,7 @@ function readSysctl(host: Host, name: string): string | undefined {
 }
 
 /** Throws an ImgError when the kernel does not let unprivileged users create user namespaces. */
-export function checkUserNamespaces(host: Host): void {
+export function checkUserNamespaces(host: RootlessHost): void {
   if (readSysctl(host, "kernel/apparmor_restrict_unprivileged_userns") === "1") {
     throw new ImgError(
       "AppArmor restricts unprivileged user namespaces: run `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` as root, or give img an AppArmor profile that allows userns",
@@ -167,12 +167,12 @@ export function checkUserNamespaces(host: Host): void {
   }
 }
 
-function describeUser(host: Host): string {
+function describeUser(host: RootlessHost): string {
   return host.user.name ?? `uid ${host.user.uid}`;
 }
 
 function missingRangeError(
-  host: Host,
+  host: RootlessHost,
   kind: "uid" | "gid",
   path: string,
   entries: SubIdEntry[],
@@ -200,7 +200,10 @@ const SINGLE_WARNING =
  * Checks that this host can run img rootless and says how: throws an ImgError naming the
  * fix when it cannot.
  */
-export async function planRootless(host: Host, options: PlanOptions = {}): Promise<RootlessPlan> {
+export async function planRootless(
+  host: RootlessHost,
+  options: PlanOptions = {},
+): Promise<RootlessPlan> {
   checkUserNamespaces(host);
   const unshare = host.findExecutable("unshare");
   if (!unshare) {

@@ -16,8 +16,8 @@
 
 import { ImgError } from "../errors.ts";
 import {
-  type Host,
   planRootless,
+  type RootlessHost,
   type RootlessMethod,
   type RootlessPlan,
   SINGLE_MAPPING_ENV,
@@ -62,26 +62,30 @@ export function inUserNamespace(): boolean {
   try {
     return !isInitialIdMap(parseIdMap(Deno.readTextFileSync("/proc/self/uid_map")));
   } catch {
-    return false;
+    // Deno lets only --allow-all read /proc/self: trust the variable if we are root.
+    return Deno.uid() === 0;
   }
 }
 
 /** The arguments of this process as the kernel has them (`/proc/self/cmdline`), if readable. */
-function procCmdline(): string[] | undefined {
+function procCmdline(): string[] | null {
   try {
     const text = new TextDecoder().decode(Deno.readFileSync("/proc/self/cmdline"));
     const argv = text.split("\0");
     if (argv.at(-1) === "") argv.pop();
     return argv;
   } catch {
-    return undefined;
+    return null; // Deno lets only --allow-all read /proc/self
   }
 }
 
 /**
  * The command line that runs this same program again, with the same arguments.
+ * `argv`, `mainModule` and `args` default to this process's (`argv` is null when
+ * `/proc/self/cmdline` is unreadable, as it is without `--allow-all`).
  *
- * - A `deno compile` binary: `Deno.execPath()` and `Deno.args`.
+ * - A `deno compile` binary (`Deno.build.standalone`, or a main module under
+ *   `deno-compile`): `Deno.execPath()` and `Deno.args`.
  * - A script: this process's own command line (`deno run <flags> <script> <args>`, from
  *   `/proc/self/cmdline`, with `deno` resolved to `Deno.execPath()`), so that flags such as
  *   `--config`, `--import-map`, `--lock` or `--cached-only` carry over. Deno finds a
@@ -91,12 +95,14 @@ function procCmdline(): string[] | undefined {
  * - Otherwise: `Deno.execPath() run -A <Deno.mainModule> ...Deno.args`.
  */
 export function selfCommand(
-  argv: string[] | undefined = procCmdline(),
+  argv: string[] | null = procCmdline(),
   mainModule = Deno.mainModule,
   args: string[] = Deno.args,
 ): string[] {
   const exec = Deno.execPath();
-  if (mainModule.includes("deno-compile")) return [exec, ...args];
+  const standalone = mainModule === Deno.mainModule &&
+    (Deno.build as { standalone?: boolean }).standalone === true;
+  if (standalone || mainModule.includes("deno-compile")) return [exec, ...args];
   if (argv && argv.length > args.length + 1) {
     const tail = argv.slice(argv.length - args.length);
     if (tail.every((a, i) => a === args[i])) return [exec, ...argv.slice(1)];
@@ -126,7 +132,7 @@ export interface EnsureRootlessOptions {
   /** How to set up the namespace. Default: `IMG_ROOTLESS_METHOD`, else chosen by the checks. */
   method?: RootlessMethod;
   /** What the checks read (tests point it at temporary files). */
-  host?: Partial<Host>;
+  host?: Partial<RootlessHost>;
 }
 
 function parseMethod(value: string | undefined): RootlessMethod | undefined {
@@ -228,47 +234,54 @@ async function spawnMappedByNewuidmap(
   env: Record<string, string>,
 ): Promise<Deno.ChildProcess> {
   const { mkfifo } = await import("../libc.ts");
-  const dir = await Deno.makeTempDir({ prefix: "img-rootless-" });
+  let dir: string;
+  try {
+    dir = await Deno.makeTempDir({ prefix: "img-rootless-" });
+  } catch (e) {
+    throw new ImgError(
+      `Cannot create a temporary directory for the user namespace handshake (${
+        (e as Error).message
+      }): set TMPDIR to a writable directory`,
+      { cause: e },
+    );
+  }
   const fifo = `${dir}/ready`;
   try {
     mkfifo(fifo, 0o600);
     const child = new Deno.Command(plan.unshare, {
-      args: [
-        "--user",
-        "--mount",
-        "--",
-        "/bin/sh",
-        "-c",
-        'read -r _ < "$0" && exec "$@"',
-        fifo,
-        ...command,
-      ],
+      // unshare >= 2.27 makes the new mount namespace private by default.
+      args: ["--user", "--mount", "--", "/bin/sh", "-c", 'read -r _ < "$0" && exec "$@"', fifo]
+        .concat(command),
       env,
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",
     }).spawn();
-    // Opening the FIFO for writing returns once the shell opened it for reading, that is,
-    // after unshare entered the new namespaces.
-    const ready = await Promise.race([
-      Deno.open(fifo, { write: true }),
-      child.status.then(() => undefined),
-    ]);
-    if (!ready) return child; // unshare failed and said why: exit with its code
     try {
-      const uid = Deno.uid()!;
-      const gid = Deno.gid()!;
-      await runIdMap(plan.newuidmap!, child.pid, uid, plan.uidRange!);
-      await runIdMap(plan.newgidmap!, child.pid, gid, plan.gidRange!);
-      await ready.write(new TextEncoder().encode("go\n"));
+      // Opening the FIFO for writing returns once the shell opened it for reading, that
+      // is, after unshare entered the new namespaces.
+      const ready = await Promise.race([
+        Deno.open(fifo, { write: true }),
+        child.status.then(() => undefined),
+      ]);
+      if (!ready) return child; // unshare failed and said why: exit with its code
+      try {
+        await runIdMap(plan.newuidmap!, child.pid, Deno.uid()!, plan.uidRange!);
+        await runIdMap(plan.newgidmap!, child.pid, Deno.gid()!, plan.gidRange!);
+        await ready.write(new TextEncoder().encode("go\n"));
+      } finally {
+        ready.close();
+      }
+      return child;
     } catch (e) {
-      child.kill("SIGKILL");
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
       await child.status;
       throw e;
-    } finally {
-      ready.close();
     }
-    return child;
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

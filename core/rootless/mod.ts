@@ -20,7 +20,7 @@ export {
   unshareArgs,
 } from "./bootstrap.ts";
 export {
-  type Host,
+  type RootlessHost,
   type RootlessMethod,
   type RootlessPlan,
   SINGLE_MAPPING_ENV,

@@ -11,10 +11,14 @@ import { ImgError } from "../errors.ts";
 import { StateDB } from "./db.ts";
 
 /** The default state directory: `$XDG_DATA_HOME/img`, else `~/.local/share/img`. */
-export function defaultStateDir(env: Record<string, string | undefined> = Deno.env.toObject()): string {
+export function defaultStateDir(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): string {
   if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, "img");
   if (!env.HOME) {
-    throw new ImgError("Cannot find a state directory: set HOME or XDG_DATA_HOME, or pass --state DIR");
+    throw new ImgError(
+      "Cannot find a state directory: set HOME or XDG_DATA_HOME, or pass --state DIR",
+    );
   }
   return join(env.HOME, ".local", "share", "img");
 }
@@ -42,7 +46,9 @@ export class State implements Disposable {
     try {
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
-      throw new ImgError(`Cannot create the state directory ${dir}: ${(e as Error).message}; pass --state DIR`);
+      throw new ImgError(
+        `Cannot create the state directory ${dir}: ${(e as Error).message}; pass --state DIR`,
+      );
     }
     return new State(dir, new StateDB(join(dir, "img.db")));
   }

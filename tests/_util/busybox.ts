@@ -133,7 +133,10 @@ export async function busyboxRootfsEntries(): Promise<TarEntry[]> {
 
 /** Returns the (cached) gzip busybox root filesystem layer. */
 export function busyboxLayer(): Promise<Layer> {
-  baseLayer ??= busyboxRootfsEntries().then(buildLayer);
+  baseLayer ??= busyboxRootfsEntries().then(buildLayer).catch((e) => {
+    baseLayer = undefined;
+    throw e;
+  });
   return baseLayer;
 }
 

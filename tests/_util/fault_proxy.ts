@@ -54,6 +54,8 @@ export interface FaultProxy {
   readonly host: string;
   /** How many responses have been cut so far. */
   readonly resets: number;
+  /** How many client connections the proxy has accepted so far. */
+  readonly connections: number;
   /** Every request forwarded so far, in order. */
   readonly requests: ProxiedRequest[];
   /** Closes the listener and every open connection. */
@@ -100,6 +102,12 @@ class BufReader {
     const out = this.#buf.subarray(0, n);
     this.#buf = this.#buf.subarray(n);
     return out;
+  }
+
+  /** Returns the next byte without consuming it, or `null` at EOF. */
+  async peek(): Promise<number | null> {
+    if (this.#buf.length === 0 && !(await this.#fill())) return null;
+    return this.#buf[0];
   }
 
   /** Reads through the next `\r\n\r\n`; `null` on a clean EOF before any byte. */
@@ -243,6 +251,7 @@ export async function startFaultProxy(
   }
   let faultsLeft = opts.times ?? 1;
   let resets = 0;
+  let connections = 0;
   const requests: ProxiedRequest[] = [];
   const open = new Set<Deno.Conn>();
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -267,11 +276,22 @@ export async function startFaultProxy(
     const pending: { req: ProxiedRequest; matches: boolean }[] = [];
     let wake: (() => void) | undefined;
     let requestsDone = false;
+    let raw = false;
 
     const requestPump = async () => {
       const r = new BufReader(client);
       try {
         while (true) {
+          const first = await r.peek();
+          if (first === null) break;
+          if (first < 0x41 || first > 0x5a) {
+            // Not an HTTP request (e.g. a TLS ClientHello from a client probing for HTTPS):
+            // relay the bytes untouched, both ways.
+            raw = true;
+            wake?.();
+            await r.rest((b) => writeAll(upstream, b));
+            break;
+          }
           const headBytes = await r.head();
           if (headBytes === null) break;
           const head = parseHead(headBytes);
@@ -283,7 +303,7 @@ export async function startFaultProxy(
             status: 0,
             faulted: false,
           };
-          requests.push(req); console.error(performance.now().toFixed(0), "req", method, path.slice(0,60));
+          requests.push(req);
           pending.push({ req, matches: opts.matchPath?.test(path) ?? true });
           wake?.();
           await writeAll(upstream, headBytes);
@@ -298,20 +318,22 @@ export async function startFaultProxy(
     const responsePump = async () => {
       const r = new BufReader(upstream);
       while (true) {
+        // The server speaks only after the client: wait for a request (or raw bytes).
+        while (pending.length === 0 && !requestsDone && !raw) {
+          await new Promise<void>((resolve) => wake = resolve);
+        }
+        if (raw) return await r.rest((b) => writeAll(client, b));
         const headBytes = await r.head();
         if (headBytes === null) return;
         const head = parseHead(headBytes);
         const status = Number(head.first[1]);
-        while (pending.length === 0 && !requestsDone) {
-          await new Promise<void>((resolve) => wake = resolve);
-        }
         const next = pending[0];
         if (status >= 100 && status < 200) {
           // Interim response (100 Continue): the final one follows for the same request.
           await writeAll(client, headBytes);
           continue;
         }
-        pending.shift(); console.error(performance.now().toFixed(0), "resp", status, JSON.stringify([...head.headers]));
+        pending.shift();
         if (next) next.req.status = status;
         const noBody = next?.req.method === "HEAD" || status === 204 || status === 304;
         const kind = noBody ? { kind: "none" as const } : bodyKind(head.headers, "eof");
@@ -358,6 +380,7 @@ export async function startFaultProxy(
   const serving = new Set<Promise<void>>();
   const accepting = (async () => {
     for await (const conn of listener) {
+      connections++;
       const p = serve(conn).catch(() => {}).finally(() => serving.delete(p));
       serving.add(p);
     }
@@ -377,6 +400,9 @@ export async function startFaultProxy(
     host,
     get resets() {
       return resets;
+    },
+    get connections() {
+      return connections;
     },
     requests,
     stop,

@@ -56,6 +56,8 @@ Deno.test("fault proxy cuts the first blob GET after N bytes; fetch keep-alive w
       proxy.requests.map((r) => [r.method, r.status, r.faulted]),
       [["GET", 200, false], ["HEAD", 200, false], ["GET", 200, true], ["GET", 200, false]],
     );
+    // Keep-alive: the first three requests shared a connection; the cut one closed it.
+    assert.equal(proxy.connections, 2);
   } finally {
     client.close();
   }

@@ -33,7 +33,16 @@ export interface ImgOptions {
 
 /** The command line that runs img with `args`. */
 export function imgCommand(args: string[], state?: string): string[] {
-  return [Deno.execPath(), "run", "-A", "--quiet", `--config=${ROOT}deno.json`, MAIN, ...(state ? ["--state", state] : []), ...args];
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--quiet",
+    `--config=${ROOT}deno.json`,
+    MAIN,
+    ...(state ? ["--state", state] : []),
+    ...args,
+  ];
 }
 
 /** Spawns img with `args` and returns the child, for tests that need to signal it. */
@@ -54,7 +63,9 @@ export async function img(args: string[], options: ImgOptions = {}): Promise<Img
   const child = spawnImg(args, options);
   if (options.stdin !== undefined) {
     const w = child.stdin.getWriter();
-    await w.write(typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin);
+    await w.write(
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    );
     await w.close();
   }
   const out = await child.output();
@@ -66,13 +77,18 @@ export async function img(args: string[], options: ImgOptions = {}): Promise<Img
 export async function imgOk(args: string[], options: ImgOptions = {}): Promise<ImgResult> {
   const r = await img(args, options);
   if (r.code !== 0) {
-    throw new Error(`img ${args.join(" ")} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    throw new Error(
+      `img ${args.join(" ")} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+    );
   }
   return r;
 }
 
 /** Runs a command and returns its stdout, throwing with stderr if it fails. */
-export async function run(cmd: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Promise<string> {
+export async function run(
+  cmd: string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<string> {
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     env: options.env,
@@ -87,6 +103,41 @@ export async function run(cmd: string[], options: { env?: Record<string, string>
   }
   const out = await child.output();
   const dec = new TextDecoder();
-  if (!out.success) throw new Error(`${cmd.join(" ")} exited ${out.code}: ${dec.decode(out.stderr)}`);
+  if (!out.success) {
+    throw new Error(`${cmd.join(" ")} exited ${out.code}: ${dec.decode(out.stderr)}`);
+  }
   return dec.decode(out.stdout);
+}
+
+/**
+ * Removes a tree that img unpacked or built. As a non-root user its files may belong to
+ * subordinate ids, so the removal runs inside a user namespace with the same mapping.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  try {
+    await Deno.remove(dir, { recursive: true });
+    return;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    if (Deno.uid() === 0) throw e;
+  }
+  await run(["unshare", "--user", "--map-auto", "--map-root-user", "--", "rm", "-rf", dir]);
+}
+
+/**
+ * The id outside the user namespace that `id` inside it maps to: the same as root, else
+ * from the user's first subordinate range (inside 0 is the user, 1.. the range).
+ */
+export async function outsideId(
+  id: number,
+  file: "/etc/subuid" | "/etc/subgid" = "/etc/subuid",
+): Promise<number> {
+  if (Deno.uid() === 0) return id;
+  if (id === 0) return (file === "/etc/subuid" ? Deno.uid() : Deno.gid()) ?? 0;
+  const user = (await run(["id", "-un"])).trim();
+  const line = (await Deno.readTextFile(file)).split("\n")
+    .map((l) => l.split(":"))
+    .find(([name]) => name === user || name === String(Deno.uid()));
+  if (!line) throw new Error(`No ${file} range for ${user}`);
+  return Number(line[1]) + id - 1;
 }

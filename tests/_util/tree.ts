@@ -92,8 +92,16 @@ export function hardlinkGroups(tree: Tree): string[] {
 }
 
 /** Fields {@linkcode diffTrees} can compare. */
-export type TreeField = "type" | "mode" | "uid" | "gid" | "size" | "mtime" | "content" | "link" |
-  "rdev";
+export type TreeField =
+  | "type"
+  | "mode"
+  | "uid"
+  | "gid"
+  | "size"
+  | "mtime"
+  | "content"
+  | "link"
+  | "rdev";
 
 /** Options of {@linkcode diffTrees}. */
 export interface DiffOptions {

@@ -1,0 +1,90 @@
+/**
+ * `img unpack IMAGE [-o DIR]`: an image's root filesystem as a directory.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { basename, dirname, join, resolve } from "node:path";
+import {
+  applyLayer,
+  decompressStream,
+  type Digest,
+  ensureRootless,
+  familiarReference,
+  findImage,
+  ImgError,
+  layerCompression,
+  libc,
+  loadImage,
+  NotFoundError,
+  parseReference,
+} from "@img/core";
+import { contextOf } from "../program.ts";
+import { normalizeName } from "./tag.ts";
+
+async function isEmptyOrMissing(dir: string): Promise<boolean> {
+  try {
+    for await (const _ of Deno.readDir(dir)) return false;
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return true;
+    if (e instanceof Deno.errors.NotADirectory) return false;
+    throw e;
+  }
+}
+
+/** The `unpack` command. */
+export function unpackCommand(): Command<[string], { output: string }> {
+  return new Command("unpack")
+    .usage("[OPTIONS] IMAGE")
+    .description("Unpack an image to a rootfs directory")
+    .argument("<image>")
+    .option("-o, --output <dir>", "directory to unpack the rootfs to", "rootfs")
+    .action(async (input, opts, cmd) => {
+      const ctx = contextOf(cmd);
+      // Ownership and device nodes need root of a user namespace; everything after this line
+      // runs inside it.
+      await ensureRootless({ debug: ctx.debug });
+      try {
+        const target = resolve(opts.output);
+        if (!(await isEmptyOrMissing(target))) {
+          throw new ImgError(
+            `${opts.output} already exists and is not empty: remove it or pass -o DIR`,
+          );
+        }
+        const rec = findImage(ctx.state.images, input, normalizeName);
+        if (!rec) throw new NotFoundError(`No such image: ${input}: pull it first`);
+        const image = await loadImage(ctx.state.content, rec.target);
+        // Unpack next to the target and rename at the end: a failure leaves no half tree.
+        const work = join(
+          dirname(target),
+          `.${basename(target)}.${crypto.randomUUID().slice(0, 8)}.partial`,
+        );
+        await Deno.mkdir(work, { mode: 0o755 });
+        try {
+          const sameOwner = Deno.uid() === 0;
+          const xattrs = { lset: (p: string, n: string, v: Uint8Array) => libc.lsetxattr(p, n, v) };
+          for (const layer of image.manifest.layers) {
+            ctx.debug(`applying layer ${layer.digest}`);
+            const blob = await ctx.state.content.open(layer.digest as Digest);
+            await applyLayer(work, decompressStream(blob, layerCompression(layer.mediaType)), {
+              sameOwner,
+              xattrs,
+              onWarning: (m) => console.error(`warning: ${m}`),
+            });
+          }
+          await Deno.remove(target).catch(() => {});
+          await Deno.rename(work, target);
+        } catch (e) {
+          await Deno.remove(work, { recursive: true }).catch(() => {});
+          throw e;
+        }
+        const name = rec.name === normalizeName(input)
+          ? familiarReference(parseReference(rec.name))
+          : input;
+        console.log(`Successfully unpacked rootfs for image ${name} to: ${target}`);
+      } finally {
+        ctx.close();
+      }
+    });
+}
