@@ -9,4 +9,8 @@ import type { BuiltinPlugins } from "@img/core";
 /** Every plugin that ships with img. */
 export const BUILTIN_PLUGINS: BuiltinPlugins = {
   "credentials/docker": () => import("@img/credentials-docker"),
+  "executor/oci": () => import("@img/executor-oci"),
+  "exporter/image": () => import("@img/export-image"),
+  "frontend/dockerfile": () => import("@img/frontend-dockerfile"),
+  "snapshotter/native": () => import("@img/snapshot-native"),
 };

@@ -15,6 +15,7 @@ import { pullCommand } from "./commands/pull.ts";
 import { pushCommand } from "./commands/push.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { saveCommand } from "./commands/save.ts";
+import { buildCommand } from "./commands/build.ts";
 import { unpackCommand } from "./commands/unpack.ts";
 import { collect } from "./ui/options.ts";
 
@@ -47,6 +48,7 @@ export function createProgram(): Command<[], Record<string, unknown>> {
     .helpOption("-h, --help", "show help")
     .helpCommand(false)
     .configureHelp({ sortSubcommands: true, subcommandTerm: (cmd) => cmd.name() });
+  program.addCommand(buildCommand());
   program.addCommand(loginCommand());
   program.addCommand(logoutCommand());
   program.addCommand(lsCommand());

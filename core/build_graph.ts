@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Digest } from "./digest.ts";
+import { type Digest, sha256 } from "./digest.ts";
 import type { Platform } from "./platform.ts";
 
 /** A mount of an exec op. */
@@ -60,6 +60,9 @@ export type FileAction =
       createDestPath?: boolean;
       unpack?: boolean;
       exclude?: string[];
+      /** A wildcard source that matches nothing copies nothing instead of failing (BuildKit's
+       * Dockerfile frontend sets it for COPY and ADD). */
+      allowEmptyWildcard?: boolean;
     };
   }
   | { action: "mkdir"; path: string; mode: number; parents?: boolean; chown?: string }
@@ -103,6 +106,8 @@ export interface Vertex {
   platform?: Platform;
   /** Do not use the cache for this vertex. */
   ignoreCache?: boolean;
+  /** Where the vertex comes from, prefixed to its errors (`Dockerfile:3`). */
+  location?: string;
 }
 
 /** A build graph: its vertices and the vertex whose output is the result. */
@@ -111,4 +116,57 @@ export interface BuildGraph {
   vertices: Map<Digest, Vertex>;
   /** The digest of the result vertex. */
   root: Digest;
+}
+
+/** Serializes a value as JSON with object keys sorted, so equal values give equal text. */
+export function canonicalJSON(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]));
+    }
+    return v;
+  });
+}
+
+/** The digest of a vertex: its op, its inputs' digests and its platform, canonically encoded. */
+export function vertexDigest(op: Op, inputs: readonly Digest[], platform?: Platform): Digest {
+  return sha256(canonicalJSON({ op, inputs, platform: platform ?? null }));
+}
+
+/** Builds graphs vertex by vertex, deduplicating equal vertices. */
+export class GraphBuilder {
+  /** The vertices added so far. */
+  readonly vertices: Map<Digest, Vertex> = new Map();
+
+  /** Adds a vertex (or finds the equal one) and returns its digest. */
+  add(
+    op: Op,
+    inputs: Digest[],
+    name: string,
+    options: { platform?: Platform; ignoreCache?: boolean; location?: string } = {},
+  ): Digest {
+    const digest = vertexDigest(op, inputs, options.platform);
+    const existing = this.vertices.get(digest);
+    if (existing) {
+      // The same op under two names (two stages copying the same files) runs once.
+      if (options.ignoreCache) existing.ignoreCache = true;
+      return digest;
+    }
+    this.vertices.set(digest, { digest, op, inputs, name, ...options });
+    return digest;
+  }
+
+  /** The graph whose result is `root`, with only the vertices it needs. */
+  build(root: Digest): BuildGraph {
+    const needed = new Map<Digest, Vertex>();
+    const visit = (d: Digest) => {
+      if (needed.has(d)) return;
+      const v = this.vertices.get(d);
+      if (!v) throw new Error(`Unknown vertex ${d}`);
+      needed.set(d, v);
+      v.inputs.forEach(visit);
+    };
+    visit(root);
+    return { vertices: needed, root };
+  }
 }

@@ -19,6 +19,12 @@ export interface ProcessSpec {
   gid: number;
   /** Supplementary groups. */
   additionalGids?: number[];
+  /**
+   * The `USER` as written (`name`, `uid`, `name:group`, `uid:gid`). When set, the executor
+   * resolves it through the root filesystem's `/etc/passwd` and `/etc/group` (which only it
+   * has mounted) and it replaces `uid`, `gid` and `additionalGids`.
+   */
+  user?: string;
   /** The network mode: the host's, or an empty network namespace. */
   network: "host" | "none";
   /** Allocate a terminal. */

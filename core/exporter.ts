@@ -4,6 +4,7 @@
  * @module
  */
 import type { ContentStore } from "./content/store.ts";
+import type { ImageStore } from "./image/store.ts";
 import type { ProgressWriter } from "./progress.ts";
 import type { Descriptor, ImageConfig } from "./schemas.ts";
 
@@ -35,6 +36,10 @@ export interface ExportContext {
   progress: ProgressWriter;
   /** The directory img stores its state in. */
   stateDir: string;
+  /** The local image store (names to manifests). */
+  images: ImageStore;
+  /** Pushes the image `descriptor` (in the content store) to the registry as `name`. */
+  push(name: string, descriptor: Descriptor): Promise<void>;
 }
 
 /** What an export reports back (`containerimage.digest`, `image.name`, ...). */

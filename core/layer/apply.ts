@@ -440,22 +440,29 @@ class Applier {
    */
   finish(): void {
     for (const d of this.#touched.values()) {
-      const path = joinRoot(this.root, resolveInRoot(this.root, d.components));
-      if (!lstatOrUndefined(path)?.isDirectory) continue;
-      Deno.utimeSync(path, d.atime, d.mtime);
+      const path = this.#dirPath(d.components);
+      if (path) Deno.utimeSync(path, d.atime, d.mtime);
     }
     for (const d of this.#dirs) {
-      // Resolve again: a later entry may have replaced a parent, even with a symlink.
-      const resolved = resolveInRoot(this.root, d.components);
-      const path = joinRoot(this.root, resolved);
-      if (!lstatOrUndefined(path)?.isDirectory) continue;
-      Deno.chmodSync(path, d.mode);
+      const path = this.#dirPath(d.components);
+      if (path) Deno.chmodSync(path, d.mode);
     }
     for (const d of this.#dirs) {
-      const path = joinRoot(this.root, resolveInRoot(this.root, d.components));
-      if (!lstatOrUndefined(path)?.isDirectory) continue;
-      Deno.utimeSync(path, d.atime, d.mtime);
+      const path = this.#dirPath(d.components);
+      if (path) Deno.utimeSync(path, d.atime, d.mtime);
     }
+  }
+
+  /**
+   * The host path of a directory of the tree, resolved again (a later entry may have
+   * replaced a parent, even with a symlink), or `undefined` if it is no longer a directory.
+   */
+  #dirPath(components: string[]): string | undefined {
+    if (components.length === 0) return this.root;
+    const parent = resolveDir(this.root, components.slice(0, -1));
+    if (parent === undefined) return undefined;
+    const path = `${parent}/${components[components.length - 1]}`;
+    return lstatOrUndefined(path)?.isDirectory ? path : undefined;
   }
 
   /** Records the times of an existing directory before this layer first changes it. */

@@ -371,26 +371,75 @@ Deno.test("nothing is ever written through a symlink to the outside", async (t) 
     }
   });
 
-  await t.step("write through relative links that climb above the root", async () => {
+  await t.step("relative links inside the root are followed", async () => {
     const { base, target, cleanup } = scratch();
     try {
       const before = outsideState(base);
       await apply(target, [
-        { type: "symlink", path: "link", target: "../../.." },
-        { type: "file", path: "link/sentinel/secret", content: "a" },
+        { type: "dir", path: "usr/lib" },
+        { type: "symlink", path: "lib", target: "usr/lib" },
         { type: "dir", path: "sub" },
-        { type: "symlink", path: "sub/up", target: "../../sentinel" },
-        { type: "file", path: "sub/up/secret", content: "b" },
-        { type: "symlink", path: "chain", target: "sub/up" },
-        { type: "file", path: "chain/dir/inner", content: "c" },
+        { type: "symlink", path: "sub/up", target: "../usr/./lib/.." },
+        { type: "symlink", path: "chain", target: "sub/up/lib" },
+        { type: "file", path: "lib/a", content: "a" },
+        { type: "file", path: "chain/b", content: "b" },
       ]);
       assertUnchanged(before, outsideState(base));
-      assert.equal(text(`${target}/sentinel/secret`), "b");
-      assert.equal(text(`${target}/sentinel/dir/inner`), "c");
+      assert.equal(text(`${target}/usr/lib/a`), "a");
+      assert.equal(text(`${target}/usr/lib/b`), "b");
     } finally {
       cleanup();
     }
   });
+
+  // A relative link that climbs above the root exists to reach the host: writing through it
+  // is refused (docker refuses to even create one; a symlink alone is harmless).
+  const climbing: [string, LayerEntry[], RegExp][] = [
+    [
+      "link -> ../../.. then link/x",
+      [
+        { type: "symlink", path: "link", target: "../../.." },
+        { type: "file", path: "link/sentinel/secret", content: "a" },
+      ],
+      /"link\/sentinel\/secret" would be written outside the target directory through the symlink "link" -> "..\/..\/.."/,
+    ],
+    [
+      "sub/up -> ../../sentinel then a chain through it",
+      [
+        { type: "dir", path: "sub" },
+        { type: "symlink", path: "sub/up", target: "../../sentinel" },
+        { type: "symlink", path: "chain", target: "sub/up" },
+        { type: "dir", path: "chain/dir" },
+      ],
+      /"chain\/dir\/" would be written outside the target directory through the symlink "sub\/up"/,
+    ],
+    ["whiteout through a climbing link", [
+      { type: "symlink", path: "up", target: "../sentinel" },
+      { type: "whiteout", path: "up/secret" },
+    ], /"up\/\.wh\.secret" would be written outside/],
+    ["hard link through a climbing link", [
+      { type: "symlink", path: "up", target: "../sentinel" },
+      { type: "hardlink", path: "h", target: "up/secret" },
+    ], /hard link to "up\/secret", outside the target directory \(through the symlink "up"/],
+  ];
+  for (const [name, entries, message] of climbing) {
+    await t.step(name, async () => {
+      const { base, target, cleanup } = scratch();
+      try {
+        const before = outsideState(base);
+        await assert.rejects(apply(target, entries), (e: unknown) => {
+          assert.ok(e instanceof ImgError, `expected ImgError, got ${e}`);
+          assert.match(e.message, message);
+          assert.match(e.message, /refusing to unpack it$/);
+          return true;
+        });
+        assertUnchanged(before, outsideState(base));
+        assert.equal(Deno.lstatSync(`${base}/sentinel/secret`).nlink, 1);
+      } finally {
+        cleanup();
+      }
+    });
+  }
 
   await t.step("a symlink parent pointing at /", async () => {
     const { base, target, cleanup } = scratch();

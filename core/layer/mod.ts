@@ -1,6 +1,7 @@
 /**
  * Layer tars: decompressing layer blobs and applying them onto a directory (the core of
- * `img unpack` and of unpacking base images into snapshots).
+ * `img unpack` and of unpacking base images into snapshots), and the way back: diffing two
+ * trees into a layer tar, compressing it and storing it as a layer blob.
  *
  * @module
  */
@@ -13,3 +14,17 @@ export {
   type XattrWriter,
 } from "./apply.ts";
 export { decompressStream, detectCompression, type LayerCompression } from "./decompress.ts";
+export { compressStream } from "./compress.ts";
+export {
+  defaultXattrFilter,
+  type LayerDiffOptions,
+  type LayerDiffResult,
+  writeLayerDiff,
+} from "./diff.ts";
+export {
+  type LayerBlob,
+  layerBlob,
+  layerBlobFromDiff,
+  type LayerBlobOptions,
+  layerMediaType,
+} from "./blob.ts";

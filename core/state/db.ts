@@ -20,6 +20,27 @@ const MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL
    );
    CREATE INDEX images_digest ON images(digest);`,
+  // Build cache: a vertex's cache key -> the committed snapshot holding its result, and the
+  // layer blob made from each snapshot (per snapshotter backend).
+  `CREATE TABLE cache (
+     backend TEXT NOT NULL,
+     key TEXT NOT NULL,
+     snapshot TEXT NOT NULL,
+     description TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_used INTEGER NOT NULL,
+     PRIMARY KEY (backend, key)
+   );
+   CREATE INDEX cache_snapshot ON cache(backend, snapshot);
+   CREATE TABLE layers (
+     backend TEXT NOT NULL,
+     snapshot TEXT NOT NULL,
+     diff_id TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     media_type TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     PRIMARY KEY (backend, snapshot)
+   );`,
 ];
 
 /** The schema version this img writes. */

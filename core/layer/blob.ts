@@ -1,0 +1,125 @@
+/**
+ * Layer blobs: a layer tar compressed and written into the content store in one streaming
+ * pass, hashing the uncompressed tar (the diffID) and the compressed blob (the digest) at
+ * the same time.
+ *
+ * @module
+ */
+import type { ContentStore } from "../content/store.ts";
+import { type Digest, Digester } from "../digest.ts";
+import { ImgError } from "../errors.ts";
+import { type LayerCompression, MediaType } from "../media_types.ts";
+import { compressStream } from "./compress.ts";
+import { type LayerDiffOptions, writeLayerDiff } from "./diff.ts";
+
+/** A layer written into the content store. */
+export interface LayerBlob {
+  /** The digest of the blob as stored (compressed). */
+  digest: Digest;
+  /** The size of the blob as stored. */
+  size: number;
+  /** The digest of the uncompressed tar. */
+  diffID: Digest;
+  /** The size of the uncompressed tar. */
+  uncompressedSize: number;
+  /** The blob's compression. */
+  compression: LayerCompression;
+  /** The layer media type for the manifest. */
+  mediaType: string;
+}
+
+/** Options of {@linkcode layerBlob}. */
+export interface LayerBlobOptions {
+  /** Compression of the blob; default gzip. */
+  compression?: LayerCompression;
+  /** Compression level (gzip 1-9, zstd 1-22); default the library's. */
+  level?: number;
+  /** Media types for an OCI (default) or a Docker manifest. */
+  mediaTypes?: "oci" | "docker";
+  /** Called with the number of uncompressed bytes read so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+/** The media type of a layer with `compression` in an OCI or a Docker manifest. */
+export function layerMediaType(
+  compression: LayerCompression,
+  mediaTypes: "oci" | "docker" = "oci",
+): string {
+  if (mediaTypes === "docker") {
+    switch (compression) {
+      case "gzip":
+        return MediaType.dockerLayerGzip;
+      case "zstd":
+        return MediaType.dockerLayerZstd;
+      case "uncompressed":
+        return "application/vnd.docker.image.rootfs.diff.tar";
+    }
+  }
+  switch (compression) {
+    case "gzip":
+      return MediaType.ociLayerGzip;
+    case "zstd":
+      return MediaType.ociLayerZstd;
+    case "uncompressed":
+      return MediaType.ociLayer;
+  }
+}
+
+/**
+ * Compresses the layer tar `tar` and writes it into `store`, hashing the tar and the blob in
+ * the same pass; returns the blob's digest and size, and the tar's diffID and size.
+ */
+export async function layerBlob(
+  store: ContentStore,
+  tar: ReadableStream<Uint8Array>,
+  options: LayerBlobOptions = {},
+): Promise<LayerBlob> {
+  const compression = options.compression ?? "gzip";
+  const tarDigest = new Digester();
+  const tapped = tar.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        tarDigest.update(chunk);
+        options.onProgress?.(tarDigest.size);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const { digest, size } = await store.ingest(compressStream(tapped, compression, options.level));
+  const diffID = tarDigest.digest();
+  return {
+    digest,
+    size,
+    diffID,
+    uncompressedSize: tarDigest.size,
+    compression,
+    mediaType: layerMediaType(compression, options.mediaTypes),
+  };
+}
+
+/**
+ * Writes the changes from `lower` to `upper` (see {@linkcode writeLayerDiff}) as a layer blob
+ * into `store`, in one streaming pass: the snapshot becomes a layer without the tar ever
+ * being held in memory or written to a temporary file.
+ */
+export async function layerBlobFromDiff(
+  store: ContentStore,
+  lower: string | undefined,
+  upper: string,
+  options: LayerBlobOptions & LayerDiffOptions = {},
+): Promise<LayerBlob> {
+  const pipe = new TransformStream<Uint8Array, Uint8Array>();
+  const writing = writeLayerDiff(lower, upper, pipe.writable, options);
+  const [written, blob] = await Promise.allSettled([
+    writing,
+    layerBlob(store, pipe.readable, options),
+  ]);
+  if (written.status === "rejected") throw written.reason;
+  if (blob.status === "rejected") throw blob.reason;
+  if (written.value.diffID !== blob.value.diffID) {
+    throw new ImgError(
+      `Layer diffID mismatch (${written.value.diffID} written, ${blob.value.diffID} stored); this is a bug in img`,
+    );
+  }
+  return blob.value;
+}

@@ -1,0 +1,376 @@
+/**
+ * The layer differ: writes the changes from one directory tree to another as an OCI layer
+ * tar, walking both trees side by side as containerd's `archive.WriteDiff` (and BuildKit's
+ * double-walking differ) does.
+ *
+ * - Added and changed entries are written with their metadata (mode incl. setuid/setgid/
+ *   sticky, numeric uid/gid with empty user names, mtime in whole seconds, xattrs as PAX
+ *   `SCHILY.xattr.*` records); the parent directories of every entry are written before it
+ *   (containerd's `includeParents`), so a layer is self-describing.
+ * - Deleted entries become `.wh.<name>` whiteouts; a directory replaced by something else is
+ *   simply written again (appliers remove what was there), and a deleted directory is one
+ *   whiteout, its contents are not listed.
+ * - Files that are hard links of one another within the layer are written once, then as tar
+ *   hard links to the first name.
+ * - Entries come in a deterministic order: depth first, names sorted, parents first.
+ *
+ * Files are compared as containerd's `sameFile` does: type, mode, owner, device number and
+ * xattrs; then size and mtime; the content is read only when both mtimes have no fraction of
+ * a second (times truncated by a tar extraction can hide a change). Deno reports times to the
+ * millisecond, so that is the precision of the comparison (the native snapshotter copies
+ * times to the millisecond too).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { Digest } from "../digest.ts";
+import { isErrno, lgetxattr, llistxattr, major, minor } from "../libc.ts";
+import { type LayerEntryHeader, type LayerEntryType, LayerTarWriter } from "./tar_writer.ts";
+
+/** Options of {@linkcode writeLayerDiff}. */
+export interface LayerDiffOptions {
+  /**
+   * `SOURCE_DATE_EPOCH` in seconds: mtimes later than it are clamped to it (as BuildKit's
+   * `rewrite-timestamp`), and whiteouts get it as their mtime (else 0).
+   */
+  sourceDateEpoch?: number;
+  /** Extended attributes to leave out of the layer; default {@linkcode defaultXattrFilter}. */
+  skipXattr?: (name: string) => boolean;
+}
+
+/** What {@linkcode writeLayerDiff} wrote. */
+export interface LayerDiffResult {
+  /** The digest of the uncompressed tar: the layer's diffID. */
+  diffID: Digest;
+  /** The size of the uncompressed tar in bytes. */
+  size: number;
+}
+
+/**
+ * The xattrs that never go into a layer: the host's SELinux label and overlayfs' own
+ * bookkeeping (`trusted.overlay.*`, `user.overlay.*`).
+ */
+export function defaultXattrFilter(name: string): boolean {
+  return name === "security.selinux" || name.startsWith("trusted.overlay.") ||
+    name.startsWith("user.overlay.");
+}
+
+const WHITEOUT_PREFIX = ".wh.";
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Writes the changes from `lower` to `upper` (plain directories; no `lower` means an empty
+ * one) as an uncompressed OCI layer tar into `out`, closes `out`, and returns the tar's
+ * digest (the diffID) and size. On failure `out` is aborted. Neither tree may change while
+ * it is written.
+ *
+ * @example
+ * ```ts
+ * const file = await Deno.open("layer.tar", { write: true, create: true, truncate: true });
+ * const { diffID } = await writeLayerDiff("snapshots/1/fs", "snapshots/2/fs", file.writable);
+ * ```
+ */
+export async function writeLayerDiff(
+  lower: string | undefined,
+  upper: string,
+  out: WritableStream<Uint8Array>,
+  options: LayerDiffOptions = {},
+): Promise<LayerDiffResult> {
+  const tw = new LayerTarWriter(out);
+  try {
+    const differ = new Differ(tw, upper, options);
+    await differ.dir("", lower, upper);
+    const { digest, size } = await tw.close();
+    return { diffID: digest, size };
+  } catch (e) {
+    await tw.abort(e);
+    throw e;
+  }
+}
+
+/** An entry of a directory listing, with its lstat. */
+interface Entry {
+  name: string;
+  path: string;
+  info: Deno.FileInfo;
+}
+
+class Differ {
+  /** Directories already written, by relative path. */
+  readonly #dirs = new Set<string>();
+  /** The first name written for each multiply linked inode (`dev:ino`). */
+  readonly #inodes = new Map<string, string>();
+  readonly #skipXattr: (name: string) => boolean;
+
+  constructor(
+    readonly tw: LayerTarWriter,
+    readonly upper: string,
+    readonly options: LayerDiffOptions,
+  ) {
+    this.#skipXattr = options.skipXattr ?? defaultXattrFilter;
+  }
+
+  /** Diffs the directory `rel`: `lowerDir` (if any) against `upperDir`. */
+  async dir(rel: string, lowerDir: string | undefined, upperDir: string): Promise<void> {
+    const uppers = await list(upperDir);
+    const lowers = lowerDir === undefined ? [] : await list(lowerDir);
+    let i = 0;
+    let j = 0;
+    while (i < lowers.length || j < uppers.length) {
+      const l = lowers[i];
+      const u = uppers[j];
+      const cmp = !l ? 1 : !u ? -1 : compare(l.name, u.name);
+      if (cmp < 0) {
+        await this.#whiteout(rel, l.name);
+        i++;
+        continue;
+      }
+      j++;
+      const child = rel ? `${rel}/${u.name}` : u.name;
+      if (cmp > 0) {
+        await this.#add(child, u, undefined);
+        continue;
+      }
+      i++;
+      if (u.info.isDirectory) {
+        if (l.info.isDirectory) {
+          if (!(await this.#sameMeta(l, u))) await this.#emit(child, u);
+          await this.dir(child, l.path, u.path);
+        } else {
+          await this.#add(child, u, undefined);
+        }
+      } else if (l.info.isDirectory || !(await this.#sameFile(l, u))) {
+        await this.#emit(child, u);
+      }
+    }
+  }
+
+  /** Writes an added entry and, for a directory, everything below it. */
+  async #add(rel: string, u: Entry, lowerDir: string | undefined): Promise<void> {
+    await this.#emit(rel, u);
+    if (u.info.isDirectory) await this.dir(rel, lowerDir, u.path);
+  }
+
+  async #whiteout(parentRel: string, name: string): Promise<void> {
+    await this.#includeParents(parentRel);
+    const t = this.options.sourceDateEpoch ?? 0;
+    const prefix = parentRel ? `${parentRel}/` : "";
+    await this.tw.add({
+      name: `${prefix}${WHITEOUT_PREFIX}${name}`,
+      type: "file",
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      mtime: t,
+      size: 0,
+    });
+  }
+
+  /** Writes the directories above `rel` (and `rel` itself) that were not written yet. */
+  async #includeParents(rel: string): Promise<void> {
+    if (rel === "" || this.#dirs.has(rel)) return;
+    const parts = rel.split("/");
+    for (let k = 1; k <= parts.length; k++) {
+      const p = parts.slice(0, k).join("/");
+      if (this.#dirs.has(p)) continue;
+      const path = `${this.upper}/${p}`;
+      await this.#write(p, { name: parts[k - 1], path, info: await Deno.lstat(path) });
+    }
+  }
+
+  async #emit(rel: string, u: Entry): Promise<void> {
+    const slash = rel.lastIndexOf("/");
+    await this.#includeParents(slash < 0 ? "" : rel.slice(0, slash));
+    await this.#write(rel, u);
+  }
+
+  async #write(rel: string, e: Entry): Promise<void> {
+    const info = e.info;
+    const type = entryType(info);
+    if (type === undefined) return; // sockets cannot be archived
+    let mtime = Math.floor((info.mtime?.getTime() ?? 0) / 1000);
+    const epoch = this.options.sourceDateEpoch;
+    if (epoch !== undefined && mtime > epoch) mtime = epoch;
+    const header: LayerEntryHeader = {
+      name: type === "directory" ? `${rel}/` : rel,
+      type,
+      mode: (info.mode ?? 0) & 0o7777,
+      uid: info.uid ?? 0,
+      gid: info.gid ?? 0,
+      mtime,
+      xattrs: this.#xattrs(e.path),
+    };
+    if (type === "directory") {
+      this.#dirs.add(rel);
+      await this.tw.add(header);
+      return;
+    }
+    if ((info.nlink ?? 1) > 1) {
+      const key = `${info.dev}:${info.ino}`;
+      const first = this.#inodes.get(key);
+      if (first !== undefined) {
+        await this.tw.add({ ...header, type: "link", linkname: first, size: 0 });
+        return;
+      }
+      this.#inodes.set(key, rel);
+    }
+    switch (type) {
+      case "symlink":
+        header.linkname = await Deno.readLink(e.path);
+        break;
+      case "character-device":
+      case "block-device":
+        header.devmajor = major(info.rdev ?? 0);
+        header.devminor = minor(info.rdev ?? 0);
+        break;
+      case "file":
+        header.size = info.size;
+        await this.tw.add(header, readChunks(e.path, info.size));
+        return;
+    }
+    await this.tw.add(header);
+  }
+
+  /** The entry's xattrs, filtered; undefined when it has none. */
+  #xattrs(path: string): Record<string, Uint8Array> | undefined {
+    let names: string[];
+    try {
+      names = llistxattr(path);
+    } catch (e) {
+      if (isErrno(e, "EOPNOTSUPP", "ENOTSUP", "ENOSYS")) return undefined;
+      throw e;
+    }
+    let out: Record<string, Uint8Array> | undefined;
+    for (const name of names.sort()) {
+      if (this.#skipXattr(name)) continue;
+      let value: Uint8Array | null;
+      try {
+        value = lgetxattr(path, name);
+      } catch (e) {
+        // Some namespaces (trusted.*) cannot be read unprivileged: they are not ours to copy.
+        if (isErrno(e, "EPERM", "EACCES", "EOPNOTSUPP")) continue;
+        throw e;
+      }
+      if (value === null) continue;
+      (out ??= {})[name] = value;
+    }
+    return out;
+  }
+
+  #sameXattrs(a: string, b: string): boolean {
+    const x = this.#xattrs(a) ?? {};
+    const y = this.#xattrs(b) ?? {};
+    const keys = Object.keys(x);
+    if (keys.length !== Object.keys(y).length) return false;
+    return keys.every((k) => y[k] !== undefined && equalBytes(x[k], y[k]));
+  }
+
+  /** Type, permissions, owner, device number, xattrs and (directories) mtime. */
+  #sameMeta(l: Entry, u: Entry): boolean {
+    const a = l.info;
+    const b = u.info;
+    if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid) return false;
+    if ((a.isCharDevice || a.isBlockDevice) && a.rdev !== b.rdev) return false;
+    // containerd ignores a directory's mtime; it is compared here so that a layer carries it.
+    if (a.isDirectory && a.mtime?.getTime() !== b.mtime?.getTime()) return false;
+    return this.#sameXattrs(l.path, u.path);
+  }
+
+  /** containerd's `sameFile`, at millisecond precision. */
+  async #sameFile(l: Entry, u: Entry): Promise<boolean> {
+    if (!this.#sameMeta(l, u)) return false;
+    const a = l.info;
+    const b = u.info;
+    if (a.size !== b.size) return false;
+    const ta = a.mtime?.getTime() ?? 0;
+    const tb = b.mtime?.getTime() ?? 0;
+    if (Math.floor(ta / 1000) !== Math.floor(tb / 1000)) return false;
+    if (a.isSymlink) return (await Deno.readLink(l.path)) === (await Deno.readLink(u.path));
+    if (ta % 1000 === 0 && tb % 1000 === 0) {
+      // Both times may have been truncated: only the content can tell.
+      if (!a.isFile || a.size === 0) return true;
+      return await sameContent(l.path, u.path, a.size);
+    }
+    return ta === tb;
+  }
+}
+
+function entryType(info: Deno.FileInfo): LayerEntryType | undefined {
+  if (info.isFile) return "file";
+  if (info.isDirectory) return "directory";
+  if (info.isSymlink) return "symlink";
+  if (info.isCharDevice) return "character-device";
+  if (info.isBlockDevice) return "block-device";
+  if (info.isFifo) return "fifo";
+  return undefined;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The entries of a directory, sorted by name, sockets left out (a tar cannot hold them). */
+async function list(dir: string): Promise<Entry[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  names.sort(compare);
+  const out: Entry[] = [];
+  for (const name of names) {
+    const path = `${dir}/${name}`;
+    const info = await Deno.lstat(path);
+    if (info.isSocket) continue;
+    out.push({ name, path, info });
+  }
+  return out;
+}
+
+/** Files up to this size are read in one call: far fewer async operations for small files. */
+const WHOLE_FILE = 1024 * 1024;
+
+async function* readChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
+  if (size <= WHOLE_FILE) {
+    yield await Deno.readFile(path);
+    return;
+  }
+  using file = await Deno.open(path, { read: true });
+  while (true) {
+    const buf = new Uint8Array(READ_CHUNK);
+    const n = await file.read(buf);
+    if (n === null) return;
+    yield buf.subarray(0, n);
+  }
+}
+
+async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
+  let off = 0;
+  while (off < buf.length) {
+    const n = await file.read(buf.subarray(off));
+    if (n === null) break;
+    off += n;
+  }
+  return off;
+}
+
+async function sameContent(a: string, b: string, size: number): Promise<boolean> {
+  if (size <= WHOLE_FILE) {
+    const [x, y] = await Promise.all([Deno.readFile(a), Deno.readFile(b)]);
+    return equalBytes(x, y);
+  }
+  using fa = await Deno.open(a, { read: true });
+  using fb = await Deno.open(b, { read: true });
+  const ba = new Uint8Array(READ_CHUNK);
+  const bb = new Uint8Array(READ_CHUNK);
+  while (true) {
+    const [na, nb] = await Promise.all([readFull(fa, ba), readFull(fb, bb)]);
+    if (na !== nb) return false;
+    if (!equalBytes(ba.subarray(0, na), bb.subarray(0, nb))) return false;
+    if (na < READ_CHUNK) return true;
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length &&
+    Buffer.from(a.buffer, a.byteOffset, a.length).equals(
+      Buffer.from(b.buffer, b.byteOffset, b.length),
+    );
+}

@@ -1,0 +1,133 @@
+/**
+ * The build cache records in the state database: cache key -> committed snapshot, and
+ * snapshot -> the layer blob made from it.
+ *
+ * @module
+ */
+import type { StateDB } from "../state/db.ts";
+
+/** A layer blob recorded for a snapshot. */
+export interface LayerRecord {
+  /** The blob's digest. */
+  digest: string;
+  /** The uncompressed tar's digest. */
+  diffID: string;
+  /** The blob's media type. */
+  mediaType: string;
+  /** The blob's size. */
+  size: number;
+}
+
+/** A cache record. */
+export interface CacheRecord {
+  /** The cache key. */
+  key: string;
+  /** The committed snapshot. */
+  snapshot: string;
+  /** What made it (`RUN make`). */
+  description: string;
+  /** When it was made. */
+  createdAt: Date;
+  /** When a build last used it. */
+  lastUsed: Date;
+}
+
+/** The cache records of one snapshotter backend. */
+export class BuildCache {
+  #db: StateDB;
+  #backend: string;
+
+  /** Opens the records of `backend`. */
+  constructor(db: StateDB, backend: string) {
+    this.#db = db;
+    this.#backend = backend;
+  }
+
+  /** The snapshot recorded for `key`, marking it used. */
+  lookup(key: string, now: number = Date.now()): string | undefined {
+    const row = this.#db.get<{ snapshot: string }>(
+      "SELECT snapshot FROM cache WHERE backend = ? AND key = ?",
+      this.#backend,
+      key,
+    );
+    if (row) {
+      this.#db.run(
+        "UPDATE cache SET last_used = ? WHERE backend = ? AND key = ?",
+        now,
+        this.#backend,
+        key,
+      );
+    }
+    return row?.snapshot;
+  }
+
+  /**
+   * Records `snapshot` for `key`. If another process recorded one first, theirs wins and is
+   * returned, so the caller can drop its own.
+   */
+  record(key: string, snapshot: string, description: string, now: number = Date.now()): string {
+    return this.#db.transaction(() => {
+      this.#db.run(
+        `INSERT OR IGNORE INTO cache (backend, key, snapshot, description, created_at, last_used)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        this.#backend,
+        key,
+        snapshot,
+        description,
+        now,
+        now,
+      );
+      return this.#db.get<{ snapshot: string }>(
+        "SELECT snapshot FROM cache WHERE backend = ? AND key = ?",
+        this.#backend,
+        key,
+      )!.snapshot;
+    });
+  }
+
+  /** Forgets `key` (its snapshot is gone). */
+  forget(key: string): void {
+    this.#db.run("DELETE FROM cache WHERE backend = ? AND key = ?", this.#backend, key);
+  }
+
+  /** Every cache record. */
+  list(): CacheRecord[] {
+    return this.#db.all<
+      { key: string; snapshot: string; description: string; created_at: number; last_used: number }
+    >(
+      "SELECT key, snapshot, description, created_at, last_used FROM cache WHERE backend = ?",
+      this.#backend,
+    ).map((r) => ({
+      key: r.key,
+      snapshot: r.snapshot,
+      description: r.description,
+      createdAt: new Date(r.created_at),
+      lastUsed: new Date(r.last_used),
+    }));
+  }
+
+  /** The layer blob recorded for `snapshot`. */
+  layer(snapshot: string): LayerRecord | undefined {
+    const row = this.#db.get<{ digest: string; diff_id: string; media_type: string; size: number }>(
+      "SELECT digest, diff_id, media_type, size FROM layers WHERE backend = ? AND snapshot = ?",
+      this.#backend,
+      snapshot,
+    );
+    return row &&
+      { digest: row.digest, diffID: row.diff_id, mediaType: row.media_type, size: row.size };
+  }
+
+  /** Records the layer blob made from `snapshot`. */
+  recordLayer(snapshot: string, layer: LayerRecord): void {
+    this.#db.run(
+      `INSERT OR REPLACE INTO layers (backend, snapshot, diff_id, digest, media_type, size)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      this.#backend,
+      snapshot,
+      layer.diffID,
+      layer.digest,
+      layer.mediaType,
+      layer.size,
+    );
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Image sources: an image's layers unpacked into a chain of committed snapshots, one per
+ * layer, named by chain ID so every build (and every process) shares them.
+ *
+ * @module
+ */
+import type { ContentStore } from "../content/store.ts";
+import { type Digest, sha256 } from "../digest.ts";
+import { applyLayer } from "../layer/apply.ts";
+import { decompressStream } from "../layer/decompress.ts";
+import * as libc from "../libc.ts";
+import { layerCompression } from "../media_types.ts";
+import { withMountedDir } from "../mounts.ts";
+import type { ImageConfig, Manifest } from "../schemas.ts";
+import type { Snapshotter } from "../snapshotter.ts";
+import type { BuildCache } from "./cache.ts";
+
+/** The chain IDs of a list of diff IDs, as the OCI image spec defines them. */
+export function chainIDs(diffIDs: readonly string[]): Digest[] {
+  const out: Digest[] = [];
+  for (const d of diffIDs) {
+    out.push(out.length === 0 ? d as Digest : sha256(`${out[out.length - 1]} ${d}`));
+  }
+  return out;
+}
+
+/** The snapshot name of the layer with chain ID `chainID`. */
+export function layerSnapshotName(chainID: string): string {
+  return `layer-${chainID.slice(7)}`;
+}
+
+/** What {@linkcode unpackImage} needs. */
+export interface UnpackDeps {
+  /** Where the snapshots go. */
+  snapshotter: Snapshotter;
+  /** Where the layer blobs are. */
+  content: ContentStore;
+  /** Where each snapshot's layer blob is recorded, so exports reuse it. */
+  cache: BuildCache;
+  /** Whether files may be owned by other users. */
+  sameOwner: boolean;
+}
+
+/**
+ * Unpacks the layers of `manifest` into snapshots (skipping those that exist) and returns
+ * the top snapshot's name, or `undefined` for an image without layers.
+ */
+export async function unpackImage(
+  manifest: Manifest,
+  deps: UnpackDeps,
+): Promise<string | undefined> {
+  const config = await deps.content.readJSON(manifest.config.digest as Digest) as ImageConfig;
+  const diffIDs = config.rootfs.diff_ids;
+  const chain = chainIDs(diffIDs);
+  let parent: string | undefined;
+  for (let i = 0; i < manifest.layers.length; i++) {
+    const layer = manifest.layers[i];
+    const name = layerSnapshotName(chain[i]);
+    const info = await deps.snapshotter.stat(name);
+    if (info?.kind !== "committed") {
+      const active = `unpack-${crypto.randomUUID()}`;
+      const mounts = await deps.snapshotter.prepare(active, parent, {
+        "img.description": `pulled layer ${layer.digest}`,
+      });
+      try {
+        await withMountedDir(mounts, async (dir) => {
+          const blob = await deps.content.open(layer.digest as Digest);
+          await applyLayer(dir, decompressStream(blob, layerCompression(layer.mediaType)), {
+            sameOwner: deps.sameOwner,
+            xattrs: { lset: (p, n, v) => libc.lsetxattr(p, n, v) },
+          });
+        });
+        await deps.snapshotter.commit(name, active, {
+          "img.description": `pulled layer ${layer.digest}`,
+        });
+      } catch (e) {
+        await deps.snapshotter.remove(active).catch(() => {});
+        // Another process may have unpacked the same layer meanwhile.
+        if ((await deps.snapshotter.stat(name))?.kind !== "committed") throw e;
+      }
+    }
+    deps.cache.recordLayer(name, {
+      digest: layer.digest,
+      diffID: diffIDs[i],
+      mediaType: layer.mediaType,
+      size: layer.size,
+    });
+    parent = name;
+  }
+  return parent;
+}

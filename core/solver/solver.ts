@@ -1,0 +1,452 @@
+/**
+ * The graph solver: runs a build graph's vertices as their inputs become ready, so
+ * independent stages run at the same time, and reuses cached results.
+ *
+ * A vertex's cache key is computed before anything runs: the digest of its op, its inputs'
+ * cache keys and the content checksums of the local files it reads. A rebuild whose keys are
+ * all in the cache therefore runs nothing and does not even unpack the base image.
+ *
+ * @module
+ */
+import {
+  type BuildGraph,
+  canonicalJSON,
+  type ExecOp,
+  type FileOp,
+  type SourceOp,
+  type Vertex,
+} from "../build_graph.ts";
+import type { ContentStore } from "../content/store.ts";
+import { type Digest, sha256 } from "../digest.ts";
+import { ImgError } from "../errors.ts";
+import type { Executor, ExecutorMount } from "../executor.ts";
+import { withMountedDir } from "../mounts.ts";
+import type { ProgressWriter } from "../progress.ts";
+import type { Manifest } from "../schemas.ts";
+import type { Mount, Snapshotter } from "../snapshotter.ts";
+import type { SolveOptions, Solver, SolveResult } from "../solver.ts";
+import type { StateDB } from "../state/db.ts";
+import { BuildCache } from "./cache.ts";
+import { checksumPath, checksumSources } from "./checksum.ts";
+import { applyFileActions } from "./file_actions.ts";
+import { unpackImage } from "./image_source.ts";
+import { resolveUser } from "../user.ts";
+
+/** What the solver works with. */
+export interface SolverDeps {
+  /** Where results live. */
+  snapshotter: Snapshotter;
+  /** Runs exec ops; needed only when the graph has some. */
+  executor?: Executor;
+  /** The state database (cache records). */
+  db: StateDB;
+  /** The content store (image layers). */
+  content: ContentStore;
+  /**
+   * Makes sure the image `ref` (pinned by digest) is in the content store and returns its
+   * manifest.
+   */
+  fetchImage(ref: string, vertex: Vertex): Promise<Manifest>;
+  /** The local directories a build may read, by name (`context`). */
+  locals: Record<string, string>;
+  /** Where cache mounts (`RUN --mount=type=cache`) keep their contents. */
+  cacheMountsDir: string;
+  /** Whether files may be owned by other users (root of a user namespace, or real root). */
+  sameOwner: boolean;
+}
+
+/** The output of a solved vertex. */
+type Result =
+  | { kind: "snapshot"; snapshot: string }
+  | { kind: "local"; dir: string; excludes: string[] }
+  | { kind: "scratch" };
+
+const SCRATCH = "scratch";
+
+/** The `.dockerignore` patterns a local source carries in its `excludes` attribute. */
+function localExcludes(op: SourceOp): string[] {
+  const raw = op.attrs?.excludes;
+  return raw ? JSON.parse(raw) as string[] : [];
+}
+
+/** Solves build graphs with a snapshotter and an executor. */
+export class GraphSolver implements Solver {
+  #deps: SolverDeps;
+  #cache: BuildCache;
+
+  /** Creates a solver. */
+  constructor(deps: SolverDeps) {
+    this.#deps = deps;
+    this.#cache = new BuildCache(deps.db, deps.snapshotter.name);
+  }
+
+  /** The cache records this solver uses. */
+  get cache(): BuildCache {
+    return this.#cache;
+  }
+
+  /** Solves `graph` and returns the snapshot holding its root's output. */
+  async solve(graph: BuildGraph, options: SolveOptions): Promise<SolveResult> {
+    const run = new SolveRun(this.#deps, this.#cache, graph, options);
+    const result = await run.solve(graph.root);
+    if (result.kind !== "snapshot") {
+      throw new ImgError(
+        "The build result has no file system: the final stage must start FROM an image or scratch",
+      );
+    }
+    return { snapshot: result.snapshot, cacheKey: await run.cacheKey(graph.root) };
+  }
+}
+
+class SolveRun {
+  #keys = new Map<Digest, Promise<Digest>>();
+  #results = new Map<Digest, Promise<Result>>();
+
+  constructor(
+    readonly deps: SolverDeps,
+    readonly cache: BuildCache,
+    readonly graph: BuildGraph,
+    readonly options: SolveOptions,
+  ) {}
+
+  get progress(): ProgressWriter {
+    return this.options.progress;
+  }
+
+  vertex(d: Digest): Vertex {
+    const v = this.graph.vertices.get(d);
+    if (!v) throw new Error(`Unknown vertex ${d}`);
+    return v;
+  }
+
+  cacheKey(d: Digest): Promise<Digest> {
+    let p = this.#keys.get(d);
+    if (!p) {
+      p = this.#computeKey(this.vertex(d));
+      this.#keys.set(d, p);
+    }
+    return p;
+  }
+
+  async #computeKey(v: Vertex): Promise<Digest> {
+    if (v.op.type === "source") return v.digest;
+    const inputs = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
+    const content = await this.#contentChecksums(v);
+    return sha256(canonicalJSON({ vertex: v.digest, inputs, content }));
+  }
+
+  /** Checksums of the local files `v` reads: COPY sources and bind mounts of local inputs. */
+  async #contentChecksums(v: Vertex): Promise<string[]> {
+    const local = (index: number): { dir: string; excludes: string[] } | undefined => {
+      const input = v.inputs[index];
+      if (input === undefined) return undefined;
+      const op = this.vertex(input).op;
+      return op.type === "source" && op.identifier.startsWith("local://")
+        ? { dir: this.#localDir(op), excludes: localExcludes(op) }
+        : undefined;
+    };
+    const sums: string[] = [];
+    if (v.op.type === "file") {
+      for (const action of v.op.actions) {
+        if (action.action !== "copy") continue;
+        const src = local(action.input);
+        if (src === undefined) continue;
+        sums.push(
+          await this.#located(v, () =>
+            checksumSources(src.dir, action.src, {
+              allowWildcard: action.options?.allowWildcard,
+              allowEmptyWildcard: action.options?.allowEmptyWildcard,
+              followSymlinks: action.options?.followSymlinks,
+              exclude: action.options?.exclude,
+              ignore: src.excludes,
+            })),
+        );
+      }
+    } else if (v.op.type === "exec") {
+      for (const m of v.op.mounts) {
+        if (m.type !== "bind" || m.input === undefined) continue;
+        const src = local(m.input);
+        if (src !== undefined) {
+          sums.push(await checksumPath(m.source ? `${src.dir}/${m.source}` : src.dir));
+        }
+      }
+    }
+    return sums;
+  }
+
+  #localDir(op: SourceOp): string {
+    const name = op.identifier.slice("local://".length);
+    const dir = this.deps.locals[name];
+    if (dir === undefined) throw new ImgError(`The build has no local input named "${name}"`);
+    return dir;
+  }
+
+  /** Runs `fn`, prefixing a user-facing error with the vertex's Dockerfile location. */
+  async #located<T>(v: Vertex, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ImgError && v.location && !e.message.startsWith(`${v.location}:`)) {
+        throw new ImgError(`${v.location}: ${e.message}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  solve(d: Digest): Promise<Result> {
+    let p = this.#results.get(d);
+    if (!p) {
+      p = this.#solveVertex(this.vertex(d));
+      this.#results.set(d, p);
+    }
+    return p;
+  }
+
+  async #solveVertex(v: Vertex): Promise<Result> {
+    if (v.op.type === "source") return await this.#solveSource(v, v.op);
+    const key = await this.cacheKey(v.digest);
+    if (!this.options.noCache && !v.ignoreCache) {
+      const cached = this.cache.lookup(key);
+      if (cached !== undefined) {
+        const info = await this.deps.snapshotter.stat(cached);
+        if (info?.kind === "committed") {
+          this.#event("vertex.cached", v);
+          return { kind: "snapshot", snapshot: cached };
+        }
+        this.cache.forget(key);
+      }
+    }
+    const inputs = await Promise.all(v.inputs.map((i) => this.solve(i)));
+    this.options.signal?.throwIfAborted();
+    const started = Date.now();
+    this.#event("vertex.started", v);
+    try {
+      const snapshot = await this.#located(
+        v,
+        () =>
+          v.op.type === "exec"
+            ? this.#exec(v, v.op as ExecOp, inputs, key)
+            : this.#file(v, v.op as FileOp, inputs, key),
+      );
+      this.progress.write({
+        type: "vertex.done",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        started,
+      });
+      return { kind: "snapshot", snapshot };
+    } catch (e) {
+      this.progress.write({
+        type: "vertex.errored",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        error: e instanceof Error ? e.message : String(e),
+      });
+      throw e;
+    }
+  }
+
+  #event(type: "vertex.started" | "vertex.cached", v: Vertex): void {
+    this.progress.write({ type, vertex: v.digest, name: v.name, time: Date.now() });
+  }
+
+  async #solveSource(v: Vertex, op: SourceOp): Promise<Result> {
+    if (op.identifier === SCRATCH) return { kind: "scratch" };
+    if (op.identifier.startsWith("local://")) {
+      return { kind: "local", dir: this.#localDir(op), excludes: localExcludes(op) };
+    }
+    if (op.identifier.startsWith("docker-image://")) {
+      const ref = op.identifier.slice("docker-image://".length);
+      const started = Date.now();
+      this.#event("vertex.started", v);
+      const manifest = await this.deps.fetchImage(ref, v);
+      const snapshot = await unpackImage(manifest, {
+        snapshotter: this.deps.snapshotter,
+        content: this.deps.content,
+        cache: this.cache,
+        sameOwner: this.deps.sameOwner,
+      });
+      this.progress.write({
+        type: "vertex.done",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        started,
+      });
+      return snapshot ? { kind: "snapshot", snapshot } : { kind: "scratch" };
+    }
+    throw new ImgError(`Unsupported build source ${op.identifier}`);
+  }
+
+  /** Prepares a writable snapshot over `parent`, runs `fn` on it and commits it as the result for `key`. */
+  async #commitNew(
+    v: Vertex,
+    parent: Result | undefined,
+    key: Digest,
+    fn: (mounts: Mount[]) => Promise<void>,
+  ): Promise<string> {
+    const sn = this.deps.snapshotter;
+    const parentKey = parent?.kind === "snapshot" ? parent.snapshot : undefined;
+    const active = `active-${crypto.randomUUID()}`;
+    const mounts = await sn.prepare(active, parentKey, { "img.description": v.name });
+    try {
+      await fn(mounts);
+    } catch (e) {
+      await sn.remove(active).catch(() => {});
+      throw e;
+    }
+    const name = `build-${key.slice(7, 23)}-${crypto.randomUUID().slice(0, 8)}`;
+    await sn.commit(name, active, { "img.description": v.name, "img.cache-key": key });
+    const winner = this.cache.record(key, name, v.name);
+    if (winner !== name) {
+      // Another build made the same result first: use theirs.
+      await sn.remove(name).catch(() => {});
+    }
+    return winner;
+  }
+
+  /** Runs `fn` with a directory for each input (undefined for scratch). */
+  async #withInputDirs<T>(
+    inputs: Result[],
+    fn: (dirs: (string | undefined)[]) => Promise<T>,
+  ): Promise<T> {
+    const dirs: (string | undefined)[] = [];
+    const views: string[] = [];
+    const sn = this.deps.snapshotter;
+    const go = async (i: number): Promise<T> => {
+      if (i === inputs.length) return await fn(dirs);
+      const r = inputs[i];
+      if (r.kind === "local") {
+        dirs[i] = r.dir;
+        return await go(i + 1);
+      }
+      if (r.kind === "scratch") {
+        dirs[i] = undefined;
+        return await go(i + 1);
+      }
+      const view = `view-${crypto.randomUUID()}`;
+      views.push(view);
+      const mounts = await sn.view(view, r.snapshot);
+      return await withMountedDir(mounts, async (dir) => {
+        dirs[i] = dir;
+        return await go(i + 1);
+      });
+    };
+    try {
+      return await go(0);
+    } finally {
+      for (const view of views) await sn.remove(view).catch(() => {});
+    }
+  }
+
+  #file(v: Vertex, op: FileOp, inputs: Result[], key: Digest): Promise<string> {
+    return this.#commitNew(v, inputs[0], key, async (mounts) => {
+      await this.#withInputDirs(inputs, async (dirs) => {
+        await withMountedDir(mounts, async (dest) => {
+          await applyFileActions(op.actions, {
+            dest,
+            inputs: dirs,
+            sameOwner: this.deps.sameOwner,
+            // Files from a local context belong to root in the image, as BuildKit makes them.
+            rootOwnedInputs: inputs.map((r) => r.kind === "local"),
+            inputIgnores: inputs.map((r) => (r.kind === "local" ? r.excludes : undefined)),
+            onWarning: (message) =>
+              this.progress.write({ type: "warning", vertex: v.digest, message, time: Date.now() }),
+          });
+        });
+      });
+    });
+  }
+
+  #exec(v: Vertex, op: ExecOp, inputs: Result[], key: Digest): Promise<string> {
+    const executor = this.deps.executor;
+    if (!executor) throw new ImgError("This build runs commands, but no executor is configured");
+    return this.#commitNew(v, inputs[0], key, async (rootfs) => {
+      const user = await withMountedDir(rootfs, (dir) => resolveUser(dir, op.user));
+      const extra: ExecutorMount[] = [];
+      const cleanups: (() => Promise<void>)[] = [];
+      try {
+        for (const m of op.mounts) {
+          if (m.type === "cache") {
+            const dir = `${this.deps.cacheMountsDir}/${sha256(m.id).slice(7, 39)}`;
+            await Deno.mkdir(dir, { recursive: true });
+            extra.push({
+              target: m.target,
+              mounts: [{ type: "bind", source: dir, options: ["rbind", "rw"] }],
+            });
+          } else if (m.type === "tmpfs") {
+            extra.push({
+              target: m.target,
+              mounts: [{
+                type: "tmpfs",
+                source: "tmpfs",
+                options: m.size ? [`size=${m.size}`] : [],
+              }],
+            });
+          } else if (m.type === "bind") {
+            const input = m.input === undefined ? undefined : inputs[m.input];
+            if (input?.kind === "local") {
+              extra.push({
+                target: m.target,
+                mounts: [{
+                  type: "bind",
+                  source: m.source ? `${input.dir}/${m.source}` : input.dir,
+                  options: ["rbind", "ro"],
+                }],
+                readonly: true,
+              });
+            } else if (input?.kind === "snapshot") {
+              const view = `view-${crypto.randomUUID()}`;
+              const mounts = await this.deps.snapshotter.view(view, input.snapshot);
+              cleanups.push(() => this.deps.snapshotter.remove(view));
+              extra.push({ target: m.target, mounts, readonly: m.readonly ?? true });
+            }
+          } else {
+            throw new ImgError(`RUN --mount=type=${m.type} is not supported yet`);
+          }
+        }
+        const code = await executor.run(
+          rootfs,
+          {
+            args: op.args,
+            env: op.env,
+            cwd: op.cwd,
+            uid: user.uid,
+            gid: user.gid,
+            additionalGids: user.additionalGids,
+            network: op.network ?? "host",
+          },
+          extra,
+          {
+            stdout: (data) =>
+              this.progress.write({
+                type: "log",
+                vertex: v.digest,
+                stream: 1,
+                data,
+                time: Date.now(),
+              }),
+            stderr: (data) =>
+              this.progress.write({
+                type: "log",
+                vertex: v.digest,
+                stream: 2,
+                data,
+                time: Date.now(),
+              }),
+          },
+          this.options.signal,
+        );
+        if (code !== 0) {
+          throw new ImgError(
+            `process "${op.args.join(" ")}" did not complete successfully: exit code: ${code}`,
+          );
+        }
+      } finally {
+        for (const c of cleanups) await c().catch(() => {});
+      }
+    });
+  }
+}

@@ -1,0 +1,743 @@
+/**
+ * Dockerfile to build graph, as BuildKit's `dockerfile2llb` does: stages become chains of
+ * vertices, only the stages the target needs are converted, and the image config (env,
+ * entrypoint, history, ...) is computed alongside.
+ *
+ * @module
+ */
+import {
+  type BuildDefinition,
+  type ContainerConfig,
+  type Digest,
+  type ExecMount,
+  type FileAction,
+  type FrontendClient,
+  GraphBuilder,
+  type History,
+  type ImageConfig,
+  ImgError,
+  parsePlatform,
+  type Platform,
+} from "@img/core";
+import { DockerfileError } from "./errors.ts";
+import {
+  type AddInstruction,
+  type CopyInstruction,
+  type Dockerfile,
+  expandInstruction,
+  type Instruction,
+  parseDockerfile,
+  parseMount,
+  type RunInstruction,
+  type Stage,
+} from "./instructions.ts";
+import { ShellLex } from "./shell_lex.ts";
+
+/** The PATH BuildKit gives images that start from scratch, and RUN steps without one. */
+export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Build arguments every build accepts without an ARG (docker's predefined proxy args). */
+const PROXY_ARGS = [
+  "HTTP_PROXY",
+  "http_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "FTP_PROXY",
+  "ftp_proxy",
+  "NO_PROXY",
+  "no_proxy",
+  "ALL_PROXY",
+  "all_proxy",
+];
+
+const HISTORY_COMMENT = "buildkit.dockerfile.v0";
+
+/** What the converter needs besides the Dockerfile. */
+export interface ConvertOptions {
+  /** The stage to build (`--target`); the last one by default. */
+  target?: string;
+  /** `--build-arg` values. */
+  buildArgs: Record<string, string>;
+  /** `--label` values, added to the final image. */
+  labels: Record<string, string>;
+  /** The platform the build runs on and targets. */
+  platform: Platform;
+  /** The `.dockerignore` patterns, applied to the context. */
+  excludes: string[];
+  /** The `created` time of history entries and the image (SOURCE_DATE_EPOCH or now). */
+  created: Date;
+  /** Do not use the cache for any vertex. */
+  noCache?: boolean;
+}
+
+interface StageState {
+  stage: Stage;
+  /** Display prefix, `[build ` or `[`. */
+  prefix: string;
+  /** The number of vertex-making steps of the stage, FROM included. */
+  total: number;
+  step: number;
+  head: Digest;
+  config: ImageConfig;
+  /** Declared ARGs in scope with their values (`undefined` = declared without value). */
+  args: Map<string, string | undefined>;
+  shell: string[];
+  cmdSet: boolean;
+  converted: boolean;
+}
+
+function fmtPlatform(p: Platform): string {
+  return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
+}
+
+function emptyImage(platform: Platform): ImageConfig {
+  return {
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    config: { Env: [DEFAULT_PATH], WorkingDir: "/" },
+    rootfs: { type: "layers", diff_ids: [] },
+    history: [],
+  };
+}
+
+function envMap(env: readonly string[] | undefined): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of env ?? []) {
+    const i = e.indexOf("=");
+    m.set(i < 0 ? e : e.slice(0, i), i < 0 ? "" : e.slice(i + 1));
+  }
+  return m;
+}
+
+function setEnv(config: ContainerConfig, key: string, value: string): void {
+  const env = (config.Env ?? []).filter((e) => e.split("=", 1)[0] !== key);
+  env.push(`${key}=${value}`);
+  config.Env = env;
+}
+
+/** Joins `path` onto the working directory as BuildKit does, keeping a trailing slash. */
+function resolvePath(workdir: string | undefined, path: string): string {
+  const trailing = path.endsWith("/") || path.endsWith("/.");
+  const joined = path.startsWith("/") ? path : `${workdir || "/"}/${path}`;
+  const parts: string[] = [];
+  for (const c of joined.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") parts.pop();
+    else parts.push(c);
+  }
+  const clean = `/${parts.join("/")}`;
+  return trailing && clean !== "/" ? `${clean}/` : clean;
+}
+
+/** Converts a parsed Dockerfile into a build definition. */
+export class DockerfileConverter {
+  readonly #df: Dockerfile;
+  readonly #client: FrontendClient;
+  readonly #opts: ConvertOptions;
+  readonly #graph = new GraphBuilder();
+  readonly #lex: ShellLex;
+  readonly #states: StageState[] = [];
+  readonly #usedArgs = new Set<string>();
+  #context?: Digest;
+
+  /** Creates a converter. */
+  constructor(df: Dockerfile, client: FrontendClient, opts: ConvertOptions) {
+    this.#df = df;
+    this.#client = client;
+    this.#opts = opts;
+    this.#lex = new ShellLex(df.escapeToken);
+  }
+
+  #error(detail: string, inst: { startLine: number; endLine?: number }): DockerfileError {
+    return new DockerfileError(
+      detail,
+      this.#df.fileName,
+      inst.startLine,
+      inst.endLine ?? inst.startLine,
+    );
+  }
+
+  #location(inst: { startLine: number }): string {
+    return `${this.#df.fileName}:${inst.startLine}`;
+  }
+
+  /** The predefined platform args (`TARGETPLATFORM`, `BUILDARCH`, ...). */
+  #platformArgs(): Map<string, string> {
+    const p = this.#opts.platform;
+    const m = new Map<string, string>();
+    for (const prefix of ["TARGET", "BUILD"]) {
+      m.set(`${prefix}PLATFORM`, fmtPlatform(p));
+      m.set(`${prefix}OS`, p.os);
+      m.set(`${prefix}ARCH`, p.architecture);
+      m.set(`${prefix}VARIANT`, p.variant ?? "");
+    }
+    return m;
+  }
+
+  /** The global ARGs (before the first FROM), with overrides from `--build-arg`. */
+  #metaArgs(): Map<string, string> {
+    const m = this.#platformArgs();
+    for (const inst of this.#df.metaArgs) {
+      for (const a of inst.args) {
+        const key = this.#expand(a.key, m, inst);
+        const override = this.#opts.buildArgs[key];
+        if (override !== undefined) {
+          this.#usedArgs.add(key);
+          m.set(key, override);
+        } else if (a.value !== undefined) m.set(key, this.#expand(a.value, m, inst));
+        else if (!m.has(key)) m.set(key, "");
+      }
+    }
+    return m;
+  }
+
+  #expand(
+    word: string,
+    env: Map<string, string>,
+    inst: { startLine: number; endLine?: number },
+  ): string {
+    try {
+      return this.#lex.processWord(word, env);
+    } catch (e) {
+      throw this.#error((e as Error).message, inst);
+    }
+  }
+
+  #context_(): Digest {
+    this.#context ??= this.#graph.add(
+      {
+        type: "source",
+        identifier: "local://context",
+        attrs: this.#opts.excludes.length ? { excludes: JSON.stringify(this.#opts.excludes) } : {},
+      },
+      [],
+      "[internal] load build context",
+    );
+    return this.#context;
+  }
+
+  /** Finds a stage by name or index, as `FROM`, `COPY --from` and `--mount from=` do. */
+  #findStage(name: string, before?: number): StageState | undefined {
+    const lower = name.toLowerCase();
+    const limit = before ?? this.#states.length;
+    for (let i = 0; i < limit; i++) {
+      if (this.#states[i].stage.name === lower && lower !== "") return this.#states[i];
+    }
+    if (/^\d+$/.test(name) && before === undefined) {
+      const i = Number(name);
+      if (i < this.#states.length) return this.#states[i];
+    }
+    return undefined;
+  }
+
+  /** Converts the Dockerfile; the result builds the target stage. */
+  async convert(): Promise<BuildDefinition> {
+    const df = this.#df;
+    const meta = this.#metaArgs();
+    // Stage names and display prefixes, before anything is converted.
+    for (const stage of df.stages) {
+      const vertexSteps = stage.commands.filter((c) =>
+        c.kind === "run" || c.kind === "copy" || c.kind === "add" || c.kind === "workdir"
+      ).length;
+      this.#states.push({
+        stage,
+        prefix: df.stages.length > 1 ? `[${stage.name || `stage-${stage.index}`} ` : "[",
+        total: vertexSteps + 1,
+        step: 0,
+        head: "" as Digest,
+        config: emptyImage(this.#opts.platform),
+        args: new Map(),
+        shell: ["/bin/sh", "-c"],
+        cmdSet: false,
+        converted: false,
+      });
+    }
+    let target = this.#states[this.#states.length - 1];
+    if (this.#opts.target) {
+      const found = this.#states.find((s) => s.stage.name === this.#opts.target!.toLowerCase());
+      if (!found) {
+        throw new ImgError(`failed to reach build target ${this.#opts.target} in Dockerfile`);
+      }
+      target = found;
+    }
+    await this.#convertStage(target, meta, []);
+    const config = structuredClone(target.config);
+    if (Object.keys(this.#opts.labels).length) {
+      config.config ??= {};
+      config.config.Labels = { ...config.config.Labels, ...this.#opts.labels };
+    }
+    config.created = this.#opts.created.toISOString();
+    this.#warnUnusedArgs();
+    return { graph: this.#graph.build(target.head), config };
+  }
+
+  #warnUnusedArgs(): void {
+    const unused = Object.keys(this.#opts.buildArgs)
+      .filter((k) =>
+        !this.#usedArgs.has(k) && !PROXY_ARGS.includes(k) && !this.#platformArgs().has(k)
+      );
+    if (unused.length) {
+      this.#client.warn(`one or more build args were not consumed: [${unused.sort().join(" ")}]`);
+    }
+  }
+
+  /** Converts `st` (and, first, every stage it depends on). `chain` detects cycles. */
+  async #convertStage(
+    st: StageState,
+    meta: Map<string, string>,
+    chain: StageState[],
+  ): Promise<void> {
+    if (st.converted) return;
+    const label = st.stage.name || String(st.stage.index);
+    if (chain.includes(st)) {
+      throw this.#error(`circular dependency detected on stage: ${label}`, st.stage.from);
+    }
+    chain = [...chain, st];
+    const from = st.stage.from;
+    const baseName = this.#expand(st.stage.baseName, meta, from);
+    if (baseName === "") {
+      throw this.#error("base name (" + st.stage.baseName + ") should not be blank", from);
+    }
+    const platformSpec = st.stage.platform ? this.#expand(st.stage.platform, meta, from) : "";
+    const platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
+    const baseStage = this.#findStage(baseName, st.stage.index);
+    if (baseName.toLowerCase() === st.stage.name && st.stage.name !== "" && !baseStage) {
+      throw this.#error(`circular dependency detected on stage: ${st.stage.name}`, from);
+    }
+    const fromName = () => `${st.prefix}${++st.step}/${st.total}] FROM`;
+    if (baseStage) {
+      await this.#convertStage(baseStage, meta, chain);
+      st.head = baseStage.head;
+      st.config = structuredClone(baseStage.config);
+      st.shell = baseStage.shell;
+      st.step++;
+    } else if (baseName.toLowerCase() === "scratch") {
+      st.head = this.#graph.add(
+        { type: "source", identifier: "scratch" },
+        [],
+        `${fromName()} scratch`,
+        {
+          location: this.#location(from),
+        },
+      );
+      st.config = emptyImage(platform);
+    } else {
+      let resolved;
+      try {
+        resolved = await this.#client.resolveImageConfig(baseName, platform);
+      } catch (e) {
+        if (e instanceof ImgError) throw this.#error(e.message, from);
+        throw e;
+      }
+      st.head = this.#graph.add(
+        {
+          type: "source",
+          identifier: `docker-image://${resolved.ref}`,
+          attrs: { platform: fmtPlatform(platform) },
+        },
+        [],
+        `${fromName()} ${resolved.ref}`,
+        { platform, location: this.#location(from) },
+      );
+      st.config = structuredClone(resolved.config);
+      st.config.config ??= {};
+      st.config.history ??= [];
+      if (!st.config.config.Env) st.config.config.Env = [DEFAULT_PATH];
+      if (st.config.config.Shell) st.shell = st.config.config.Shell;
+    }
+    // Args of the meta scope are visible again only when the stage declares them.
+    st.args = new Map();
+    const onbuild = st.config.config?.OnBuild ?? [];
+    if (onbuild.length) {
+      st.config.config!.OnBuild = undefined;
+      delete st.config.config!.OnBuild;
+      for (const trigger of onbuild) {
+        let parsed: Dockerfile;
+        try {
+          parsed = parseDockerfile(`FROM scratch\n${trigger}\n`, { fileName: this.#df.fileName });
+        } catch (e) {
+          throw this.#error(
+            `invalid ONBUILD trigger "${trigger}" of the base image: ${(e as Error).message}`,
+            from,
+          );
+        }
+        for (const inst of parsed.stages[0].commands) {
+          await this.#dispatch(
+            st,
+            { ...inst, startLine: from.startLine, endLine: from.endLine },
+            meta,
+            chain,
+          );
+        }
+      }
+    }
+    for (const inst of st.stage.commands) await this.#dispatch(st, inst, meta, chain);
+    st.converted = true;
+  }
+
+  /** The variables an instruction's words expand against: the stage's ARGs, then its ENV. */
+  #scope(st: StageState): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const [k, v] of st.args) if (v !== undefined) m.set(k, v);
+    for (const [k, v] of envMap(st.config.config?.Env)) m.set(k, v);
+    return m;
+  }
+
+  #history(st: StageState, createdBy: string, emptyLayer: boolean): void {
+    const h: History = {
+      created: this.#opts.created.toISOString(),
+      created_by: createdBy,
+      comment: HISTORY_COMMENT,
+    };
+    if (emptyLayer) h.empty_layer = true;
+    (st.config.history ??= []).push(h);
+  }
+
+  #name(st: StageState, inst: Instruction): string {
+    return `${st.prefix}${++st.step}/${st.total}] ${inst.original.split("\n")[0]}`;
+  }
+
+  async #dispatch(
+    st: StageState,
+    raw: Instruction,
+    meta: Map<string, string>,
+    chain: StageState[],
+  ): Promise<void> {
+    const config = (st.config.config ??= {});
+    const scope = this.#scope(st);
+    let inst: Instruction;
+    try {
+      inst = expandInstruction(raw, this.#lex, scope);
+    } catch (e) {
+      throw this.#error((e as Error).message, raw);
+    }
+    switch (inst.kind) {
+      case "arg":
+        for (const a of inst.args) {
+          const override = this.#opts.buildArgs[a.key];
+          let value = a.value;
+          if (override !== undefined) {
+            value = override;
+            this.#usedArgs.add(a.key);
+          } else if (value === undefined) {
+            value = meta.get(a.key) ?? this.#platformArgs().get(a.key);
+          }
+          st.args.set(a.key, value);
+        }
+        return;
+      case "env": {
+        for (const p of inst.env) setEnv(config, p.key, p.value);
+        this.#history(st, `ENV ${inst.env.map((p) => `${p.key}=${p.value}`).join(" ")}`, true);
+        return;
+      }
+      case "label":
+        config.Labels = { ...config.Labels };
+        for (const p of inst.labels) config.Labels[p.key] = p.value;
+        this.#history(st, `LABEL ${inst.labels.map((p) => `${p.key}=${p.value}`).join(" ")}`, true);
+        return;
+      case "maintainer":
+        st.config.author = inst.maintainer;
+        this.#history(st, `MAINTAINER ${inst.maintainer}`, true);
+        return;
+      case "expose": {
+        config.ExposedPorts = { ...config.ExposedPorts };
+        const ports: string[] = [];
+        for (const p of inst.ports) {
+          const port = p.includes("/") ? p.toLowerCase() : `${p}/tcp`;
+          config.ExposedPorts[port] = {};
+          ports.push(port);
+        }
+        this.#history(st, `EXPOSE map[${ports.map((p) => `${p}:{}`).join(" ")}]`, true);
+        return;
+      }
+      case "volume":
+        config.Volumes = { ...config.Volumes };
+        for (const v of inst.volumes) {
+          if (v.trim() === "") {
+            throw this.#error("VOLUME specified can not be an empty string", raw);
+          }
+          config.Volumes[v] = {};
+        }
+        this.#history(st, `VOLUME [${inst.volumes.join(" ")}]`, true);
+        return;
+      case "user":
+        config.User = inst.user;
+        this.#history(st, `USER ${inst.user}`, true);
+        return;
+      case "stopsignal":
+        config.StopSignal = inst.signal;
+        this.#history(st, `STOPSIGNAL ${inst.signal}`, true);
+        return;
+      case "shell":
+        st.shell = inst.shell;
+        config.Shell = inst.shell;
+        this.#history(st, `SHELL [${inst.shell.join(" ")}]`, true);
+        return;
+      case "onbuild":
+        config.OnBuild = [...(config.OnBuild ?? []), inst.expression];
+        this.#history(st, `ONBUILD ${inst.expression}`, true);
+        return;
+      case "healthcheck": {
+        const h = inst.health;
+        if (h.test.length === 1 && h.test[0] === "NONE") config.Healthcheck = { Test: ["NONE"] };
+        else {
+          config.Healthcheck = { Test: h.test };
+          if (h.interval) config.Healthcheck.Interval = h.interval;
+          if (h.timeout) config.Healthcheck.Timeout = h.timeout;
+          if (h.startPeriod) config.Healthcheck.StartPeriod = h.startPeriod;
+          if (h.startInterval) config.Healthcheck.StartInterval = h.startInterval;
+          if (h.retries) config.Healthcheck.Retries = h.retries;
+        }
+        this.#history(st, `HEALTHCHECK ${JSON.stringify(h.test)}`, true);
+        return;
+      }
+      case "cmd": {
+        const cmd = inst.prependShell ? [...st.shell, inst.cmdLine.join(" ")] : inst.cmdLine;
+        config.Cmd = cmd;
+        st.cmdSet = true;
+        this.#history(st, `CMD ${JSON.stringify(cmd)}`, true);
+        return;
+      }
+      case "entrypoint": {
+        const ep = inst.prependShell ? [...st.shell, inst.cmdLine.join(" ")] : inst.cmdLine;
+        config.Entrypoint = ep;
+        // An ENTRYPOINT resets a CMD inherited from the base image, as Docker does.
+        if (!st.cmdSet) config.Cmd = null;
+        this.#history(st, `ENTRYPOINT ${JSON.stringify(ep)}`, true);
+        return;
+      }
+      case "workdir": {
+        const wd = resolvePath(config.WorkingDir, inst.path).replace(/\/$/, "") || "/";
+        config.WorkingDir = wd;
+        const name = this.#name(st, raw);
+        if (wd !== "/") {
+          st.head = this.#graph.add(
+            {
+              type: "file",
+              actions: [{
+                action: "mkdir",
+                path: wd,
+                mode: 0o755,
+                parents: true,
+                ...(config.User ? { chown: config.User } : {}),
+              }],
+            },
+            [st.head],
+            name,
+            { location: this.#location(raw), ignoreCache: this.#opts.noCache },
+          );
+        }
+        this.#history(st, `WORKDIR ${wd}`, wd === "/");
+        return;
+      }
+      case "run":
+        await this.#run(st, inst, raw as RunInstruction, meta, chain);
+        return;
+      case "copy":
+      case "add":
+        await this.#copy(st, inst, meta, chain);
+        return;
+      case "from":
+        throw this.#error("FROM is not allowed here", raw);
+    }
+  }
+
+  /** `RUN`: an exec vertex on the stage's head. */
+  async #run(
+    st: StageState,
+    inst: RunInstruction,
+    raw: RunInstruction,
+    meta: Map<string, string>,
+    chain: StageState[],
+  ): Promise<void> {
+    const config = st.config.config!;
+    let args: string[];
+    if (inst.files.length && inst.prependShell) {
+      const file = inst.files[0];
+      const data = file.chomp ? file.data.replace(/^\t+/gm, "") : file.data;
+      const cmd = inst.cmdLine.join(" ").trim();
+      args =
+        cmd === `<<${file.name}` || cmd === `<<-${file.name}` || /^<<-?["']?\w+["']?$/.test(cmd)
+          ? [...st.shell, data]
+          : [...st.shell, `${cmd}\n${inst.files.map((f) => `${f.data}${f.name}`).join("\n")}`];
+    } else {
+      args = inst.prependShell ? [...st.shell, inst.cmdLine.join(" ")] : inst.cmdLine;
+    }
+    const env = envMap(config.Env);
+    const buildArgs: string[] = [];
+    for (const [k, v] of st.args) {
+      if (v === undefined) continue;
+      if (!env.has(k)) buildArgs.push(`${k}=${v}`);
+      this.#usedArgs.add(k);
+    }
+    if (![...env.keys()].includes("PATH")) env.set("PATH", DEFAULT_PATH.slice(5));
+    const inputs: Digest[] = [st.head];
+    const mounts: ExecMount[] = [];
+    const scope = this.#scope(st);
+    for (const spec of raw.mountSpecs) {
+      let m;
+      try {
+        m = parseMount(spec, (w) => this.#lex.processWord(w, scope));
+      } catch (e) {
+        throw this.#error((e as Error).message, raw);
+      }
+      const target = resolvePath(config.WorkingDir, m.target);
+      if (m.type === "bind") {
+        let input: Digest;
+        if (m.from) {
+          const stage = this.#findStage(m.from);
+          if (stage) {
+            await this.#convertStage(stage, meta, chain);
+            input = stage.head;
+          } else input = await this.#imageSource(m.from, raw);
+        } else input = this.#context_();
+        inputs.push(input);
+        mounts.push({
+          type: "bind",
+          target,
+          input: inputs.length - 1,
+          source: m.source.replace(/^\/+/, ""),
+          readonly: m.readOnly,
+        });
+      } else if (m.type === "cache") {
+        mounts.push({
+          type: "cache",
+          target,
+          id: m.id || target,
+          sharing: (m.sharing || "shared") as "shared",
+        });
+      } else if (m.type === "tmpfs") {
+        mounts.push({ type: "tmpfs", target, ...(m.sizeLimit ? { size: m.sizeLimit } : {}) });
+      } else {
+        throw this.#error(`RUN --mount=type=${m.type} is not supported yet`, raw);
+      }
+    }
+    const finalEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...buildArgs];
+    st.head = this.#graph.add(
+      {
+        type: "exec",
+        args,
+        env: finalEnv,
+        cwd: config.WorkingDir || "/",
+        ...(config.User ? { user: config.User } : {}),
+        network: inst.network === "none" ? "none" : "host",
+        mounts,
+      },
+      inputs,
+      this.#name(st, raw),
+      { location: this.#location(raw), ignoreCache: this.#opts.noCache },
+    );
+    const argsPrefix = buildArgs.length ? `|${buildArgs.length} ${buildArgs.join(" ")} ` : "";
+    this.#history(st, `RUN ${argsPrefix}${args.join(" ")} # buildkit`, false);
+  }
+
+  /** An image used by `COPY --from` or `--mount from=`, pinned by digest. */
+  async #imageSource(ref: string, inst: Instruction): Promise<Digest> {
+    let resolved;
+    try {
+      resolved = await this.#client.resolveImageConfig(ref, this.#opts.platform);
+    } catch (e) {
+      if (e instanceof ImgError) throw this.#error(e.message, inst);
+      throw e;
+    }
+    return this.#graph.add(
+      {
+        type: "source",
+        identifier: `docker-image://${resolved.ref}`,
+        attrs: { platform: fmtPlatform(this.#opts.platform) },
+      },
+      [],
+      `[internal] load ${resolved.ref}`,
+      { platform: this.#opts.platform, location: this.#location(inst) },
+    );
+  }
+
+  /** `COPY` and `ADD`: a file vertex copying from the context, a stage or an image. */
+  async #copy(
+    st: StageState,
+    inst: CopyInstruction | AddInstruction,
+    meta: Map<string, string>,
+    chain: StageState[],
+  ): Promise<void> {
+    const config = st.config.config!;
+    const name = this.#name(st, inst);
+    let source: Digest;
+    const from = inst.kind === "copy" ? inst.from : "";
+    if (from) {
+      const fromExpanded = this.#expand(from, this.#scope(st), inst);
+      const stage = this.#findStage(fromExpanded);
+      if (stage === st) {
+        throw this.#error(`circular dependency detected on stage: ${fromExpanded}`, inst);
+      }
+      if (stage) {
+        await this.#convertStage(stage, meta, chain);
+        source = stage.head;
+      } else if (/^\d+$/.test(fromExpanded)) {
+        throw this.#error(`invalid stage index ${fromExpanded}`, inst);
+      } else {
+        source = await this.#imageSource(fromExpanded, inst);
+      }
+    } else source = this.#context_();
+    if (inst.sourcePaths.some((p) => /^(https?|git):\/\//.test(p) || p.startsWith("git@"))) {
+      throw this.#error(
+        `${inst.kind.toUpperCase()} from a URL or git repository is not supported yet`,
+        inst,
+      );
+    }
+    if (inst.sourcePaths.length === 0 && inst.sourceContents.length === 0) {
+      throw this.#error(`${inst.kind.toUpperCase()} requires at least two arguments`, inst);
+    }
+    const dest = resolvePath(config.WorkingDir, inst.destPath);
+    const several = inst.sourcePaths.length + inst.sourceContents.length > 1;
+    const destDir = dest.endsWith("/") || several ? dest : undefined;
+    const chown = inst.chown || undefined;
+    const chmod = inst.chmod || undefined;
+    const actions: FileAction[] = [];
+    for (const c of inst.sourceContents) {
+      const data = c.expand ? this.#expand(c.data, this.#scope(st), inst) : c.data;
+      const path = destDir ? `${destDir.replace(/\/$/, "")}/${c.path}` : dest;
+      actions.push({
+        action: "mkfile",
+        path,
+        mode: chmod ? parseInt(chmod, 8) : 0o644,
+        data,
+        ...(chown ? { chown } : {}),
+      });
+    }
+    if (inst.sourcePaths.length) {
+      actions.push({
+        action: "copy",
+        input: 1,
+        src: inst.sourcePaths.map((p) => p.replace(/^\/+/, "") || "."),
+        dest: destDir && !dest.endsWith("/") ? `${dest}/` : dest,
+        ...(chown ? { chown } : {}),
+        ...(chmod ? { chmod } : {}),
+        options: {
+          allowWildcard: true,
+          allowEmptyWildcard: true,
+          followSymlinks: true,
+          createDestPath: true,
+          ...(inst.kind === "add" && inst.unpack !== false && !from ? { unpack: true } : {}),
+          ...(inst.excludePatterns.length ? { exclude: inst.excludePatterns } : {}),
+        },
+      });
+    }
+    const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
+    st.head = this.#graph.add({ type: "file", actions }, inputs, name, {
+      location: this.#location(inst),
+      ignoreCache: this.#opts.noCache,
+    });
+    const flags = [
+      ...(from ? [`--from=${from}`] : []),
+      ...(chown ? [`--chown=${chown}`] : []),
+      ...(chmod ? [`--chmod=${chmod}`] : []),
+    ];
+    const srcs = [...inst.sourcePaths, ...inst.sourceContents.map((c) => `<<${c.path}`)];
+    this.#history(
+      st,
+      `${inst.kind.toUpperCase()} ${[...flags, ...srcs, inst.destPath].join(" ")} # buildkit`,
+      false,
+    );
+  }
+}
