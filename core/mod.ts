@@ -50,5 +50,6 @@ export * from "./rootless/mod.ts";
 export * as libc from "./libc.ts";
 export * from "./mounts.ts";
 export * from "./user.ts";
+export * from "./root_path.ts";
 export * from "./solver/mod.ts";
 export * from "./build.ts";

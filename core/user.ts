@@ -1,108 +1,168 @@
 /**
- * Users and groups of an image: `USER name[:group]` and `--chown` resolved through the
- * image's own `/etc/passwd` and `/etc/group`, as Docker and BuildKit do.
+ * Users and groups of an image: a Dockerfile `USER` (`name`, `uid`, `name:group`,
+ * `uid:gid`) and a `--chown` value resolved to numeric ids through the root filesystem's
+ * `/etc/passwd` and `/etc/group`, as BuildKit's `oci.GetUser` does with runc's
+ * `user.GetExecUser`.
  *
  * @module
  */
 import { ImgError } from "./errors.ts";
-import { cleanComponents, joinRoot, resolveInRoot } from "./layer/_path.ts";
+import { rootPath } from "./root_path.ts";
 
-/** A resolved user. */
+/** The numeric identity a step runs as. */
 export interface ResolvedUser {
   /** The user id. */
   uid: number;
   /** The primary group id. */
   gid: number;
-  /** Supplementary groups (from `/etc/group` membership). */
+  /** Supplementary groups: the primary group, then the groups that list the user as a member. */
   additionalGids: number[];
 }
 
-interface PasswdEntry {
+/** One line of `/etc/passwd`. */
+export interface PasswdEntry {
+  /** The login name. */
   name: string;
+  /** The user id. */
   uid: number;
+  /** The primary group id. */
   gid: number;
+  /** The home directory. */
+  home: string;
 }
 
-interface GroupEntry {
+/** One line of `/etc/group`. */
+export interface GroupEntry {
+  /** The group name. */
   name: string;
+  /** The group id. */
   gid: number;
+  /** The member user names. */
   members: string[];
 }
 
-/** Reads a file of the image at `root`, resolving symlinks inside it; `undefined` if missing. */
-async function readImageFile(root: string, path: string): Promise<string | undefined> {
-  const parts = resolveInRoot(root, cleanComponents(path) ?? []);
+const MAX_ID = 2 ** 31 - 1;
+
+function toInt(s: string | undefined): number {
+  return /^\d+$/.test(s ?? "") ? Number(s) : 0;
+}
+
+/** Parses `/etc/passwd` text (blank and `#` lines skipped, missing fields as runc reads them). */
+export function parsePasswd(text: string): PasswdEntry[] {
+  return text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map(
+    (line) => {
+      const f = line.split(":");
+      return { name: f[0] ?? "", uid: toInt(f[2]), gid: toInt(f[3]), home: f[5] ?? "" };
+    },
+  );
+}
+
+/** Parses `/etc/group` text. */
+export function parseGroup(text: string): GroupEntry[] {
+  return text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map(
+    (line) => {
+      const f = line.split(":");
+      return {
+        name: f[0] ?? "",
+        gid: toInt(f[2]),
+        members: (f[3] ?? "").split(",").filter((m) => m !== ""),
+      };
+    },
+  );
+}
+
+function parseId(s: string): number | undefined {
+  if (!/^\d+$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= MAX_ID ? n : undefined;
+}
+
+async function readInRoot(rootfs: string, path: string): Promise<string | undefined> {
   try {
-    return await Deno.readTextFile(joinRoot(root, parts));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
+    return await Deno.readTextFile(rootPath(rootfs, path));
+  } catch {
+    return undefined;
   }
 }
-
-function parsePasswd(text: string | undefined): PasswdEntry[] {
-  return (text ?? "").split("\n").flatMap((line) => {
-    const f = line.split(":");
-    if (f.length < 4 || line.startsWith("#")) return [];
-    const uid = Number(f[2]), gid = Number(f[3]);
-    return Number.isInteger(uid) && Number.isInteger(gid) ? [{ name: f[0], uid, gid }] : [];
-  });
-}
-
-function parseGroup(text: string | undefined): GroupEntry[] {
-  return (text ?? "").split("\n").flatMap((line) => {
-    const f = line.split(":");
-    if (f.length < 3 || line.startsWith("#")) return [];
-    const gid = Number(f[2]);
-    return Number.isInteger(gid)
-      ? [{ name: f[0], gid, members: (f[3] ?? "").split(",").filter(Boolean) }]
-      : [];
-  });
-}
-
-const NUMERIC = /^\d+$/;
 
 /**
- * Resolves `user` (`name`, `uid`, `name:group`, `uid:gid`, empty for root) through the image at
- * `root`. A numeric uid not in `/etc/passwd` is allowed (gid 0, or as given); an unknown name
- * is an error with docker's wording.
+ * Puts the primary group first in the supplementary groups unless it is there already, as
+ * containerd and BuildKit do since CVE-2023-25173 (so `id` lists it under `groups=`).
  */
-export async function resolveUser(root: string, user: string | undefined): Promise<ResolvedUser> {
-  if (!user) return { uid: 0, gid: 0, additionalGids: [] };
-  const [u, g] = user.split(":", 2);
-  const passwd = parsePasswd(await readImageFile(root, "/etc/passwd"));
-  const groups = parseGroup(await readImageFile(root, "/etc/group"));
-  let uid: number, gid: number, name: string | undefined;
-  const byName = passwd.find((e) => e.name === u);
-  if (byName) {
-    ({ uid, gid, name } = byName);
-  } else if (NUMERIC.test(u)) {
-    uid = Number(u);
-    const entry = passwd.find((e) => e.uid === uid);
-    gid = entry?.gid ?? 0;
-    name = entry?.name;
+export function ensureAdditionalGids(gid: number, additionalGids: number[] = []): number[] {
+  return additionalGids.includes(gid) ? [...additionalGids] : [gid, ...additionalGids];
+}
+
+/**
+ * The ids of `user` in the root filesystem `rootfs`, as BuildKit resolves a `USER`
+ * (`oci.GetUser` with runc's `user.GetExecUser`, then containerd's primary-group rule):
+ *
+ * - `uid:gid` (numbers, or `root`): taken as they are;
+ * - otherwise the user (a name, or a uid matched against `/etc/passwd`; empty means uid 0)
+ *   gives the uid and primary gid, and the groups listing it as a member the supplementary
+ *   gids; an explicit `:group` (a name from `/etc/group` or a number) replaces the primary
+ *   gid and drops the supplementary ones. A uid missing from `/etc/passwd` runs with gid 0.
+ * - `additionalGids` always starts with the primary gid.
+ *
+ * Files are read with symlinks resolved inside `rootfs`. An unknown name is an ImgError
+ * with docker's wording (`unable to find user NAME: no matching entries in passwd file`).
+ */
+export async function resolveUser(
+  rootfs: string,
+  user: string | undefined,
+): Promise<ResolvedUser> {
+  const { uid, gid, additionalGids } = await lookupUser(rootfs, user ?? "");
+  return { uid, gid, additionalGids: ensureAdditionalGids(gid, additionalGids) };
+}
+
+async function lookupUser(rootfs: string, spec: string): Promise<ResolvedUser> {
+  const colon = spec.indexOf(":");
+  // BuildKit looks an unset user up as uid 0, for root's supplementary groups.
+  const userArg = spec === "" ? "0" : colon < 0 ? spec : spec.slice(0, colon);
+  const groupArg = colon < 0 ? "" : spec.slice(colon + 1);
+
+  // BuildKit's fast path: both ids given as numbers (or "root").
+  if (colon >= 0) {
+    const u = userArg === "root" ? 0 : parseId(userArg);
+    const g = groupArg === "root" ? 0 : parseId(groupArg);
+    if (u !== undefined && g !== undefined) return { uid: u, gid: g, additionalGids: [] };
+  }
+
+  const passwdText = await readInRoot(rootfs, "/etc/passwd");
+  const groupText = await readInRoot(rootfs, "/etc/group");
+  const passwd = passwdText === undefined ? [] : parsePasswd(passwdText);
+  const groups = groupText === undefined ? [] : parseGroup(groupText);
+
+  const result: ResolvedUser = { uid: 0, gid: 0, additionalGids: [] };
+  const numericUid = parseId(userArg);
+  const found = passwd.find((u) =>
+    numericUid !== undefined ? u.uid === numericUid : u.name === userArg
+  );
+  let matchedName = "";
+  if (found) {
+    matchedName = found.name;
+    result.uid = found.uid;
+    result.gid = found.gid;
+  } else if (numericUid !== undefined) {
+    result.uid = numericUid;
+  } else if (/^\d+$/.test(userArg)) {
+    throw new ImgError(`User id ${userArg} is out of range: use a uid up to ${MAX_ID}`);
   } else {
-    throw new ImgError(`unable to find user ${u}: no matching entries in passwd file`);
+    throw new ImgError(`unable to find user ${userArg}: no matching entries in passwd file`);
   }
-  let additionalGids: number[] = [];
-  if (g !== undefined && g !== "") {
-    if (NUMERIC.test(g)) gid = Number(g);
-    else {
-      const group = groups.find((e) => e.name === g);
-      if (!group) {
-        throw new ImgError(`unable to find group ${g}: no matching entries in group file`);
-      }
-      gid = group.gid;
-    }
-  } else if (name !== undefined) {
-    additionalGids = groups.filter((e) => e.members.includes(name!) && e.gid !== gid).map((e) =>
-      e.gid
+
+  if (groupArg !== "") {
+    const numericGid = parseId(groupArg);
+    const group = groups.find((g) =>
+      numericGid !== undefined ? g.gid === numericGid : g.name === groupArg
     );
-    additionalGids = [gid, ...additionalGids.filter((x, i, a) => a.indexOf(x) === i)];
+    if (group) result.gid = group.gid;
+    else if (numericGid !== undefined) result.gid = numericGid;
+    else throw new ImgError(`unable to find group ${groupArg}: no matching entries in group file`);
+  } else if (matchedName !== "") {
+    result.additionalGids = groups.filter((g) => g.members.includes(matchedName)).map((g) => g.gid);
   }
-  return { uid, gid, additionalGids };
+  return result;
 }
 
 /**
@@ -114,21 +174,29 @@ export async function resolveChown(
   root: string,
   spec: string,
 ): Promise<{ uid: number; gid: number }> {
-  const [u, g] = spec.split(":", 2);
+  const colon = spec.indexOf(":");
+  const u = colon < 0 ? spec : spec.slice(0, colon);
+  const g = colon < 0 ? "" : spec.slice(colon + 1);
   let uid: number, gid: number;
-  if (NUMERIC.test(u)) {
-    uid = Number(u);
-    gid = uid;
+  const numericUid = parseId(u);
+  if (numericUid !== undefined) {
+    uid = numericUid;
+    gid = numericUid;
   } else {
-    const entry = parsePasswd(await readImageFile(root, "/etc/passwd")).find((e) => e.name === u);
+    const entry = parsePasswd(await readInRoot(root, "/etc/passwd") ?? "").find((e) =>
+      e.name === u
+    );
     if (!entry) throw new ImgError(`unable to find user ${u}: no matching entries in passwd file`);
     uid = entry.uid;
     gid = entry.gid;
   }
-  if (g !== undefined && g !== "") {
-    if (NUMERIC.test(g)) gid = Number(g);
+  if (g !== "") {
+    const numericGid = parseId(g);
+    if (numericGid !== undefined) gid = numericGid;
     else {
-      const group = parseGroup(await readImageFile(root, "/etc/group")).find((e) => e.name === g);
+      const group = parseGroup(await readInRoot(root, "/etc/group") ?? "").find((e) =>
+        e.name === g
+      );
       if (!group) {
         throw new ImgError(`unable to find group ${g}: no matching entries in group file`);
       }

@@ -48,11 +48,16 @@ export class SymlinkEscapeError extends Error {
  * met on the way is followed and absolute targets restart at `root`. A relative target
  * whose `..` would climb above `root` throws {@linkcode SymlinkEscapeError}: that is a
  * link made to reach the host (docker refuses to even create one). Missing components are
- * kept as they are. Returns the components of the resolved path relative to `root`; none
+ * kept as they are. With `clamp`, `..` at the root stays at the root instead, as in a chroot.
+ * Returns the components of the resolved path relative to `root`; none
  * of them is a symlink at the time of the call, so the host path `joinRoot(root, result)`
  * cannot lead outside `root`.
  */
-export function resolveInRoot(root: string, components: readonly string[]): string[] {
+export function resolveInRoot(
+  root: string,
+  components: readonly string[],
+  options: { clamp?: boolean } = {},
+): string[] {
   const resolved: string[] = [];
   const pending = components.slice().reverse();
   let links = 0;
@@ -61,7 +66,11 @@ export function resolveInRoot(root: string, components: readonly string[]): stri
     const c = pending.pop()!;
     if (c === "" || c === ".") continue;
     if (c === "..") {
-      if (resolved.length === 0) throw new SymlinkEscapeError(...lastLink);
+      if (resolved.length === 0) {
+        // A chroot clamps `..` at its root; unpacking refuses it instead.
+        if (options.clamp) continue;
+        throw new SymlinkEscapeError(...lastLink);
+      }
       resolved.pop();
       continue;
     }

@@ -30,7 +30,6 @@ import { BuildCache } from "./cache.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
 import { applyFileActions } from "./file_actions.ts";
 import { unpackImage } from "./image_source.ts";
-import { resolveUser } from "../user.ts";
 
 /** What the solver works with. */
 export interface SolverDeps {
@@ -364,7 +363,6 @@ class SolveRun {
     const executor = this.deps.executor;
     if (!executor) throw new ImgError("This build runs commands, but no executor is configured");
     return this.#commitNew(v, inputs[0], key, async (rootfs) => {
-      const user = await withMountedDir(rootfs, (dir) => resolveUser(dir, op.user));
       const extra: ExecutorMount[] = [];
       const cleanups: (() => Promise<void>)[] = [];
       try {
@@ -413,9 +411,10 @@ class SolveRun {
             args: op.args,
             env: op.env,
             cwd: op.cwd,
-            uid: user.uid,
-            gid: user.gid,
-            additionalGids: user.additionalGids,
+            // The executor resolves the user through the rootfs's /etc/passwd, as BuildKit's does.
+            uid: 0,
+            gid: 0,
+            ...(op.user ? { user: op.user } : {}),
             network: op.network ?? "host",
           },
           extra,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { resolveInRoot } from "./_root_path.ts";
+import { rootPath as resolveInRoot } from "@img/core";
 
 /** A path the runtime may create, and the times of its parent directory. */
 export interface Stub {

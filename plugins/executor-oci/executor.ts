@@ -6,7 +6,7 @@
  */
 import type { Executor, ExecutorMount, ExecutorStdio, Mount, ProcessSpec } from "@img/core";
 import { mountAll, unmountAll } from "./_mount.ts";
-import { resolveInRoot } from "./_root_path.ts";
+import { rootPath as resolveInRoot } from "@img/core";
 import { findStubs, removeStubs, type Stub } from "./_stubs.ts";
 import {
   findRuntime,
@@ -24,7 +24,7 @@ import {
   type OciMount,
   toOciMounts,
 } from "./spec.ts";
-import { ensureAdditionalGids, resolveUser } from "./user.ts";
+import { ensureAdditionalGids, resolveUser } from "@img/core";
 
 /** Options of {@linkcode OciExecutor}. */
 export interface OciExecutorOptions {

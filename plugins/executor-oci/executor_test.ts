@@ -219,6 +219,94 @@ for (const runtime of RUNTIMES) {
   });
 }
 
+/** Whether process `pid` runs (a zombie nobody reaped counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+for (const runtime of RUNTIMES) {
+  const user = isRoot ? TEST_USER : undefined;
+  Deno.test({
+    name: `executor-oci: ${runtime}: a step left running by a killed img is killed by the next`,
+    ignore: lookPath(runtime, Deno.env.get("PATH")) === undefined,
+    async fn() {
+      const dir = await tempDirFor(user);
+      try {
+        const deno = [Deno.execPath(), "run", "-A", "--quiet", `--config=${CONFIG}`, SCRIPT];
+        const cmd = [...(user ? ["runuser", "-u", user, "--"] : []), ...deno, runtime, dir];
+        const child = new Deno.Command(cmd[0], {
+          args: [...cmd.slice(1), "start"],
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        const stateRoot = `${dir}/state/executor/runtime/${runtime}`;
+        // The container's init pid, from the runtime's state (runc: state.json, crun: status).
+        const pid = await waitFor("the container", () => {
+          for (
+            const id of (() => {
+              try {
+                return [...Deno.readDirSync(stateRoot)].map((e) => e.name);
+              } catch {
+                return [];
+              }
+            })()
+          ) {
+            for (const [file, key] of [["state.json", "init_process_pid"], ["status", "pid"]]) {
+              try {
+                const n = JSON.parse(Deno.readTextFileSync(`${stateRoot}/${id}/${file}`))[key];
+                if (n > 0 && alive(n)) return n as number;
+              } catch {
+                // not written yet
+              }
+            }
+          }
+          return undefined;
+        });
+        // img dies without cleaning up: SIGKILL to the namespaced process and its parent.
+        const [inner, outer] = Deno.readTextFileSync(`${dir}/pids`).split(" ").map(Number);
+        for (const p of [outer, inner]) {
+          try {
+            Deno.kill(p, "SIGKILL");
+          } catch (e) {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+          }
+        }
+        await child.status;
+        await child.stderr.cancel();
+        assert.ok(alive(pid), "the step outlives the killed img");
+        if (user) assert.equal(Deno.statSync(`/proc/${pid}`).uid, outsideUid(user, 1000));
+
+        const out = await new Deno.Command(cmd[0], {
+          args: [...cmd.slice(1), "cleanup"],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.ok(out.success, new TextDecoder().decode(out.stderr));
+        assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), { cleaned: 1 });
+        await waitFor("the step to die", () => alive(pid) ? undefined : true);
+        assert.deepEqual([...Deno.readDirSync(stateRoot)], []);
+        assert.deepEqual([...Deno.readDirSync(`${dir}/state/executor/bundles`)], []);
+      } finally {
+        await removeTree(dir);
+      }
+    },
+  });
+}
+
 function fmt(r: ScenarioResults): string {
   const t = r.facts.trueMs as { min: number; median: number; max: number };
   return `true in ${t.median.toFixed(1)} ms (min ${t.min.toFixed(1)}, max ${t.max.toFixed(1)})`;

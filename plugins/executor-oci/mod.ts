@@ -50,15 +50,6 @@ export {
   type SpecOptions,
   toOciMounts,
 } from "./spec.ts";
-export {
-  ensureAdditionalGids,
-  type GroupEntry,
-  parseGroup,
-  parsePasswd,
-  type PasswdEntry,
-  type ResolvedUser,
-  resolveUser,
-} from "./user.ts";
 
 /** The executor plugin `oci`. */
 const plugin: ExecutorPlugin = {

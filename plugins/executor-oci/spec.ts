@@ -214,7 +214,7 @@ export function generateSpec(o: SpecOptions): OciSpec {
       },
       args: [...o.args],
       env: [...o.env],
-      cwd: o.cwd || "/",
+      cwd: !o.cwd ? "/" : o.cwd.startsWith("/") ? o.cwd : `/${o.cwd}`,
       capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
       noNewPrivileges: false,
     },

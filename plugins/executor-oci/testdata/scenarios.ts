@@ -332,9 +332,43 @@ export async function runScenarios(runtime: string, dir: string): Promise<Scenar
   return { runtime, uid: Deno.uid() ?? -1, steps, facts };
 }
 
+/**
+ * For the killed-img test: `start` writes this process's pid and its parent's to
+ * `dir/pids` and runs `sleep 100` as `builder` until it is killed; `cleanup` creates a new
+ * executor on the same state directory and prints how many containers it cleaned up.
+ */
+async function killedImg(mode: string, runtime: string, dir: string): Promise<void> {
+  const ex = new OciExecutor({ stateDir: `${dir}/state`, runtime });
+  const rootfs: Mount[] = [{ type: "bind", source: `${dir}/rootfs`, options: ["rbind", "rw"] }];
+  if (mode === "start") {
+    await makeRootfs(`${dir}/rootfs`);
+    await Deno.writeTextFile(`${dir}/pids`, `${Deno.pid} ${Deno.ppid}`);
+    await ex.run(
+      rootfs,
+      {
+        args: ["sleep", "100"],
+        env: [PATH_ENV],
+        cwd: "/",
+        uid: 0,
+        gid: 0,
+        user: "builder",
+        network: "host",
+      },
+      [],
+      {},
+    );
+  } else {
+    console.log(JSON.stringify({ cleaned: await ex.cleanupStale() }));
+  }
+}
+
 if (import.meta.main) {
   await ensureRootless();
-  const [runtime, dir] = Deno.args;
-  const results = await runScenarios(runtime, dir);
-  console.log(JSON.stringify(results));
+  const [runtime, dir, mode] = Deno.args;
+  if (mode) {
+    await killedImg(mode, runtime, dir);
+  } else {
+    const results = await runScenarios(runtime, dir);
+    console.log(JSON.stringify(results));
+  }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { resolveInRoot } from "./_root_path.ts";
+import { rootPath as resolveInRoot } from "./root_path.ts";
 
-Deno.test("resolveInRoot keeps symlinks and .. inside the root", async () => {
+Deno.test("rootPath keeps symlinks and .. inside the root", async () => {
   const root = await Deno.makeTempDir({ prefix: "img-rootpath-test-" });
   try {
     await Deno.mkdir(`${root}/real/dir`, { recursive: true });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ImgError } from "@img/core";
+import { ImgError } from "./errors.ts";
 import { ensureAdditionalGids, parseGroup, parsePasswd, resolveUser } from "./user.ts";
 
 const PASSWD = `root:x:0:0:root:/root:/bin/sh
