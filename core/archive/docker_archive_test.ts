@@ -1,3 +1,4 @@
+import { removeTree } from "../../tests/_util/img.ts";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -58,7 +59,8 @@ async function withPodman(fn: (dir: string) => Promise<void>): Promise<void> {
   try {
     await fn(dir);
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    // Rootless podman leaves files owned by subordinate ids: remove them from a namespace.
+    await removeTree(dir);
   }
 }
 

@@ -19,7 +19,12 @@ function scratch(): { base: string; target: string; sentinel: string; cleanup: (
   Deno.writeTextFileSync(`${sentinel}/secret`, "do not touch");
   Deno.writeTextFileSync(`${sentinel}/dir/inner`, "inner");
   Deno.chmodSync(`${sentinel}/secret`, 0o600);
-  return { base, target, sentinel, cleanup: () => Deno.removeSync(base, { recursive: true }) };
+  const cleanup = () => {
+    // Layers may leave read-only directories behind; make them writable to remove them.
+    new Deno.Command("chmod", { args: ["-R", "u+rwX", base] }).outputSync();
+    Deno.removeSync(base, { recursive: true });
+  };
+  return { base, target, sentinel, cleanup };
 }
 
 function apply(dir: string, entries: LayerEntry[], options?: ApplyLayerOptions) {
