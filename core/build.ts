@@ -6,7 +6,14 @@
  */
 import { join } from "node:path";
 import type { Digest } from "./digest.ts";
-import type { ExportContext, ExporterInstance, ExportResponse, ExportResult } from "./exporter.ts";
+import type {
+  ExportContext,
+  ExporterInstance,
+  ExportResponse,
+  ExportResult,
+  ResultLayer,
+} from "./exporter.ts";
+import { withMountedDir } from "./mounts.ts";
 import type { Executor } from "./executor.ts";
 import type { Frontend, FrontendClient } from "./frontend.ts";
 import { loadImage } from "./image/image.ts";
@@ -199,11 +206,8 @@ export async function runBuild(deps: BuildDeps, options: BuildOptions): Promise<
     signal: options.signal,
   });
 
-  const layers = await snapshotLayers(
-    { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content },
-    solved.snapshot,
-  );
-  const result: ExportResult = { config: definition.config, layers, names: options.names };
+  const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };
+  const made = new Map<string, Promise<ResultLayer[]>>();
   const ctx: ExportContext = {
     content: state.content,
     progress,
@@ -214,8 +218,29 @@ export async function runBuild(deps: BuildDeps, options: BuildOptions): Promise<
     },
   };
   const responses: ExportResponse[] = [];
-  for (const exporter of deps.exporters) {
-    responses.push(await exporter.export(result, ctx));
+  // The final root filesystem stays visible (a read-only view) while the exporters run.
+  const view = `export-${crypto.randomUUID()}`;
+  const mounts = await deps.snapshotter.view(view, solved.snapshot);
+  try {
+    await withMountedDir(mounts, async (rootfs) => {
+      const result: ExportResult = {
+        config: definition.config,
+        names: options.names,
+        rootfs,
+        layers: (layerOptions = {}) => {
+          const key = JSON.stringify(layerOptions);
+          let p = made.get(key);
+          if (!p) {
+            p = snapshotLayers(layerDeps, solved.snapshot, layerOptions);
+            made.set(key, p);
+          }
+          return p;
+        },
+      };
+      for (const exporter of deps.exporters) responses.push(await exporter.export(result, ctx));
+    });
+  } finally {
+    await deps.snapshotter.remove(view).catch(() => {});
   }
   return { config: definition.config, responses };
 }

@@ -6,6 +6,7 @@
 import type { ContentStore } from "./content/store.ts";
 import type { ImageStore } from "./image/store.ts";
 import type { ProgressWriter } from "./progress.ts";
+import type { LayerCompression } from "./media_types.ts";
 import type { Descriptor, ImageConfig } from "./schemas.ts";
 
 /** A layer of a result, as a blob in the content store. */
@@ -16,14 +17,27 @@ export interface ResultLayer {
   diffID: string;
 }
 
-/** What an exporter exports: the result of a build or an image from the store. */
+/** How an exporter wants the result's layers made. */
+export interface LayerOptions {
+  /** Compression of layers made for this export (default gzip). */
+  compression?: LayerCompression;
+  /** Compression level. */
+  level?: number;
+  /** Clamp file mtimes in new layers to this time (seconds since the epoch). */
+  sourceDateEpoch?: number;
+}
+
+/** What an exporter exports: the result of a build. */
 export interface ExportResult {
-  /** The image config. */
+  /** The image config (its `rootfs` and `history` are completed by {@linkcode writeImage}-style helpers). */
   config: ImageConfig;
-  /** The layers, base first. */
-  layers: ResultLayer[];
-  /** A directory holding the final root filesystem, readable while the export runs, if any. */
-  rootfs?: string;
+  /**
+   * The layers, base first, made on the first call (each snapshot's diff from its parent)
+   * and reused afterwards; exporters that only need files (`tar`, `local`) never call it.
+   */
+  layers(options?: LayerOptions): Promise<ResultLayer[]>;
+  /** A directory holding the final root filesystem, readable while the export runs. */
+  rootfs: string;
   /** Image names the result is to be known by (`-t`). */
   names: string[];
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ContentStore } from "../content/store.ts";
-import type { ExportResult } from "../exporter.ts";
+import type { ResultLayer } from "../exporter.ts";
 import { MediaType } from "../media_types.ts";
 import type { Descriptor, History, ImageConfig, Manifest } from "../schemas.ts";
 
@@ -32,34 +32,35 @@ export function normalizeHistory(history: History[], layers: number, created: st
   return out;
 }
 
-/** The config of `result` with its layers' diff IDs and normalized history. */
-export function finalConfig(result: ExportResult): ImageConfig {
-  const created = result.config.created ?? new Date().toISOString();
+/** `config` with the layers' diff IDs and history normalized to match them. */
+export function finalConfig(config: ImageConfig, layers: readonly ResultLayer[]): ImageConfig {
+  const created = config.created ?? new Date().toISOString();
   return {
-    ...result.config,
+    ...config,
     created,
-    rootfs: { type: "layers", diff_ids: result.layers.map((l) => l.diffID) },
-    history: normalizeHistory(result.config.history ?? [], result.layers.length, created),
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffID) },
+    history: normalizeHistory(config.history ?? [], layers.length, created),
   };
 }
 
 /**
- * Stores the config and an OCI manifest for `result` in `content` and returns the manifest's
- * descriptor (with the image's platform).
+ * Stores the config and an OCI manifest for an image of `config` and `layers` in `content`
+ * and returns the manifest's descriptor (with the image's platform).
  */
 export async function writeImage(
   content: ContentStore,
-  result: ExportResult,
+  imageConfig: ImageConfig,
+  layers: readonly ResultLayer[],
   options: { annotations?: Record<string, string> } = {},
 ): Promise<{ manifest: Descriptor; config: ImageConfig }> {
-  const config = finalConfig(result);
+  const config = finalConfig(imageConfig, layers);
   const configBytes = new TextEncoder().encode(JSON.stringify(config));
   const configInfo = await content.put(configBytes);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: { mediaType: MediaType.ociConfig, digest: configInfo.digest, size: configInfo.size },
-    layers: result.layers.map((l) => l.descriptor),
+    layers: layers.map((l) => l.descriptor),
     ...(options.annotations && Object.keys(options.annotations).length
       ? { annotations: options.annotations }
       : {}),

@@ -44,7 +44,9 @@ export const imageExporter: Exporter = {
     );
     return {
       async export(result, ctx) {
-        const { manifest } = await writeImage(ctx.content, result, { annotations });
+        const { manifest } = await writeImage(ctx.content, result.config, await result.layers(), {
+          annotations,
+        });
         for (const name of names) ctx.images.put(name, manifest);
         if (push) { for (const name of names) await ctx.push(name, manifest); }
         return {
