@@ -189,3 +189,36 @@ Deno.test("-f - reads the Dockerfile from stdin; -f outside the context works", 
     equal(await Deno.readTextFile(`${tmp}/b/d2.txt`), "data\n");
   });
 });
+
+Deno.test("heredocs in RUN and COPY write what the Dockerfile reference says", async () => {
+  // Debian's Docker (BuildKit 0.8) predates heredocs, so the corpus has no recorded
+  // expectations for these two cases; the results a shell gives are asserted here instead.
+  await withBuildEnv(async ({ base, state, tmp }) => {
+    for (const name of ["heredoc-run", "heredoc-copy"]) {
+      await imgOk(
+        [
+          "build",
+          "--no-console",
+          "--build-arg",
+          `BASE=${base}`,
+          "-t",
+          name,
+          `${ROOT}tests/corpus/${name}`,
+        ],
+        { state },
+      );
+      await imgOk(["unpack", "-o", `${tmp}/${name}`, name], { state });
+    }
+    const read = (p: string) => Deno.readTextFile(`${tmp}/${p}`);
+    equal(await read("heredoc-run/expanded.txt"), "hello world\nsecond line\n");
+    equal(await read("heredoc-run/tabbed.txt"), "tabbed\n");
+    equal(await read("heredoc-run/stdin.txt"), "from stdin world\n");
+    equal(await read("heredoc-run/two.txt"), "second\n");
+    equal(await read("heredoc-copy/hello.txt"), "hello from copy\n");
+    equal(await read("heredoc-copy/literal.txt"), "not expanded: $WHO\n");
+    equal(await read("heredoc-copy/multi/a.txt"), "file a\n");
+    equal(await read("heredoc-copy/multi/b.txt"), "file b\n");
+    equal((await Deno.stat(`${tmp}/heredoc-copy/usr/local/bin/greet`)).mode! & 0o777, 0o755);
+    equal(await read("heredoc-copy/greeted.txt"), "hi\n");
+  });
+});

@@ -110,10 +110,76 @@ function envMap(env: readonly string[] | undefined): Map<string, string> {
   return m;
 }
 
+/** Sets `key` in the config's Env, in place when it is there already (BuildKit's `addEnv`). */
 function setEnv(config: ContainerConfig, key: string, value: string): void {
-  const env = (config.Env ?? []).filter((e) => e.split("=", 1)[0] !== key);
-  env.push(`${key}=${value}`);
+  const env = [...(config.Env ?? [])];
+  const i = env.findIndex((e) => e.split("=", 1)[0] === key);
+  if (i >= 0) env[i] = `${key}=${value}`;
+  else env.push(`${key}=${value}`);
   config.Env = env;
+}
+
+/** Go's `%q` of a string: a double-quoted Go string literal. */
+function goQuoteString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"' || ch === "\\") out += "\\" + ch;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\r") out += "\\r";
+    else if (c < 0x20 || c === 0x7f) out += "\\x" + c.toString(16).padStart(2, "0");
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/** Go's `%q` of a `[]string`: `["a" "b"]`, as BuildKit writes CMD and ENTRYPOINT history. */
+function goQuoteList(list: readonly string[]): string {
+  return `[${list.map(goQuoteString).join(" ")}]`;
+}
+
+/** Go's `%q` of an int: a single-quoted rune literal (`'\x03'`, `'A'`). */
+function goQuoteRune(n: number): string {
+  const named: Record<number, string> = {
+    7: "\\a",
+    8: "\\b",
+    9: "\\t",
+    10: "\\n",
+    11: "\\v",
+    12: "\\f",
+    13: "\\r",
+    39: "\\'",
+    92: "\\\\",
+  };
+  if (named[n]) return `'${named[n]}'`;
+  if (n >= 0x20 && n < 0x7f) return `'${String.fromCharCode(n)}'`;
+  if (n < 0x100) return `'\\x${n.toString(16).padStart(2, "0")}'`;
+  return `'${String.fromCodePoint(n)}'`;
+}
+
+/** Go's `time.Duration.String()` of `ns` nanoseconds (`0s`, `1m30s`, `500ms`). */
+function goDuration(ns: number): string {
+  if (ns === 0) return "0s";
+  const neg = ns < 0;
+  let u = Math.abs(ns);
+  let out: string;
+  if (u < 1e9) {
+    const [unit, div] = u < 1e3 ? ["ns", 1] : u < 1e6 ? ["µs", 1e3] : ["ms", 1e6];
+    out = `${trimFraction(u / (div as number))}${unit}`;
+  } else {
+    const h = Math.floor(u / 3600e9);
+    u -= h * 3600e9;
+    const m = Math.floor(u / 60e9);
+    u -= m * 60e9;
+    const sec = `${trimFraction(u / 1e9)}s`;
+    out = h ? `${h}h${m}m${sec}` : m ? `${m}m${sec}` : sec;
+  }
+  return neg ? `-${out}` : out;
+}
+
+function trimFraction(x: number): string {
+  return x.toFixed(9).replace(/\.?0+$/, "");
 }
 
 /** Joins `path` onto the working directory as BuildKit does, keeping a trailing slash. */
@@ -413,8 +479,11 @@ export class DockerfileConverter {
       throw this.#error((e as Error).message, raw);
     }
     switch (inst.kind) {
-      case "arg":
+      case "arg": {
+        const shown: string[] = [];
         for (const a of inst.args) {
+          // Docker's history shows the default as written, not a value from elsewhere.
+          shown.push(a.value === undefined ? a.key : `${a.key}=${a.value}`);
           const override = this.#opts.buildArgs[a.key];
           let value = a.value;
           if (override !== undefined) {
@@ -425,7 +494,9 @@ export class DockerfileConverter {
           }
           st.args.set(a.key, value);
         }
+        this.#history(st, `ARG ${shown.join(" ")}`, true);
         return;
+      }
       case "env": {
         for (const p of inst.env) setEnv(config, p.key, p.value);
         this.#history(st, `ENV ${inst.env.map((p) => `${p.key}=${p.value}`).join(" ")}`, true);
@@ -475,8 +546,8 @@ export class DockerfileConverter {
         this.#history(st, `SHELL [${inst.shell.join(" ")}]`, true);
         return;
       case "onbuild":
+        // Recorded in the config only: BuildKit adds no history entry for ONBUILD.
         config.OnBuild = [...(config.OnBuild ?? []), inst.expression];
-        this.#history(st, `ONBUILD ${inst.expression}`, true);
         return;
       case "healthcheck": {
         const h = inst.health;
@@ -489,14 +560,23 @@ export class DockerfileConverter {
           if (h.startInterval) config.Healthcheck.StartInterval = h.startInterval;
           if (h.retries) config.Healthcheck.Retries = h.retries;
         }
-        this.#history(st, `HEALTHCHECK ${JSON.stringify(h.test)}`, true);
+        // BuildKit writes Go's `%q` of its HealthConfig struct.
+        this.#history(
+          st,
+          `HEALTHCHECK &{${goQuoteList(h.test)} ${
+            [h.interval, h.timeout, h.startPeriod].map((d) => goQuoteString(goDuration(d)))
+              .join(" ")
+          } ${goQuoteRune(h.retries)}}`,
+          true,
+        );
         return;
       }
       case "cmd": {
         const cmd = inst.prependShell ? [...st.shell, inst.cmdLine.join(" ")] : inst.cmdLine;
-        config.Cmd = cmd;
+        // `CMD []` leaves no command (null), as Docker stores it.
+        config.Cmd = cmd.length ? cmd : null;
         st.cmdSet = true;
-        this.#history(st, `CMD ${JSON.stringify(cmd)}`, true);
+        this.#history(st, `CMD ${goQuoteList(cmd)}`, true);
         return;
       }
       case "entrypoint": {
@@ -504,7 +584,7 @@ export class DockerfileConverter {
         config.Entrypoint = ep;
         // An ENTRYPOINT resets a CMD inherited from the base image, as Docker does.
         if (!st.cmdSet) config.Cmd = null;
-        this.#history(st, `ENTRYPOINT ${JSON.stringify(ep)}`, true);
+        this.#history(st, `ENTRYPOINT ${goQuoteList(ep)}`, true);
         return;
       }
       case "workdir": {
@@ -567,8 +647,8 @@ export class DockerfileConverter {
     const env = envMap(config.Env);
     const buildArgs: string[] = [];
     for (const [k, v] of st.args) {
-      if (v === undefined) continue;
-      if (!env.has(k)) buildArgs.push(`${k}=${v}`);
+      // An ARG without a value is still passed to RUN, empty, as BuildKit does.
+      if (!env.has(k)) buildArgs.push(`${k}=${v ?? ""}`);
       this.#usedArgs.add(k);
     }
     if (![...env.keys()].includes("PATH")) env.set("PATH", DEFAULT_PATH.slice(5));
@@ -697,6 +777,17 @@ export class DockerfileConverter {
     for (const c of inst.sourceContents) {
       const data = c.expand ? this.#expand(c.data, this.#scope(st), inst) : c.data;
       const path = destDir ? `${destDir.replace(/\/$/, "")}/${c.path}` : dest;
+      const parent = path.slice(0, path.lastIndexOf("/"));
+      const mkdirs = actions.some((a) => a.action === "mkdir" && a.path === parent);
+      if (parent !== "" && !mkdirs) {
+        actions.push({
+          action: "mkdir",
+          path: parent,
+          mode: 0o755,
+          parents: true,
+          ...(chown ? { chown } : {}),
+        });
+      }
       actions.push({
         action: "mkfile",
         path,
@@ -728,15 +819,13 @@ export class DockerfileConverter {
       location: this.#location(inst),
       ignoreCache: this.#opts.noCache,
     });
-    const flags = [
-      ...(from ? [`--from=${from}`] : []),
-      ...(chown ? [`--chown=${chown}`] : []),
-      ...(chmod ? [`--chmod=${chmod}`] : []),
-    ];
+    // BuildKit's history names --chown and --chmod, never --from.
+    // History as the BuildKit this is checked against (v0.8, Debian's docker.io) writes it:
+    // without --chown/--chmod (newer BuildKit adds them).
     const srcs = [...inst.sourcePaths, ...inst.sourceContents.map((c) => `<<${c.path}`)];
     this.#history(
       st,
-      `${inst.kind.toUpperCase()} ${[...flags, ...srcs, inst.destPath].join(" ")} # buildkit`,
+      `${inst.kind.toUpperCase()} ${[...srcs, inst.destPath].join(" ")} # buildkit`,
       false,
     );
   }

@@ -32,6 +32,12 @@ export interface CaseOptions {
   /** `--label` values. */
   labels?: Record<string, string>;
   /**
+   * Why Docker's engine here cannot record this case (a Dockerfile feature newer than its
+   * BuildKit): `generate.ts` skips it unless named, and the test skips it while it has no
+   * `expected.json`.
+   */
+  needs?: string;
+  /**
    * Another case whose image is this case's base: it is built first, pushed as
    * `<registry>/corpus/<parent>:latest`, and passed as `--build-arg PARENT=...`.
    */
@@ -164,7 +170,9 @@ export function configFacts(
   const cfg = (image.config ?? {}) as Record<string, unknown>;
   const config: Record<string, unknown> = {};
   for (const f of CONFIG_FIELDS) {
-    if (cfg[f] !== undefined && cfg[f] !== null) config[f] = cfg[f];
+    const v = cfg[f];
+    if (v === undefined || v === null) continue;
+    config[f] = v;
   }
   const history = ((image.history ?? []) as Record<string, unknown>[]).map((h) => ({
     created_by: String(h.created_by ?? ""),
@@ -312,8 +320,19 @@ export function treeFacts(tree: Tree, base: Tree): Pick<ImageFacts, "files" | "r
   return { files, removed };
 }
 
+/** JSON with object keys sorted: Go maps (Labels, Volumes, ...) have no key order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(
+    v,
+    (_k, x) =>
+      x && typeof x === "object" && !Array.isArray(x)
+        ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : x,
+  );
+}
+
 function show(v: unknown): string {
-  return v === undefined ? "(absent)" : JSON.stringify(v);
+  return v === undefined ? "(absent)" : canonical(v);
 }
 
 /**
@@ -326,7 +345,7 @@ export function compareFacts(expected: ImageFacts, actual: ImageFacts): string[]
   for (const f of [...fields].sort()) {
     const e = expected.config[f];
     const a = actual.config[f];
-    if (JSON.stringify(e) !== JSON.stringify(a)) {
+    if (canonical(e) !== canonical(a)) {
       out.push(`config.${f}: expected ${show(e)}, got ${show(a)}`);
     }
   }
@@ -345,7 +364,9 @@ export function compareFacts(expected: ImageFacts, actual: ImageFacts): string[]
       continue;
     }
     if (e.created_by !== a.created_by) {
-      out.push(`history[${i}].created_by: expected ${show(e.created_by)}, got ${show(a.created_by)}`);
+      out.push(
+        `history[${i}].created_by: expected ${show(e.created_by)}, got ${show(a.created_by)}`,
+      );
     }
     if (e.empty_layer !== a.empty_layer) {
       out.push(`history[${i}].empty_layer: expected ${e.empty_layer}, got ${a.empty_layer}`);
@@ -370,7 +391,9 @@ export function compareFacts(expected: ImageFacts, actual: ImageFacts): string[]
   }
   const er = new Set(expected.removed);
   const ar = new Set(actual.removed);
-  for (const p of expected.removed) if (!ar.has(p)) out.push(`removed /${p}: expected gone, present`);
+  for (const p of expected.removed) {
+    if (!ar.has(p)) out.push(`removed /${p}: expected gone, present`);
+  }
   for (const p of actual.removed) if (!er.has(p)) out.push(`removed /${p}: expected present, gone`);
   return out;
 }

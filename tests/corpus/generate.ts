@@ -102,7 +102,10 @@ let failed = 0;
 for (const c of listCases()) {
   const wanted = only.length === 0 || only.includes(c.name) ||
     listCases().some((x) => only.includes(x.name) && x.options.parent === c.name);
-  if (!wanted) continue;
+  if (!wanted || (c.options.needs && !only.includes(c.name))) {
+    if (c.options.needs) console.log(`skip ${c.name}: needs ${c.options.needs}`);
+    continue;
+  }
   const tag = `img-corpus/${c.name}:latest`;
   try {
     await build(c, registry.host, tag);
