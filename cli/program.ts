@@ -16,6 +16,8 @@ import { pushCommand } from "./commands/push.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { saveCommand } from "./commands/save.ts";
 import { buildCommand } from "./commands/build.ts";
+import { duCommand } from "./commands/du.ts";
+import { pruneCommand } from "./commands/prune.ts";
 import { unpackCommand } from "./commands/unpack.ts";
 import { collect } from "./ui/options.ts";
 
@@ -49,10 +51,12 @@ export function createProgram(): Command<[], Record<string, unknown>> {
     .helpCommand(false)
     .configureHelp({ sortSubcommands: true, subcommandTerm: (cmd) => cmd.name() });
   program.addCommand(buildCommand());
+  program.addCommand(duCommand());
   program.addCommand(loginCommand());
   program.addCommand(logoutCommand());
   program.addCommand(lsCommand());
   program.addCommand(pullCommand());
+  program.addCommand(pruneCommand());
   program.addCommand(pushCommand());
   program.addCommand(rmCommand());
   program.addCommand(saveCommand());

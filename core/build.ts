@@ -14,6 +14,7 @@ import type {
   ResultLayer,
 } from "./exporter.ts";
 import { withMountedDir } from "./mounts.ts";
+import { Lease } from "./gc/leases.ts";
 import type { Executor } from "./executor.ts";
 import type { Frontend, FrontendClient } from "./frontend.ts";
 import { loadImage } from "./image/image.ts";
@@ -93,6 +94,12 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
 
 /** Runs a build: frontend, solve, layers, exports. */
 export async function runBuild(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {
+  // Everything the build uses is leased, so a prune in another process leaves it alone.
+  using lease = Lease.acquire(deps.state.db);
+  return await build(deps, options, lease);
+}
+
+async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Promise<BuildResult> {
   const { state, progress } = deps;
   const filename = options.frontendOptions.filename ?? "Dockerfile";
   const time = () => Date.now();
@@ -182,6 +189,7 @@ export async function runBuild(deps: BuildDeps, options: BuildOptions): Promise<
     client,
   );
   const solver = new GraphSolver({
+    lease,
     snapshotter: deps.snapshotter,
     executor: deps.executor,
     db: state.db,

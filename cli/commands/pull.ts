@@ -8,6 +8,7 @@ import {
   formatPlatform,
   formatReference,
   hostPlatform,
+  Lease,
   parsePlatform,
   parseReference,
   pull,
@@ -46,6 +47,8 @@ export function pullCommand(): Command<
         const client = await ctx.registry(opts.insecureRegistry);
         const state = ctx.state;
         const reporter = new TransferReporter("Pulling", ctx.debug);
+        // A prune running meanwhile keeps the blobs this pull is storing.
+        using _lease = Lease.acquire(state.db);
         const result = await pull(client, ref, state.content, {
           choose: (manifests) => selectPlatformManifest(manifests, platform),
           onProgress: reporter.update,

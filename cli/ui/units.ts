@@ -63,3 +63,29 @@ export function humanDuration(ms: number): string {
 export function timeAgo(then: Date, now: Date = new Date()): string {
   return `${humanDuration(Math.max(0, now.getTime() - then.getTime()))} ago`;
 }
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  "µs": 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parses a Go duration (`24h`, `1h30m`, `10s`) into milliseconds. */
+export function parseDuration(spec: string): number {
+  const s = spec.trim();
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let end = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    end = re.lastIndex;
+  }
+  if (s === "" || end !== s.length) {
+    throw new Error(`Invalid duration "${spec}": use a number with a unit, e.g. 24h or 90m`);
+  }
+  return total;
+}

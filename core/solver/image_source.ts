@@ -14,6 +14,7 @@ import { withMountedDir } from "../mounts.ts";
 import type { ImageConfig, Manifest } from "../schemas.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import type { BuildCache } from "./cache.ts";
+import type { Lease } from "../gc/leases.ts";
 
 /** The chain IDs of a list of diff IDs, as the OCI image spec defines them. */
 export function chainIDs(diffIDs: readonly string[]): Digest[] {
@@ -39,6 +40,10 @@ export interface UnpackDeps {
   cache: BuildCache;
   /** Whether files may be owned by other users. */
   sameOwner: boolean;
+  /** The image's reference, for `img du` (`pulled from ...`). */
+  ref?: string;
+  /** The build's lease, so a prune leaves the layers alone. */
+  lease?: Lease;
 }
 
 /**
@@ -53,14 +58,20 @@ export async function unpackImage(
   const diffIDs = config.rootfs.diff_ids;
   const chain = chainIDs(diffIDs);
   let parent: string | undefined;
+  const description = deps.ref ? `pulled from ${deps.ref}` : "pulled layer";
   for (let i = 0; i < manifest.layers.length; i++) {
     const layer = manifest.layers[i];
     const name = layerSnapshotName(chain[i]);
+    // A prune may be removing this layer's snapshot right now: wait for it to finish.
+    while (deps.lease && !deps.lease.add("snapshot", name)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const info = await deps.snapshotter.stat(name);
     if (info?.kind !== "committed") {
       const active = `unpack-${crypto.randomUUID()}`;
+      deps.lease?.add("snapshot", active);
       const mounts = await deps.snapshotter.prepare(active, parent, {
-        "img.description": `pulled layer ${layer.digest}`,
+        "img.description": description,
       });
       try {
         await withMountedDir(mounts, async (dir) => {
@@ -71,7 +82,7 @@ export async function unpackImage(
           });
         });
         await deps.snapshotter.commit(name, active, {
-          "img.description": `pulled layer ${layer.digest}`,
+          "img.description": description,
         });
       } catch (e) {
         await deps.snapshotter.remove(active).catch(() => {});

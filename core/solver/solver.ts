@@ -27,6 +27,7 @@ import type { Mount, Snapshotter } from "../snapshotter.ts";
 import type { SolveOptions, Solver, SolveResult } from "../solver.ts";
 import type { StateDB } from "../state/db.ts";
 import { BuildCache } from "./cache.ts";
+import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
 import { applyFileActions } from "./file_actions.ts";
 import { unpackImage } from "./image_source.ts";
@@ -52,6 +53,8 @@ export interface SolverDeps {
   cacheMountsDir: string;
   /** Whether files may be owned by other users (root of a user namespace, or real root). */
   sameOwner: boolean;
+  /** The build's lease: every snapshot it uses is recorded, so a prune leaves it alone. */
+  lease?: Lease;
 }
 
 /** The output of a solved vertex. */
@@ -61,6 +64,12 @@ type Result =
   | { kind: "scratch" };
 
 const SCRATCH = "scratch";
+
+/** How `img du` describes a vertex's snapshot, as BuildKit does. */
+function describe(v: Vertex): string {
+  if (v.op.type === "exec") return `mount / from exec ${v.op.args.join(" ")}`;
+  return v.name.replace(/^\[[^\]]*\] /, "");
+}
 
 /** The `.dockerignore` patterns a local source carries in its `excludes` attribute. */
 function localExcludes(op: SourceOp): string[] {
@@ -206,7 +215,8 @@ class SolveRun {
     const key = await this.cacheKey(v.digest);
     if (!this.options.noCache && !v.ignoreCache) {
       const cached = this.cache.lookup(key);
-      if (cached !== undefined) {
+      // A prune removing the snapshot right now makes it a miss.
+      if (cached !== undefined && (this.deps.lease?.add("snapshot", cached) ?? true)) {
         const info = await this.deps.snapshotter.stat(cached);
         if (info?.kind === "committed") {
           this.#event("vertex.cached", v);
@@ -262,6 +272,8 @@ class SolveRun {
       this.#event("vertex.started", v);
       const manifest = await this.deps.fetchImage(ref, v);
       const snapshot = await unpackImage(manifest, {
+        ref,
+        lease: this.deps.lease,
         snapshotter: this.deps.snapshotter,
         content: this.deps.content,
         cache: this.cache,
@@ -289,7 +301,9 @@ class SolveRun {
     const sn = this.deps.snapshotter;
     const parentKey = parent?.kind === "snapshot" ? parent.snapshot : undefined;
     const active = `active-${crypto.randomUUID()}`;
-    const mounts = await sn.prepare(active, parentKey, { "img.description": v.name });
+    const description = describe(v);
+    this.deps.lease?.add("snapshot", active);
+    const mounts = await sn.prepare(active, parentKey, { "img.description": description });
     try {
       await fn(mounts);
     } catch (e) {
@@ -297,7 +311,8 @@ class SolveRun {
       throw e;
     }
     const name = `build-${key.slice(7, 23)}-${crypto.randomUUID().slice(0, 8)}`;
-    await sn.commit(name, active, { "img.description": v.name, "img.cache-key": key });
+    this.deps.lease?.add("snapshot", name);
+    await sn.commit(name, active, { "img.description": description, "img.cache-key": key });
     const winner = this.cache.record(key, name, v.name);
     if (winner !== name) {
       // Another build made the same result first: use theirs.
@@ -368,7 +383,9 @@ class SolveRun {
       try {
         for (const m of op.mounts) {
           if (m.type === "cache") {
-            const dir = `${this.deps.cacheMountsDir}/${sha256(m.id).slice(7, 39)}`;
+            const id = sha256(m.id).slice(7, 39);
+            const dir = `${this.deps.cacheMountsDir}/${id}`;
+            this.deps.lease?.add("cachemount", id);
             await Deno.mkdir(dir, { recursive: true });
             extra.push({
               target: m.target,

@@ -41,6 +41,26 @@ const MIGRATIONS: readonly string[] = [
      size INTEGER NOT NULL,
      PRIMARY KEY (backend, snapshot)
    );`,
+  // Leases: what running builds use (snapshots, blobs), so a prune leaves it alone; and what a
+  // prune is removing right now, so a build does not start using it.
+  `CREATE TABLE leases (
+     id TEXT PRIMARY KEY,
+     pid INTEGER NOT NULL,
+     started_at INTEGER NOT NULL
+   );
+   CREATE TABLE lease_refs (
+     lease TEXT NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+     kind TEXT NOT NULL,
+     ref TEXT NOT NULL,
+     PRIMARY KEY (lease, kind, ref)
+   );
+   CREATE INDEX lease_refs_ref ON lease_refs(kind, ref);
+   CREATE TABLE doomed (
+     kind TEXT NOT NULL,
+     ref TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     PRIMARY KEY (kind, ref)
+   );`,
 ];
 
 /** The schema version this img writes. */

@@ -1,0 +1,80 @@
+/**
+ * `img prune`: remove unused build cache.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { diskUsage, ensureRootless, ImgError, prune, type RecordType } from "@img/core";
+import { contextOf } from "../program.ts";
+import { collect } from "../ui/options.ts";
+import { bytesSize, parseDuration, parseSize } from "../ui/units.ts";
+import { formatRecords, openBackends } from "./_cache.ts";
+import { parseFilters } from "./ls.ts";
+
+/** The `prune` command. */
+export function pruneCommand(): Command<
+  [],
+  { filter: string[]; keepStorage?: string; all?: boolean }
+> {
+  return new Command("prune")
+    .usage("[OPTIONS]")
+    .description("Prune and clean up the build cache")
+    .option("-a, --all", "remove all unused build cache, not just what no image uses")
+    .option(
+      "-f, --filter <filter>",
+      "provide filter values (until=24h, type=regular|exec.cachemount)",
+      collect,
+      [] as string[],
+    )
+    .option("--keep-storage <size>", "amount of disk space to keep for cache (e.g. 10GB)")
+    .action(async (opts, cmd) => {
+      const ctx = contextOf(cmd);
+      await ensureRootless({ debug: ctx.debug });
+      try {
+        const filters = parseFilters(opts.filter, ["until", "type"]);
+        let until: Date | undefined;
+        for (const u of filters.get("until") ?? []) {
+          const ms = /^\d{4}-\d\d-\d\d/.test(u) ? Date.now() - Date.parse(u) : parseDuration(u);
+          if (Number.isNaN(ms)) {
+            throw new ImgError(`Invalid until filter "${u}": use a duration (24h) or a date`);
+          }
+          until = new Date(Date.now() - ms);
+        }
+        const types = filters.get("type") as RecordType[] | undefined;
+        for (const t of types ?? []) {
+          if (t !== "regular" && t !== "exec.cachemount") {
+            throw new ImgError(`Invalid type filter "${t}": use regular or exec.cachemount`);
+          }
+        }
+        let keepStorage: number | undefined;
+        if (opts.keepStorage !== undefined) {
+          try {
+            keepStorage = parseSize(opts.keepStorage);
+          } catch (e) {
+            throw new ImgError((e as Error).message);
+          }
+        }
+        const state = ctx.state;
+        const backends = await openBackends(ctx);
+        const result = await prune(
+          { backends, db: state.db, images: state.images, content: state.content },
+          { all: opts.all, until, types, keepStorage },
+        );
+        let total = 0;
+        for (const b of backends) {
+          total +=
+            (await diskUsage({ ...b, db: state.db, images: state.images, content: state.content }))
+              .reduce((n, r) => n + r.size, 0);
+        }
+        if (result.removed.length) {
+          await Deno.stdout.write(new TextEncoder().encode(formatRecords(result.removed)));
+        }
+        if (result.blobsKept) {
+          console.error("Blobs were kept: a build or pull is running in this state dir.");
+        }
+        console.log(`Reclaimed:\t${bytesSize(result.reclaimed)}\nTotal:\t\t${bytesSize(total)}`);
+      } finally {
+        ctx.close();
+      }
+    });
+}

@@ -1,0 +1,23 @@
+/**
+ * Build-cache bookkeeping: leases that protect what running builds use, disk usage records
+ * (`img du`) and pruning (`img prune`).
+ *
+ * @module
+ */
+export {
+  anyLiveLease,
+  doom,
+  dropDeadLeases,
+  Lease,
+  type LeaseKind,
+  processAlive,
+  releaseDoomed,
+} from "./leases.ts";
+export {
+  diskUsage,
+  imageBlobDigests,
+  type RecordType,
+  type UsageDeps,
+  type UsageRecord,
+} from "./usage.ts";
+export { prune, type PruneDeps, type PruneOptions, type PruneResult } from "./prune.ts";
