@@ -124,7 +124,9 @@ function buildahTool(root: string, base: string): Tool {
 }
 
 /** Debian's docker.io client (BuildKit built in); a newer client elsewhere on PATH needs buildx. */
-const DOCKER = (await Deno.stat("/usr/bin/docker").catch(() => undefined)) ? "/usr/bin/docker" : "docker";
+const DOCKER = (await Deno.stat("/usr/bin/docker").catch(() => undefined))
+  ? "/usr/bin/docker"
+  : "docker";
 
 function buildkitTool(host: string, base: string): Tool {
   const env = { ...Deno.env.toObject(), DOCKER_HOST: host, DOCKER_BUILDKIT: "1" };

@@ -255,6 +255,20 @@ const SYMBOLS = {
     parameters: ["i64", "i64", "buffer", "u64", "u64"],
     result: "i64",
   },
+  // The new mount API (Linux 5.2+): fsopen, fsconfig, fsmount, move_mount.
+  syscall_fsopen: { name: "syscall", parameters: ["i64", "buffer", "u64"], result: "i64" },
+  syscall_fsconfig: {
+    name: "syscall",
+    parameters: ["i64", "i64", "u64", "buffer", "buffer", "i64"],
+    result: "i64",
+  },
+  syscall_fsmount: { name: "syscall", parameters: ["i64", "i64", "u64", "u64"], result: "i64" },
+  syscall_move_mount: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "i64", "buffer", "u64"],
+    result: "i64",
+  },
+  close: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -269,13 +283,30 @@ function libc(): Libc {
   return library.symbols;
 }
 
-/** Syscall numbers that libc does not wrap, per architecture. */
-const SYSCALLS: Record<string, { pivot_root: number; mknodat: number }> = {
-  x86_64: { pivot_root: 155, mknodat: 259 },
-  aarch64: { pivot_root: 41, mknodat: 33 },
+/** Syscall numbers that libc does not wrap (or not in every glibc), per architecture. */
+const SYSCALLS: Record<string, Record<SyscallName, number>> = {
+  // The mount API numbers (428-432) are the same on every architecture.
+  x86_64: {
+    pivot_root: 155,
+    mknodat: 259,
+    move_mount: 429,
+    fsopen: 430,
+    fsconfig: 431,
+    fsmount: 432,
+  },
+  aarch64: {
+    pivot_root: 41,
+    mknodat: 33,
+    move_mount: 429,
+    fsopen: 430,
+    fsconfig: 431,
+    fsmount: 432,
+  },
 };
 
-function syscallNumber(name: "pivot_root" | "mknodat"): number {
+type SyscallName = "pivot_root" | "mknodat" | "move_mount" | "fsopen" | "fsconfig" | "fsmount";
+
+function syscallNumber(name: SyscallName): number {
   const table = SYSCALLS[Deno.build.arch];
   if (!table) throw new Error(`${name} is not supported on ${Deno.build.arch}`);
   return table[name];
@@ -525,6 +556,93 @@ export function pivotRoot(newRoot: string, putOld: string): void {
     cstr(putOld),
   );
   if (Number(rc) !== 0) fail("pivot_root", newRoot);
+}
+
+/** fsopen(2): do not leak the context's file descriptor into child processes. */
+export const FSOPEN_CLOEXEC = 0x1;
+/** fsconfig(2): set a flag option (`key`, no value). */
+export const FSCONFIG_SET_FLAG = 0;
+/** fsconfig(2): set an option with a string value (at most 255 bytes). */
+export const FSCONFIG_SET_STRING = 1;
+/** fsconfig(2): create the superblock from the options set. */
+export const FSCONFIG_CMD_CREATE = 6;
+/** fsmount(2): do not leak the mount's file descriptor into child processes. */
+export const FSMOUNT_CLOEXEC = 0x1;
+/** fsmount(2) attribute: read-only. */
+export const MOUNT_ATTR_RDONLY = 0x1;
+/** fsmount(2) attribute: ignore set-user-ID and set-group-ID bits. */
+export const MOUNT_ATTR_NOSUID = 0x2;
+/** fsmount(2) attribute: do not interpret device files. */
+export const MOUNT_ATTR_NODEV = 0x4;
+/** fsmount(2) attribute: do not allow programs to be executed. */
+export const MOUNT_ATTR_NOEXEC = 0x8;
+/** move_mount(2): the source is the file descriptor itself (empty path). */
+export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+
+/** fsopen(2): a filesystem context for `fsname` (e.g. `overlay`); returns its descriptor. */
+export function fsopen(fsname: string, flags = FSOPEN_CLOEXEC): number {
+  const fd = Number(
+    libc().syscall_fsopen(BigInt(syscallNumber("fsopen")), cstr(fsname), BigInt(flags)),
+  );
+  if (fd < 0) fail("fsopen", fsname);
+  return fd;
+}
+
+/**
+ * fsconfig(2) on a filesystem context: `FSCONFIG_SET_FLAG` (no value),
+ * `FSCONFIG_SET_STRING` (a value of at most 255 bytes) or `FSCONFIG_CMD_CREATE`.
+ */
+export function fsconfig(
+  fd: number,
+  cmd: number,
+  key: string | null,
+  value: string | null = null,
+): void {
+  const rc = Number(
+    libc().syscall_fsconfig(
+      BigInt(syscallNumber("fsconfig")),
+      BigInt(fd),
+      BigInt(cmd),
+      cstrOrNull(key),
+      cstrOrNull(value),
+      0n,
+    ),
+  );
+  if (rc < 0) fail("fsconfig", key === null ? undefined : value === null ? key : `${key}=${value}`);
+}
+
+/** fsmount(2): a detached mount of a created filesystem context; returns its descriptor. */
+export function fsmount(fd: number, flags = FSMOUNT_CLOEXEC, attrFlags = 0): number {
+  const mfd = Number(
+    libc().syscall_fsmount(
+      BigInt(syscallNumber("fsmount")),
+      BigInt(fd),
+      BigInt(flags),
+      BigInt(attrFlags),
+    ),
+  );
+  if (mfd < 0) fail("fsmount");
+  return mfd;
+}
+
+/** move_mount(2) of the detached mount `fd` onto the path `target`. */
+export function moveMount(fd: number, target: string): void {
+  const rc = Number(
+    libc().syscall_move_mount(
+      BigInt(syscallNumber("move_mount")),
+      BigInt(fd),
+      cstr(""),
+      BigInt(AT_FDCWD),
+      cstr(target),
+      BigInt(MOVE_MOUNT_F_EMPTY_PATH),
+    ),
+  );
+  if (rc < 0) fail("move_mount", target);
+}
+
+/** close(2) of a raw file descriptor (from {@linkcode fsopen} or {@linkcode fsmount}). */
+export function close(fd: number): void {
+  if (libc().close(fd) !== 0) fail("close");
 }
 
 /**

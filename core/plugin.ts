@@ -103,6 +103,12 @@ export interface SnapshotterPlugin extends PluginManifest {
   kind: "snapshotter";
   /** Creates the snapshotter rooted at `root`. */
   create(ctx: PluginContext & { root: string }): Promise<Snapshotter> | Snapshotter;
+  /**
+   * Optional: checks that the snapshotter works here (a probe mount in a scratch directory
+   * under `root`), for `--backend auto`. Resolves to `undefined` when it does, else to one
+   * line saying why not. Runs where builds run (inside img's user namespace).
+   */
+  probe?(ctx: PluginContext & { root: string }): Promise<string | undefined>;
 }
 
 /** An executor plugin. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Digest } from "./digest.ts";
 
 /** A mount that makes a snapshot visible at some target. */
 export interface Mount {
@@ -60,4 +61,24 @@ export interface Snapshotter {
   usage(key: string): Promise<SnapshotUsage>;
   /** Lists every snapshot. */
   walk(): AsyncIterable<SnapshotInfo>;
+  /**
+   * Optional: writes the layer of the committed snapshot `key` (its changes from its parent)
+   * as an uncompressed layer tar into `out`, closes `out` (aborts it on failure), and returns
+   * the tar's digest and size. Snapshotters that know what changed (an overlay's upper
+   * directory) implement it; for the others, the layer is the diff of views of the snapshot
+   * and its parent.
+   */
+  diff?(
+    key: string,
+    out: WritableStream<Uint8Array>,
+    options?: SnapshotDiffOptions,
+  ): Promise<{ diffID: Digest; size: number }>;
+}
+
+/** Options of {@linkcode Snapshotter.diff}, as the generic differ takes them. */
+export interface SnapshotDiffOptions {
+  /** Clamp mtimes to this time (seconds since the epoch); whiteouts get it as their mtime. */
+  sourceDateEpoch?: number;
+  /** Extended attributes to leave out (besides overlay bookkeeping). */
+  skipXattr?: (name: string) => boolean;
 }

@@ -6,12 +6,15 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { basename, dirname, resolve } from "node:path";
 import {
+  chooseSnapshotter,
   ensureRootless,
   type ExporterInstance,
+  guardExporter,
   hostPlatform,
   ImgError,
   parsePlatform,
   ProgressWriter,
+  RESPONSE_STDOUT,
   runBuild,
 } from "@img/core";
 import { contextOf } from "../program.ts";
@@ -69,7 +72,7 @@ export function buildCommand() {
     )
     .option(
       "-o, --output <spec>",
-      "output destination (format: type=image,name=...,push=true)",
+      "output destination: type=image|oci|docker|tar|local,KEY=VALUE... (- is a tar on stdout, PATH a directory)",
       collect,
       [] as string[],
     )
@@ -122,10 +125,24 @@ export function buildCommand() {
         const exporters: ExporterInstance[] = [];
         for (const o of outputs) {
           const plugin = await loader.get("exporter", o.type);
-          exporters.push(await plugin.create(ctx.pluginContext).resolve(o.attrs));
+          // A plugin's errors are reported as its own: `img: exporter NAME: ...`.
+          const exporter = await guardExporter(plugin, ctx.pluginContext);
+          exporters.push(await exporter.resolve(o.attrs));
         }
-        const backend = ctx.options.backend === "auto" ? "native" : ctx.options.backend;
         const state = ctx.state;
+        let backend = ctx.options.backend;
+        if (backend === "auto") {
+          const choice = await chooseSnapshotter(
+            loader,
+            ctx.pluginContext,
+            (name) => state.snapshotsDir(name),
+          );
+          backend = choice.name;
+          for (const s of choice.skipped) ctx.debug(`backend auto: not ${s.name}: ${s.reason}`);
+          ctx.debug(`backend auto: chose ${backend}`);
+        } else {
+          ctx.debug(`backend: ${backend} (from --backend)`);
+        }
         const snapshotter = await (await loader.get("snapshotter", backend)).create({
           ...ctx.pluginContext,
           root: state.snapshotsDir(backend),
@@ -172,7 +189,9 @@ export function buildCommand() {
         }
         const digest = result.responses.find((r) => r["containerimage.digest"])
           ?.["containerimage.digest"];
-        if (digest) console.log(`Successfully built ${digest}`);
+        // Standard output carries an exported archive when an exporter wrote there.
+        const stdoutTaken = result.responses.some((r) => r[RESPONSE_STDOUT] === "true");
+        if (digest && !stdoutTaken) console.log(`Successfully built ${digest}`);
       } finally {
         ctx.close();
       }

@@ -4,9 +4,9 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { dirname, join } from "node:path";
 import {
   type ArchiveImage,
+  ExportDestination,
   findImage,
   ImgError,
   NotFoundError,
@@ -52,20 +52,12 @@ export function saveCommand(): Command<[string[]], { format: "docker" | "oci"; o
           return { names: byName ? [rec.name] : [], manifest: rec.target };
         });
         const write = opts.format === "oci" ? writeOciArchive : writeDockerArchive;
-        if (!opts.output) {
-          await write(images, ctx.state.content, Deno.stdout.writable);
-          return;
-        }
-        // Write next to the target and rename, so a failed save leaves no partial file.
-        const tmp = join(dirname(opts.output), `.${crypto.randomUUID()}.img-save.partial`);
-        const file = await Deno.open(tmp, { write: true, createNew: true });
-        try {
-          await write(images, ctx.state.content, file.writable);
-          await Deno.rename(tmp, opts.output);
-        } catch (e) {
-          await Deno.remove(tmp).catch(() => {});
-          throw e;
-        }
+        // As the oci and docker exporters write: a file next to the target renamed into place
+        // when complete (a failed save leaves no partial file), or standard output.
+        const dest = ExportDestination.resolve(opts.output);
+        await dest.write(async (out) => {
+          await write(images, ctx.state.content, out);
+        });
       } finally {
         ctx.close();
       }

@@ -108,8 +108,25 @@ export async function layerBlobFromDiff(
   upper: string,
   options: LayerBlobOptions & LayerDiffOptions = {},
 ): Promise<LayerBlob> {
+  return await layerBlobFromWriter(
+    store,
+    (out) => writeLayerDiff(lower, upper, out, options),
+    options,
+  );
+}
+
+/**
+ * Writes the layer tar that `write` produces (it must close its stream and return the tar's
+ * digest, as {@linkcode writeLayerDiff} does) as a layer blob into `store`, in one streaming
+ * pass.
+ */
+export async function layerBlobFromWriter(
+  store: ContentStore,
+  write: (out: WritableStream<Uint8Array>) => Promise<{ diffID: Digest }>,
+  options: LayerBlobOptions = {},
+): Promise<LayerBlob> {
   const pipe = new TransformStream<Uint8Array, Uint8Array>();
-  const writing = writeLayerDiff(lower, upper, pipe.writable, options);
+  const writing = write(pipe.writable);
   const [written, blob] = await Promise.allSettled([
     writing,
     layerBlob(store, pipe.readable, options),

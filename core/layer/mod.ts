@@ -21,10 +21,12 @@ export {
   type LayerDiffResult,
   writeLayerDiff,
 } from "./diff.ts";
+export { isWhiteout, writeOverlayDiff } from "./overlay_diff.ts";
 export {
   type LayerBlob,
   layerBlob,
   layerBlobFromDiff,
+  layerBlobFromWriter,
   type LayerBlobOptions,
   layerMediaType,
 } from "./blob.ts";

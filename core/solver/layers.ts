@@ -8,7 +8,7 @@ import type { ContentStore } from "../content/store.ts";
 import type { Digest } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import type { ResultLayer } from "../exporter.ts";
-import { layerBlobFromDiff } from "../layer/blob.ts";
+import { type LayerBlob, layerBlobFromDiff, layerBlobFromWriter } from "../layer/blob.ts";
 import type { LayerCompression } from "../media_types.ts";
 import { withMountedDir } from "../mounts.ts";
 import type { Snapshotter } from "../snapshotter.ts";
@@ -50,18 +50,7 @@ export async function snapshotLayers(
   for (const key of chain) {
     let rec = deps.cache.layer(key);
     if (!rec || !(await deps.content.has(rec.digest as Digest))) {
-      const blob = await withView(
-        deps.snapshotter,
-        key,
-        (upper) =>
-          parent === undefined
-            ? layerBlobFromDiff(deps.content, undefined, upper, options)
-            : withView(
-              deps.snapshotter,
-              parent,
-              (lower) => layerBlobFromDiff(deps.content, lower, upper, options),
-            ),
-      );
+      const blob = await snapshotLayerBlob(deps, key, parent, options);
       rec = {
         digest: blob.digest,
         diffID: blob.diffID,
@@ -77,6 +66,34 @@ export async function snapshotLayers(
     parent = key;
   }
   return layers;
+}
+
+/**
+ * The layer blob of snapshot `key` over `parent`: from the snapshotter's own `diff` when it
+ * has one (an overlay's upper directory), else the diff of views of the two.
+ */
+async function snapshotLayerBlob(
+  deps: { snapshotter: Snapshotter; content: ContentStore },
+  key: string,
+  parent: string | undefined,
+  options: SnapshotLayersOptions,
+): Promise<LayerBlob> {
+  const sn = deps.snapshotter;
+  if (sn.diff) {
+    return await layerBlobFromWriter(
+      deps.content,
+      (out) => sn.diff!(key, out, { sourceDateEpoch: options.sourceDateEpoch }),
+      options,
+    );
+  }
+  return await withView(
+    sn,
+    key,
+    (upper) =>
+      parent === undefined
+        ? layerBlobFromDiff(deps.content, undefined, upper, options)
+        : withView(sn, parent, (lower) => layerBlobFromDiff(deps.content, lower, upper, options)),
+  );
 }
 
 async function withView<T>(

@@ -20,7 +20,7 @@ import type { ContentStore } from "../content/store.ts";
 import { type Digest, sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import type { Executor, ExecutorMount } from "../executor.ts";
-import { withMountedDir } from "../mounts.ts";
+import { mountTemporarily, withMountedDir } from "../mounts.ts";
 import type { ProgressWriter } from "../progress.ts";
 import type { Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
@@ -416,7 +416,15 @@ class SolveRun {
               const view = `view-${crypto.randomUUID()}`;
               const mounts = await this.deps.snapshotter.view(view, input.snapshot);
               cleanups.push(() => this.deps.snapshotter.remove(view));
-              extra.push({ target: m.target, mounts, readonly: m.readonly ?? true });
+              // Mounted here, so that the runtime gets a bind mount, whatever the snapshotter
+              // (an overlay of many layers has options longer than a runtime can pass on).
+              const mounted = await mountTemporarily(mounts);
+              cleanups.unshift(() => mounted.unmount());
+              extra.push({
+                target: m.target,
+                mounts: [{ type: "bind", source: mounted.dir, options: ["rbind", "ro"] }],
+                readonly: m.readonly ?? true,
+              });
             }
           } else {
             throw new ImgError(`RUN --mount=type=${m.type} is not supported yet`);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { libc, type Mount } from "@img/core";
+import { libc, type Mount, mountAt } from "@img/core";
 
 const MS_MANDLOCK = 0x40;
 const MS_DIRSYNC = 0x80;
@@ -65,7 +65,13 @@ export function mountAll(mounts: Mount[], target: string): void {
           libc.mount(null, target, null, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY, null);
         }
       } else {
-        libc.mount(m.source, target, m.type, flags, data || null);
+        if (new TextEncoder().encode(data).length < 4096) {
+          libc.mount(m.source, target, m.type, flags, data || null);
+        } else {
+          // Options longer than mount(2)'s page (an overlay of many layers): core mounts them
+          // through the new mount API.
+          mountAt(m, target);
+        }
         done++;
       }
     }

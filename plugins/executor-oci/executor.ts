@@ -254,8 +254,10 @@ export class OciExecutor implements Executor {
       return await this.#runContainer(id, bundle, stdio, signal);
     } finally {
       if (exists(`${this.stateRoot}/${id}`)) await this.#delete(runtime, id);
-      if (mountedRoot) unmountAll(mountedRoot);
+      // Stubs are removed before the root filesystem is unmounted: in an overlay they live
+      // in the mounted tree, not in the directory under it.
       removeStubs(stubs);
+      if (mountedRoot) unmountAll(mountedRoot);
       this.#removeBundle(bundle);
     }
   }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { libc } from "@img/core";
+import * as libc from "../libc.ts";
 
 /** Options of {@linkcode copyTree}. */
 export interface CopyTreeOptions {

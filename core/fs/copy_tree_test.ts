@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { libc } from "@img/core";
-import { copyTree } from "./_copy.ts";
+import * as libc from "../libc.ts";
+import { copyTree } from "./copy_tree.ts";
 import { diffTrees, hardlinkGroups, snapshotTree, type TreeField } from "../../tests/_util/tree.ts";
 import { asTestUser, makeSharedTempDir } from "../../tests/_util/user.ts";
 
@@ -103,7 +103,7 @@ Deno.test({
     const base = await makeSharedTempDir("img-copy-userns-");
     const repo = new URL("../../", import.meta.url).pathname;
     const script = `
-      import { copyTree } from ${JSON.stringify(new URL("./_copy.ts", import.meta.url).href)};
+      import { copyTree } from ${JSON.stringify(new URL("./copy_tree.ts", import.meta.url).href)};
       import { snapshotTree } from ${
       JSON.stringify(new URL("../../tests/_util/tree.ts", import.meta.url).href)
     };

@@ -1,0 +1,64 @@
+/**
+ * `@img/export-docker`: the `docker` exporter, `-o type=docker,dest=image.tar[,name=...]`.
+ * It writes the built image as a docker-archive tarball, the format `docker save` writes and
+ * `docker load` and `podman load` read, named with each of `name=` (default: the `-t` names).
+ * Without `dest` (or with `dest=-`) the tarball goes to standard output, which must not be a
+ * terminal, so `img build -t app -o type=docker . | docker load` works.
+ *
+ * The archive is written by the same code as `img save` (`writeDockerArchive` of
+ * `@img/core`): layers are stored as built (gzip) and names as `docker save` writes them
+ * (`app:latest`), into a temporary file renamed into place when complete.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  API_VERSION,
+  ExportDestination,
+  type Exporter,
+  type ExporterInstance,
+  type ExporterPlugin,
+  type ExportResponse,
+  imageNamesAttribute,
+  parseExporterAttributes,
+  RESPONSE_STDOUT,
+  writeDockerArchive,
+  writeImage,
+} from "@img/core";
+
+const attributes = z.object({
+  dest: z.string().optional(),
+  name: z.string().optional(),
+});
+
+/** The `docker` exporter. */
+export const dockerExporter: Exporter = {
+  resolve(attrs: Record<string, string>): ExporterInstance {
+    const opts = parseExporterAttributes(attrs, attributes);
+    const dest = ExportDestination.resolve(opts.dest);
+    return {
+      async export(result, ctx): Promise<ExportResponse> {
+        const names = imageNamesAttribute(opts.name, result.names);
+        const { manifest } = await writeImage(ctx.content, result.config, await result.layers());
+        await dest.write((out) => writeDockerArchive([{ names, manifest }], ctx.content, out));
+        return {
+          "containerimage.digest": manifest.digest,
+          ...(names.length ? { "image.name": names.join(",") } : {}),
+          ...(dest.isStdout ? { [RESPONSE_STDOUT]: "true" } : {}),
+        };
+      },
+    };
+  },
+};
+
+/** The plugin. */
+const plugin: ExporterPlugin = {
+  kind: "exporter",
+  name: "docker",
+  version: "0.1.0",
+  apiVersion: API_VERSION,
+  description: "Writes the image as a docker-archive tarball (docker load, podman load)",
+  create: () => dockerExporter,
+};
+
+export default plugin;

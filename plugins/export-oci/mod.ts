@@ -1,0 +1,91 @@
+/**
+ * `@img/export-oci`: the `oci` exporter, `-o type=oci,dest=image.tar[,name=...][,tar=false]`.
+ * It writes the built image as an OCI image layout
+ * (https://github.com/opencontainers/image-spec/blob/main/image-layout.md): a tarball that
+ * `skopeo`, `podman load`, `docker load` and `umoci` read, or with `tar=false` the layout as
+ * a directory. Without `dest` (or with `dest=-`) the tarball goes to standard output, which
+ * must not be a terminal.
+ *
+ * `index.json` names the image with each of `name=` (default: the `-t` names) as BuildKit
+ * does: `io.containerd.image.name` holds the full name and `org.opencontainers.image.ref.name`
+ * the tag, so `skopeo copy oci-archive:image.tar:latest ...` finds it. The archive is written
+ * by the same code as `img save --format oci` (`writeOciArchive` of `@img/core`), into a
+ * temporary file renamed into place when complete.
+ *
+ * ```sh
+ * img build -t app -o type=oci,dest=app.tar .
+ * img build -o type=oci,dest=layout,tar=false .
+ * img build -o type=oci . | skopeo copy oci-archive:/dev/stdin ...
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  API_VERSION,
+  booleanAttribute,
+  ExportDestination,
+  type Exporter,
+  type ExporterInstance,
+  type ExporterPlugin,
+  type ExportResponse,
+  imageNamesAttribute,
+  ImgError,
+  parseExporterAttributes,
+  RESPONSE_STDOUT,
+  STDOUT_DEST,
+  writeImage,
+  writeOciArchive,
+  writeOciLayout,
+} from "@img/core";
+
+const attributes = z.object({
+  dest: z.string().optional(),
+  name: z.string().optional(),
+  tar: booleanAttribute(true),
+});
+
+/** The `oci` exporter. */
+export const ociExporter: Exporter = {
+  resolve(attrs: Record<string, string>): ExporterInstance {
+    const opts = parseExporterAttributes(attrs, attributes);
+    let dir: string | undefined;
+    let dest: ExportDestination | undefined;
+    if (opts.tar) {
+      dest = ExportDestination.resolve(opts.dest);
+    } else {
+      if (opts.dest === undefined || opts.dest === "" || opts.dest === STDOUT_DEST) {
+        throw new ImgError(
+          "tar=false writes an OCI layout directory: give its path with dest=DIR",
+        );
+      }
+      dir = opts.dest;
+    }
+    return {
+      async export(result, ctx): Promise<ExportResponse> {
+        const names = imageNamesAttribute(opts.name, result.names);
+        const { manifest } = await writeImage(ctx.content, result.config, await result.layers());
+        const images = [{ names, manifest }];
+        if (dir !== undefined) await writeOciLayout(images, ctx.content, dir);
+        else await dest!.write((out) => writeOciArchive(images, ctx.content, out));
+        return {
+          "containerimage.digest": manifest.digest,
+          ...(names.length ? { "image.name": names.join(",") } : {}),
+          ...(dest?.isStdout ? { [RESPONSE_STDOUT]: "true" } : {}),
+        };
+      },
+    };
+  },
+};
+
+/** The plugin. */
+const plugin: ExporterPlugin = {
+  kind: "exporter",
+  name: "oci",
+  version: "0.1.0",
+  apiVersion: API_VERSION,
+  description: "Writes the image as an OCI image layout tarball (or directory with tar=false)",
+  create: () => ociExporter,
+};
+
+export default plugin;

@@ -1,0 +1,59 @@
+/**
+ * `@img/export-tar`: the `tar` exporter, `-o type=tar,dest=rootfs.tar` (or `-o -`, or
+ * `type=tar` without `dest`, for standard output, which must not be a terminal). It writes
+ * the final root filesystem of the build as one tar archive, as `docker export` and
+ * BuildKit's tar exporter do: every file, directory, symlink, hard link (written once, then
+ * as links to the first name), fifo and device node, with its numeric owner (as inside the
+ * image: root is 0 even when img runs unprivileged), mode incl. setuid/setgid/sticky, mtime
+ * and extended attributes (PAX `SCHILY.xattr.*`); entries in a fixed order, parents first.
+ *
+ * The tar is written by the layer writer of `@img/core` (`writeLayerDiff` of the whole
+ * tree), into a temporary file renamed into place when complete.
+ *
+ * ```sh
+ * img build -o type=tar,dest=rootfs.tar .
+ * img build -o - . | tar -t
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  API_VERSION,
+  ExportDestination,
+  type Exporter,
+  type ExporterInstance,
+  type ExporterPlugin,
+  type ExportResponse,
+  parseExporterAttributes,
+  RESPONSE_STDOUT,
+  writeLayerDiff,
+} from "@img/core";
+
+const attributes = z.object({ dest: z.string().optional() });
+
+/** The `tar` exporter. */
+export const tarExporter: Exporter = {
+  resolve(attrs: Record<string, string>): ExporterInstance {
+    const opts = parseExporterAttributes(attrs, attributes);
+    const dest = ExportDestination.resolve(opts.dest);
+    return {
+      async export(result): Promise<ExportResponse> {
+        await dest.write((out) => writeLayerDiff(undefined, result.rootfs, out));
+        return dest.isStdout ? { [RESPONSE_STDOUT]: "true" } : {};
+      },
+    };
+  },
+};
+
+/** The plugin. */
+const plugin: ExporterPlugin = {
+  kind: "exporter",
+  name: "tar",
+  version: "0.1.0",
+  apiVersion: API_VERSION,
+  description: "Writes the final root filesystem as a tar archive (a file or stdout)",
+  create: () => tarExporter,
+};
+
+export default plugin;
