@@ -235,8 +235,17 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         config: definition.config,
         names: options.names,
         rootfs,
+        ...(definition.sourceDateEpoch !== undefined
+          ? { sourceDateEpoch: definition.sourceDateEpoch }
+          : {}),
         layers: (layerOptions = {}) => {
-          const key = JSON.stringify(layerOptions);
+          const o = layerOptions;
+          const key = JSON.stringify([
+            o.compression ?? "gzip",
+            o.level,
+            o.sourceDateEpoch,
+            o.forceCompression === true,
+          ]);
           let p = made.get(key);
           if (!p) {
             p = snapshotLayers(layerDeps, solved.snapshot, layerOptions);

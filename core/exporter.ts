@@ -25,6 +25,11 @@ export interface LayerOptions {
   level?: number;
   /** Clamp file mtimes in new layers to this time (seconds since the epoch). */
   sourceDateEpoch?: number;
+  /**
+   * Recompress layers that already exist in another compression (base-image layers as pulled)
+   * to `compression` (BuildKit's `force-compression=true`); by default they are used as they are.
+   */
+  forceCompression?: boolean;
 }
 
 /** What an exporter exports: the result of a build. */
@@ -40,6 +45,12 @@ export interface ExportResult {
   rootfs: string;
   /** Image names the result is to be known by (`-t`). */
   names: string[];
+  /**
+   * The build's `SOURCE_DATE_EPOCH` (seconds), when the frontend had one: the image's
+   * `created` times are already set from it; exporters asked to `rewrite-timestamp` pass it
+   * to {@linkcode ExportResult.layers} as `sourceDateEpoch`.
+   */
+  sourceDateEpoch?: number;
 }
 
 /** What every exporter may use while it exports. */

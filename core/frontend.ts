@@ -34,6 +34,8 @@ export interface BuildDefinition {
   graph: BuildGraph;
   /** The image config of the result. */
   config: ImageConfig;
+  /** The `SOURCE_DATE_EPOCH` (seconds) the build used for its `created` times, if any. */
+  sourceDateEpoch?: number;
 }
 
 /** A frontend: parses its input and emits a build graph. */

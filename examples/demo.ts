@@ -1,7 +1,8 @@
 /**
- * The quick-start demo: starts a registry on loopback, makes a busybox base image from the
- * Debian `busybox-static` binary (no internet needed), then drives img as a user would:
- * pull, ls, tag, push, unpack and save. Run it with `deno task demo`.
+ * The quick-start demo, img's main job: builds `examples/hello` as the user running it.
+ * It starts a registry on loopback and pushes a busybox base image made from the Debian
+ * `busybox-static` binary (no internet needed), then drives img as a user would: build,
+ * a cached rebuild, ls, push, unpack and save. Run it with `deno task demo`.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { imgCommand, removeTree } from "../tests/_util/img.ts";
 
 const state = await Deno.makeTempDir({ prefix: "img-demo-state-" });
 const work = await Deno.makeTempDir({ prefix: "img-demo-" });
+const example = new URL("./hello", import.meta.url).pathname;
 
 async function img(...args: string[]): Promise<void> {
   console.log(`\n$ img ${args.join(" ")}`);
@@ -22,23 +24,22 @@ async function img(...args: string[]): Promise<void> {
 
 try {
   await using registry = await startRegistry();
-  console.log(`registry on ${registry.host}; pushing a busybox image built from /bin/busybox...`);
-  const src = `${registry.host}/library/busybox:latest`;
-  await pushBusybox(registry.host, "library/busybox", "latest", { layered: true });
-  await img("pull", src);
-  await img("tag", src, `${registry.host}/demo/app:v1`);
-  await img("push", `${registry.host}/demo/app:v1`);
+  console.log(`registry on ${registry.host}; pushing a busybox base image built from /bin/busybox`);
+  await pushBusybox(registry.host, "library/busybox", "latest");
+  const base = `BASE=${registry.host}/library/busybox:latest`;
+  const name = `${registry.host}/demo/hello:v1`;
+  await img("build", "--progress=plain", "--build-arg", base, "-t", name, example);
+  await img("build", "--progress=plain", "--build-arg", base, "-t", name, example);
   await img("ls");
-  await img("unpack", "-o", `${work}/rootfs`, src);
-  await img("save", "--format", "oci", "-o", `${work}/busybox-oci.tar`, src);
-  const hello = await new Deno.Command(`${work}/rootfs/bin/busybox`, {
-    args: ["echo", "hello from the unpacked image"],
-  })
-    .output();
+  await img("push", name);
+  await img("unpack", "-o", `${work}/rootfs`, name);
+  await img("save", "--format", "oci", "-o", `${work}/hello-oci.tar`, name);
   console.log(
-    `\n$ ${work}/rootfs/bin/busybox echo ...\n${new TextDecoder().decode(hello.stdout).trim()}`,
+    `\n$ cat ${work}/rootfs/srv/loud.txt\n${await Deno.readTextFile(
+      `${work}/rootfs/srv/loud.txt`,
+    )}`,
   );
-  console.log("\ndemo finished");
+  console.log("demo finished");
 } finally {
   await removeTree(work);
   await removeTree(state);

@@ -40,6 +40,11 @@ export interface OciLayoutOptions {
    * new manifest digest; config and layer blobs are unchanged.
    */
   keepDockerMediaTypes?: boolean;
+  /**
+   * Annotations of `index.json` itself (BuildKit's `annotation-index.<key>=<value>` of the
+   * `oci` exporter), written with their keys sorted.
+   */
+  annotations?: Record<string, string>;
 }
 
 /** Options for {@linkcode writeOciArchive}. */
@@ -70,7 +75,14 @@ async function collect(
     const { desc } = await collector.add(image.manifest, imageLabel(image));
     resolved.push({ names: image.names, manifest: desc });
   }
-  return { index: buildIndex(resolved), blobs: collector.blobs };
+  const index = buildIndex(resolved);
+  const annotations = Object.entries(options.annotations ?? {});
+  if (annotations.length > 0) {
+    index.annotations = Object.fromEntries(
+      annotations.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+  }
+  return { index, blobs: collector.blobs };
 }
 
 /**

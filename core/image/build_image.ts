@@ -6,7 +6,9 @@
  */
 import type { ContentStore } from "../content/store.ts";
 import type { ResultLayer } from "../exporter.ts";
-import { MediaType } from "../media_types.ts";
+import { ImgError } from "../errors.ts";
+import { layerMediaType } from "../layer/blob.ts";
+import { layerCompression, MediaType } from "../media_types.ts";
 import type { Descriptor, History, ImageConfig, Manifest } from "../schemas.ts";
 
 /**
@@ -43,32 +45,63 @@ export function finalConfig(config: ImageConfig, layers: readonly ResultLayer[])
   };
 }
 
+/** Options of {@linkcode writeImage}. */
+export interface WriteImageOptions {
+  /** Annotations of the manifest (OCI media types only). */
+  annotations?: Record<string, string>;
+  /**
+   * `oci` (default): an OCI manifest, config and layer media types; `docker`: a Docker schema 2
+   * manifest with Docker media types (BuildKit's `oci-mediatypes=false`). Layer blobs are the
+   * same either way: only the media types in the manifest differ.
+   */
+  mediaTypes?: "oci" | "docker";
+}
+
+/** The media type of a layer descriptor in a manifest of `mediaTypes`. */
+function layerDescriptor(layer: Descriptor, mediaTypes: "oci" | "docker"): Descriptor {
+  const compression = layerCompression(layer.mediaType);
+  // Non-distributable (foreign) layers and unknown types are kept as they are.
+  if (compression === undefined || /nondistributable|foreign/.test(layer.mediaType)) return layer;
+  return { ...layer, mediaType: layerMediaType(compression, mediaTypes) };
+}
+
 /**
- * Stores the config and an OCI manifest for an image of `config` and `layers` in `content`
- * and returns the manifest's descriptor (with the image's platform).
+ * Stores the config and a manifest (OCI, or Docker schema 2 with `mediaTypes: "docker"`) for
+ * an image of `config` and `layers` in `content` and returns the manifest's descriptor (with
+ * the image's platform). The JSON is written with a fixed key order, so the same inputs
+ * always give the same digests.
+ *
+ * @throws {ImgError} for annotations on a Docker manifest, which has no place for them.
  */
 export async function writeImage(
   content: ContentStore,
   imageConfig: ImageConfig,
   layers: readonly ResultLayer[],
-  options: { annotations?: Record<string, string> } = {},
+  options: WriteImageOptions = {},
 ): Promise<{ manifest: Descriptor; config: ImageConfig }> {
+  const mediaTypes = options.mediaTypes ?? "oci";
+  const annotations = options.annotations ?? {};
+  if (mediaTypes === "docker" && Object.keys(annotations).length > 0) {
+    throw new ImgError(
+      "Annotations need OCI media types: remove oci-mediatypes=false or the annotations",
+    );
+  }
+  const manifestType = mediaTypes === "docker" ? MediaType.dockerManifest : MediaType.ociManifest;
+  const configType = mediaTypes === "docker" ? MediaType.dockerConfig : MediaType.ociConfig;
   const config = finalConfig(imageConfig, layers);
   const configBytes = new TextEncoder().encode(JSON.stringify(config));
   const configInfo = await content.put(configBytes);
   const manifest: Manifest = {
     schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.ociConfig, digest: configInfo.digest, size: configInfo.size },
-    layers: layers.map((l) => l.descriptor),
-    ...(options.annotations && Object.keys(options.annotations).length
-      ? { annotations: options.annotations }
-      : {}),
+    mediaType: manifestType,
+    config: { mediaType: configType, digest: configInfo.digest, size: configInfo.size },
+    layers: layers.map((l) => layerDescriptor(l.descriptor, mediaTypes)),
+    ...(Object.keys(annotations).length ? { annotations: sortedObject(annotations) } : {}),
   };
   const info = await content.put(JSON.stringify(manifest));
   return {
     manifest: {
-      mediaType: MediaType.ociManifest,
+      mediaType: manifestType,
       digest: info.digest,
       size: info.size,
       platform: {
@@ -79,4 +112,8 @@ export async function writeImage(
     },
     config,
   };
+}
+
+function sortedObject(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

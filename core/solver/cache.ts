@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { LayerCompression } from "../media_types.ts";
 import type { StateDB } from "../state/db.ts";
 
 /** A layer blob recorded for a snapshot. */
@@ -106,28 +107,71 @@ export class BuildCache {
     }));
   }
 
-  /** The layer blob recorded for `snapshot`. */
-  layer(snapshot: string): LayerRecord | undefined {
+  /**
+   * The layer blob recorded for `snapshot` as `variant` (see {@linkcode layerVariant}; a
+   * pulled layer's blob is the variant {@linkcode PULLED_VARIANT}).
+   */
+  layer(snapshot: string, variant: string): LayerRecord | undefined {
     const row = this.#db.get<{ digest: string; diff_id: string; media_type: string; size: number }>(
-      "SELECT digest, diff_id, media_type, size FROM layers WHERE backend = ? AND snapshot = ?",
+      `SELECT digest, diff_id, media_type, size FROM layers
+       WHERE backend = ? AND snapshot = ? AND variant = ?`,
+      this.#backend,
+      snapshot,
+      variant,
+    );
+    return row && toRecord(row);
+  }
+
+  /** Every layer blob recorded for `snapshot`, by variant. */
+  layerVariants(snapshot: string): Map<string, LayerRecord> {
+    const rows = this.#db.all<
+      { variant: string; digest: string; diff_id: string; media_type: string; size: number }
+    >(
+      `SELECT variant, digest, diff_id, media_type, size FROM layers
+       WHERE backend = ? AND snapshot = ? ORDER BY variant`,
       this.#backend,
       snapshot,
     );
-    return row &&
-      { digest: row.digest, diffID: row.diff_id, mediaType: row.media_type, size: row.size };
+    return new Map(rows.map((r) => [r.variant, toRecord(r)]));
   }
 
-  /** Records the layer blob made from `snapshot`. */
-  recordLayer(snapshot: string, layer: LayerRecord): void {
+  /** Records the layer blob made from `snapshot` as `variant`. */
+  recordLayer(snapshot: string, variant: string, layer: LayerRecord): void {
     this.#db.run(
-      `INSERT OR REPLACE INTO layers (backend, snapshot, diff_id, digest, media_type, size)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO layers (backend, snapshot, variant, diff_id, digest, media_type, size)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
       this.#backend,
       snapshot,
+      variant,
       layer.diffID,
       layer.digest,
       layer.mediaType,
       layer.size,
     );
   }
+}
+
+/** The variant of a layer blob unpacked from a pulled image: the blob as the registry had it. */
+export const PULLED_VARIANT = "pulled";
+
+/**
+ * The variant name of a layer blob made from a snapshot: its compression, its level when one
+ * was asked for, and the `SOURCE_DATE_EPOCH` its mtimes were clamped to (`gzip`, `zstd:19`,
+ * `gzip@1700000000`).
+ */
+export function layerVariant(
+  options: { compression?: LayerCompression; level?: number; sourceDateEpoch?: number },
+): string {
+  const compression = options.compression ?? "gzip";
+  const level = options.level !== undefined && compression !== "uncompressed"
+    ? `:${options.level}`
+    : "";
+  const epoch = options.sourceDateEpoch !== undefined ? `@${options.sourceDateEpoch}` : "";
+  return `${compression}${level}${epoch}`;
+}
+
+function toRecord(
+  row: { digest: string; diff_id: string; media_type: string; size: number },
+): LayerRecord {
+  return { digest: row.digest, diffID: row.diff_id, mediaType: row.media_type, size: row.size };
 }

@@ -13,7 +13,7 @@ import { layerCompression } from "../media_types.ts";
 import { withMountedDir } from "../mounts.ts";
 import type { ImageConfig, Manifest } from "../schemas.ts";
 import type { Snapshotter } from "../snapshotter.ts";
-import type { BuildCache } from "./cache.ts";
+import { type BuildCache, PULLED_VARIANT } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 
 /** The chain IDs of a list of diff IDs, as the OCI image spec defines them. */
@@ -90,7 +90,7 @@ export async function unpackImage(
         if ((await deps.snapshotter.stat(name))?.kind !== "committed") throw e;
       }
     }
-    deps.cache.recordLayer(name, {
+    deps.cache.recordLayer(name, PULLED_VARIANT, {
       digest: layer.digest,
       diffID: diffIDs[i],
       mediaType: layer.mediaType,

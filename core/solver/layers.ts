@@ -8,11 +8,17 @@ import type { ContentStore } from "../content/store.ts";
 import type { Digest } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import type { ResultLayer } from "../exporter.ts";
-import { type LayerBlob, layerBlobFromDiff, layerBlobFromWriter } from "../layer/blob.ts";
-import type { LayerCompression } from "../media_types.ts";
+import {
+  type LayerBlob,
+  layerBlob,
+  layerBlobFromDiff,
+  layerBlobFromWriter,
+} from "../layer/blob.ts";
+import { decompressStream } from "../layer/decompress.ts";
+import { type LayerCompression, layerCompression } from "../media_types.ts";
 import { withMountedDir } from "../mounts.ts";
 import type { Snapshotter } from "../snapshotter.ts";
-import type { BuildCache } from "./cache.ts";
+import { type BuildCache, type LayerRecord, layerVariant, PULLED_VARIANT } from "./cache.ts";
 
 /** Options for {@linkcode snapshotLayers}. */
 export interface SnapshotLayersOptions {
@@ -22,6 +28,8 @@ export interface SnapshotLayersOptions {
   level?: number;
   /** Clamp file mtimes in new layers to this time (seconds since the epoch). */
   sourceDateEpoch?: number;
+  /** Recompress pulled layers that are in another compression than `compression`. */
+  forceCompression?: boolean;
 }
 
 /** The snapshots from the base of `top`'s chain up to `top`. */
@@ -38,26 +46,60 @@ export async function snapshotChain(snapshotter: Snapshotter, top: string): Prom
   return chain.reverse();
 }
 
-/** Returns the layers of `top`'s chain, base first, making the blobs that do not exist yet. */
+type LayerDeps = { snapshotter: Snapshotter; cache: BuildCache; content: ContentStore };
+
+/**
+ * Returns the layers of `top`'s chain, base first, making the blobs that do not exist yet.
+ *
+ * - A snapshot unpacked from a pulled layer keeps that blob as it is (its compression, and
+ *   its mtimes, which `sourceDateEpoch` does not touch), unless `forceCompression` asks for
+ *   another compression: then the blob is recompressed (same diffID), once, and recorded.
+ * - A snapshot the build made becomes a blob per variant (compression, level, epoch); a
+ *   variant recorded before is reused as it is, never compressed again. A new compression of
+ *   a layer made before with the same epoch is recompressed from that blob, so its diffID
+ *   stays the same; otherwise the snapshot is diffed against its parent.
+ */
 export async function snapshotLayers(
-  deps: { snapshotter: Snapshotter; cache: BuildCache; content: ContentStore },
+  deps: LayerDeps,
   top: string,
   options: SnapshotLayersOptions = {},
 ): Promise<ResultLayer[]> {
   const chain = await snapshotChain(deps.snapshotter, top);
+  const compression = options.compression ?? "gzip";
   const layers: ResultLayer[] = [];
   let parent: string | undefined;
   for (const key of chain) {
-    let rec = deps.cache.layer(key);
-    if (!rec || !(await deps.content.has(rec.digest as Digest))) {
-      const blob = await snapshotLayerBlob(deps, key, parent, options);
-      rec = {
-        digest: blob.digest,
-        diffID: blob.diffID,
-        mediaType: blob.mediaType,
-        size: blob.size,
-      };
-      deps.cache.recordLayer(key, rec);
+    const variants = await existing(deps, key);
+    const pulled = variants.get(PULLED_VARIANT);
+    let rec: LayerRecord | undefined;
+    if (pulled) {
+      rec = !options.forceCompression || layerCompression(pulled.mediaType) === compression
+        ? pulled
+        : variants.get(layerVariant({ compression, level: options.level })) ??
+          await recompress(deps, key, layerVariant({ compression, level: options.level }), pulled, {
+            ...options,
+            compression,
+          });
+    } else {
+      const variant = layerVariant({ ...options, compression });
+      rec = variants.get(variant);
+      if (!rec) {
+        const sameTar = [...variants].find(([v]) =>
+          epochOf(v) === epochOf(variant) && !isBroken(variants.get(v)!)
+        )?.[1];
+        if (sameTar) {
+          rec = await recompress(deps, key, variant, sameTar, { ...options, compression });
+        } else {
+          const blob = await snapshotLayerBlob(deps, key, parent, { ...options, compression });
+          rec = {
+            digest: blob.digest,
+            diffID: blob.diffID,
+            mediaType: blob.mediaType,
+            size: blob.size,
+          };
+          deps.cache.recordLayer(key, variant, rec);
+        }
+      }
     }
     layers.push({
       descriptor: { mediaType: rec.mediaType, digest: rec.digest, size: rec.size },
@@ -66,6 +108,57 @@ export async function snapshotLayers(
     parent = key;
   }
   return layers;
+}
+
+/** The layer records of snapshot `key` whose blobs are in the content store. */
+async function existing(deps: LayerDeps, key: string): Promise<Map<string, LayerRecord>> {
+  const out = new Map<string, LayerRecord>();
+  for (const [variant, rec] of deps.cache.layerVariants(key)) {
+    if (await deps.content.has(rec.digest as Digest)) out.set(variant, rec);
+  }
+  return out;
+}
+
+function isBroken(rec: LayerRecord): boolean {
+  return layerCompression(rec.mediaType) === undefined;
+}
+
+/** The `@epoch` part of a variant name ("" for none; `pulled` layers are never rewritten). */
+function epochOf(variant: string): string {
+  const at = variant.indexOf("@");
+  return at < 0 ? "" : variant.slice(at);
+}
+
+/**
+ * Recompresses the blob of `from` (same tar, so the same diffID) as `options.compression`,
+ * records it as `variant` of snapshot `key` and returns the record.
+ */
+async function recompress(
+  deps: LayerDeps,
+  key: string,
+  variant: string,
+  from: LayerRecord,
+  options: SnapshotLayersOptions,
+): Promise<LayerRecord> {
+  const source = await deps.content.open(from.digest as Digest);
+  const blob = await layerBlob(
+    deps.content,
+    decompressStream(source, layerCompression(from.mediaType)),
+    { compression: options.compression, level: options.level },
+  );
+  if (blob.diffID !== from.diffID) {
+    throw new ImgError(
+      `Layer ${from.digest} does not hold the tar its diffID ${from.diffID} names (it has ${blob.diffID}); remove the image or prune the build cache and build again`,
+    );
+  }
+  const rec = {
+    digest: blob.digest,
+    diffID: blob.diffID,
+    mediaType: blob.mediaType,
+    size: blob.size,
+  };
+  deps.cache.recordLayer(key, variant, rec);
+  return rec;
 }
 
 /**

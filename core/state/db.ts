@@ -61,6 +61,27 @@ const MIGRATIONS: readonly string[] = [
      pid INTEGER NOT NULL,
      PRIMARY KEY (kind, ref)
    );`,
+  // Layer records per variant, so the gzip and zstd blobs of one snapshot (and those made with
+  // mtimes clamped to a SOURCE_DATE_EPOCH) coexist. A pulled layer's blob is the variant
+  // `pulled`, reused as it is unless an export forces another compression. Records of built
+  // snapshots from before are dropped: they did not say how they were made (their blobs stay
+  // until a prune, and are made again when needed).
+  `CREATE TABLE layer_variants (
+     backend TEXT NOT NULL,
+     snapshot TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     diff_id TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     media_type TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     PRIMARY KEY (backend, snapshot, variant)
+   );
+   INSERT INTO layer_variants (backend, snapshot, variant, diff_id, digest, media_type, size)
+     SELECT backend, snapshot, 'pulled', diff_id, digest, media_type, size FROM layers
+     WHERE snapshot LIKE 'layer-%';
+   DROP TABLE layers;
+   ALTER TABLE layer_variants RENAME TO layers;
+   CREATE INDEX layers_digest ON layers(digest);`,
 ];
 
 /** The schema version this img writes. */

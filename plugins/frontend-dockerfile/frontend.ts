@@ -58,6 +58,7 @@ export class DockerfileFrontend implements Frontend {
       created: epoch !== undefined ? new Date(Number(epoch) * 1000) : new Date(),
       noCache: o["no-cache"] !== undefined,
     });
-    return await converter.convert();
+    const definition = await converter.convert();
+    return epoch !== undefined ? { ...definition, sourceDateEpoch: Number(epoch) } : definition;
   }
 }
