@@ -30,8 +30,10 @@
  * - `ExporterInstance.export(result: ExportResult, ctx: ExportContext) -> ExportResponse`:
  *   after the build. {@linkcode ExportResult} holds the image `config`, the `-t` `names`,
  *   `rootfs` (a directory with the final root filesystem, read-only, valid only until
- *   `export` returns) and `layers(options?)`, which makes the layer blobs (base first, in the
- *   content store) on the first call and reuses them after. {@linkcode ExportContext} gives
+ *   `export` returns), `sourceDateEpoch` (the build's `SOURCE_DATE_EPOCH`, if any) and
+ *   `layers(options?)`, which makes the layer blobs (base first, in the content store) on the
+ *   first call for the given {@linkcode LayerOptions} (compression, level, `sourceDateEpoch` to
+ *   clamp mtimes, `forceCompression`) and reuses them after. {@linkcode ExportContext} gives
  *   the `content` store, the local `images` store, `push(name, descriptor)` to a registry, a
  *   `progress` writer for warnings and statuses, and the `stateDir`. The response is a map of
  *   strings (`containerimage.digest`, `image.name`); set {@linkcode RESPONSE_STDOUT} to
@@ -39,7 +41,9 @@
  *
  * Helpers an exporter may use: {@linkcode ExportDestination} writes a file atomically (or to
  * stdout for `dest=-`, refusing a terminal), {@linkcode writeImage} stores the config and
- * manifest of the result, {@linkcode writeOciArchive}, {@linkcode writeOciLayout} and
+ * manifest of the result, {@linkcode parseImageOutputAttributes} and {@linkcode exportImage}
+ * give an exporter the image attributes of the built-in ones (`compression`,
+ * `oci-mediatypes`, `rewrite-timestamp`, `annotation.*`, ...), {@linkcode writeOciArchive}, {@linkcode writeOciLayout} and
  * {@linkcode writeDockerArchive} write archives, {@linkcode writeLayerDiff} writes a tree as
  * a tar, {@linkcode copyTree} copies one. Whatever an exporter throws is shown to the user as
  * one line naming it, `img: exporter NAME: <message>` (see {@linkcode guardExporter}); throw

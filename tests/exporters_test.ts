@@ -305,7 +305,10 @@ Deno.test("every output type, checked by skopeo, umoci, podman and tar", async (
       equal(bad.code, 1);
       equal(
         bad.stderr.trim(),
-        'img: exporter oci: Unknown attribute "bogus": use dest=, name=, tar=',
+        'img: exporter oci: Unknown attribute "bogus": use dest=, name=, tar=, compression=, ' +
+          "compression-level=, force-compression=, oci-mediatypes=, rewrite-timestamp=, " +
+          "annotation.<key>=, annotation-manifest.<key>=, annotation-index.<key>=, " +
+          "annotation-manifest-descriptor.<key>=",
       );
       const badBool = await img([...base, "-o", `type=oci,dest=${tmp}/x,tar=maybe`, ctx], {
         state,

@@ -116,6 +116,13 @@ export function buildCommand() {
         for (const [k, v] of Object.entries(keyValues(opts.buildArg, "build argument", ctx.env))) {
           frontendOptions[`build-arg:${k}`] = v;
         }
+        // SOURCE_DATE_EPOCH from the environment, as buildx passes it; a build arg wins.
+        const epoch = ctx.env.SOURCE_DATE_EPOCH;
+        if (
+          epoch !== undefined && epoch !== "" && !("build-arg:SOURCE_DATE_EPOCH" in frontendOptions)
+        ) {
+          frontendOptions["source-date-epoch"] = epoch;
+        }
         for (const [k, v] of Object.entries(keyValues(opts.label, "label"))) {
           frontendOptions[`label:${k}`] = v;
         }

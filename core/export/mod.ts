@@ -1,6 +1,7 @@
 /**
- * Shared machinery of exporters: validating `--output` attributes, writing to a file
- * atomically or to standard output, and attributing a plugin's errors to it.
+ * Shared machinery of exporters: validating `--output` attributes (and the image ones:
+ * compression, media types, annotations, rewrite-timestamp), writing to a file atomically or
+ * to standard output, and attributing a plugin's errors to it.
  *
  * @module
  */
@@ -18,3 +19,10 @@ export {
   STDOUT_DEST,
 } from "./output.ts";
 export { guardExporter, PluginError } from "./guarded.ts";
+export {
+  exportImage,
+  imageLayerOptions,
+  type ImageOutputAttributeOptions,
+  type ImageOutputOptions,
+  parseImageOutputAttributes,
+} from "./image_output.ts";

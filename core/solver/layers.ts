@@ -84,8 +84,8 @@ export async function snapshotLayers(
       const variant = layerVariant({ ...options, compression });
       rec = variants.get(variant);
       if (!rec) {
-        const sameTar = [...variants].find(([v]) =>
-          epochOf(v) === epochOf(variant) && !isBroken(variants.get(v)!)
+        const sameTar = [...variants].find(([v, r]) =>
+          epochOf(v) === epochOf(variant) && layerCompression(r.mediaType) !== undefined
         )?.[1];
         if (sameTar) {
           rec = await recompress(deps, key, variant, sameTar, { ...options, compression });
@@ -117,10 +117,6 @@ async function existing(deps: LayerDeps, key: string): Promise<Map<string, Layer
     if (await deps.content.has(rec.digest as Digest)) out.set(variant, rec);
   }
   return out;
-}
-
-function isBroken(rec: LayerRecord): boolean {
-  return layerCompression(rec.mediaType) === undefined;
 }
 
 /** The `@epoch` part of a variant name ("" for none; `pulled` layers are never rewritten). */

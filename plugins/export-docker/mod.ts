@@ -6,8 +6,10 @@
  * terminal, so `img build -t app -o type=docker . | docker load` works.
  *
  * The archive is written by the same code as `img save` (`writeDockerArchive` of
- * `@img/core`): layers are stored as built (gzip) and names as `docker save` writes them
- * (`app:latest`), into a temporary file renamed into place when complete.
+ * `@img/core`): layers are stored as built and names as `docker save` writes them
+ * (`app:latest`), into a temporary file renamed into place when complete. It takes the image
+ * attributes of `@img/core` (`compression`, `compression-level`, `force-compression`,
+ * `oci-mediatypes=false`, `rewrite-timestamp`, `annotation.<key>=<value>`).
  *
  * @module
  */
@@ -18,28 +20,28 @@ import {
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
+  exportImage,
   type ExportResponse,
   imageNamesAttribute,
-  parseExporterAttributes,
+  parseImageOutputAttributes,
   RESPONSE_STDOUT,
   writeDockerArchive,
-  writeImage,
 } from "@img/core";
 
-const attributes = z.object({
+const attributes = {
   dest: z.string().optional(),
   name: z.string().optional(),
-});
+};
 
 /** The `docker` exporter. */
 export const dockerExporter: Exporter = {
-  resolve(attrs: Record<string, string>): ExporterInstance {
-    const opts = parseExporterAttributes(attrs, attributes);
+  resolve(input: Record<string, string>): ExporterInstance {
+    const { attrs: opts, image } = parseImageOutputAttributes(input, attributes);
     const dest = ExportDestination.resolve(opts.dest);
     return {
       async export(result, ctx): Promise<ExportResponse> {
         const names = imageNamesAttribute(opts.name, result.names);
-        const { manifest } = await writeImage(ctx.content, result.config, await result.layers());
+        const { manifest } = await exportImage(result, ctx, image);
         await dest.write((out) => writeDockerArchive([{ names, manifest }], ctx.content, out));
         return {
           "containerimage.digest": manifest.digest,

@@ -1,54 +1,43 @@
 /**
  * `@img/export-image`: the `image` exporter (`-o type=image,name=a,b[,push=true]`, and what
  * `-t` does): stores the built image under each name in the local image store, and pushes it
- * when asked.
+ * when asked. It takes the image attributes of `@img/core` (`compression=gzip|zstd|uncompressed`,
+ * `compression-level`, `force-compression`, `oci-mediatypes=false` for a Docker schema 2
+ * manifest, `rewrite-timestamp`, `annotation.<key>=<value>`).
  *
  * @module
  */
+import { z } from "zod";
 import {
   API_VERSION,
+  booleanAttribute,
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
-  formatReference,
+  exportImage,
+  imageNamesAttribute,
   ImgError,
-  parseReference,
-  writeImage,
+  parseImageOutputAttributes,
 } from "@img/core";
 
-function bool(value: string | undefined, key: string): boolean {
-  if (value === undefined || value === "" || value === "true") return value !== undefined;
-  if (value === "false") return false;
-  throw new ImgError(`Invalid value "${value}" for ${key}: use true or false`);
-}
+const attributes = {
+  name: z.string().optional(),
+  push: booleanAttribute(false),
+};
 
 /** The `image` exporter. */
 export const imageExporter: Exporter = {
-  resolve(attrs: Record<string, string>): ExporterInstance {
-    const known = new Set(["name", "push", "type"]);
-    for (const k of Object.keys(attrs)) {
-      if (!known.has(k) && !k.startsWith("annotation.")) {
-        throw new ImgError(`Unknown attribute "${k}" for the image exporter: use name= and push=`);
-      }
-    }
-    const names = (attrs.name ?? "").split(",").map((n) => n.trim()).filter(Boolean)
-      .map((n) => formatReference(parseReference(n)));
-    const push = bool(attrs.push, "push");
-    if (push && names.length === 0) {
+  resolve(input: Record<string, string>): ExporterInstance {
+    const { attrs, image } = parseImageOutputAttributes(input, attributes);
+    const names = attrs.name === undefined ? [] : imageNamesAttribute(attrs.name, []);
+    if (attrs.push && names.length === 0) {
       throw new ImgError("push=true needs a name: add name=... or -t NAME");
     }
-    const annotations = Object.fromEntries(
-      Object.entries(attrs).filter(([k]) => k.startsWith("annotation.")).map((
-        [k, v],
-      ) => [k.slice(11), v]),
-    );
     return {
       async export(result, ctx) {
-        const { manifest } = await writeImage(ctx.content, result.config, await result.layers(), {
-          annotations,
-        });
+        const { manifest } = await exportImage(result, ctx, image);
         for (const name of names) ctx.images.put(name, manifest);
-        if (push) { for (const name of names) await ctx.push(name, manifest); }
+        if (attrs.push) { for (const name of names) await ctx.push(name, manifest); }
         return {
           "containerimage.digest": manifest.digest,
           ...(names.length ? { "image.name": names.join(",") } : {}),

@@ -3,7 +3,10 @@
  * It writes the built image as an OCI image layout
  * (https://github.com/opencontainers/image-spec/blob/main/image-layout.md): a tarball that
  * `skopeo`, `podman load`, `docker load` and `umoci` read, or with `tar=false` the layout as
- * a directory. Without `dest` (or with `dest=-`) the tarball goes to standard output, which
+ * a directory. It takes the image attributes of `@img/core` (`compression`, `compression-level`,
+ * `force-compression`, `rewrite-timestamp`, `annotation.<key>=<value>` on the manifest,
+ * `annotation-index.<key>=<value>` on `index.json`, `annotation-manifest-descriptor.<key>=...`
+ * on the manifest's entry in it); media types are always OCI. Without `dest` (or with `dest=-`) the tarball goes to standard output, which
  * must not be a terminal.
  *
  * `index.json` names the image with each of `name=` (default: the `-t` names) as BuildKit
@@ -15,6 +18,7 @@
  * ```sh
  * img build -t app -o type=oci,dest=app.tar .
  * img build -o type=oci,dest=layout,tar=false .
+ * SOURCE_DATE_EPOCH=0 img build -o type=oci,dest=app.tar,rewrite-timestamp=true .
  * img build -o type=oci . | skopeo copy oci-archive:/dev/stdin ...
  * ```
  *
@@ -28,27 +32,29 @@ import {
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
+  exportImage,
   type ExportResponse,
   imageNamesAttribute,
   ImgError,
-  parseExporterAttributes,
+  parseImageOutputAttributes,
   RESPONSE_STDOUT,
   STDOUT_DEST,
-  writeImage,
   writeOciArchive,
   writeOciLayout,
 } from "@img/core";
 
-const attributes = z.object({
+const attributes = {
   dest: z.string().optional(),
   name: z.string().optional(),
   tar: booleanAttribute(true),
-});
+};
 
 /** The `oci` exporter. */
 export const ociExporter: Exporter = {
-  resolve(attrs: Record<string, string>): ExporterInstance {
-    const opts = parseExporterAttributes(attrs, attributes);
+  resolve(input: Record<string, string>): ExporterInstance {
+    const { attrs: opts, image } = parseImageOutputAttributes(input, attributes, {
+      ociLayout: true,
+    });
     let dir: string | undefined;
     let dest: ExportDestination | undefined;
     if (opts.tar) {
@@ -64,10 +70,11 @@ export const ociExporter: Exporter = {
     return {
       async export(result, ctx): Promise<ExportResponse> {
         const names = imageNamesAttribute(opts.name, result.names);
-        const { manifest } = await writeImage(ctx.content, result.config, await result.layers());
+        const { manifest } = await exportImage(result, ctx, image);
         const images = [{ names, manifest }];
-        if (dir !== undefined) await writeOciLayout(images, ctx.content, dir);
-        else await dest!.write((out) => writeOciArchive(images, ctx.content, out));
+        const layout = { annotations: image.indexAnnotations };
+        if (dir !== undefined) await writeOciLayout(images, ctx.content, dir, layout);
+        else await dest!.write((out) => writeOciArchive(images, ctx.content, out, layout));
         return {
           "containerimage.digest": manifest.digest,
           ...(names.length ? { "image.name": names.join(",") } : {}),

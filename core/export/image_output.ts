@@ -1,0 +1,208 @@
+/**
+ * The `--output` attributes shared by the exporters that write an image (`image`, `oci`,
+ * `docker`), as BuildKit names them:
+ *
+ * | attribute                                    | effect                                                        |
+ * | -------------------------------------------- | ------------------------------------------------------------- |
+ * | `compression=gzip\|zstd\|uncompressed`       | compression of the layers the build made (default gzip)       |
+ * | `compression-level=N`                        | gzip 0-9, zstd 1-22                                           |
+ * | `force-compression=true`                     | also recompress base-image layers pulled in another one       |
+ * | `oci-mediatypes=false`                       | a Docker schema 2 manifest and media types (not for `oci`)    |
+ * | `rewrite-timestamp=true`                     | clamp file mtimes in new layers to `SOURCE_DATE_EPOCH`        |
+ * | `annotation.<key>=<value>`                   | an annotation of the manifest (also `annotation-manifest.`)   |
+ * | `annotation-index.<key>=<value>`             | an annotation of the index (`oci`: `index.json`)              |
+ * | `annotation-manifest-descriptor.<key>=<v>`   | an annotation of the manifest's descriptor in the index (`oci`) |
+ *
+ * ```ts
+ * import { z } from "zod";
+ * import { exportImage, parseImageOutputAttributes } from "@img/core";
+ *
+ * const { attrs, image } = parseImageOutputAttributes({ compression: "zstd" }, {
+ *   dest: z.string().optional(),
+ * });
+ * // later, in export(result, ctx):
+ * // const { manifest } = await exportImage(result, ctx, image);
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ImgError } from "../errors.ts";
+import type { ExportContext, ExportResult, LayerOptions } from "../exporter.ts";
+import { writeImage } from "../image/build_image.ts";
+import type { LayerCompression } from "../media_types.ts";
+import type { Descriptor, ImageConfig } from "../schemas.ts";
+import { booleanAttribute, parseExporterAttributes } from "./attributes.ts";
+
+/** How an image exporter writes the image, from its `--output` attributes. */
+export interface ImageOutputOptions {
+  /** Compression of the layers (default gzip). */
+  compression: LayerCompression;
+  /** Compression level, when one was given. */
+  level?: number;
+  /** Recompress base-image layers pulled in another compression. */
+  forceCompression: boolean;
+  /** Media types of the manifest, config and layers. */
+  mediaTypes: "oci" | "docker";
+  /** Clamp file mtimes in new layers to the build's `SOURCE_DATE_EPOCH`. */
+  rewriteTimestamp: boolean;
+  /** Annotations of the manifest. */
+  annotations: Record<string, string>;
+  /** Annotations of the index (`oci`: `index.json`). */
+  indexAnnotations: Record<string, string>;
+  /** Annotations of the manifest's descriptor in the index (`oci`). */
+  descriptorAnnotations: Record<string, string>;
+}
+
+/** Options of {@linkcode parseImageOutputAttributes}. */
+export interface ImageOutputAttributeOptions {
+  /**
+   * The exporter writes an OCI layout: `oci-mediatypes=false` is refused, and the index
+   * annotations (`annotation-index.`, `annotation-manifest-descriptor.`) are accepted.
+   */
+  ociLayout?: boolean;
+}
+
+const MANIFEST_PREFIXES = ["annotation.", "annotation-manifest."] as const;
+const INDEX_PREFIX = "annotation-index.";
+const DESCRIPTOR_PREFIX = "annotation-manifest-descriptor.";
+
+const imageShape = {
+  compression: z.enum(["gzip", "zstd", "uncompressed"], {
+    error: "use gzip, zstd or uncompressed",
+  }).optional(),
+  "compression-level": z.string().regex(/^\d+$/, "use a whole number").optional(),
+  "force-compression": booleanAttribute(false),
+  "oci-mediatypes": booleanAttribute(true),
+  "rewrite-timestamp": booleanAttribute(false),
+};
+
+/**
+ * Validates `attrs` against the exporter's own attributes `shape` plus the image attributes
+ * of this module, and returns both: the exporter's parsed values as `attrs`, and how to write
+ * the image as `image`.
+ *
+ * @throws {ImgError} for an unknown attribute or an invalid value, naming the attribute.
+ */
+export function parseImageOutputAttributes<S extends z.ZodRawShape>(
+  attrs: Record<string, string>,
+  shape: S,
+  options: ImageOutputAttributeOptions = {},
+): { attrs: z.output<z.ZodObject<S>>; image: ImageOutputOptions } {
+  const prefixes: string[] = [...MANIFEST_PREFIXES];
+  if (options.ociLayout) prefixes.push(INDEX_PREFIX, DESCRIPTOR_PREFIX);
+  const parsed = parseExporterAttributes(attrs, z.object({ ...shape, ...imageShape }), {
+    prefixes,
+  }) as Record<string, unknown>;
+  const compression = (parsed.compression as LayerCompression | undefined) ?? "gzip";
+  let level: number | undefined;
+  const levelText = parsed["compression-level"] as string | undefined;
+  if (levelText !== undefined && compression !== "uncompressed") {
+    level = Number(levelText);
+    const [min, max] = compression === "gzip" ? [0, 9] : [1, 22];
+    if (level < min || level > max) {
+      throw new ImgError(
+        `Invalid value "${levelText}" for compression-level=: ${compression} takes ${min} to ${max}`,
+      );
+    }
+  }
+  const ociMediaTypes = parsed["oci-mediatypes"] as boolean;
+  if (options.ociLayout && !ociMediaTypes) {
+    throw new ImgError(
+      "An OCI layout always has OCI media types: remove oci-mediatypes=false, or use type=docker",
+    );
+  }
+  const image: ImageOutputOptions = {
+    compression,
+    ...(level !== undefined ? { level } : {}),
+    forceCompression: parsed["force-compression"] as boolean,
+    mediaTypes: ociMediaTypes ? "oci" : "docker",
+    rewriteTimestamp: parsed["rewrite-timestamp"] as boolean,
+    annotations: prefixed(attrs, MANIFEST_PREFIXES),
+    indexAnnotations: options.ociLayout ? prefixed(attrs, [INDEX_PREFIX]) : {},
+    descriptorAnnotations: options.ociLayout ? prefixed(attrs, [DESCRIPTOR_PREFIX]) : {},
+  };
+  if (image.mediaTypes === "docker" && Object.keys(image.annotations).length > 0) {
+    throw new ImgError(
+      "Annotations need OCI media types: remove oci-mediatypes=false or the annotation.* attributes",
+    );
+  }
+  const own = Object.fromEntries(
+    Object.entries(parsed).filter(([k]) => !(k in imageShape)),
+  ) as z.output<z.ZodObject<S>>;
+  return { attrs: own, image };
+}
+
+function prefixed(
+  attrs: Record<string, string>,
+  prefixes: readonly string[],
+): Record<string, string> {
+  const out: [string, string][] = [];
+  for (const [key, value] of Object.entries(attrs)) {
+    const p = prefixes.find((p) => key.startsWith(p));
+    if (p === undefined) continue;
+    const name = key.slice(p.length);
+    if (name === "") throw new ImgError(`Attribute "${key}" needs a key: use ${p}<key>=<value>`);
+    out.push([name, value]);
+  }
+  return Object.fromEntries(out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * The layer options for `result` under `image`: its compression, and with
+ * `rewrite-timestamp=true` the build's `SOURCE_DATE_EPOCH` (a warning goes to `ctx.progress`
+ * when the build has none, and mtimes are kept).
+ */
+export function imageLayerOptions(
+  result: ExportResult,
+  ctx: Pick<ExportContext, "progress">,
+  image: ImageOutputOptions,
+): LayerOptions {
+  const options: LayerOptions = { compression: image.compression };
+  if (image.level !== undefined) options.level = image.level;
+  if (image.forceCompression) options.forceCompression = true;
+  if (image.rewriteTimestamp) {
+    if (result.sourceDateEpoch === undefined) {
+      ctx.progress.write({
+        type: "warning",
+        message:
+          "rewrite-timestamp=true does nothing without SOURCE_DATE_EPOCH: set it in the environment or with --build-arg SOURCE_DATE_EPOCH=<seconds>",
+        time: Date.now(),
+      });
+    } else {
+      options.sourceDateEpoch = result.sourceDateEpoch;
+    }
+  }
+  return options;
+}
+
+/**
+ * Makes the result's layers as `image` asks and writes its config and manifest into the
+ * content store; returns the manifest's descriptor (with `image.descriptorAnnotations`) and
+ * the final config.
+ */
+export async function exportImage(
+  result: ExportResult,
+  ctx: Pick<ExportContext, "content" | "progress">,
+  image: ImageOutputOptions,
+): Promise<{ manifest: Descriptor; config: ImageConfig }> {
+  let mediaTypes = image.mediaTypes;
+  if (mediaTypes === "docker" && image.compression === "zstd") {
+    // As BuildKit: Docker schema 2 has no standard zstd layer type.
+    ctx.progress.write({
+      type: "warning",
+      message: "compression=zstd needs OCI media types: the image gets them (oci-mediatypes=true)",
+      time: Date.now(),
+    });
+    mediaTypes = "oci";
+  }
+  const layers = await result.layers(imageLayerOptions(result, ctx, image));
+  const written = await writeImage(ctx.content, result.config, layers, {
+    annotations: image.annotations,
+    mediaTypes,
+  });
+  if (Object.keys(image.descriptorAnnotations).length > 0) {
+    written.manifest = { ...written.manifest, annotations: image.descriptorAnnotations };
+  }
+  return written;
+}
