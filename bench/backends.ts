@@ -324,6 +324,8 @@ const keep = async (name: string, r: Run) => {
 };
 for (const tool of tools) {
   try {
+    // Let the previous tool's writes and removals reach the disk before timing this one.
+    await new Deno.Command("sync").output();
     console.log(`\n${tool.name}:`);
     const w = await tool.build(warm, "bench-warm");
     await keep(`${tool.name}-warm`, w);
@@ -345,8 +347,6 @@ for (const tool of tools) {
       return r;
     };
     const l = await measure(many, "30-layers");
-    const c = await measure(copy, "copy-200MB");
-    rows.push({ tool: tool.name, warm: w, layers: l, copy: c });
     if (tool.name === "img native") {
       // How big the unpacked base is, from native's plain copy of it.
       const snaps = `${work}/img-native/snapshots/native/snapshots`;
@@ -354,11 +354,13 @@ for (const tool of tools) {
         [...Deno.readDirSync(snaps)].map((e) => treeBytes(`${snaps}/${e.name}/fs`).catch(() => 0)),
       );
       console.log(
-        `  largest native snapshot tree (base + steps): ${
+        `  largest native snapshot tree (base + 30 small files): ${
           (Math.max(...sizes) / 1e6).toFixed(0)
         } MB`,
       );
     }
+    const c = await measure(copy, "copy-200mb");
+    rows.push({ tool: tool.name, warm: w, layers: l, copy: c });
   } catch (e) {
     console.log(`  FAILED: ${(e as Error).message.split("\n").slice(0, 12).join("\n  ")}`);
   } finally {
