@@ -33,6 +33,7 @@ import { startRegistry } from "../tests/_util/registry.ts";
 import { pushBusybox } from "../tests/_util/busybox.ts";
 import type { TarEntry } from "../tests/_util/oci_layout.ts";
 import { imgCommand, removeTree } from "../tests/_util/img.ts";
+import { available, median, type Run, timed, writeFiles } from "./_util.ts";
 
 const RUNS = Math.max(1, Number(Deno.env.get("BENCH_RUNS") ?? 1));
 const TOOLS = (Deno.env.get("BENCH_TOOLS") ?? "native,overlayfs,fuse-overlayfs,buildah").split(",");
@@ -89,43 +90,6 @@ async function writeIncompressible(path: string, seed: string, size: number): Pr
     const chunk = cipher.update(left < zeros.length ? zeros.subarray(0, left) : zeros);
     let off = 0;
     while (off < chunk.length) off += await file.write(chunk.subarray(off));
-  }
-}
-
-async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    await Deno.writeTextFile(`${dir}/${name}`, content);
-  }
-}
-
-/** What one build took. */
-interface Run {
-  seconds: number;
-  output: string;
-}
-
-async function timed(cmd: string[], env?: Record<string, string>): Promise<Run> {
-  const t0 = performance.now();
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const seconds = (performance.now() - t0) / 1000;
-  const output = decoder.decode(out.stdout) + decoder.decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd.join(" ")} failed:\n${output.slice(-3000)}`);
-  return { seconds, output };
-}
-
-async function available(cmd: string[]): Promise<boolean> {
-  try {
-    return (await new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch {
-    return false;
   }
 }
 
@@ -245,11 +209,6 @@ function breakdown(r: Run): string {
   return `FROM ${sum(from).toFixed(1)}s, ${work.length} RUN/COPY steps ${
     sum(work).toFixed(1)
   }s (mean ${per.toFixed(2)}s, max ${max.toFixed(1)}s), start+export ${rest.toFixed(1)}s`;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function treeBytes(dir: string): Promise<number> {

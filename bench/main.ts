@@ -17,6 +17,7 @@
 import { startRegistry } from "../tests/_util/registry.ts";
 import { pushBusybox } from "../tests/_util/busybox.ts";
 import { imgCommand, removeTree } from "../tests/_util/img.ts";
+import { available, median, type Run, timed, writeFiles } from "./_util.ts";
 
 interface Tool {
   name: string;
@@ -25,43 +26,19 @@ interface Tool {
     dir: string,
     tag: string,
     opts?: { noCache?: boolean },
-  ): Promise<{ seconds: number; output: string }>;
+  ): Promise<Run>;
   /** Steps the output says ran (not cached), for the report. */
   ranSteps(output: string): string[];
 }
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 5);
-const decoder = new TextDecoder();
 
-async function timed(
-  cmd: string[],
-  env?: Record<string, string>,
-): Promise<{ seconds: number; output: string }> {
-  const t0 = performance.now();
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const seconds = (performance.now() - t0) / 1000;
-  const output = decoder.decode(out.stdout) + decoder.decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd.join(" ")} failed:\n${output.slice(-2000)}`);
-  return { seconds, output };
-}
-
-async function available(cmd: string[]): Promise<boolean> {
-  try {
-    return (await new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+/** The RUN and COPY steps a BuildKit-style plain progress log shows done (not cached). */
+function buildkitSteps(output: string): string[] {
+  return [
+    ...output.matchAll(/^#\d+ (\[[^\]]+\] (?:RUN|COPY)[^\n]*)\n(?:#\d+ [^\n]*\n)*?#\d+ DONE/gm),
+  ]
+    .map((m) => m[1]);
 }
 
 function imgTool(state: string, base: string): Tool {
@@ -80,9 +57,7 @@ function imgTool(state: string, base: string): Tool {
           dir,
         ], state),
       ),
-    ranSteps: (out) =>
-      [...out.matchAll(/^#\d+ (\[[^\]]+\] (?:RUN|COPY)[^\n]*)\n(?:#\d+ [^\n]*\n)*?#\d+ DONE/gm)]
-        .map((m) => m[1]),
+    ranSteps: buildkitSteps,
   };
 }
 
@@ -146,17 +121,8 @@ function buildkitTool(host: string, base: string): Tool {
         tag,
         dir,
       ], env),
-    ranSteps: (out) =>
-      [...out.matchAll(/^#\d+ (\[[^\]]+\] (?:RUN|COPY)[^\n]*)\n(?:#\d+ [^\n]*\n)*?#\d+ DONE/gm)]
-        .map((m) => m[1]),
+    ranSteps: buildkitSteps,
   };
-}
-
-async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    await Deno.writeTextFile(`${dir}/${name}`, content);
-  }
 }
 
 const work = await Deno.makeTempDir({ prefix: "img-bench-" });

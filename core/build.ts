@@ -23,7 +23,7 @@ import { type Platform, selectPlatformManifest } from "./platform.ts";
 import type { ProgressWriter } from "./progress.ts";
 import { formatReference, parseReference, repositoryName } from "./reference.ts";
 import type { RegistryClient } from "./registry/client.ts";
-import { pull, push } from "./registry/transfer.ts";
+import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
 import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
 import type { Snapshotter } from "./snapshotter.ts";
@@ -126,7 +126,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         target = local.target;
       } else {
         const result = await pull(deps.registry, ref, state.content, {
-          choose: (ms) => selectPlatformManifest(ms, platform),
+          choose: platformChooser(platform),
         });
         target = result.manifest;
         state.images.put(name, target);
@@ -202,7 +202,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       const digest = ref.slice(at + 1) as Digest;
       if (!(await state.content.has(digest))) {
         await pull(deps.registry, parseReference(ref), state.content, {
-          choose: (ms) => selectPlatformManifest(ms, options.platform),
+          choose: platformChooser(options.platform),
         });
       }
       return parseManifest(await state.content.read(digest), `Manifest ${digest}`);

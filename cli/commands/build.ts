@@ -18,7 +18,7 @@ import {
   runBuild,
 } from "@img/core";
 import { contextOf } from "../program.ts";
-import { collect } from "../ui/options.ts";
+import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
 
@@ -77,12 +77,7 @@ export function buildCommand() {
       [] as string[],
     )
     .option("--platform <platform>", "set the platform for the build (the host's)")
-    .option(
-      "--insecure-registry <host>",
-      "allow plain HTTP to this registry (repeatable)",
-      collect,
-      [] as string[],
-    )
+    .addOption(insecureRegistryOption())
     .action(async (path, opts, cmd) => {
       const ctx = contextOf(cmd);
       // RUN steps and file ownership need root of a user namespace: re-run inside one.

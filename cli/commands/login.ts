@@ -6,7 +6,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { DEFAULT_DOMAIN, ImgError, parseReference } from "@img/core";
 import { contextOf } from "../program.ts";
-import { collect } from "../ui/options.ts";
+import { insecureRegistryOption } from "../ui/options.ts";
 import { readLine, readSecret } from "../ui/prompt.ts";
 
 /**
@@ -36,6 +36,7 @@ export function loginCommand(): Command<
 > {
   return new Command("login")
     .usage("[OPTIONS] [SERVER]")
+    .summary("Log in to a registry")
     .description(
       "Log in to a registry.\nIf no server is specified, the default is docker.io.",
     )
@@ -43,12 +44,7 @@ export function loginCommand(): Command<
     .option("-u, --username <username>", "username")
     .option("-p, --password <password>", "password")
     .option("--password-stdin", "take the password from stdin")
-    .option(
-      "--insecure-registry <host>",
-      "allow plain HTTP to this registry (repeatable)",
-      collect,
-      [] as string[],
-    )
+    .addOption(insecureRegistryOption())
     .action(async (server, opts, cmd) => {
       const ctx = contextOf(cmd);
       const host = loginHost(server);
@@ -83,6 +79,7 @@ export function loginCommand(): Command<
 export function logoutCommand(): Command<[string | undefined]> {
   return new Command("logout")
     .usage("[SERVER]")
+    .summary("Log out from a registry")
     .description(
       "Log out from a registry.\nIf no server is specified, the default is docker.io.",
     )

@@ -11,13 +11,13 @@ import {
   Lease,
   parsePlatform,
   parseReference,
+  platformChooser,
   pull,
-  selectPlatformManifest,
 } from "@img/core";
 import { contextOf } from "../program.ts";
 import { TransferReporter } from "../ui/transfer.ts";
 import { bytesSize } from "../ui/units.ts";
-import { collect } from "../ui/options.ts";
+import { insecureRegistryOption } from "../ui/options.ts";
 
 /** The `pull` command. */
 export function pullCommand(): Command<
@@ -32,12 +32,7 @@ export function pullCommand(): Command<
       "--platform <platform>",
       "set platform if server is multi-platform capable (e.g. linux/arm64)",
     )
-    .option(
-      "--insecure-registry <host>",
-      "allow plain HTTP to this registry (repeatable)",
-      collect,
-      [] as string[],
-    )
+    .addOption(insecureRegistryOption())
     .action(async (name, opts, cmd) => {
       const ctx = contextOf(cmd);
       try {
@@ -50,7 +45,7 @@ export function pullCommand(): Command<
         // A prune running meanwhile keeps the blobs this pull is storing.
         using _lease = Lease.acquire(state.db);
         const result = await pull(client, ref, state.content, {
-          choose: (manifests) => selectPlatformManifest(manifests, platform),
+          choose: platformChooser(platform),
           onProgress: reporter.update,
         });
         reporter.done();

@@ -7,7 +7,7 @@ import { Command } from "@commander-js/extra-typings";
 import { findImage, formatReference, NotFoundError, parseReference, push } from "@img/core";
 import { contextOf } from "../program.ts";
 import { TransferReporter } from "../ui/transfer.ts";
-import { collect } from "../ui/options.ts";
+import { insecureRegistryOption } from "../ui/options.ts";
 import { normalizeName } from "./tag.ts";
 
 /** The `push` command. */
@@ -16,12 +16,7 @@ export function pushCommand(): Command<[string], { insecureRegistry: string[] }>
     .usage("[OPTIONS] NAME[:TAG]")
     .description("Push an image or a repository to a registry")
     .argument("<name>")
-    .option(
-      "--insecure-registry <host>",
-      "allow plain HTTP to this registry (repeatable)",
-      collect,
-      [] as string[],
-    )
+    .addOption(insecureRegistryOption())
     .action(async (name, opts, cmd) => {
       const ctx = contextOf(cmd);
       try {

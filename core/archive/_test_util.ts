@@ -4,15 +4,15 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
-import { pack } from "tar-stream";
 import { ContentStore } from "../content/store.ts";
 import { type Digest, sha256 } from "../digest.ts";
 import { MediaType } from "../media_types.ts";
 import type { Descriptor, ImageConfig, Index, Manifest } from "../schemas.ts";
+import { type LayerEntry, tarLayer } from "../../tests/_util/layers.ts";
+import { hostArchitecture as hostArch } from "../../tests/_util/oci_layout.ts";
 
 /** A layer written into the test store. */
 export interface TestLayer {
@@ -37,44 +37,23 @@ export interface TestImage {
 }
 
 /** The OCI architecture of the machine running the tests. */
-export function hostArch(): string {
-  const arch = Deno.build.arch as string;
-  return arch === "x86_64" ? "amd64" : arch === "aarch64" ? "arm64" : arch;
-}
+export { hostArch };
 
 /** Builds an uncompressed tar of `files` (with their parent directories), in path order. */
-export async function buildTar(files: Record<string, Uint8Array>): Promise<Uint8Array> {
-  const p = pack();
-  const chunks: Uint8Array[] = [];
-  const done = (async () => {
-    for await (const c of p) chunks.push(c as Uint8Array);
-  })();
+export function buildTar(files: Record<string, Uint8Array>): Promise<Uint8Array> {
+  const entries: LayerEntry[] = [];
   const dirs = new Set<string>();
   for (const path of Object.keys(files).sort()) {
     const parts = path.split("/");
     for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join("/") + "/";
+      const dir = parts.slice(0, i).join("/");
       if (dirs.has(dir)) continue;
       dirs.add(dir);
-      await new Promise<void>((res, rej) => {
-        p.entry(
-          { name: dir, type: "directory", mode: 0o755, mtime: new Date(0) },
-          (e) => e ? rej(e) : res(),
-        ).end(undefined);
-      });
+      entries.push({ type: "dir", path: dir, mode: 0o755, mtime: 0 });
     }
-    const body = files[path];
-    await new Promise<void>((res, rej) => {
-      p.entry(
-        { name: path, mode: 0o644, mtime: new Date(0), size: body.byteLength },
-        Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-        (e) => e ? rej(e) : res(),
-      );
-    });
+    entries.push({ type: "file", path, mode: 0o644, mtime: 0, content: files[path] });
   }
-  p.finalize();
-  await done;
-  return new Uint8Array(Buffer.concat(chunks));
+  return Promise.resolve(tarLayer(entries));
 }
 
 /** Writes a gzip layer of `files` into `store`. */
@@ -152,6 +131,23 @@ export async function putImage(
   };
   const manifest = await putJSON(store, manifestJSON.mediaType!, manifestJSON);
   return { manifest, config, configJSON, layers };
+}
+
+/** A Docker schema 2 base image (a 2 MB random file in it), and an OCI image on top of it. */
+export async function putBaseAndApp(
+  store: ContentStore,
+): Promise<{ base: TestImage; app: TestImage }> {
+  const enc = new TextEncoder();
+  const base = await putImage(store, {
+    docker: true,
+    files: { "bin/hello": enc.encode("hello\n"), "data/random.bin": randomBytes(2_000_000) },
+  });
+  const app = await putImage(store, {
+    base: base.layers,
+    files: { "app/run": enc.encode("#!/bin/sh\necho app\n") },
+    cmd: ["/app/run"],
+  });
+  return { base, app };
 }
 
 /** Writes an OCI index of `manifests` into `store`. */

@@ -1,6 +1,5 @@
 import { removeTree } from "../../tests/_util/img.ts";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ImgError } from "../errors.ts";
 import { MediaType } from "../media_types.ts";
@@ -8,6 +7,7 @@ import { writeDockerArchive } from "./docker_archive.ts";
 import {
   fileSink,
   hostArch,
+  putBaseAndApp,
   putImage,
   putIndex,
   putJSON,
@@ -15,22 +15,8 @@ import {
   tempStore,
   type TestImage,
 } from "./_test_util.ts";
-import type { ContentStore } from "../content/store.ts";
 
 const enc = new TextEncoder();
-
-async function fixture(store: ContentStore): Promise<{ base: TestImage; app: TestImage }> {
-  const base = await putImage(store, {
-    docker: true,
-    files: { "bin/hello": enc.encode("hello\n"), "data/random.bin": randomBytes(2_000_000) },
-  });
-  const app = await putImage(store, {
-    base: base.layers,
-    files: { "app/run": enc.encode("#!/bin/sh\necho app\n") },
-    cmd: ["/app/run"],
-  });
-  return { base, app };
-}
 
 /**
  * Runs podman against a private storage root in `dir` (podman wants a short runroot path,
@@ -69,7 +55,7 @@ const hex = (d: string) => d.slice("sha256:".length);
 Deno.test("writeDockerArchive writes what docker save writes, and podman loads it", async () => {
   const { dir, store, cleanup } = await tempStore();
   try {
-    const { base, app } = await fixture(store);
+    const { base, app } = await putBaseAndApp(store);
     const images = [
       {
         names: ["docker.io/library/busybox:latest", "127.0.0.1:5000/a/b:v1"],
@@ -142,7 +128,7 @@ Deno.test("writeDockerArchive writes what docker save writes, and podman loads i
 Deno.test("writeDockerArchive with normalized RepoTags makes podman keep docker.io names", async () => {
   const { dir, store, cleanup } = await tempStore();
   try {
-    const { base } = await fixture(store);
+    const { base } = await putBaseAndApp(store);
     const file = join(dir, "docker.tar");
     const { manifest } = await writeDockerArchive(
       [{ names: ["docker.io/library/busybox:1.36"], manifest: base.manifest }],
@@ -166,7 +152,7 @@ Deno.test("writeDockerArchive with normalized RepoTags makes podman keep docker.
 Deno.test("writeDockerArchive merges names of one image and skips digest-only names", async () => {
   const { dir, store, cleanup } = await tempStore();
   try {
-    const { base, app } = await fixture(store);
+    const { base, app } = await putBaseAndApp(store);
     const { manifest, blobs } = await writeDockerArchive(
       [
         { names: ["docker.io/library/busybox:latest"], manifest: base.manifest },
@@ -196,7 +182,7 @@ Deno.test("writeDockerArchive merges names of one image and skips digest-only na
 Deno.test("writeDockerArchive refuses a multi-platform index with a clear error", async () => {
   const { store, cleanup } = await tempStore();
   try {
-    const { app } = await fixture(store);
+    const { app } = await putBaseAndApp(store);
     const index = await putIndex(store, [app.manifest]);
     let aborted = false;
     const out = new WritableStream<Uint8Array>({ abort: () => void (aborted = true) });

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { NotFoundError } from "../errors.ts";
 import { MediaType } from "../media_types.ts";
@@ -8,30 +7,15 @@ import { writeOciArchive, writeOciLayout } from "./oci_layout.ts";
 import {
   fileSink,
   hostArch,
+  putBaseAndApp,
   putImage,
   putIndex,
   putJSON,
   run,
   tempStore,
-  type TestImage,
 } from "./_test_util.ts";
-import type { ContentStore } from "../content/store.ts";
 
 const enc = new TextEncoder();
-
-/** A Docker schema 2 base image with two names, and an OCI image on top of it. */
-async function fixture(store: ContentStore): Promise<{ base: TestImage; app: TestImage }> {
-  const base = await putImage(store, {
-    docker: true,
-    files: { "bin/hello": enc.encode("hello\n"), "data/random.bin": randomBytes(2_000_000) },
-  });
-  const app = await putImage(store, {
-    base: base.layers,
-    files: { "app/run": enc.encode("#!/bin/sh\necho app\n") },
-    cmd: ["/app/run"],
-  });
-  return { base, app };
-}
 
 async function skopeoJSON(...args: string[]): Promise<Record<string, unknown>> {
   return JSON.parse(await run("skopeo", ...args));
@@ -40,7 +24,7 @@ async function skopeoJSON(...args: string[]): Promise<Record<string, unknown>> {
 Deno.test("writeOciArchive writes an OCI layout that skopeo reads by tag, byte for byte reproducibly", async () => {
   const { dir, store, cleanup } = await tempStore();
   try {
-    const { base, app } = await fixture(store);
+    const { base, app } = await putBaseAndApp(store);
     const images = [
       {
         names: ["docker.io/library/busybox:latest", "127.0.0.1:5000/a/b:v1"],
@@ -121,7 +105,7 @@ Deno.test("writeOciArchive writes an OCI layout that skopeo reads by tag, byte f
 Deno.test("writeOciLayout writes a directory that umoci unpacks and skopeo reads", async () => {
   const { dir, store, cleanup } = await tempStore();
   try {
-    const { base, app } = await fixture(store);
+    const { base, app } = await putBaseAndApp(store);
     const layout = join(dir, "layout");
     const images = [
       { names: ["docker.io/library/busybox:latest"], manifest: base.manifest },
@@ -152,7 +136,7 @@ Deno.test("writeOciLayout writes a directory that umoci unpacks and skopeo reads
 Deno.test("writeOciArchive keeps Docker manifests unchanged when asked", async () => {
   const { dir, store, cleanup } = await tempStore();
   try {
-    const { base } = await fixture(store);
+    const { base } = await putBaseAndApp(store);
     const file = join(dir, "oci.tar");
     const { index } = await writeOciArchive(
       [{ names: ["docker.io/library/busybox:latest"], manifest: base.manifest }],
@@ -227,7 +211,7 @@ Deno.test("writeOciArchive writes an index with only the platforms whose content
 Deno.test("writeOciArchive fails with a clear error and aborts the output when a layer is missing", async () => {
   const { store, cleanup } = await tempStore();
   try {
-    const { app } = await fixture(store);
+    const { app } = await putBaseAndApp(store);
     await store.delete(app.layers[1].desc.digest as `sha256:${string}`);
     let aborted = false;
     let written = 0;

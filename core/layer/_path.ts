@@ -1,7 +1,7 @@
 /**
  * Path handling for applying layers: cleaning tar names and resolving them inside a root
  * directory the way a chroot would, so that nothing is ever reached through a symlink that
- * points out of the tree.
+ * points out of the tree; and the `lstat` and removal that tolerate a missing path.
  *
  * @module
  */
@@ -100,4 +100,25 @@ export function resolveInRoot(
     for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]);
   }
   return resolved;
+}
+
+/** `lstat`, or `undefined` when the path (or a parent) does not exist. */
+export function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/** Removes `path` and everything below it; a missing path is not an error. */
+export function removeAll(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
 }

@@ -11,9 +11,17 @@
  * @module
  */
 import { lchownSync, lutimesSync } from "node:fs";
-import tar from "tar-stream";
+import type tar from "tar-stream";
 import { ImgError } from "../errors.ts";
-import { cleanComponents, joinRoot, resolveInRoot, SymlinkEscapeError } from "./_path.ts";
+import {
+  cleanComponents,
+  joinRoot,
+  lstatOrUndefined,
+  removeAll,
+  resolveInRoot,
+  SymlinkEscapeError,
+} from "./_path.ts";
+import { forEachTarEntry } from "./_tar_extract.ts";
 
 /** Writes extended attributes without following symlinks (`lsetxattr(2)`). */
 export interface XattrWriter {
@@ -109,25 +117,6 @@ function resolveDir(root: string, components: string[]): string | undefined {
   }
 }
 
-function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
-  }
-}
-
-function removeAll(path: string): void {
-  try {
-    Deno.removeSync(path, { recursive: true });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
 /** Decodes a PAX extended header keeping `SCHILY.xattr.*` values as raw bytes. */
 function decodePax(buf: Uint8Array): Record<string, string | Uint8Array> {
   const dec = new TextDecoder();
@@ -205,69 +194,18 @@ export async function applyLayer(
   options: ApplyLayerOptions = {},
 ): Promise<ApplyLayerResult> {
   const root = Deno.realPathSync(dir);
-  const extract = tar.extract();
-  patchPax(extract);
-  const reader = tarStream.getReader();
   const applier = new Applier(root, options);
-
-  let feedError: unknown;
-  const feeding = (async () => {
+  await forEachTarEntry(tarStream, async (header, data) => {
     try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (!extract.write(value)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              extract.off("drain", done);
-              extract.off("close", done);
-              resolve();
-            };
-            extract.on("drain", done);
-            extract.on("close", done);
-          });
-          if (extract.destroyed) return;
-        }
-      }
-      extract.end(undefined);
+      await applier.apply(header as Header, data);
     } catch (e) {
-      feedError = e;
-      extract.destroy(e as Error);
+      if (e instanceof ImgError) throw e;
+      throw new ImgError(
+        `Cannot apply layer entry "${header.name}" to ${dir} (${(e as Error).message})`,
+        { cause: e },
+      );
     }
-  })();
-
-  const entries = extract[Symbol.asyncIterator]();
-  try {
-    while (true) {
-      let next: IteratorResult<{ header: tar.Header } & AsyncIterable<Uint8Array>>;
-      try {
-        next = (await entries.next()) as typeof next;
-      } catch (e) {
-        if (feedError) throw feedError;
-        throw tarError(e);
-      }
-      if (next.done) break;
-      const header = next.value.header as Header;
-      try {
-        await applier.apply(header, next.value);
-      } catch (e) {
-        if (e instanceof ImgError) throw e;
-        throw new ImgError(
-          `Cannot apply layer entry "${header.name}" to ${dir} (${(e as Error).message})`,
-          { cause: e },
-        );
-      }
-    }
-  } catch (e) {
-    extract.destroy();
-    await reader.cancel().catch(() => {});
-    await feeding;
-    // A failing source (e.g. corrupt compressed data) is the cause of whatever followed.
-    if (feedError) throw feedError;
-    throw e;
-  }
-  await feeding;
-  if (feedError) throw feedError;
+  }, { malformed: tarError, setup: patchPax });
   applier.finish();
   return applier.result;
 }

@@ -8,6 +8,7 @@ import { constants, createGzip, createZstdCompress } from "node:zlib";
 import type { Transform } from "node:stream";
 import { ImgError } from "../errors.ts";
 import type { LayerCompression } from "../media_types.ts";
+import { feedWritable } from "./_node_stream.ts";
 
 export type { LayerCompression } from "../media_types.ts";
 
@@ -47,34 +48,6 @@ export function compressStream(
   let sourceError: unknown;
   let cancelled = false;
 
-  /** Feeds the source into the compressor, waiting whenever it is full. */
-  async function feed(): Promise<void> {
-    try {
-      while (!cancelled) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (!z.write(value)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              z.off("drain", done);
-              z.off("error", done);
-              z.off("close", done);
-              resolve();
-            };
-            z.on("drain", done);
-            z.on("error", done);
-            z.on("close", done);
-          });
-          if (z.destroyed) return;
-        }
-      }
-      if (!cancelled) z.end();
-    } catch (e) {
-      sourceError = e;
-      z.destroy(e instanceof Error ? e : new Error(String(e)));
-    }
-  }
-
   return new ReadableStream<Uint8Array>({
     start(controller) {
       z.on("data", (chunk: Uint8Array) => {
@@ -92,7 +65,10 @@ export function compressStream(
         );
       });
       z.pause();
-      feed();
+      feedWritable(reader, z, {
+        stopped: () => cancelled,
+        onSourceError: (e) => (sourceError = e),
+      });
     },
     pull() {
       z.resume();

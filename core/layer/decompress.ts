@@ -6,18 +6,16 @@
  */
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
+import { concatBytes, prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 import type { LayerCompression } from "../media_types.ts";
+import { drained } from "./_node_stream.ts";
 import { ZstdFrameFilter } from "./_zstd_frames.ts";
 
 export type { LayerCompression } from "../media_types.ts";
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
-
-function startsWith(bytes: Uint8Array, magic: number[]): boolean {
-  return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
-}
 
 /**
  * Detects the compression of a blob from its first bytes: gzip (`1f 8b`), zstd
@@ -80,15 +78,7 @@ export function decompressStream(
       pending.push(value);
       have += value.length;
     }
-    const head = new Uint8Array(Math.min(have, ZSTD_MAGIC.length));
-    let off = 0;
-    for (const c of pending) {
-      if (off >= head.length) break;
-      const part = c.subarray(0, head.length - off);
-      head.set(part, off);
-      off += part.length;
-    }
-    kind = detectCompression(head);
+    kind = detectCompression(prefixBytes(pending, ZSTD_MAGIC.length));
   }
 
   function setup(): void {
@@ -138,19 +128,7 @@ export function decompressStream(
     }
     let ok = true;
     for (const part of frames ? frames.filter(chunk) : [chunk]) ok = d.write(part);
-    if (!ok) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          d.off("drain", done);
-          d.off("error", done);
-          d.off("close", done);
-          resolve();
-        };
-        d.on("drain", done);
-        d.on("error", done);
-        d.on("close", done);
-      });
-    }
+    if (!ok) await drained(d);
     return false;
   }
 
@@ -173,7 +151,7 @@ export function decompressStream(
         if (outputError) throw outputError;
         if (output.length > 0) {
           // Hand over everything available at once: fewer, larger chunks downstream.
-          controller.enqueue(output.length === 1 ? output.pop()! : concat(output.splice(0)));
+          controller.enqueue(output.length === 1 ? output.pop()! : concatBytes(output.splice(0)));
           return;
         }
         if (outputEnded) {
@@ -198,16 +176,4 @@ export function decompressStream(
       await reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

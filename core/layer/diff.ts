@@ -24,8 +24,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Digest } from "../digest.ts";
-import { isErrno, lgetxattr, llistxattr, major, minor } from "../libc.ts";
-import { type LayerEntryHeader, type LayerEntryType, LayerTarWriter } from "./tar_writer.ts";
+import { READ_CHUNK, type TreeEntryWriter, WHOLE_FILE, writeTreeLayer } from "./_entry_writer.ts";
 
 /** Options of {@linkcode writeLayerDiff}. */
 export interface LayerDiffOptions {
@@ -56,7 +55,6 @@ export function defaultXattrFilter(name: string): boolean {
 }
 
 const WHITEOUT_PREFIX = ".wh.";
-const READ_CHUNK = 1024 * 1024;
 
 /**
  * Writes the changes from `lower` to `upper` (plain directories; no `lower` means an empty
@@ -76,16 +74,12 @@ export async function writeLayerDiff(
   out: WritableStream<Uint8Array>,
   options: LayerDiffOptions = {},
 ): Promise<LayerDiffResult> {
-  const tw = new LayerTarWriter(out);
-  try {
-    const differ = new Differ(tw, upper, options);
-    await differ.dir("", lower, upper);
-    const { digest, size } = await tw.close();
-    return { diffID: digest, size };
-  } catch (e) {
-    await tw.abort(e);
-    throw e;
-  }
+  return await writeTreeLayer(
+    out,
+    options.sourceDateEpoch,
+    options.skipXattr ?? defaultXattrFilter,
+    (entries) => new Differ(entries, upper).dir("", lower, upper),
+  );
 }
 
 /** An entry of a directory listing, with its lstat. */
@@ -98,17 +92,8 @@ interface Entry {
 class Differ {
   /** Directories already written, by relative path. */
   readonly #dirs = new Set<string>();
-  /** The first name written for each multiply linked inode (`dev:ino`). */
-  readonly #inodes = new Map<string, string>();
-  readonly #skipXattr: (name: string) => boolean;
 
-  constructor(
-    readonly tw: LayerTarWriter,
-    readonly upper: string,
-    readonly options: LayerDiffOptions,
-  ) {
-    this.#skipXattr = options.skipXattr ?? defaultXattrFilter;
-  }
+  constructor(readonly entries: TreeEntryWriter, readonly upper: string) {}
 
   /** Diffs the directory `rel`: `lowerDir` (if any) against `upperDir`. */
   async dir(rel: string, lowerDir: string | undefined, upperDir: string): Promise<void> {
@@ -153,17 +138,8 @@ class Differ {
 
   async #whiteout(parentRel: string, name: string): Promise<void> {
     await this.#includeParents(parentRel);
-    const t = this.options.sourceDateEpoch ?? 0;
     const prefix = parentRel ? `${parentRel}/` : "";
-    await this.tw.add({
-      name: `${prefix}${WHITEOUT_PREFIX}${name}`,
-      type: "file",
-      mode: 0,
-      uid: 0,
-      gid: 0,
-      mtime: t,
-      size: 0,
-    });
+    await this.entries.marker(`${prefix}${WHITEOUT_PREFIX}${name}`);
   }
 
   /** Writes the directories above `rel` (and `rel` itself) that were not written yet. */
@@ -185,81 +161,13 @@ class Differ {
   }
 
   async #write(rel: string, e: Entry): Promise<void> {
-    const info = e.info;
-    const type = entryType(info);
-    if (type === undefined) return; // sockets cannot be archived
-    let mtime = Math.floor((info.mtime?.getTime() ?? 0) / 1000);
-    const epoch = this.options.sourceDateEpoch;
-    if (epoch !== undefined && mtime > epoch) mtime = epoch;
-    const header: LayerEntryHeader = {
-      name: type === "directory" ? `${rel}/` : rel,
-      type,
-      mode: (info.mode ?? 0) & 0o7777,
-      uid: info.uid ?? 0,
-      gid: info.gid ?? 0,
-      mtime,
-      xattrs: this.#xattrs(e.path),
-    };
-    if (type === "directory") {
-      this.#dirs.add(rel);
-      await this.tw.add(header);
-      return;
-    }
-    if ((info.nlink ?? 1) > 1) {
-      const key = `${info.dev}:${info.ino}`;
-      const first = this.#inodes.get(key);
-      if (first !== undefined) {
-        await this.tw.add({ ...header, type: "link", linkname: first, size: 0 });
-        return;
-      }
-      this.#inodes.set(key, rel);
-    }
-    switch (type) {
-      case "symlink":
-        header.linkname = await Deno.readLink(e.path);
-        break;
-      case "character-device":
-      case "block-device":
-        header.devmajor = major(info.rdev ?? 0);
-        header.devminor = minor(info.rdev ?? 0);
-        break;
-      case "file":
-        header.size = info.size;
-        await this.tw.add(header, readChunks(e.path, info.size));
-        return;
-    }
-    await this.tw.add(header);
-  }
-
-  /** The entry's xattrs, filtered; undefined when it has none. */
-  #xattrs(path: string): Record<string, Uint8Array> | undefined {
-    let names: string[];
-    try {
-      names = llistxattr(path);
-    } catch (e) {
-      if (isErrno(e, "EOPNOTSUPP", "ENOTSUP", "ENOSYS")) return undefined;
-      throw e;
-    }
-    let out: Record<string, Uint8Array> | undefined;
-    for (const name of names.sort()) {
-      if (this.#skipXattr(name)) continue;
-      let value: Uint8Array | null;
-      try {
-        value = lgetxattr(path, name);
-      } catch (e) {
-        // Some namespaces (trusted.*) cannot be read unprivileged: they are not ours to copy.
-        if (isErrno(e, "EPERM", "EACCES", "EOPNOTSUPP")) continue;
-        throw e;
-      }
-      if (value === null) continue;
-      (out ??= {})[name] = value;
-    }
-    return out;
+    if (e.info.isDirectory) this.#dirs.add(rel);
+    await this.entries.write(rel, e.path, e.info);
   }
 
   #sameXattrs(a: string, b: string): boolean {
-    const x = this.#xattrs(a) ?? {};
-    const y = this.#xattrs(b) ?? {};
+    const x = this.entries.xattrs(a) ?? {};
+    const y = this.entries.xattrs(b) ?? {};
     const keys = Object.keys(x);
     if (keys.length !== Object.keys(y).length) return false;
     return keys.every((k) => y[k] !== undefined && equalBytes(x[k], y[k]));
@@ -295,16 +203,6 @@ class Differ {
   }
 }
 
-function entryType(info: Deno.FileInfo): LayerEntryType | undefined {
-  if (info.isFile) return "file";
-  if (info.isDirectory) return "directory";
-  if (info.isSymlink) return "symlink";
-  if (info.isCharDevice) return "character-device";
-  if (info.isBlockDevice) return "block-device";
-  if (info.isFifo) return "fifo";
-  return undefined;
-}
-
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -322,23 +220,6 @@ async function list(dir: string): Promise<Entry[]> {
     out.push({ name, path, info });
   }
   return out;
-}
-
-/** Files up to this size are read in one call: far fewer async operations for small files. */
-const WHOLE_FILE = 1024 * 1024;
-
-async function* readChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
-  if (size <= WHOLE_FILE) {
-    yield await Deno.readFile(path);
-    return;
-  }
-  using file = await Deno.open(path, { read: true });
-  while (true) {
-    const buf = new Uint8Array(READ_CHUNK);
-    const n = await file.read(buf);
-    if (n === null) return;
-    yield buf.subarray(0, n);
-  }
 }
 
 async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<number> {

@@ -19,10 +19,9 @@
  *
  * @module
  */
-import type { Digest } from "../digest.ts";
-import { isErrno, lgetxattr, llistxattr, major, minor } from "../libc.ts";
+import { isErrno, lgetxattr } from "../libc.ts";
+import { type TreeEntryWriter, writeTreeLayer } from "./_entry_writer.ts";
 import { defaultXattrFilter, type LayerDiffOptions, type LayerDiffResult } from "./diff.ts";
-import { type LayerEntryHeader, type LayerEntryType, LayerTarWriter } from "./tar_writer.ts";
 
 const WHITEOUT_PREFIX = ".wh.";
 const WHITEOUT_OPAQUE = ".wh..wh..opq";
@@ -31,7 +30,6 @@ const OPAQUE_XATTRS = [
   "trusted.overlay.opaque",
   "user.fuseoverlayfs.opaque",
 ];
-const READ_CHUNK = 1024 * 1024;
 
 /** Whether an xattr is overlay bookkeeping that never goes into a layer. */
 function overlayXattr(name: string): boolean {
@@ -55,26 +53,17 @@ export async function writeOverlayDiff(
   out: WritableStream<Uint8Array>,
   options: LayerDiffOptions = {},
 ): Promise<LayerDiffResult> {
-  const tw = new LayerTarWriter(out);
-  try {
-    const w = new UpperWriter(tw, options);
-    await w.dir("", upper);
-    const { digest, size } = await tw.close();
-    return { diffID: digest as Digest, size };
-  } catch (e) {
-    await tw.abort(e);
-    throw e;
-  }
+  const skip = options.skipXattr;
+  return await writeTreeLayer(
+    out,
+    options.sourceDateEpoch,
+    skip ? (n) => skip(n) || overlayXattr(n) : overlayXattr,
+    (entries) => new UpperWriter(entries).dir("", upper),
+  );
 }
 
 class UpperWriter {
-  readonly #inodes = new Map<string, string>();
-  readonly #skipXattr: (name: string) => boolean;
-
-  constructor(readonly tw: LayerTarWriter, readonly options: LayerDiffOptions) {
-    const skip = options.skipXattr;
-    this.#skipXattr = skip ? (n) => skip(n) || overlayXattr(n) : overlayXattr;
-  }
+  constructor(readonly entries: TreeEntryWriter) {}
 
   /** Writes the children of the directory `path` (relative path `rel`). */
   async dir(rel: string, path: string): Promise<void> {
@@ -110,14 +99,14 @@ class UpperWriter {
       entries.push({ name, whiteout: false, path: p, info });
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    if (opaque && rel !== "") await this.#marker(`${prefix}${WHITEOUT_OPAQUE}`);
+    if (opaque && rel !== "") await this.entries.marker(`${prefix}${WHITEOUT_OPAQUE}`);
     for (const e of entries) {
       const child = `${prefix}${e.name}`;
       if (e.whiteout) {
-        await this.#marker(`${prefix}${WHITEOUT_PREFIX}${e.name}`);
+        await this.entries.marker(`${prefix}${WHITEOUT_PREFIX}${e.name}`);
         continue;
       }
-      await this.#write(child, e.path!, e.info!);
+      await this.entries.write(child, e.path!, e.info!);
       if (e.info!.isDirectory) await this.dir(child, e.path!);
     }
   }
@@ -135,114 +124,9 @@ class UpperWriter {
     }
     return false;
   }
-
-  async #marker(name: string): Promise<void> {
-    await this.tw.add({
-      name,
-      type: "file",
-      mode: 0,
-      uid: 0,
-      gid: 0,
-      mtime: this.options.sourceDateEpoch ?? 0,
-      size: 0,
-    });
-  }
-
-  async #write(rel: string, path: string, info: Deno.FileInfo): Promise<void> {
-    const type = entryType(info);
-    if (type === undefined) return;
-    let mtime = Math.floor((info.mtime?.getTime() ?? 0) / 1000);
-    const epoch = this.options.sourceDateEpoch;
-    if (epoch !== undefined && mtime > epoch) mtime = epoch;
-    const header: LayerEntryHeader = {
-      name: type === "directory" ? `${rel}/` : rel,
-      type,
-      mode: (info.mode ?? 0) & 0o7777,
-      uid: info.uid ?? 0,
-      gid: info.gid ?? 0,
-      mtime,
-      xattrs: this.#xattrs(path),
-    };
-    if (type === "directory") {
-      await this.tw.add(header);
-      return;
-    }
-    if ((info.nlink ?? 1) > 1) {
-      const key = `${info.dev}:${info.ino}`;
-      const first = this.#inodes.get(key);
-      if (first !== undefined) {
-        await this.tw.add({ ...header, type: "link", linkname: first, size: 0 });
-        return;
-      }
-      this.#inodes.set(key, rel);
-    }
-    switch (type) {
-      case "symlink":
-        header.linkname = await Deno.readLink(path);
-        break;
-      case "character-device":
-      case "block-device":
-        header.devmajor = major(info.rdev ?? 0);
-        header.devminor = minor(info.rdev ?? 0);
-        break;
-      case "file":
-        header.size = info.size;
-        await this.tw.add(header, readChunks(path, info.size));
-        return;
-    }
-    await this.tw.add(header);
-  }
-
-  #xattrs(path: string): Record<string, Uint8Array> | undefined {
-    let names: string[];
-    try {
-      names = llistxattr(path);
-    } catch (e) {
-      if (isErrno(e, "EOPNOTSUPP", "ENOTSUP", "ENOSYS")) return undefined;
-      throw e;
-    }
-    let out: Record<string, Uint8Array> | undefined;
-    for (const name of names.sort()) {
-      if (this.#skipXattr(name)) continue;
-      let value: Uint8Array | null;
-      try {
-        value = lgetxattr(path, name);
-      } catch (e) {
-        if (isErrno(e, "EPERM", "EACCES", "EOPNOTSUPP")) continue;
-        throw e;
-      }
-      if (value === null) continue;
-      (out ??= {})[name] = value;
-    }
-    return out;
-  }
 }
 
 /** Whether an entry of an upper directory is an overlay whiteout (a 0:0 character device). */
 export function isWhiteout(info: Deno.FileInfo): boolean {
   return info.isCharDevice === true && (info.rdev ?? 0) === 0;
-}
-
-function entryType(info: Deno.FileInfo): LayerEntryType | undefined {
-  if (info.isFile) return "file";
-  if (info.isDirectory) return "directory";
-  if (info.isSymlink) return "symlink";
-  if (info.isCharDevice) return "character-device";
-  if (info.isBlockDevice) return "block-device";
-  if (info.isFifo) return "fifo";
-  return undefined;
-}
-
-async function* readChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
-  if (size <= READ_CHUNK) {
-    yield await Deno.readFile(path);
-    return;
-  }
-  using file = await Deno.open(path, { read: true });
-  while (true) {
-    const buf = new Uint8Array(READ_CHUNK);
-    const n = await file.read(buf);
-    if (n === null) return;
-    yield buf.subarray(0, n);
-  }
 }

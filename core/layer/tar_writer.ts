@@ -12,6 +12,7 @@
  * @module
  */
 import { type Digest, Digester } from "../digest.ts";
+import { concatBytes } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 
 /** The type of a layer tar entry. */
@@ -266,7 +267,7 @@ export function encodeHeader(header: LayerEntryHeader & { size: number }): Uint8
   });
   if (records.length === 0) return main;
   records.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const body = concat(records.map(([k, v]) => paxRecord(k, v)));
+  const body = concatBytes(records.map(([k, v]) => paxRecord(k, v)));
   // As Go's archive/tar names it: <dir>/PaxHeaders.0/<base>.
   const trimmed = name.replace(/\/+$/, "");
   const slash = trimmed.lastIndexOf("/");
@@ -286,7 +287,7 @@ export function encodeHeader(header: LayerEntryHeader & { size: number }): Uint8
     devminor: 0,
   });
   const pad = (BLOCK - (body.length % BLOCK)) % BLOCK;
-  return concat([pax, body, new Uint8Array(pad), main]);
+  return concatBytes([pax, body, new Uint8Array(pad), main]);
 }
 
 /** The longest ASCII prefix of `s` that fits 100 bytes (the full name is in a PAX record). */
@@ -295,18 +296,6 @@ function truncate(s: string): string {
   for (const ch of s) {
     if (ch.charCodeAt(0) > 0x7f || out.length >= 100) break;
     out += ch;
-  }
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
   }
   return out;
 }

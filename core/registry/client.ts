@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { z } from "zod";
+import { concatBytes } from "../_bytes.ts";
 import type { Credential, CredentialStore } from "../credentials.ts";
 import { type Digest, sha256 } from "../digest.ts";
 import { DigestMismatchError, ImgError } from "../errors.ts";
@@ -840,13 +842,7 @@ async function readLimited(res: Response, limit: number, ctx: ErrorContext): Pro
       chunks.push(chunk);
     }
   }
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /**
@@ -881,38 +877,32 @@ export function detectMediaType(contentType: string | null, bytes: Uint8Array): 
   return header || "application/octet-stream";
 }
 
-function parseManifest(bytes: Uint8Array, ctx: ErrorContext): Manifest {
+/** Parses a fetched manifest or index; `what` names it in the error ("image manifest"). */
+function parseDocument<T>(
+  bytes: Uint8Array,
+  schema: z.ZodType<T>,
+  what: string,
+  ctx: ErrorContext,
+): T {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new RegistryError(`${ctx.action} failed: the image manifest is not valid JSON`);
+    throw new RegistryError(`${ctx.action} failed: the ${what} is not valid JSON`);
   }
-  const parsed = manifestSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     throw new RegistryError(
-      `${ctx.action} failed: the image manifest is not valid: ${
-        parsed.error.issues[0]?.message ?? ""
-      }`,
+      `${ctx.action} failed: the ${what} is not valid: ${parsed.error.issues[0]?.message ?? ""}`,
     );
   }
   return parsed.data;
 }
 
+function parseManifest(bytes: Uint8Array, ctx: ErrorContext): Manifest {
+  return parseDocument(bytes, manifestSchema, "image manifest", ctx);
+}
+
 function parseIndex(bytes: Uint8Array, ctx: ErrorContext): Index {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new RegistryError(`${ctx.action} failed: the image index is not valid JSON`);
-  }
-  const parsed = indexSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new RegistryError(
-      `${ctx.action} failed: the image index is not valid: ${
-        parsed.error.issues[0]?.message ?? ""
-      }`,
-    );
-  }
-  return parsed.data;
+  return parseDocument(bytes, indexSchema, "image index", ctx);
 }

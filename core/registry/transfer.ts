@@ -9,14 +9,9 @@ import type { ContentStore } from "../content/store.ts";
 import type { Digest } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import { isIndexMediaType, isManifestMediaType } from "../media_types.ts";
+import { type Platform, selectPlatformManifest } from "../platform.ts";
 import { type Reference, withDigest } from "../reference.ts";
-import {
-  type Descriptor,
-  indexSchema,
-  type Manifest,
-  manifestSchema,
-  type OciPlatform,
-} from "../schemas.ts";
+import { type Descriptor, indexSchema, type Manifest, manifestSchema } from "../schemas.ts";
 import type { ManifestChooser, RegistryClient } from "./client.ts";
 import { mapLimit } from "./_pool.ts";
 
@@ -150,22 +145,11 @@ export async function push(
 }
 
 /**
- * A simple {@linkcode ManifestChooser}: the first entry whose platform has the wanted os and
- * architecture (and variant, when the wanted platform names one; `arm64` treats a missing
- * variant as `v8`). Attestation manifests (`unknown/unknown`) never match.
+ * The {@linkcode ManifestChooser} for the platform `wanted`: the index entry
+ * {@linkcode selectPlatformManifest} picks (an exact match after normalization, so `arm64`
+ * treats a missing variant as `v8`; for arm, a lower variant that still runs; attestation
+ * manifests never).
  */
-export function platformChooser(wanted: OciPlatform): ManifestChooser {
-  const norm = (p: OciPlatform) => ({
-    os: p.os,
-    architecture: p.architecture,
-    variant: p.variant ?? (p.architecture === "arm64" ? "v8" : undefined),
-  });
-  const w = norm(wanted);
-  return (manifests) =>
-    manifests.find((d) => {
-      if (!d.platform) return false;
-      const p = norm(d.platform);
-      return p.os === w.os && p.architecture === w.architecture &&
-        (wanted.variant === undefined || p.variant === w.variant);
-    });
+export function platformChooser(wanted: Platform): ManifestChooser {
+  return (manifests) => selectPlatformManifest(manifests, wanted);
 }

@@ -9,7 +9,7 @@
  */
 import dockerignore, { type Ignore } from "@balena/dockerignore";
 import { ImgError, NotFoundError } from "../errors.ts";
-import { joinRoot, resolveInRoot, SymlinkEscapeError } from "../layer/_path.ts";
+import { joinRoot, lstatOrUndefined, resolveInRoot, SymlinkEscapeError } from "../layer/_path.ts";
 import { BadPatternError, matchGlob, splitWildcards } from "./_glob.ts";
 
 /**
@@ -36,18 +36,6 @@ export function clampComponents(path: string): string[] {
     else out.push(c);
   }
   return out;
-}
-
-/** `lstat`, or `undefined` when the path (or a parent) does not exist. */
-export function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
-  }
 }
 
 /** Entry names of a directory, sorted as Go's `os.ReadDir` sorts them. */

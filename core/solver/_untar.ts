@@ -12,12 +12,20 @@
  * @module
  */
 import { lchownSync, lutimesSync } from "node:fs";
-import tar from "tar-stream";
+import type tar from "tar-stream";
+import { prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
-import { cleanComponents, joinRoot, resolveInRoot, SymlinkEscapeError } from "../layer/_path.ts";
+import {
+  cleanComponents,
+  joinRoot,
+  lstatOrUndefined,
+  removeAll,
+  resolveInRoot,
+  SymlinkEscapeError,
+} from "../layer/_path.ts";
+import { forEachTarEntry } from "../layer/_tar_extract.ts";
 import { mknodCommand } from "../layer/apply.ts";
 import { decompressStream } from "../layer/decompress.ts";
-import { lstatOrUndefined } from "./_source.ts";
 
 const BLOCK = 512;
 
@@ -29,10 +37,6 @@ export interface ExtractOptions {
   owner?: { uid: number; gid: number };
   /** Called with a message for each thing skipped (devices that cannot be created). */
   onWarning?: (message: string) => void;
-}
-
-function startsWith(bytes: Uint8Array, magic: number[]): boolean {
-  return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
 }
 
 /** A command's stdout as a stream; `undefined` if the command is not installed. */
@@ -110,15 +114,7 @@ export async function openArchive(path: string): Promise<ReadableStream<Uint8Arr
     await reader.cancel().catch(() => {});
     return undefined;
   }
-  const head = new Uint8Array(Math.min(have, BLOCK));
-  let off = 0;
-  for (const c of chunks) {
-    if (off >= head.length) break;
-    const part = c.subarray(0, head.length - off);
-    head.set(part, off);
-    off += part.length;
-  }
-  if (!isTarHeader(head)) {
+  if (!isTarHeader(prefixBytes(chunks, BLOCK))) {
     await reader.cancel().catch(() => {});
     return undefined;
   }
@@ -154,14 +150,6 @@ function resolve(root: string, name: string, components: string[]): string[] {
   }
 }
 
-function removeAll(path: string): void {
-  try {
-    Deno.removeSync(path, { recursive: true });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
 async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
   for await (const _ of data) { /* discard */ }
 }
@@ -176,58 +164,23 @@ export async function extractArchive(
   stream: ReadableStream<Uint8Array>,
   options: ExtractOptions,
 ): Promise<void> {
-  const extract = tar.extract();
-  const reader = stream.getReader();
-  let feedError: unknown;
-  const feeding = (async () => {
-    try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (!extract.write(value)) {
-          await new Promise<void>((resolve) => {
-            const go = () => {
-              extract.off("drain", go);
-              extract.off("close", go);
-              resolve();
-            };
-            extract.on("drain", go);
-            extract.on("close", go);
-          });
-          if (extract.destroyed) return;
-        }
-      }
-      extract.end(undefined);
-    } catch (e) {
-      feedError = e;
-      extract.destroy(e as Error);
-    }
-  })();
-
   const dirs: { path: string; mtime: Date; mode: number }[] = [];
-  try {
-    for await (const entry of extract) {
-      const header = entry.header;
-      try {
-        await extractEntry(root, header, entry as AsyncIterable<Uint8Array>, options, dirs);
-      } catch (e) {
-        if (e instanceof ImgError) throw e;
-        throw new ImgError(
-          `Cannot extract "${header.name}" of the archive (${(e as Error).message})`,
-          { cause: e },
-        );
-      }
+  await forEachTarEntry(stream, async (header, data) => {
+    try {
+      await extractEntry(root, header, data, options, dirs);
+    } catch (e) {
+      if (e instanceof ImgError) throw e;
+      throw new ImgError(
+        `Cannot extract "${header.name}" of the archive (${(e as Error).message})`,
+        { cause: e },
+      );
     }
-  } catch (e) {
-    extract.destroy();
-    await reader.cancel().catch(() => {});
-    await feeding;
-    if (feedError) throw feedError;
-    if (e instanceof ImgError) throw e;
-    throw new ImgError(`The archive is malformed (${(e as Error).message})`, { cause: e });
-  }
-  await feeding;
-  if (feedError) throw feedError;
+  }, {
+    malformed: (e) =>
+      e instanceof ImgError
+        ? e
+        : new ImgError(`The archive is malformed (${(e as Error).message})`, { cause: e }),
+  });
   for (let i = dirs.length - 1; i >= 0; i--) {
     const d = dirs[i];
     if (!lstatOrUndefined(d.path)?.isDirectory) continue;

@@ -20,13 +20,8 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import type { Digest } from "../digest.ts";
-import {
-  EntryFilter,
-  lstatOrUndefined,
-  readDirSorted,
-  resolveSource,
-  SourceNotFoundError,
-} from "./_source.ts";
+import { lstatOrUndefined } from "../layer/_path.ts";
+import { EntryFilter, readDirSorted, resolveSource, SourceNotFoundError } from "./_source.ts";
 
 export { SourceNotFoundError } from "./_source.ts";
 

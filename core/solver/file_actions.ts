@@ -25,7 +25,7 @@
 import { lchownSync, lutimesSync } from "node:fs";
 import type { FileAction } from "../build_graph.ts";
 import { ImgError } from "../errors.ts";
-import { joinRoot } from "../layer/_path.ts";
+import { joinRoot, lstatOrUndefined } from "../layer/_path.ts";
 import { mknodCommand } from "../layer/apply.ts";
 import { major, minor } from "../libc.ts";
 import { resolveChown } from "../user.ts";
@@ -34,7 +34,6 @@ import {
   clampComponents,
   EntryFilter,
   expandWildcards,
-  lstatOrUndefined,
   readDirSorted,
   resolveInside,
   resolveSource,
@@ -354,6 +353,15 @@ class Copier {
     } else if (!existing.isDirectory) {
       throw new ImgError(`Cannot copy to non-directory "${this.#display(target)}"`);
     }
+    this.#copyChildren(src, rel, rootRel, target);
+    return created;
+  }
+
+  /**
+   * Copies the children of the directory `src` that the filter keeps; walks through those it
+   * leaves out, since an exception may bring back something below them.
+   */
+  #copyChildren(src: string, rel: string, rootRel: string, target: string): void {
     for (const entry of readDirSorted(src)) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       const childRootRel = rootRel ? `${rootRel}/${entry.name}` : entry.name;
@@ -365,7 +373,7 @@ class Copier {
         this.#copy(childSrc, childRel, childRootRel, childTarget, true);
         continue;
       }
-      // Left out itself, but an exception may bring back something below it.
+      // Left out itself: only what the filter brings back below it is copied.
       const pending: PendingDir = {
         src: childSrc,
         target: childTarget,
@@ -374,37 +382,7 @@ class Copier {
       };
       this.#pending.push(pending);
       try {
-        this.#walkThrough(childSrc, childRel, childRootRel, childTarget);
-      } finally {
-        this.#pending.pop();
-      }
-      if (pending.created) setTimes(childTarget, pending.info);
-    }
-    return created;
-  }
-
-  /** Walks a left-out directory, copying only what the filter brings back below it. */
-  #walkThrough(src: string, rel: string, rootRel: string, target: string): void {
-    for (const entry of readDirSorted(src)) {
-      const childRel = `${rel}/${entry.name}`;
-      const childRootRel = rootRel ? `${rootRel}/${entry.name}` : entry.name;
-      const childSrc = `${src}/${entry.name}`;
-      const childTarget = `${target}/${entry.name}`;
-      const decision = this.o.filter.check(childRel, childRootRel, entry.isDirectory);
-      if (decision === "skip") continue;
-      if (decision === "keep") {
-        this.#copy(childSrc, childRel, childRootRel, childTarget, true);
-        continue;
-      }
-      const pending: PendingDir = {
-        src: childSrc,
-        target: childTarget,
-        info: Deno.lstatSync(childSrc),
-        created: false,
-      };
-      this.#pending.push(pending);
-      try {
-        this.#walkThrough(childSrc, childRel, childRootRel, childTarget);
+        this.#copyChildren(childSrc, childRel, childRootRel, childTarget);
       } finally {
         this.#pending.pop();
       }

@@ -4,7 +4,7 @@ import type { FileAction } from "../build_graph.ts";
 import { ImgError } from "../errors.ts";
 import { applyFileActions, type FileActionContext, SourceNotFoundError } from "./file_actions.ts";
 import { type Owners, ownerScenarios } from "./_owner_fixture.ts";
-import { lstatOrUndefined } from "./_source.ts";
+import { lstatOrUndefined } from "../layer/_path.ts";
 
 /** One entry of a tree, as a user would check it. */
 type Entry =

@@ -6,13 +6,12 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
-import { pack } from "tar-stream";
 import { type Digest, digestHex, sha256 } from "../../core/digest.ts";
 import { MediaType } from "../../core/media_types.ts";
 import type { Descriptor, ImageConfig, Index, Manifest, OciPlatform } from "../../core/schemas.ts";
+import { tarLayer } from "./layers.ts";
 
 /** The modification time written into every tar entry (2024-01-01T00:00:00Z). */
 export const FIXED_MTIME: Date = new Date("2024-01-01T00:00:00Z");
@@ -52,46 +51,23 @@ export function opaque(dir: string): TarEntry {
   return { path: `${dir.replace(/\/$/, "")}/.wh..wh..opq`, type: "file", mode: 0o644 };
 }
 
-/** Writes `entries` as an uncompressed tar archive, in the given order. */
-export async function buildTar(entries: TarEntry[]): Promise<Uint8Array> {
-  const p = pack();
-  const chunks: Uint8Array[] = [];
-  const done = (async () => {
-    for await (const chunk of p) chunks.push(chunk as Uint8Array);
-  })();
-  for (const e of entries) {
-    const type = e.type ?? "file";
-    const content = typeof e.content === "string"
-      ? new TextEncoder().encode(e.content)
-      : e.content ?? new Uint8Array();
-    const pax = e.xattrs
-      ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [`SCHILY.xattr.${k}`, v]))
-      : undefined;
-    const name = type === "dir" && !e.path.endsWith("/") ? `${e.path}/` : e.path;
-    const header = {
-      name,
-      type: ({ file: "file", dir: "directory", symlink: "symlink", hardlink: "link" } as const)[
-        type
-      ],
-      mode: e.mode ?? (type === "dir" ? 0o755 : type === "symlink" ? 0o777 : 0o644),
-      uid: e.uid ?? 0,
-      gid: e.gid ?? 0,
-      uname: "",
-      gname: "",
-      mtime: FIXED_MTIME,
-      linkname: e.target,
-      size: type === "file" ? content.byteLength : 0,
-      pax,
-    };
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null) => err ? reject(err) : resolve();
-      if (type === "file") p.entry(header, toBuffer(content), cb);
-      else p.entry(header, cb);
-    });
-  }
-  p.finalize();
-  await done;
-  return concat(chunks);
+/**
+ * Writes `entries` as an uncompressed tar archive, in the given order, every entry with the
+ * mtime {@linkcode FIXED_MTIME} (written by {@linkcode tarLayer}).
+ */
+export function buildTar(entries: TarEntry[]): Promise<Uint8Array> {
+  const mtime = FIXED_MTIME.getTime() / 1000;
+  return Promise.resolve(tarLayer(entries.map((e) => ({
+    type: e.type ?? "file",
+    path: e.path,
+    mode: e.mode === undefined ? undefined : e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    mtime,
+    content: e.content,
+    target: e.target,
+    xattrs: e.xattrs,
+  }))));
 }
 
 /** A layer blob and the digests an image refers to it by. */
@@ -205,18 +181,3 @@ export class OciLayoutWriter {
 
 /** The `index.json` annotation that names an image in an OCI layout. */
 export const REF_NAME = "org.opencontainers.image.ref.name";
-
-function toBuffer(bytes: Uint8Array): Buffer {
-  // tar-stream (b4a) treats only Node Buffers as in-memory bodies.
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
-}
