@@ -54,3 +54,34 @@ export async function writeFiles(dir: string, files: Record<string, string>): Pr
     await Deno.writeTextFile(`${dir}/${name}`, content);
   }
 }
+
+/**
+ * The `buildah bud` command line both benches run: layers cached, host network, runc (crun
+ * refuses this host's hybrid cgroup hierarchy), rootless isolation when not root.
+ */
+export function buildahBud(
+  global: string[],
+  dir: string,
+  tag: string,
+  options: { base: string; noCache?: boolean },
+): string[] {
+  return [
+    "buildah",
+    ...global,
+    "bud",
+    "--layers",
+    "--runtime",
+    "runc",
+    "--tls-verify=false",
+    "--network",
+    "host",
+    "--isolation",
+    Deno.uid() === 0 ? "oci" : "rootless",
+    ...(options.noCache ? ["--no-cache"] : []),
+    "--build-arg",
+    `BASE=${options.base}`,
+    "-t",
+    tag,
+    dir,
+  ];
+}

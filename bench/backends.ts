@@ -33,7 +33,7 @@ import { startRegistry } from "../tests/_util/registry.ts";
 import { pushBusybox } from "../tests/_util/busybox.ts";
 import type { TarEntry } from "../tests/_util/oci_layout.ts";
 import { imgCommand, removeTree } from "../tests/_util/img.ts";
-import { available, median, type Run, timed, writeFiles } from "./_util.ts";
+import { available, buildahBud, median, type Run, timed, writeFiles } from "./_util.ts";
 
 const RUNS = Math.max(1, Number(Deno.env.get("BENCH_RUNS") ?? 1));
 const TOOLS = (Deno.env.get("BENCH_TOOLS") ?? "native,overlayfs,fuse-overlayfs,buildah").split(",");
@@ -135,27 +135,7 @@ function buildahTool(root: string, base: string): Tool {
   ];
   return {
     name: ROOT ? "buildah overlay" : "buildah overlay(fuse)",
-    build: (dir, tag) =>
-      timed([
-        "buildah",
-        ...global,
-        "bud",
-        "--layers",
-        // crun refuses this host's hybrid cgroup hierarchy; buildah's runc works.
-        "--runtime",
-        "runc",
-        "--tls-verify=false",
-        "--network",
-        "host",
-        "--isolation",
-        ROOT ? "oci" : "rootless",
-        "--no-cache",
-        "--build-arg",
-        `BASE=${base}`,
-        "-t",
-        tag,
-        dir,
-      ]),
+    build: (dir, tag) => timed(buildahBud(global, dir, tag, { base, noCache: true })),
     cleanup: async () => {
       await new Deno.Command("buildah", {
         args: [...global, "rmi", "-a", "-f"],

@@ -17,7 +17,7 @@
 import { startRegistry } from "../tests/_util/registry.ts";
 import { pushBusybox } from "../tests/_util/busybox.ts";
 import { imgCommand, removeTree } from "../tests/_util/img.ts";
-import { available, median, type Run, timed, writeFiles } from "./_util.ts";
+import { available, buildahBud, median, type Run, timed, writeFiles } from "./_util.ts";
 
 interface Tool {
   name: string;
@@ -67,26 +67,7 @@ function buildahTool(root: string, base: string): Tool {
   return {
     name: "buildah",
     build: (dir, tag, opts) =>
-      timed([
-        "buildah",
-        ...global,
-        "bud",
-        "--layers",
-        // crun refuses this host's hybrid cgroup hierarchy; buildah's runc works.
-        "--runtime",
-        "runc",
-        "--tls-verify=false",
-        "--network",
-        "host",
-        "--isolation",
-        Deno.uid() === 0 ? "oci" : "rootless",
-        ...(opts?.noCache ? ["--no-cache"] : []),
-        "--build-arg",
-        `BASE=${base}`,
-        "-t",
-        tag,
-        dir,
-      ]),
+      timed(buildahBud(global, dir, tag, { base, noCache: opts?.noCache })),
     ranSteps: (out) => {
       const lines = out.split("\n");
       return lines.flatMap((l, i) =>
