@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BuiltinPlugins } from "@img/core";
+import type { BuiltinPlugins } from "@img/core/loader";
 
 /** Every plugin that ships with img. */
 export const BUILTIN_PLUGINS: BuiltinPlugins = {

@@ -5,14 +5,10 @@
  * @module
  */
 import { join } from "node:path";
-import {
-  type CredentialStore,
-  externalPluginSpecifiers,
-  type PluginContext,
-  PluginLoader,
-  RegistryClient,
-  State,
-} from "@img/core";
+import type { CredentialStore, PluginContext } from "@img/core";
+import { externalPluginSpecifiers, PluginLoader } from "@img/core/loader";
+import { RegistryClient } from "@img/core/registry";
+import { State } from "@img/core/state";
 import { BUILTIN_PLUGINS } from "./builtin_plugins.ts";
 import { VERSION } from "./version.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { defaultStateDir } from "@img/core";
+import { defaultStateDir } from "@img/core/state";
 import { CliContext, type GlobalOptions } from "./context.ts";
 import { VERSION } from "./version.ts";
 import { lsCommand } from "./commands/ls.ts";

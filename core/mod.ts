@@ -87,39 +87,126 @@
  *
  * @module
  */
-export * from "./errors.ts";
-export * from "./digest.ts";
-export * from "./media_types.ts";
-export * from "./schemas.ts";
-export * from "./reference.ts";
-export * from "./platform.ts";
-export * from "./credentials.ts";
-export * from "./build_graph.ts";
-export * from "./frontend.ts";
-export * from "./solver.ts";
-export * from "./snapshotter.ts";
-export * from "./executor.ts";
-export * from "./exporter.ts";
-export * from "./export/mod.ts";
-export * from "./progress.ts";
-export * from "./plugin.ts";
-export * from "./plugin_loader.ts";
-export * from "./content/store.ts";
-export * from "./image/store.ts";
-export * from "./image/image.ts";
-export * from "./image/build_image.ts";
-export * from "./state/db.ts";
-export * from "./state/state_dir.ts";
-export * from "./registry/mod.ts";
-export * from "./archive/mod.ts";
-export * from "./layer/mod.ts";
-export * from "./rootless/mod.ts";
-export * as libc from "./libc.ts";
-export * from "./mounts.ts";
-export * from "./fs/copy_tree.ts";
-export * from "./snapshot/mod.ts";
-export * from "./user.ts";
-export * from "./root_path.ts";
-export * from "./solver/mod.ts";
-export * from "./build.ts";
-export * from "./gc/mod.ts";
+export { DigestMismatchError, ImgError, NotFoundError } from "./errors.ts";
+export {
+  type Digest,
+  Digester,
+  digestHex,
+  digestStream,
+  isDigest,
+  parseDigest,
+  sha256,
+} from "./digest.ts";
+export {
+  isIndexMediaType,
+  isManifestMediaType,
+  isSchema1MediaType,
+  type LayerCompression,
+  layerCompression,
+  MANIFEST_ACCEPT,
+  MediaType,
+} from "./media_types.ts";
+export type {
+  ContainerConfig,
+  Descriptor,
+  Healthcheck,
+  History,
+  ImageConfig,
+  Index,
+  Manifest,
+  OciPlatform,
+} from "./schemas.ts";
+export {
+  DEFAULT_DOMAIN,
+  DEFAULT_TAG,
+  familiarReference,
+  formatReference,
+  parseReference,
+  type Reference,
+  repositoryName,
+  withDigest,
+  withTag,
+} from "./reference.ts";
+export {
+  formatPlatform,
+  hostPlatform,
+  normalizePlatform,
+  parsePlatform,
+  type Platform,
+  platformMatches,
+} from "./platform.ts";
+export type { Credential, CredentialStore } from "./credentials.ts";
+export {
+  type BuildGraph,
+  type DiffOp,
+  type ExecMount,
+  type ExecOp,
+  type FileAction,
+  type FileOp,
+  GraphBuilder,
+  type MergeOp,
+  type Op,
+  type SourceOp,
+  type Vertex,
+} from "./build_graph.ts";
+export type { BuildDefinition, BuildRequest, Frontend, FrontendClient } from "./frontend.ts";
+export type { SolveOptions, SolveResult, Solver } from "./solver.ts";
+export type {
+  Mount,
+  SnapshotDiffOptions,
+  SnapshotInfo,
+  SnapshotKind,
+  Snapshotter,
+  SnapshotUsage,
+} from "./snapshotter.ts";
+export type { Executor, ExecutorMount, ExecutorStdio, ProcessSpec } from "./executor.ts";
+export type {
+  Exporter,
+  ExporterInstance,
+  ExportContext,
+  ExportResponse,
+  ExportResult,
+  LayerOptions,
+  ResultLayer,
+} from "./exporter.ts";
+export {
+  booleanAttribute,
+  type ExporterAttributeOptions,
+  imageNamesAttribute,
+  parseExporterAttributes,
+} from "./export/attributes.ts";
+export {
+  ExportDestination,
+  type ExportDestinationOptions,
+  RESPONSE_STDOUT,
+  type StandardOutput,
+  STDOUT_DEST,
+} from "./export/output.ts";
+export { type ProgressEvent, type ProgressListener, ProgressWriter } from "./progress.ts";
+export {
+  API_VERSION,
+  type CredentialsPlugin,
+  type ExecutorPlugin,
+  type ExporterPlugin,
+  type FrontendPlugin,
+  type Plugin,
+  type PluginByKind,
+  type PluginContext,
+  PLUGIN_KINDS,
+  type PluginKind,
+  type PluginManifest,
+  type SnapshotterPlugin,
+  SUPPORTED_API_VERSIONS,
+} from "./plugin.ts";
+export {
+  defaultXattrFilter,
+  type LayerDiffOptions,
+  type LayerDiffResult,
+  writeLayerDiff,
+} from "./layer/diff.ts";
+export { isWhiteout, writeOverlayDiff } from "./layer/overlay_diff.ts";
+export { copyTree, type CopyTreeOptions } from "./fs/copy_tree.ts";
+export { removeTree, treeUsage } from "./snapshot/tree.ts";
+export { type BlobInfo, ContentStore, type IngestOptions } from "./content/store.ts";
+export { findImage, type ImageRecord, ImageStore } from "./image/store.ts";
+export type { output, ZodObject, ZodType } from "zod";

@@ -5,7 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { ImgError, type Snapshotter, type UsageRecord } from "@img/core";
+import { ImgError, type Snapshotter } from "@img/core";
+import type { UsageRecord } from "@img/core/gc";
 import type { CliContext } from "../context.ts";
 import { formatTable } from "../ui/table.ts";
 import { bytesSize } from "../ui/units.ts";

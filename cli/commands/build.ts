@@ -6,17 +6,17 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { basename, dirname, resolve } from "node:path";
 import {
-  chooseSnapshotter,
-  ensureRootless,
   type ExporterInstance,
-  guardExporter,
   hostPlatform,
   ImgError,
   parsePlatform,
   ProgressWriter,
   RESPONSE_STDOUT,
-  runBuild,
 } from "@img/core";
+import { guardExporter } from "@img/core/export";
+import { ensureRootless } from "@img/core/rootless";
+import { chooseSnapshotter } from "@img/core/snapshot";
+import { runBuild } from "@img/core/solver";
 import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";

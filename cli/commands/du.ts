@@ -4,7 +4,9 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { diskUsage, ensureRootless, ImgError, type UsageRecord } from "@img/core";
+import { ImgError } from "@img/core";
+import { diskUsage, type UsageRecord } from "@img/core/gc";
+import { ensureRootless } from "@img/core/rootless";
 import { contextOf } from "../program.ts";
 import { collect } from "../ui/options.ts";
 import { bytesSize } from "../ui/units.ts";

@@ -4,14 +4,9 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import {
-  familiarReference,
-  type ImageRecord,
-  ImgError,
-  loadImage,
-  parseReference,
-  type State,
-} from "@img/core";
+import { familiarReference, type ImageRecord, ImgError, parseReference } from "@img/core";
+import { loadImage } from "@img/core/image";
+import type { State } from "@img/core/state";
 import { contextOf } from "../program.ts";
 import { formatTable } from "../ui/table.ts";
 import { bytesSize, timeAgo } from "../ui/units.ts";

@@ -4,7 +4,9 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { diskUsage, ensureRootless, ImgError, prune, type RecordType } from "@img/core";
+import { ImgError } from "@img/core";
+import { diskUsage, prune, type RecordType } from "@img/core/gc";
+import { ensureRootless } from "@img/core/rootless";
 import { contextOf } from "../program.ts";
 import { collect } from "../ui/options.ts";
 import { bytesSize, parseDuration, parseSize } from "../ui/units.ts";

@@ -8,12 +8,11 @@ import {
   formatPlatform,
   formatReference,
   hostPlatform,
-  Lease,
   parsePlatform,
   parseReference,
-  platformChooser,
-  pull,
 } from "@img/core";
+import { Lease } from "@img/core/gc";
+import { platformChooser, pull } from "@img/core/registry";
 import { contextOf } from "../program.ts";
 import { TransferReporter } from "../ui/transfer.ts";
 import { bytesSize } from "../ui/units.ts";

@@ -4,7 +4,8 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { findImage, formatReference, NotFoundError, parseReference, push } from "@img/core";
+import { findImage, formatReference, NotFoundError, parseReference } from "@img/core";
+import { push } from "@img/core/registry";
 import { contextOf } from "../program.ts";
 import { TransferReporter } from "../ui/transfer.ts";
 import { insecureRegistryOption } from "../ui/options.ts";

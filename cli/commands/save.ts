@@ -4,15 +4,8 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import {
-  type ArchiveImage,
-  ExportDestination,
-  findImage,
-  ImgError,
-  NotFoundError,
-  writeDockerArchive,
-  writeOciArchive,
-} from "@img/core";
+import { ExportDestination, findImage, ImgError, NotFoundError } from "@img/core";
+import { type ArchiveImage, writeDockerArchive, writeOciArchive } from "@img/core/archive";
 import { contextOf } from "../program.ts";
 import { normalizeName } from "./tag.ts";
 

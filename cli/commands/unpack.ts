@@ -6,19 +6,18 @@
 import { Command } from "@commander-js/extra-typings";
 import { basename, dirname, join, resolve } from "node:path";
 import {
-  applyLayer,
-  decompressStream,
   type Digest,
-  ensureRootless,
   familiarReference,
   findImage,
   ImgError,
   layerCompression,
-  libc,
-  loadImage,
   NotFoundError,
   parseReference,
 } from "@img/core";
+import { loadImage } from "@img/core/image";
+import { applyLayer, decompressStream } from "@img/core/layer";
+import { ensureRootless } from "@img/core/rootless";
+import { libc } from "@img/core/sys";
 import { contextOf } from "../program.ts";
 import { normalizeName } from "./tag.ts";
 

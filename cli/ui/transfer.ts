@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { TransferProgress } from "@img/core";
+import type { TransferProgress } from "@img/core/registry";
 import { bytesSize } from "./units.ts";
 
 /** Shows how far a pull or push has got. */

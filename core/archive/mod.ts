@@ -2,6 +2,9 @@
  * Archive writers: OCI image layouts (tar or directory) and docker-archive tarballs, streamed
  * from the content store. They back `img save` and the `oci` and `docker` exporters.
  *
+ * Imported as `@img/core/archive`: internal to img's own packages (plugin authors use
+ * `@img/core`); it may change in any release.
+ *
  * @module
  */
 export {

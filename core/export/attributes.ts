@@ -27,10 +27,54 @@ export interface ExporterAttributeOptions {
 }
 
 /**
+ * The schema of a boolean attribute ({@linkcode booleanAttribute}), to put in a
+ * `z.object({...})`: it reads a string or nothing and gives a boolean. Only the type
+ * information zod infers from is spelled out here; the value is a zod schema.
+ */
+export interface BooleanAttribute {
+  /** zod's type information: the input and output types of the schema. */
+  readonly _zod: {
+    /** What the attribute parses to. */
+    readonly output: boolean;
+    /** What it reads. */
+    readonly input: string | undefined;
+  };
+}
+
+/**
+ * A schema an exporter's attributes are validated with: a zod object schema
+ * (`z.object({...})`) is one.
+ */
+export interface AttributeSchema<T> {
+  /** The attributes the schema knows, by key. */
+  readonly shape: Readonly<Record<string, unknown>>;
+  /** Validates `input` without throwing. */
+  safeParse(input: unknown): AttributeParseResult<T>;
+}
+
+/** The outcome of {@linkcode AttributeSchema.safeParse}. */
+export type AttributeParseResult<T> =
+  | { success: true; data: T }
+  | {
+    success: false;
+    error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] };
+  };
+
+/**
  * A boolean attribute as BuildKit reads one: `true`, `false`, or empty (`tar=` or a bare key),
  * which means true; absent means `fallback`.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { booleanAttribute, parseExporterAttributes } from "@img/core";
+ *
+ * const schema = z.object({ tar: booleanAttribute(true) });
+ * console.assert(parseExporterAttributes({ tar: "false" }, schema).tar === false);
+ * console.assert(parseExporterAttributes({}, schema).tar === true);
+ * ```
  */
-export function booleanAttribute(fallback: boolean): z.ZodType<boolean, string | undefined> {
+export function booleanAttribute(fallback: boolean): BooleanAttribute {
   return z.string().optional().transform((value, ctx) => {
     if (value === undefined) return fallback;
     if (value === "" || value === "true") return true;
@@ -48,11 +92,11 @@ export function booleanAttribute(fallback: boolean): z.ZodType<boolean, string |
  *   (and no prefix allows), or `Invalid value "v" for key=: <what the schema says>` for a
  *   value it refuses.
  */
-export function parseExporterAttributes<T extends z.ZodObject>(
+export function parseExporterAttributes<T>(
   attrs: Record<string, string>,
-  schema: T,
+  schema: AttributeSchema<T>,
   options: ExporterAttributeOptions = {},
-): z.output<T> {
+): T {
   const known = Object.keys(schema.shape);
   const prefixes = options.prefixes ?? [];
   const input: Record<string, string> = {};

@@ -3,6 +3,9 @@
  * compression, media types, annotations, rewrite-timestamp), writing to a file atomically or
  * to standard output, and attributing a plugin's errors to it.
  *
+ * Imported as `@img/core/export`: internal to img's own packages (plugin authors use
+ * `@img/core`); it may change in any release.
+ *
  * @module
  */
 export {

@@ -2,6 +2,9 @@
  * Build-cache bookkeeping: leases that protect what running builds use, disk usage records
  * (`img du`) and pruning (`img prune`).
  *
+ * Imported as `@img/core/gc`: internal to img's own packages (plugin authors use
+ * `@img/core`); it may change in any release.
+ *
  * @module
  */
 export {

@@ -3,6 +3,9 @@
  * `img unpack` and of unpacking base images into snapshots), and the way back: diffing two
  * trees into a layer tar, compressing it and storing it as a layer blob.
  *
+ * Imported as `@img/core/layer`: internal to img's own packages (plugin authors use
+ * `@img/core`); it may change in any release.
+ *
  * @module
  */
 export {

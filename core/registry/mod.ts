@@ -1,8 +1,10 @@
 /**
- * The OCI distribution registry client: pull and push images between registries and the
- * content store.
+ * The OCI distribution registry client (`@img/core/registry`): pull and push images between
+ * registries and the content store.
  *
- * ```ts
+ * Internal to img's own packages; it may change in any release.
+ *
+ * ```ts ignore
  * const client = new RegistryClient({ credentials });
  * const result = await pull(client, parseReference("busybox"), store, {
  *   choose: platformChooser({ os: "linux", architecture: "amd64" }),
@@ -34,3 +36,4 @@ export {
   type TransferProgress,
 } from "./transfer.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./_retry.ts";
+export { DOCKER_HUB_API_HOST, isLoopbackHost, registryHost } from "../reference.ts";

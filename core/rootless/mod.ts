@@ -3,6 +3,9 @@
  * ({@linkcode ensureRootless}), with the user's `/etc/subuid` and `/etc/subgid` ranges
  * mapped through `newuidmap`/`newgidmap`.
  *
+ * Imported as `@img/core/rootless`: internal to img's own packages (plugin authors use
+ * `@img/core`); it may change in any release.
+ *
  * @module
  */
 

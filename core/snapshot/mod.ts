@@ -2,6 +2,9 @@
  * Building blocks for snapshotters: the shared SQLite metadata with its crash-safety rules,
  * tree helpers, and the choice of a backend for `--backend auto`.
  *
+ * Imported as `@img/core/snapshot`: internal to img's own packages (plugin authors use
+ * `@img/core`); it may change in any release.
+ *
  * @module
  */
 export {

@@ -1,6 +1,10 @@
 /**
- * The solver: schedules a build graph, caches every vertex by content, and turns result
- * snapshots into layers.
+ * The solver and the build engine (`@img/core/solver`): schedules a build graph, caches
+ * every vertex by content, turns result snapshots into layers, and runs a whole build
+ * ({@linkcode runBuild}: frontend, solver, snapshotter, executor, exporters).
+ *
+ * Internal to img's own packages; plugins see the solver through the `Solver` seam of
+ * `@img/core`. It may change in any release.
  *
  * @module
  */
@@ -10,3 +14,5 @@ export { snapshotChain, snapshotLayers, type SnapshotLayersOptions } from "./lay
 export { chainIDs, layerSnapshotName, type UnpackDeps, unpackImage } from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
 export { checksumPath, checksumSources } from "./checksum.ts";
+export { type BuildDeps, type BuildOptions, type BuildResult, runBuild } from "../build.ts";
+export { canonicalJSON, vertexDigest } from "../build_graph.ts";

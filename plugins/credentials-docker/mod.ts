@@ -14,8 +14,13 @@
  *
  * @module
  */
-import type { Credential, CredentialsPlugin, CredentialStore, PluginContext } from "@img/core";
-import { API_VERSION } from "@img/core";
+import {
+  API_VERSION,
+  type Credential,
+  type CredentialsPlugin,
+  type CredentialStore,
+  type PluginContext,
+} from "@img/core";
 import { configFilePath, DockerConfigFile, serverAddress } from "./config_file.ts";
 import { CredentialHelper, TOKEN_USERNAME } from "./helper.ts";
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { API_VERSION, ImgError, pluginEntrySchemas, pluginManifestSchema } from "@img/core";
+import { API_VERSION, ImgError } from "@img/core";
+import { pluginEntrySchemas, pluginManifestSchema } from "@img/core/loader";
 import plugin, { DockerCredentialStore } from "./mod.ts";
 import { lookPath } from "./helper.ts";
 import {

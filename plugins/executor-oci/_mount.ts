@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { libc, type Mount, mountAt } from "@img/core";
+import type { Mount } from "@img/core";
+import { libc, mountAt } from "@img/core/sys";
 
 const MS_MANDLOCK = 0x40;
 const MS_DIRSYNC = 0x80;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { libc } from "@img/core";
+import { libc } from "@img/core/sys";
 import { parseMountOptions } from "./_mount.ts";
 
 Deno.test("parseMountOptions splits flags from data", () => {

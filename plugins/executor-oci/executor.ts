@@ -5,8 +5,8 @@
  * @module
  */
 import type { Executor, ExecutorMount, ExecutorStdio, Mount, ProcessSpec } from "@img/core";
+import { ensureAdditionalGids, resolveUser, rootPath as resolveInRoot } from "@img/core/sys";
 import { mountAll, unmountAll } from "./_mount.ts";
-import { rootPath as resolveInRoot } from "@img/core";
 import { findStubs, removeStubs, type Stub } from "./_stubs.ts";
 import {
   findRuntime,
@@ -24,7 +24,6 @@ import {
   type OciMount,
   toOciMounts,
 } from "./spec.ts";
-import { ensureAdditionalGids, resolveUser } from "@img/core";
 
 /** Options of {@linkcode OciExecutor}. */
 export interface OciExecutorOptions {

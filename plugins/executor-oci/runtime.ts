@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { ImgError, inUserNamespace, libc } from "@img/core";
+import { ImgError } from "@img/core";
+import { inUserNamespace } from "@img/core/rootless";
+import { libc } from "@img/core/sys";
 
 /** The environment variable that chooses the runtime: `crun`, `runc` or a path. */
 export const RUNTIME_ENV = "IMG_RUNTIME";

@@ -20,13 +20,12 @@ import {
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
-  exportImage,
   type ExportResponse,
   imageNamesAttribute,
-  parseImageOutputAttributes,
   RESPONSE_STDOUT,
-  writeDockerArchive,
 } from "@img/core";
+import { writeDockerArchive } from "@img/core/archive";
+import { exportImage, parseImageOutputAttributes } from "@img/core/export";
 
 const attributes = {
   dest: z.string().optional(),

@@ -14,11 +14,10 @@ import {
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
-  exportImage,
   imageNamesAttribute,
   ImgError,
-  parseImageOutputAttributes,
 } from "@img/core";
+import { exportImage, parseImageOutputAttributes } from "@img/core/export";
 
 const attributes = {
   name: z.string().optional(),

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { libc } from "@img/core";
+import { libc } from "@img/core/sys";
 
 /** Options of {@linkcode mergeInto}. */
 export interface MergeOptions {

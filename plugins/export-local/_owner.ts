@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseIdMap } from "@img/core";
+import { parseIdMap } from "@img/core/rootless";
 
 /** Whether files written now can be given any owner on the host. */
 export function isHostRoot(

@@ -32,16 +32,14 @@ import {
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
-  exportImage,
   type ExportResponse,
   imageNamesAttribute,
   ImgError,
-  parseImageOutputAttributes,
   RESPONSE_STDOUT,
   STDOUT_DEST,
-  writeOciArchive,
-  writeOciLayout,
 } from "@img/core";
+import { writeOciArchive, writeOciLayout } from "@img/core/archive";
+import { exportImage, parseImageOutputAttributes } from "@img/core/export";
 
 const attributes = {
   dest: z.string().optional(),

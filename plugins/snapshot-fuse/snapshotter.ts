@@ -12,16 +12,14 @@
  *
  * @module
  */
+import { ImgError, type Mount, removeTree } from "@img/core";
 import {
-  ImgError,
-  libc,
-  type Mount,
   type OverlayDirs,
   type OverlayLayoutOptions,
   OverlayLayoutSnapshotter,
-  removeTree,
   type SnapshotRecord,
-} from "@img/core";
+} from "@img/core/snapshot";
+import { libc } from "@img/core/sys";
 
 /** Options of {@linkcode FuseOverlayfsSnapshotter}. */
 export interface FuseOverlayfsSnapshotterOptions extends OverlayLayoutOptions {

@@ -17,16 +17,18 @@ import {
   ImgError,
   type Mount,
   removeTree,
-  removeTreeSync,
-  SnapshotExistsError,
   type SnapshotInfo,
-  snapshotInfo,
-  SnapshotMetadata,
-  type SnapshotRecord,
   type Snapshotter,
   type SnapshotUsage,
   treeUsage,
 } from "@img/core";
+import {
+  removeTreeSync,
+  SnapshotExistsError,
+  snapshotInfo,
+  SnapshotMetadata,
+  type SnapshotRecord,
+} from "@img/core/snapshot";
 
 export { SnapshotExistsError };
 

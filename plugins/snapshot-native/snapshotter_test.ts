@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  API_VERSION,
-  ImgError,
-  libc,
-  NotFoundError,
-  pluginEntrySchemas,
-  pluginManifestSchema,
-  type SnapshotInfo,
-  writeLayerDiff,
-} from "@img/core";
+import { API_VERSION, ImgError, NotFoundError, type SnapshotInfo, writeLayerDiff } from "@img/core";
+import { pluginEntrySchemas, pluginManifestSchema } from "@img/core/loader";
+import { libc } from "@img/core/sys";
 import { applyLayer } from "../../core/layer/apply.ts";
 import { diffTrees, hardlinkGroups, snapshotTree, type TreeField } from "../../tests/_util/tree.ts";
 import { asTestUser } from "../../tests/_util/user.ts";

@@ -14,16 +14,14 @@
  *
  * @module
  */
+import { type Mount, removeTree } from "@img/core";
 import {
   escapeOverlayPath,
-  libc,
-  type Mount,
-  mountAt,
   type OverlayDirs,
   type OverlayLayoutOptions,
   OverlayLayoutSnapshotter,
-  removeTree,
-} from "@img/core";
+} from "@img/core/snapshot";
+import { libc, mountAt } from "@img/core/sys";
 
 /** Options of {@linkcode OverlayfsSnapshotter}. */
 export type OverlayfsSnapshotterOptions = OverlayLayoutOptions;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { API_VERSION, pluginEntrySchemas, pluginManifestSchema } from "@img/core";
+import { API_VERSION } from "@img/core";
+import { pluginEntrySchemas, pluginManifestSchema } from "@img/core/loader";
 import { overlaySnapshotterSuite } from "../../tests/_util/overlay_snapshotter_suite.ts";
 import overlayfs, { OverlayfsSnapshotter } from "./mod.ts";
 

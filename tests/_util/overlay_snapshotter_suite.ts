@@ -7,13 +7,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  applyLayer,
-  libc,
-  type SnapshotInfo,
-  type Snapshotter,
-  withMountedDir,
-} from "../../core/mod.ts";
+import type { SnapshotInfo, Snapshotter } from "../../core/mod.ts";
+import { applyLayer } from "../../core/layer/mod.ts";
+import { libc, withMountedDir } from "../../core/sys/mod.ts";
 import { diffTrees, snapshotTree, type TreeField } from "./tree.ts";
 import { asTestUser } from "./user.ts";
 

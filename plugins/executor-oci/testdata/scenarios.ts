@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { ensureRootless, type ExecutorMount, type Mount, type ProcessSpec } from "@img/core";
+import type { ExecutorMount, Mount, ProcessSpec } from "@img/core";
+import { ensureRootless } from "@img/core/rootless";
 import { OciExecutor } from "../executor.ts";
 import { runtimeCommand } from "../runtime.ts";
 import { generateSpec } from "../spec.ts";
