@@ -170,6 +170,9 @@ export type {
   ResultLayer,
 } from "./exporter.ts";
 export {
+  type AttributeParseResult,
+  type AttributeSchema,
+  type BooleanAttribute,
   booleanAttribute,
   type ExporterAttributeOptions,
   imageNamesAttribute,
@@ -209,4 +212,3 @@ export { copyTree, type CopyTreeOptions } from "./fs/copy_tree.ts";
 export { removeTree, treeUsage } from "./snapshot/tree.ts";
 export { type BlobInfo, ContentStore, type IngestOptions } from "./content/store.ts";
 export { findImage, type ImageRecord, ImageStore } from "./image/store.ts";
-export type { output, ZodObject, ZodType } from "zod";

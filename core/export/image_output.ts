@@ -84,11 +84,11 @@ const imageShape = {
  *
  * @throws {ImgError} for an unknown attribute or an invalid value, naming the attribute.
  */
-export function parseImageOutputAttributes<S extends z.ZodRawShape>(
+export function parseImageOutputAttributes<S extends Record<string, unknown>>(
   attrs: Record<string, string>,
   shape: S,
   options: ImageOutputAttributeOptions = {},
-): { attrs: z.output<z.ZodObject<S>>; image: ImageOutputOptions } {
+): { attrs: { [K in keyof S]: z.output<S[K]> }; image: ImageOutputOptions } {
   const prefixes: string[] = [...MANIFEST_PREFIXES];
   if (options.ociLayout) prefixes.push(INDEX_PREFIX, DESCRIPTOR_PREFIX);
   const parsed = parseExporterAttributes(attrs, z.object({ ...shape, ...imageShape }), {
@@ -129,7 +129,7 @@ export function parseImageOutputAttributes<S extends z.ZodRawShape>(
   }
   const own = Object.fromEntries(
     Object.entries(parsed).filter(([k]) => !(k in imageShape)),
-  ) as z.output<z.ZodObject<S>>;
+  ) as { [K in keyof S]: z.output<S[K]> };
   return { attrs: own, image };
 }
 

@@ -9,6 +9,9 @@
  * @module
  */
 export {
+  type AttributeParseResult,
+  type AttributeSchema,
+  type BooleanAttribute,
   booleanAttribute,
   type ExporterAttributeOptions,
   imageNamesAttribute,
