@@ -51,7 +51,46 @@ export interface ExecutorStdio {
   stderr?: (chunk: Uint8Array) => void;
 }
 
-/** Runs processes in root filesystems. */
+/**
+ * Runs processes in root filesystems.
+ *
+ * @example An executor that records the processes
+ * An executor that records what it is asked to run instead of running it (a real one, like
+ * img's `oci` executor, mounts `rootfs` and the `mounts` and starts the process in new
+ * namespaces). It returns the exit code; output goes through `stdio`.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { API_VERSION, type Executor, type ExecutorPlugin, type ProcessSpec } from "@img/core";
+ *
+ * const ran: ProcessSpec[] = [];
+ * const executor: Executor = {
+ *   run(rootfs, process, _mounts, stdio) {
+ *     ran.push(process);
+ *     stdio.stdout?.(new TextEncoder().encode(`${rootfs[0].source}: ${process.args.join(" ")}\n`));
+ *     return Promise.resolve(0);
+ *   },
+ * };
+ * const plugin = {
+ *   kind: "executor",
+ *   name: "record",
+ *   version: "1.0.0",
+ *   apiVersion: API_VERSION,
+ *   create: () => executor,
+ * } satisfies ExecutorPlugin;
+ *
+ * let out = "";
+ * const code = await plugin.create().run(
+ *   [{ type: "bind", source: "/tmp/rootfs", options: ["rbind"] }],
+ *   { args: ["echo", "hi"], env: ["PATH=/bin"], cwd: "/", uid: 0, gid: 0, network: "none" },
+ *   [],
+ *   { stdout: (chunk) => out += new TextDecoder().decode(chunk) },
+ * );
+ * assert.equal(code, 0);
+ * assert.equal(out, "/tmp/rootfs: echo hi\n");
+ * assert.deepEqual(ran[0].args, ["echo", "hi"]);
+ * ```
+ */
 export interface Executor {
   /** Runs `process` in `rootfs` with extra `mounts` and returns its exit code. */
   run(

@@ -76,7 +76,59 @@ export interface ExporterInstance {
   export(result: ExportResult, ctx: ExportContext): Promise<ExportResponse>;
 }
 
-/** Creates exporter instances from `--output` attributes. */
+/**
+ * Creates exporter instances from `--output` attributes.
+ *
+ * @example An exporter that lists the top-level entries
+ * An exporter that writes the names of the root filesystem's top-level entries to
+ * `dest=FILE`: `resolve` validates the `--output` attributes before anything is built,
+ * `export` runs after the build with the {@linkcode ExportResult}.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { z } from "zod";
+ * import {
+ *   ExportDestination,
+ *   type ExportContext,
+ *   type Exporter,
+ *   parseExporterAttributes,
+ * } from "@img/core";
+ *
+ * const exporter: Exporter = {
+ *   resolve(attrs) {
+ *     const { dest } = parseExporterAttributes(attrs, z.object({ dest: z.string() }));
+ *     const out = ExportDestination.resolve(dest);
+ *     return {
+ *       async export(result) {
+ *         const names: string[] = [];
+ *         for await (const entry of Deno.readDir(result.rootfs)) names.push(entry.name);
+ *         await out.write(async (stream) => {
+ *           const writer = stream.getWriter();
+ *           await writer.write(new TextEncoder().encode(names.sort().join("\n") + "\n"));
+ *           await writer.close();
+ *         });
+ *         return {};
+ *       },
+ *     };
+ *   },
+ * };
+ *
+ * // img calls resolve with the attributes, then export with the build's result.
+ * const rootfs = await Deno.makeTempDir();
+ * await Deno.mkdir(`${rootfs}/bin`);
+ * await Deno.mkdir(`${rootfs}/etc`);
+ * const dest = `${await Deno.makeTempDir()}/names.txt`;
+ * const instance = await exporter.resolve({ dest });
+ * await instance.export({
+ *   config: { os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: [] } },
+ *   layers: () => Promise.resolve([]),
+ *   rootfs,
+ *   names: [],
+ * }, {} as ExportContext); // this exporter uses nothing from the context
+ * assert.equal(await Deno.readTextFile(dest), "bin\netc\n");
+ * assert.throws(() => exporter.resolve({ dest, colour: "red" }), /Unknown attribute "colour"/);
+ * ```
+ */
 export interface Exporter {
   /** Validates the attributes and returns an instance; throws a user-facing error if invalid. */
   resolve(attrs: Record<string, string>): Promise<ExporterInstance> | ExporterInstance;

@@ -38,7 +38,55 @@ export interface BuildDefinition {
   sourceDateEpoch?: number;
 }
 
-/** A frontend: parses its input and emits a build graph. */
+/**
+ * A frontend: parses its input and emits a build graph.
+ *
+ * @example A frontend for a tiny build file
+ * A frontend whose build file (`Imgfile`) names a base image and files to write into it:
+ * it reads its input through the {@linkcode FrontendClient} and emits the graph with
+ * `GraphBuilder`, as the Dockerfile frontend does. img calls `solve` once per build.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type Frontend, GraphBuilder, hostPlatform, ImgError } from "@img/core";
+ *
+ * const frontend: Frontend = {
+ *   async solve(request, client) {
+ *     const bytes = await client.readFile("dockerfile", request.options.filename ?? "Imgfile");
+ *     if (!bytes) throw new ImgError("No Imgfile: create one whose first line is the base image");
+ *     const [base, ...files] = new TextDecoder().decode(bytes).trim().split("\n");
+ *     const platform = request.platforms[0];
+ *     const image = await client.resolveImageConfig(base, platform);
+ *     const graph = new GraphBuilder();
+ *     let root = graph.add({ type: "source", identifier: `docker-image://${image.ref}` }, [], `FROM ${base}`, {
+ *       platform,
+ *     });
+ *     for (const path of files) {
+ *       root = graph.add({
+ *         type: "file",
+ *         actions: [{ action: "mkfile", path, mode: 0o644, data: `${path}\n` }],
+ *       }, [root], `WRITE ${path}`, { platform });
+ *     }
+ *     return { graph: graph.build(root), config: image.config };
+ *   },
+ * };
+ *
+ * // img's engine is the client; here a stand-in serves the Imgfile and the base image's config.
+ * const platform = hostPlatform();
+ * const definition = await frontend.solve({ options: {}, platforms: [platform] }, {
+ *   readFile: () => Promise.resolve(new TextEncoder().encode("busybox\n/hello.txt\n")),
+ *   resolveImageConfig: (ref) =>
+ *     Promise.resolve({
+ *       ref: `docker.io/library/${ref}:latest`,
+ *       digest: "sha256:" + "0".repeat(64),
+ *       config: { ...platform, rootfs: { type: "layers", diff_ids: [] } },
+ *     }),
+ *   warn: () => {},
+ * });
+ * assert.equal(definition.graph.vertices.size, 2);
+ * assert.equal(definition.graph.vertices.get(definition.graph.root)?.name, "WRITE /hello.txt");
+ * ```
+ */
 export interface Frontend {
   /** Solves a build request into a build definition. */
   solve(request: BuildRequest, client: FrontendClient): Promise<BuildDefinition>;

@@ -1,11 +1,35 @@
 /**
- * `@img/core`: the interfaces at img's seams (frontend, solver, snapshotter, executor,
- * exporter, credential store), the plugin loader, and the shared machinery every plugin may
- * use: content store, image store, references, platforms, media types and their schemas.
+ * `@img/core`: the plugin API of img. Everything a plugin author needs is exported here, and
+ * nothing else: the interfaces at img's seams, the types they carry, and the helpers a plugin
+ * uses. This entry follows the plugin API version ({@linkcode API_VERSION}): a change to it is
+ * a change of that version.
+ *
+ * - Seams: {@linkcode Frontend} (with {@linkcode FrontendClient}, {@linkcode BuildRequest},
+ *   {@linkcode BuildDefinition}), {@linkcode Solver}, {@linkcode Snapshotter} (with
+ *   {@linkcode Mount}), {@linkcode Executor}, {@linkcode Exporter} (with
+ *   {@linkcode ExporterInstance}, {@linkcode ExportResult}, {@linkcode ExportContext},
+ *   {@linkcode ExportResponse}) and {@linkcode CredentialStore}; each has an `@example`.
+ * - Plugins: {@linkcode Plugin} and one type per kind ({@linkcode ExporterPlugin}, ...),
+ *   {@linkcode PluginContext}, {@linkcode API_VERSION}.
+ * - The build graph a frontend emits: {@linkcode GraphBuilder} and the op types
+ *   ({@linkcode SourceOp}, {@linkcode ExecOp}, {@linkcode FileOp}, ...).
+ * - Helpers: errors ({@linkcode ImgError}), digests ({@linkcode sha256},
+ *   {@linkcode Digester}), progress ({@linkcode ProgressWriter}), layer writing
+ *   ({@linkcode writeLayerDiff}, {@linkcode writeOverlayDiff}), trees ({@linkcode copyTree},
+ *   {@linkcode removeTree}, {@linkcode treeUsage}), exporter attributes and destinations
+ *   ({@linkcode parseExporterAttributes}, {@linkcode booleanAttribute},
+ *   {@linkcode ExportDestination}), media types, OCI document types, references and
+ *   platforms, and the content and image stores an exporter is handed.
+ *
+ * The rest of core is img's own machinery, behind subpath exports that img's packages (the
+ * CLI and the built-in plugins) import: `@img/core/registry`, `/layer`, `/archive`,
+ * `/export`, `/image`, `/state`, `/solver`, `/snapshot`, `/rootless`, `/gc`, `/sys` and
+ * `/loader`. They are published so that img's packages resolve, but they are not the plugin
+ * API and may change in any release.
  *
  * ## Plugins
  *
- * Plugins import only this module. A plugin is a module whose default export is an object
+ * A plugin is a module whose default export is an object
  * `{ kind, name, version, apiVersion, description?, create(ctx) }` ({@linkcode Plugin}),
  * validated when it is loaded. `apiVersion` is the plugin API the plugin was written against:
  * use {@linkcode API_VERSION}; img refuses a plugin whose `apiVersion` is not in
@@ -15,7 +39,7 @@
  * `$XDG_CONFIG_HOME/img/config.json`; `img version` lists every plugin with its version and
  * where it came from. An external plugin shadows a built-in one of the same name.
  *
- * ## Exporters (plugin API 1)
+ * ## Exporters
  *
  * An exporter plugin ({@linkcode ExporterPlugin}) is an `--output` type: its `name` is the
  * `type=` users write. Its parts, in the order img calls them:
@@ -39,22 +63,26 @@
  *   strings (`containerimage.digest`, `image.name`); set {@linkcode RESPONSE_STDOUT} to
  *   `"true"` when the export went to standard output, so that img prints nothing else there.
  *
- * Helpers an exporter may use: {@linkcode ExportDestination} writes a file atomically (or to
- * stdout for `dest=-`, refusing a terminal), {@linkcode writeImage} stores the config and
- * manifest of the result, {@linkcode parseImageOutputAttributes} and {@linkcode exportImage}
- * give an exporter the image attributes of the built-in ones (`compression`,
- * `oci-mediatypes`, `rewrite-timestamp`, `annotation.*`, ...), {@linkcode writeOciArchive}, {@linkcode writeOciLayout} and
- * {@linkcode writeDockerArchive} write archives, {@linkcode writeLayerDiff} writes a tree as
- * a tar, {@linkcode copyTree} copies one. Whatever an exporter throws is shown to the user as
- * one line naming it, `img: exporter NAME: <message>` (see {@linkcode guardExporter}); throw
- * {@linkcode ImgError} with a sentence that says what to do.
+ * {@linkcode ExportDestination} writes a file atomically (or to stdout for `dest=-`, refusing
+ * a terminal). Whatever an exporter throws is shown to the user as one line naming it,
+ * `img: exporter NAME: <message>`; throw {@linkcode ImgError} with a sentence that says what
+ * to do.
  *
- * A whole exporter, `-o type=count,dest=count.txt`:
- *
+ * @example A whole exporter, `-o type=count,dest=count.txt`
  * ```ts
- * import { API_VERSION, ExportDestination, type ExporterPlugin, ImgError } from "@img/core";
+ * import assert from "node:assert/strict";
+ * import {
+ *   API_VERSION,
+ *   type ExportContext,
+ *   ExportDestination,
+ *   type Exporter,
+ *   type ExporterPlugin,
+ *   type ExportResult,
+ *   ImgError,
+ * } from "@img/core";
  *
- * export default {
+ * // A plugin module's `export default`:
+ * const plugin = {
  *   kind: "exporter",
  *   name: "count",
  *   version: "1.0.0",
@@ -79,6 +107,21 @@
  *     },
  *   }),
  * } satisfies ExporterPlugin;
+ *
+ * // What img does with it for `-o type=count,dest=...`:
+ * const rootfs = await Deno.makeTempDir();
+ * await Deno.mkdir(`${rootfs}/etc`);
+ * const dest = `${await Deno.makeTempDir()}/count.txt`;
+ * const exporter: Exporter = plugin.create();
+ * const instance = await exporter.resolve({ dest });
+ * const result: ExportResult = {
+ *   config: { os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: [] } },
+ *   rootfs,
+ *   names: [],
+ *   layers: () => Promise.resolve([]),
+ * };
+ * await instance.export(result, {} as ExportContext); // it uses nothing from the context
+ * assert.equal(await Deno.readTextFile(dest), "1\n");
  * ```
  *
  * `examples/plugins/listing/` is a complete one (a JSON listing of every file with its
@@ -150,7 +193,7 @@ export {
   type Vertex,
 } from "./build_graph.ts";
 export type { BuildDefinition, BuildRequest, Frontend, FrontendClient } from "./frontend.ts";
-export type { SolveOptions, SolveResult, Solver } from "./solver.ts";
+export type { SolveOptions, Solver, SolveResult } from "./solver.ts";
 export type {
   Mount,
   SnapshotDiffOptions,
@@ -161,9 +204,9 @@ export type {
 } from "./snapshotter.ts";
 export type { Executor, ExecutorMount, ExecutorStdio, ProcessSpec } from "./executor.ts";
 export type {
+  ExportContext,
   Exporter,
   ExporterInstance,
-  ExportContext,
   ExportResponse,
   ExportResult,
   LayerOptions,
@@ -193,9 +236,9 @@ export {
   type ExporterPlugin,
   type FrontendPlugin,
   type Plugin,
+  PLUGIN_KINDS,
   type PluginByKind,
   type PluginContext,
-  PLUGIN_KINDS,
   type PluginKind,
   type PluginManifest,
   type SnapshotterPlugin,

@@ -41,7 +41,93 @@ export interface SnapshotUsage {
   inodes: number;
 }
 
-/** A snapshotter: containerd-style snapshot lifecycle. */
+/**
+ * A snapshotter: containerd-style snapshot lifecycle.
+ *
+ * @example A copying snapshotter
+ * A snapshotter that keeps every snapshot as a full copy of its parent (img's `native`
+ * snapshotter does this with reflinks and crash-safe metadata). `prepare` gives the mounts
+ * of a writable snapshot, `commit` freezes it under a name that children are prepared from.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   copyTree,
+ *   type Mount,
+ *   NotFoundError,
+ *   removeTree,
+ *   type SnapshotInfo,
+ *   type Snapshotter,
+ *   type SnapshotUsage,
+ *   treeUsage,
+ * } from "@img/core";
+ *
+ * class CopySnapshotter implements Snapshotter {
+ *   readonly name = "copy";
+ *   readonly #root: string;
+ *   readonly #info = new Map<string, SnapshotInfo>();
+ *
+ *   constructor(root: string) {
+ *     this.#root = root;
+ *   }
+ *
+ *   #dir(key: string): string {
+ *     return `${this.#root}/${encodeURIComponent(key)}`;
+ *   }
+ *
+ *   async prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]> {
+ *     if (parent) await copyTree(this.#dir(parent), this.#dir(key));
+ *     else await Deno.mkdir(this.#dir(key));
+ *     this.#info.set(key, { key, parent, kind: "active", created: new Date(), labels });
+ *     return this.mounts(key);
+ *   }
+ *
+ *   async view(key: string, parent?: string): Promise<Mount[]> {
+ *     await this.prepare(key, parent);
+ *     this.#info.get(key)!.kind = "view";
+ *     return [{ type: "bind", source: this.#dir(key), options: ["rbind", "ro"] }];
+ *   }
+ *
+ *   mounts(key: string): Promise<Mount[]> {
+ *     if (!this.#info.has(key)) throw new NotFoundError(`No snapshot ${key}`);
+ *     return Promise.resolve([{ type: "bind", source: this.#dir(key), options: ["rbind", "rw"] }]);
+ *   }
+ *
+ *   async commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
+ *     const info = this.#info.get(key);
+ *     if (!info) throw new NotFoundError(`No snapshot ${key}`);
+ *     await Deno.rename(this.#dir(key), this.#dir(name));
+ *     this.#info.delete(key);
+ *     this.#info.set(name, { ...info, key: name, kind: "committed", labels: labels ?? info.labels });
+ *   }
+ *
+ *   async remove(key: string): Promise<void> {
+ *     await removeTree(this.#dir(key));
+ *     this.#info.delete(key);
+ *   }
+ *
+ *   stat(key: string): Promise<SnapshotInfo | undefined> {
+ *     return Promise.resolve(this.#info.get(key));
+ *   }
+ *
+ *   usage(key: string): Promise<SnapshotUsage> {
+ *     return treeUsage(this.#dir(key));
+ *   }
+ *
+ *   async *walk(): AsyncIterable<SnapshotInfo> {
+ *     yield* this.#info.values();
+ *   }
+ * }
+ *
+ * const snapshotter = new CopySnapshotter(await Deno.makeTempDir());
+ * const [base] = await snapshotter.prepare("build-1");
+ * await Deno.writeTextFile(`${base.source}/hello.txt`, "hello\n");
+ * await snapshotter.commit("base", "build-1");
+ * const [child] = await snapshotter.prepare("build-2", "base");
+ * assert.equal(await Deno.readTextFile(`${child.source}/hello.txt`), "hello\n");
+ * assert.equal((await snapshotter.stat("base"))?.kind, "committed");
+ * ```
+ */
 export interface Snapshotter {
   /** The backend name (`native`, `overlayfs`, `fuse-overlayfs`). */
   readonly name: string;

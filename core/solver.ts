@@ -25,7 +25,38 @@ export interface SolveResult {
   cacheKey: Digest;
 }
 
-/** Executes build graphs. */
+/**
+ * Executes build graphs.
+ *
+ * @example The solver seam, as a plugin sees it
+ * A solver is handed the whole {@linkcode BuildGraph} and returns the committed snapshot
+ * holding the root vertex's files. Plugins do not implement it; they meet it through the
+ * graph they build. Here a stand-in solver reports each vertex on the progress writer,
+ * as img's solver does while it runs them.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GraphBuilder, type ProgressEvent, ProgressWriter, type Solver } from "@img/core";
+ *
+ * const solver: Solver = {
+ *   solve(graph, { progress }) {
+ *     for (const vertex of graph.vertices.values()) {
+ *       progress.write({ type: "vertex.cached", vertex: vertex.digest, name: vertex.name, time: Date.now() });
+ *     }
+ *     return Promise.resolve({ snapshot: `result-${graph.root}`, cacheKey: graph.root });
+ *   },
+ * };
+ *
+ * const graph = new GraphBuilder();
+ * const root = graph.add({ type: "source", identifier: "docker-image://docker.io/library/busybox:latest" }, [], "FROM busybox");
+ * const progress = new ProgressWriter();
+ * const events: ProgressEvent[] = [];
+ * progress.listen((event) => events.push(event));
+ * const result = await solver.solve(graph.build(root), { progress });
+ * assert.equal(result.cacheKey, root);
+ * assert.deepEqual(events.map((e) => e.type), ["vertex.cached"]);
+ * ```
+ */
 export interface Solver {
   /** Solves `graph` and returns its result. */
   solve(graph: BuildGraph, options: SolveOptions): Promise<SolveResult>;
