@@ -197,7 +197,7 @@ export function errnoName(errno: number): string {
  * Whether `err` is an error from a libc wrapper (or a Deno API) with one of the errno names.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * try { umount2("/mnt", 0); } catch (e) { if (!isErrno(e, "EINVAL", "ENOENT")) throw e; }
  * ```
  */
@@ -356,7 +356,7 @@ export function strerror(errno: number): string {
  * changes).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m");
  * mount(null, "/", null, MS_REC | MS_PRIVATE, null);
  * ```
@@ -415,7 +415,7 @@ export function minor(dev: bigint | number): number {
  * S_IFREG, S_IFSOCK) and the permission bits (subject to the umask).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * mknod("whiteout", S_IFCHR | 0o000, makedev(0, 0)); // an overlayfs whiteout
  * ```
  */

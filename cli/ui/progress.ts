@@ -3,7 +3,7 @@
  * (`[+] Building 4.2s (9/9) FINISHED`, a line per step), or BuildKit's plain format
  * (`#5 [build 2/3] RUN make`, `#5 0.532 output`, `#5 DONE 1.2s`) otherwise.
  *
- * ```ts
+ * ```ts ignore
  * const display = createProgressDisplay({ mode: noConsole ? "plain" : "auto" });
  * const stop = progress.listen(display.listener);
  * try {

@@ -15,7 +15,7 @@
  *
  * ```ts
  * import { z } from "zod";
- * import { exportImage, parseImageOutputAttributes } from "@img/core";
+ * import { exportImage, parseImageOutputAttributes } from "@img/core/export";
  *
  * const { attrs, image } = parseImageOutputAttributes({ compression: "zstd" }, {
  *   dest: z.string().optional(),

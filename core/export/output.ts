@@ -7,7 +7,7 @@
  * ```ts
  * import { ExportDestination } from "@img/core";
  *
- * const dest = ExportDestination.resolve("report.txt"); // in Exporter.resolve: fails early
+ * const dest = ExportDestination.resolve(`${await Deno.makeTempDir()}/report.txt`); // in resolve()
  * await dest.write(async (out) => { // in export()
  *   const writer = out.getWriter();
  *   await writer.write(new TextEncoder().encode("done\n"));

@@ -32,7 +32,7 @@ function createCompressor(compression: LayerCompression, level?: number): Transf
  * source.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const gz = compressStream(file.readable, "gzip", 9);
  * ```
  */

@@ -63,7 +63,7 @@ const WHITEOUT_PREFIX = ".wh.";
  * it is written.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const file = await Deno.open("layer.tar", { write: true, create: true, truncate: true });
  * const { diffID } = await writeLayerDiff("snapshots/1/fs", "snapshots/2/fs", file.writable);
  * ```

@@ -43,7 +43,7 @@ function overlayXattr(name: string): boolean {
  * `out` is aborted. The directory must not be mounted read-write while it is written.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const file = await Deno.open("layer.tar", { write: true, create: true, truncate: true });
  * const { diffID } = await writeOverlayDiff("snapshots/7/fs", file.writable);
  * ```

@@ -6,7 +6,7 @@
  * parent runs `unshare(1)`, which enters the namespaces and then executes the same
  * program again. The parent only forwards signals and exits with the child's code.
  *
- * ```ts
+ * ```ts ignore
  * await ensureRootless();
  * // from here on, only inside the namespace: Deno.uid() === 0
  * ```

@@ -5,7 +5,7 @@
  * network otherwise, no cgroups, `/proc`, `/dev`, `/dev/pts`, `/dev/shm`, `/dev/mqueue`
  * and a read-only `/sys`.
  *
- * ```ts
+ * ```ts ignore
  * import executorPlugin from "@img/executor-oci";
  *
  * const executor = await executorPlugin.create({ stateDir, env: Deno.env.toObject(), debug() {} });

@@ -6,7 +6,7 @@
  * kernel overlayfs does not work and a probe mount does.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import fuse from "@img/snapshot-fuse";
  *
  * const snapshotter = fuse.create({ stateDir, env: {}, debug: () => {}, root });

@@ -7,7 +7,7 @@
  * (`writeLayerDiff` in `@img/core`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import native from "@img/snapshot-native";
  *
  * const snapshotter = await native.create({ stateDir, env: {}, debug: () => {}, root });

@@ -5,7 +5,7 @@
  * mount works.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import overlayfs from "@img/snapshot-overlayfs";
  *
  * const snapshotter = overlayfs.create({ stateDir, env: {}, debug: () => {}, root });

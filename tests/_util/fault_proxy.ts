@@ -10,7 +10,7 @@
  * body, then closes the client connection abruptly, so the client's body read fails
  * mid-stream.
  *
- * ```ts
+ * ```ts ignore
  * await using proxy = await startFaultProxy(registry.host, {
  *   resetAfterBytes: 1000,
  *   matchPath: /\/blobs\/sha256:/,
