@@ -38,14 +38,21 @@
  *   `progress` writer for warnings and statuses, and the `stateDir`. The response is a map of
  *   strings (`containerimage.digest`, `image.name`); set {@linkcode RESPONSE_STDOUT} to
  *   `"true"` when the export went to standard output, so that img prints nothing else there.
+ * - `Exporter.saveImages(request: SaveRequest, ctx: ExportContext) -> ExportResponse`
+ *   (optional): what `img save --format NAME IMAGE...` calls instead, with images from the
+ *   local store ({@linkcode StoredImage}: a manifest and the names to write) and the `-o`
+ *   file as `dest` (undefined for standard output). The `docker` and `oci` exporters
+ *   implement it; `img save` refuses an exporter without it, listing those that have it.
  *
  * Helpers an exporter may use: {@linkcode ExportDestination} writes a file atomically (or to
  * stdout for `dest=-`, refusing a terminal), {@linkcode writeImage} stores the config and
  * manifest of the result, {@linkcode parseImageOutputAttributes} and {@linkcode exportImage}
  * give an exporter the image attributes of the built-in ones (`compression`,
- * `oci-mediatypes`, `rewrite-timestamp`, `annotation.*`, ...), {@linkcode writeOciArchive}, {@linkcode writeOciLayout} and
- * {@linkcode writeDockerArchive} write archives, {@linkcode writeLayerDiff} writes a tree as
- * a tar, {@linkcode copyTree} copies one. Whatever an exporter throws is shown to the user as
+ * `oci-mediatypes`, `rewrite-timestamp`, `annotation.*`, ...), {@linkcode BlobCollector}
+ * collects every blob a stored image reaches and {@linkcode ArchiveTarWriter} streams them
+ * into a tar with fixed metadata (the OCI layout writer of `@img/export-oci` and the
+ * docker-archive writer of `@img/export-docker` are built on them), {@linkcode writeLayerDiff}
+ * writes a tree as a tar, {@linkcode copyTree} copies one. Whatever an exporter throws is shown to the user as
  * one line naming it, `img: exporter NAME: <message>` (see {@linkcode guardExporter}); throw
  * {@linkcode ImgError} with a sentence that says what to do.
  *

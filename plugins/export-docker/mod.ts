@@ -5,9 +5,10 @@
  * Without `dest` (or with `dest=-`) the tarball goes to standard output, which must not be a
  * terminal, so `img build -t app -o type=docker . | docker load` works.
  *
- * The archive is written by the same code as `img save` (`writeDockerArchive` of
- * `@img/core`): layers are stored as built and names as `docker save` writes them
- * (`app:latest`), into a temporary file renamed into place when complete. It takes the image
+ * The archive is written by {@linkcode writeDockerArchive}: layers are stored as built and
+ * names as `docker save` writes them (`app:latest`), into a temporary file renamed into place
+ * when complete. `img save [--format docker] IMAGE...` is this exporter applied to stored
+ * images ({@linkcode dockerExporter}'s `saveImages`), with the same writer. It takes the image
  * attributes of `@img/core` (`compression`, `compression-level`, `force-compression`,
  * `oci-mediatypes=false`, `rewrite-timestamp`, `annotation.<key>=<value>`).
  *
@@ -25,8 +26,15 @@ import {
   imageNamesAttribute,
   parseImageOutputAttributes,
   RESPONSE_STDOUT,
-  writeDockerArchive,
 } from "@img/core";
+import { writeDockerArchive } from "./docker_archive.ts";
+
+export {
+  type DockerArchiveManifestEntry,
+  type DockerArchiveOptions,
+  type DockerArchiveResult,
+  writeDockerArchive,
+} from "./docker_archive.ts";
 
 const attributes = {
   dest: z.string().optional(),
@@ -50,6 +58,11 @@ export const dockerExporter: Exporter = {
         };
       },
     };
+  },
+  async saveImages({ images, dest }, ctx): Promise<ExportResponse> {
+    const out = ExportDestination.resolve(dest);
+    await out.write((stream) => writeDockerArchive(images, ctx.content, stream));
+    return out.isStdout ? { [RESPONSE_STDOUT]: "true" } : {};
   },
 };
 

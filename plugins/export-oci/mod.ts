@@ -12,14 +12,18 @@
  * `index.json` names the image with each of `name=` (default: the `-t` names) as BuildKit
  * does: `io.containerd.image.name` holds the full name and `org.opencontainers.image.ref.name`
  * the tag, so `skopeo copy oci-archive:image.tar:latest ...` finds it. The archive is written
- * by the same code as `img save --format oci` (`writeOciArchive` of `@img/core`), into a
- * temporary file renamed into place when complete.
+ * by {@linkcode writeOciArchive} into a temporary file renamed into place when complete.
+ *
+ * `img save --format oci IMAGE...` is this exporter applied to stored images
+ * ({@linkcode ociExporter}'s `saveImages`): the same writer, with default attributes
+ * (Docker manifests converted to OCI media types, no index annotations).
  *
  * ```sh
  * img build -t app -o type=oci,dest=app.tar .
  * img build -o type=oci,dest=layout,tar=false .
  * SOURCE_DATE_EPOCH=0 img build -o type=oci,dest=app.tar,rewrite-timestamp=true .
  * img build -o type=oci . | skopeo copy oci-archive:/dev/stdin ...
+ * img save --format oci -o app.tar app
  * ```
  *
  * @module
@@ -39,9 +43,18 @@ import {
   parseImageOutputAttributes,
   RESPONSE_STDOUT,
   STDOUT_DEST,
+} from "@img/core";
+import { writeOciArchive, writeOciLayout } from "./oci_layout.ts";
+
+export {
+  ANNOTATION_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
+  type OciArchiveOptions,
+  type OciLayoutOptions,
+  type OciLayoutResult,
   writeOciArchive,
   writeOciLayout,
-} from "@img/core";
+} from "./oci_layout.ts";
 
 const attributes = {
   dest: z.string().optional(),
@@ -82,6 +95,11 @@ export const ociExporter: Exporter = {
         };
       },
     };
+  },
+  async saveImages({ images, dest }, ctx): Promise<ExportResponse> {
+    const out = ExportDestination.resolve(dest);
+    await out.write((stream) => writeOciArchive(images, ctx.content, stream));
+    return out.isStdout ? { [RESPONSE_STDOUT]: "true" } : {};
   },
 };
 
