@@ -20,7 +20,7 @@ export interface BackendChoice {
 }
 
 /** The snapshotter plugins in the order `auto` tries them: highest priority first, then by name. */
-export function byPriority(plugins: readonly SnapshotterPlugin[]): SnapshotterPlugin[] {
+function byPriority(plugins: readonly SnapshotterPlugin[]): SnapshotterPlugin[] {
   return [...plugins].sort((a, b) =>
     (b.priority ?? 0) - (a.priority ?? 0) || a.name.localeCompare(b.name)
   );
