@@ -117,6 +117,10 @@ Deno.test({
         const again = await build("reflink-again", ["--plugin", REFLINK, "-b", "reflink", "build"]);
         match(again.stderr, /CACHED/);
         assertSameTree(reference.tree, again.tree, "reflink (cached)");
+        // Its cache shows in du, read through its walk() and usage().
+        const du = await imgOk(["--plugin", REFLINK, "-b", "reflink", "du"], opts);
+        match(du.stdout, /^ID\s+RECLAIMABLE\s+SIZE\s+DESCRIPTION$/m);
+        ok(du.stdout.trim().split("\n").length >= 4, `du lists reflink's snapshots:\n${du.stdout}`);
         // Loaded, it takes part in auto; here kernel overlayfs still ranks first.
         const auto = await build("auto", ["--debug", "--plugin", REFLINK, "build"]);
         match(auto.stderr, /backend auto: chose overlayfs/);
