@@ -1,5 +1,7 @@
 /**
- * The exporter seam: turns a build result into an output (`--output type=NAME,...`).
+ * The exporter seam: turns a build result into an output (`--output type=NAME,...`), and,
+ * for exporters that implement {@linkcode Exporter.saveImages}, writes images from the local
+ * image store (`img save --format NAME`): one implementation of each format, chosen by name.
  *
  * @module
  */
@@ -70,6 +72,33 @@ export interface ExportContext {
 /** What an export reports back (`containerimage.digest`, `image.name`, ...). */
 export type ExportResponse = Record<string, string>;
 
+/** An image from the local image store, with the names it is to be written under. */
+export interface StoredImage {
+  /**
+   * Full normalized references the image is known by (`docker.io/library/busybox:latest`,
+   * `127.0.0.1:5000/a/b:v1`). May be empty (an image asked for by its digest).
+   */
+  names: string[];
+  /**
+   * The image's manifest (OCI or Docker schema 2) whose blob, config and layers are all in the
+   * content store. It may also be an image index; children missing from the store are left
+   * out by formats that hold indexes, as `docker save` does for platforms it has not pulled.
+   */
+  manifest: Descriptor;
+}
+
+/** What `img save --format NAME` asks an exporter to write. */
+export interface SaveRequest {
+  /** The images, in the order given on the command line (the same image may come twice). */
+  images: StoredImage[];
+  /**
+   * Where to write (`img save -o FILE`): a file, to be written atomically (see
+   * `ExportDestination`), or `undefined` for standard output, which the CLI has already
+   * checked is not a terminal.
+   */
+  dest?: string;
+}
+
 /** One configured export, made from the `--output` attributes. */
 export interface ExporterInstance {
   /** Exports the result. */
@@ -77,7 +106,7 @@ export interface ExporterInstance {
 }
 
 /**
- * Creates exporter instances from `--output` attributes.
+ * Creates exporter instances from `--output` attributes, and may save stored images.
  *
  * @example An exporter that lists the top-level entries
  * An exporter that writes the names of the root filesystem's top-level entries to
@@ -128,8 +157,43 @@ export interface ExporterInstance {
  * assert.equal(await Deno.readTextFile(dest), "bin\netc\n");
  * assert.throws(() => exporter.resolve({ dest, colour: "red" }), /Unknown attribute "colour"/);
  * ```
+ *
+ * @example An exporter that `img save --format names` can use too
+ * ```ts
+ * import { ExportDestination, type Exporter } from "@img/core";
+ *
+ * async function writeLines(dest: string | undefined, lines: string[]): Promise<void> {
+ *   await ExportDestination.resolve(dest).write(async (out) => {
+ *     const w = out.getWriter();
+ *     await w.write(new TextEncoder().encode(lines.map((l) => `${l}\n`).join("")));
+ *     await w.close();
+ *   });
+ * }
+ *
+ * // `-o type=names,dest=FILE` writes the -t names; `img save --format names` each image's.
+ * const exporter: Exporter = {
+ *   resolve: (attrs) => ({
+ *     async export(result) {
+ *       await writeLines(attrs.dest, result.names);
+ *       return {};
+ *     },
+ *   }),
+ *   async saveImages({ images, dest }) {
+ *     await writeLines(dest, images.map((i) => `${i.manifest.digest} ${i.names.join(",")}`));
+ *     return {};
+ *   },
+ * };
+ * ```
  */
 export interface Exporter {
   /** Validates the attributes and returns an instance; throws a user-facing error if invalid. */
   resolve(attrs: Record<string, string>): Promise<ExporterInstance> | ExporterInstance;
+  /**
+   * Writes images from the local image store instead of a build result: what
+   * `img save --format NAME IMAGE...` calls (`docker` and `oci` implement it). Optional: an
+   * exporter without it cannot be named by `img save --format`, which then refuses with the
+   * list of those that can. For `request.images` it should write what `export` writes
+   * for a built image with those names and default attributes.
+   */
+  saveImages?(request: SaveRequest, ctx: ExportContext): Promise<ExportResponse>;
 }

@@ -62,6 +62,11 @@
  *   `progress` writer for warnings and statuses, and the `stateDir`. The response is a map of
  *   strings (`containerimage.digest`, `image.name`); set {@linkcode RESPONSE_STDOUT} to
  *   `"true"` when the export went to standard output, so that img prints nothing else there.
+ * - `Exporter.saveImages(request: SaveRequest, ctx: ExportContext) -> ExportResponse`
+ *   (optional): what `img save --format NAME IMAGE...` calls instead, with images from the
+ *   local store ({@linkcode StoredImage}: a manifest and the names to write) and the `-o`
+ *   file as `dest` (undefined for standard output). The `docker` and `oci` exporters
+ *   implement it; `img save` refuses an exporter without it, listing those that have it.
  *
  * {@linkcode ExportDestination} writes a file atomically (or to stdout for `dest=-`, refusing
  * a terminal). Whatever an exporter throws is shown to the user as one line naming it,
@@ -211,6 +216,8 @@ export type {
   ExportResult,
   LayerOptions,
   ResultLayer,
+  SaveRequest,
+  StoredImage,
 } from "./exporter.ts";
 export {
   type AttributeParseResult,
@@ -242,6 +249,7 @@ export {
   type PluginKind,
   type PluginManifest,
   type SnapshotterPlugin,
+  type SnapshotterSupport,
   SUPPORTED_API_VERSIONS,
 } from "./plugin.ts";
 export {

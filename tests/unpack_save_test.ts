@@ -1,11 +1,11 @@
 /**
- * `img unpack` against `umoci unpack`, hostile layers refused, and `img save` checked with
- * podman and skopeo. Run as the unprivileged test user in CI.
+ * `img unpack` against `umoci unpack`, hostile layers refused, `img save` checked with
+ * podman and skopeo, and `img save --format NAME` with a third-party exporter plugin. Run as the unprivileged test user in CI.
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { LAYERED_EXPECTED, pushBusybox } from "./_util/busybox.ts";
-import { img, imgOk, outsideId, removeTree, run } from "./_util/img.ts";
+import { img, imgOk, outsideId, removeTree, ROOT, run } from "./_util/img.ts";
 import { diffTrees, snapshotTree } from "./_util/tree.ts";
 
 Deno.test("unpack gives the same tree as umoci unpack, with owners, links and whiteouts applied", async () => {
@@ -179,6 +179,64 @@ Deno.test("save --format docker loads with podman; save --format oci passes skop
     equal(missing.code, 1);
     match(missing.stderr, /No such image: nothing:here/);
     ok(!(await Deno.stat(`${tmp}/none.tar`).catch(() => false)));
+  } finally {
+    await removeTree(tmp);
+  }
+});
+
+Deno.test("save --format uses a third-party exporter that can save; one that cannot is refused", async () => {
+  await using registry = await startRegistry();
+  const tmp = await Deno.makeTempDir({ prefix: "img-save-plugin-" });
+  const state = `${tmp}/state`;
+  const saver = ["--plugin", "tests/testdata/manifests_exporter.ts"];
+  try {
+    const pushed = await pushBusybox(registry.host, "library/busybox", "latest", { layered: true });
+    const ref = `${registry.host}/library/busybox:latest`;
+    await imgOk(["pull", ref], { state });
+    const digest = pushed.digest;
+    const image = {
+      manifest: digest,
+      config: pushed.image!.configDigest,
+      layers: pushed.image!.layers.map((l) => l.digest),
+    };
+    // By name the image keeps it; by id (a digest prefix) it has none, as docker save does.
+    const expected = [{ names: [ref], ...image }, { names: [], ...image }];
+    const id = digest.slice("sha256:".length, "sha256:".length + 12);
+    const args = [...saver, "save", "--format", "manifests"];
+    await imgOk([...args, "-o", `${tmp}/summary.json`, ref, id], { state, cwd: ROOT });
+    deepEqual(JSON.parse(await Deno.readTextFile(`${tmp}/summary.json`)), expected);
+    const streamed = await imgOk([...args, ref, id], { state, cwd: ROOT });
+    deepEqual(JSON.parse(streamed.stdout), expected);
+
+    // An exporter without saveImages, third-party or built-in, is refused before anything is
+    // written, naming the exporters that can save (the third-party one among them).
+    for (const format of ["listing", "tar"]) {
+      const refused = await img([
+        ...saver,
+        "--plugin",
+        "./examples/plugins/listing/mod.ts",
+        "save",
+        "--format",
+        format,
+        "-o",
+        `${tmp}/refused.out`,
+        ref,
+      ], { state, cwd: ROOT });
+      equal(refused.code, 1);
+      equal(
+        refused.stderr.trim(),
+        `img: The ${format} exporter cannot save images: use --format with one of docker, manifests, oci`,
+      );
+      ok(!(await Deno.stat(`${tmp}/refused.out`).catch(() => false)));
+    }
+    const unknown = await img(["save", "--format", "nope", "-o", `${tmp}/refused.out`, ref], {
+      state,
+    });
+    equal(unknown.code, 1);
+    equal(
+      unknown.stderr.trim(),
+      "img: There is no exporter named nope: use --format with one of docker, oci",
+    );
   } finally {
     await removeTree(tmp);
   }

@@ -1,27 +1,38 @@
 /**
- * `img save IMAGE... [--format docker|oci] [-o FILE]`: images as a tar archive.
+ * `img save IMAGE... [--format NAME] [-o FILE]`: images as an archive, written by the exporter
+ * plugin `NAME` (`docker`, the default, or `oci`; any exporter that implements
+ * `saveImages`, a third-party one too).
  *
  * @module
  */
-import { Command, Option } from "@commander-js/extra-typings";
-import { ExportDestination, findImage, ImgError, NotFoundError } from "@img/core";
-import { type ArchiveImage, writeDockerArchive, writeOciArchive } from "@img/core/archive";
+import { Command } from "@commander-js/extra-typings";
+import {
+  type ExportContext,
+  type Exporter,
+  findImage,
+  ImgError,
+  NotFoundError,
+  parseReference,
+  type PluginContext,
+  ProgressWriter,
+  type StoredImage,
+} from "@img/core";
+import { guardExporter } from "@img/core/export";
+import type { PluginLoader } from "@img/core/loader";
+import { push } from "@img/core/registry";
 import { contextOf } from "../program.ts";
 import { normalizeName } from "./tag.ts";
 
 /** The `save` command. */
-export function saveCommand(): Command<[string[]], { format: "docker" | "oci"; output?: string }> {
+export function saveCommand(): Command<[string[]], { format: string; output?: string }> {
   return new Command("save")
     .usage("[OPTIONS] IMAGE [IMAGE...]")
     .description("Save one or more images to a tar archive (streamed to STDOUT by default)")
     .argument("<image...>")
-    .addOption(
-      new Option(
-        "--format <format>",
-        "format of the archive: docker (docker load) or oci (OCI image layout)",
-      )
-        .choices(["docker", "oci"] as const)
-        .default("docker" as const),
+    .option(
+      "--format <format>",
+      "format of the archive, an exporter that can save images: docker (docker load) or oci (OCI image layout)",
+      "docker",
     )
     .option("-o, --output <file>", "write to a file, instead of STDOUT")
     .action(async (inputs, opts, cmd) => {
@@ -32,7 +43,8 @@ export function saveCommand(): Command<[string[]], { format: "docker" | "oci"; o
             "Cowardly refusing to save to a terminal. Use the -o flag or redirect",
           );
         }
-        const images: ArchiveImage[] = inputs.map((input) => {
+        const saveImages = await saverOf(await ctx.plugins(), opts.format, ctx.pluginContext);
+        const images: StoredImage[] = inputs.map((input) => {
           const rec = findImage(ctx.state.images, input, normalizeName);
           if (!rec) throw new NotFoundError(`No such image: ${input}`);
           const byName = (() => {
@@ -44,15 +56,57 @@ export function saveCommand(): Command<[string[]], { format: "docker" | "oci"; o
           })();
           return { names: byName ? [rec.name] : [], manifest: rec.target };
         });
-        const write = opts.format === "oci" ? writeOciArchive : writeDockerArchive;
-        // As the oci and docker exporters write: a file next to the target renamed into place
-        // when complete (a failed save leaves no partial file), or standard output.
-        const dest = ExportDestination.resolve(opts.output);
-        await dest.write(async (out) => {
-          await write(images, ctx.state.content, out);
+        const state = ctx.state;
+        const progress = new ProgressWriter();
+        progress.listen((e) => {
+          if (e.type === "warning") console.error(`warning: ${e.message}`);
         });
+        const exportCtx: ExportContext = {
+          content: state.content,
+          progress,
+          stateDir: state.dir,
+          images: state.images,
+          push: async (name, descriptor) => {
+            await push(await ctx.registry(), parseReference(name), descriptor, state.content);
+          },
+        };
+        // The exporter writes as it does for a build: a file next to the target renamed into
+        // place when complete (a failed save leaves no partial file), or standard output.
+        await saveImages({ images, dest: opts.output }, exportCtx);
       } finally {
         ctx.close();
       }
     });
+}
+
+type SaveImages = NonNullable<Exporter["saveImages"]>;
+
+/**
+ * The `saveImages` of the exporter plugin `format`, its errors attributed to it; refuses a
+ * name that is no exporter or one that cannot save, naming the exporters that can.
+ */
+async function saverOf(
+  loader: PluginLoader,
+  format: string,
+  pluginCtx: PluginContext,
+): Promise<SaveImages> {
+  const names = loader.names("exporter");
+  if (names.includes(format)) {
+    const exporter = await guardExporter(await loader.get("exporter", format), pluginCtx);
+    if (exporter.saveImages) return exporter.saveImages;
+  }
+  const able: string[] = [];
+  for (const name of names) {
+    if (name === format) continue;
+    try {
+      const exporter = await (await loader.get("exporter", name)).create(pluginCtx);
+      if (typeof exporter?.saveImages === "function") able.push(name);
+    } catch {
+      // An exporter that cannot even be created cannot save either.
+    }
+  }
+  const what = names.includes(format)
+    ? `The ${format} exporter cannot save images`
+    : `There is no exporter named ${format}`;
+  throw new ImgError(`${what}: use --format with one of ${able.join(", ") || "(none)"}`);
 }

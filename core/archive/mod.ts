@@ -1,6 +1,8 @@
 /**
- * Archive writers: OCI image layouts (tar or directory) and docker-archive tarballs, streamed
- * from the content store. They back `img save` and the `oci` and `docker` exporters.
+ * What the archive-writing exporters share (the OCI image layout of `@img/export-oci` and the
+ * docker-archive of `@img/export-docker`, which `img save` uses too): the walk that collects
+ * every blob an image reaches from the content store, and a streaming tar writer with fixed
+ * metadata, so the same images always give the same bytes.
  *
  * Imported as `@img/core/archive`: internal to img's own packages (plugin authors use
  * `@img/core`); it may change in any release.
@@ -8,19 +10,12 @@
  * @module
  */
 export {
-  ANNOTATION_IMAGE_NAME,
-  ANNOTATION_REF_NAME,
-  type ArchiveImage,
-  type OciArchiveOptions,
-  type OciLayoutOptions,
-  type OciLayoutResult,
-  writeOciArchive,
-  writeOciLayout,
-} from "./oci_layout.ts";
-export {
-  type DockerArchiveManifestEntry,
-  type DockerArchiveOptions,
-  type DockerArchiveResult,
-  writeDockerArchive,
-} from "./docker_archive.ts";
-export type { BlobEntry } from "./_collect.ts";
+  BlobCollector,
+  type BlobCollectorOptions,
+  type BlobEntry,
+  blobPath,
+  type CollectedImage,
+  imageLabel,
+  parseNames,
+} from "./blobs.ts";
+export { ArchiveTarWriter } from "./tar_writer.ts";

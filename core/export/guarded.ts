@@ -1,6 +1,6 @@
 /**
  * Keeping a plugin's failures the plugin's: {@linkcode guardExporter} wraps an exporter plugin
- * so that whatever its `create`, `resolve` or `export` throws (an `ImgError`, a plain
+ * so that whatever its `create`, `resolve`, `export` or `saveImages` throws (an `ImgError`, a plain
  * `Error`, even a string) reaches the user as one line naming the plugin,
  * `img: exporter listing: <message>`, with the original error kept as the `cause` (shown
  * with `--debug`), instead of as img crashing.
@@ -8,7 +8,7 @@
  * @module
  */
 import { ImgError } from "../errors.ts";
-import type { Exporter, ExporterInstance } from "../exporter.ts";
+import type { ExportContext, Exporter, ExporterInstance, SaveRequest } from "../exporter.ts";
 import type { ExporterPlugin, PluginContext, PluginKind } from "../plugin.ts";
 
 /** An error raised inside a plugin, reported as `<kind> <name>: <message>`. */
@@ -44,15 +44,26 @@ async function attributed<T>(plugin: ExporterPlugin, fn: () => Promise<T> | T): 
 }
 
 /**
- * Creates the exporter of `plugin` with `ctx`; every error its `create`, `resolve` and
- * `export` throw becomes a {@linkcode PluginError} naming the plugin.
+ * Creates the exporter of `plugin` with `ctx`; every error its `create`, `resolve`, `export`
+ * and `saveImages` throw becomes a {@linkcode PluginError} naming the plugin. The guarded
+ * exporter has `saveImages` exactly when the plugin's has.
  */
 export async function guardExporter(
   plugin: ExporterPlugin,
   ctx: PluginContext,
 ): Promise<Exporter> {
   const exporter = await attributed(plugin, () => plugin.create(ctx));
+  const saveImages = exporter.saveImages;
   return {
+    ...(typeof saveImages === "function"
+      ? {
+        saveImages: (request: SaveRequest, exportCtx: ExportContext) =>
+          attributed(plugin, async () => {
+            const response = await saveImages.call(exporter, request, exportCtx);
+            return response ?? {};
+          }),
+      }
+      : {}),
     resolve: (attrs) =>
       attributed(plugin, async (): Promise<ExporterInstance> => {
         const instance = await exporter.resolve(attrs);

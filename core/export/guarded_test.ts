@@ -53,3 +53,27 @@ Deno.test("a working exporter passes through unchanged", async () => {
   const instance = await (await guardExporter(plugin({}), ctx)).resolve({});
   equal((await instance.export(result, exportCtx)).a, "b");
 });
+
+Deno.test("saveImages is kept when the plugin has it, attributed when it fails, absent when not", async () => {
+  const saving = (fail?: unknown): ExporterPlugin => ({
+    kind: "exporter",
+    name: "saver",
+    version: "1.0.0",
+    apiVersion: API_VERSION,
+    create: () => ({
+      resolve: () => ({ export: () => Promise.resolve({}) }),
+      saveImages: (request) =>
+        fail !== undefined
+          ? Promise.reject(fail)
+          : Promise.resolve({ count: String(request.images.length) }),
+    }),
+  });
+  const ok1 = await guardExporter(saving(), ctx);
+  equal((await ok1.saveImages!({ images: [] }, exportCtx)).count, "0");
+  const failing = await guardExporter(saving(new Error("disk full")), ctx);
+  await rejects(
+    failing.saveImages!({ images: [] }, exportCtx),
+    (e) => e instanceof PluginError && e.message === "exporter saver: disk full",
+  );
+  equal((await guardExporter(plugin({}), ctx)).saveImages, undefined);
+});

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import {
   API_VERSION,
   type Credential,
@@ -140,7 +141,7 @@ export type DockerCredentialsPlugin = CredentialsPlugin & {
 const plugin: DockerCredentialsPlugin = {
   kind: "credentials",
   name: "docker",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description:
     "Credentials in docker's config.json (~/.docker/config.json or $DOCKER_CONFIG) and docker-credential-* helpers",

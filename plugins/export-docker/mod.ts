@@ -5,14 +5,16 @@
  * Without `dest` (or with `dest=-`) the tarball goes to standard output, which must not be a
  * terminal, so `img build -t app -o type=docker . | docker load` works.
  *
- * The archive is written by the same code as `img save` (`writeDockerArchive` of
- * `@img/core`): layers are stored as built and names as `docker save` writes them
- * (`app:latest`), into a temporary file renamed into place when complete. It takes the image
+ * The archive is written by {@linkcode writeDockerArchive}: layers are stored as built and
+ * names as `docker save` writes them (`app:latest`), into a temporary file renamed into place
+ * when complete. `img save [--format docker] IMAGE...` is this exporter applied to stored
+ * images ({@linkcode dockerExporter}'s `saveImages`), with the same writer. It takes the image
  * attributes of `@img/core` (`compression`, `compression-level`, `force-compression`,
  * `oci-mediatypes=false`, `rewrite-timestamp`, `annotation.<key>=<value>`).
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { z } from "zod";
 import {
   API_VERSION,
@@ -24,8 +26,15 @@ import {
   imageNamesAttribute,
   RESPONSE_STDOUT,
 } from "@img/core";
-import { writeDockerArchive } from "@img/core/archive";
 import { exportImage, parseImageOutputAttributes } from "@img/core/export";
+import { writeDockerArchive } from "./docker_archive.ts";
+
+export {
+  type DockerArchiveManifestEntry,
+  type DockerArchiveOptions,
+  type DockerArchiveResult,
+  writeDockerArchive,
+} from "./docker_archive.ts";
 
 const attributes = {
   dest: z.string().optional(),
@@ -50,13 +59,18 @@ export const dockerExporter: Exporter = {
       },
     };
   },
+  async saveImages({ images, dest }, ctx): Promise<ExportResponse> {
+    const out = ExportDestination.resolve(dest);
+    await out.write((stream) => writeDockerArchive(images, ctx.content, stream));
+    return out.isStdout ? { [RESPONSE_STDOUT]: "true" } : {};
+  },
 };
 
 /** The plugin. */
 const plugin: ExporterPlugin = {
   kind: "exporter",
   name: "docker",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Writes the image as a docker-archive tarball (docker load, podman load)",
   create: () => dockerExporter,

@@ -12,18 +12,23 @@
  * `index.json` names the image with each of `name=` (default: the `-t` names) as BuildKit
  * does: `io.containerd.image.name` holds the full name and `org.opencontainers.image.ref.name`
  * the tag, so `skopeo copy oci-archive:image.tar:latest ...` finds it. The archive is written
- * by the same code as `img save --format oci` (`writeOciArchive` of `@img/core`), into a
- * temporary file renamed into place when complete.
+ * by {@linkcode writeOciArchive} into a temporary file renamed into place when complete.
+ *
+ * `img save --format oci IMAGE...` is this exporter applied to stored images
+ * ({@linkcode ociExporter}'s `saveImages`): the same writer, with default attributes
+ * (Docker manifests converted to OCI media types, no index annotations).
  *
  * ```sh
  * img build -t app -o type=oci,dest=app.tar .
  * img build -o type=oci,dest=layout,tar=false .
  * SOURCE_DATE_EPOCH=0 img build -o type=oci,dest=app.tar,rewrite-timestamp=true .
  * img build -o type=oci . | skopeo copy oci-archive:/dev/stdin ...
+ * img save --format oci -o app.tar app
  * ```
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { z } from "zod";
 import {
   API_VERSION,
@@ -38,8 +43,18 @@ import {
   RESPONSE_STDOUT,
   STDOUT_DEST,
 } from "@img/core";
-import { writeOciArchive, writeOciLayout } from "@img/core/archive";
 import { exportImage, parseImageOutputAttributes } from "@img/core/export";
+import { writeOciArchive, writeOciLayout } from "./oci_layout.ts";
+
+export {
+  ANNOTATION_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
+  type OciArchiveOptions,
+  type OciLayoutOptions,
+  type OciLayoutResult,
+  writeOciArchive,
+  writeOciLayout,
+} from "./oci_layout.ts";
 
 const attributes = {
   dest: z.string().optional(),
@@ -81,13 +96,18 @@ export const ociExporter: Exporter = {
       },
     };
   },
+  async saveImages({ images, dest }, ctx): Promise<ExportResponse> {
+    const out = ExportDestination.resolve(dest);
+    await out.write((stream) => writeOciArchive(images, ctx.content, stream));
+    return out.isStdout ? { [RESPONSE_STDOUT]: "true" } : {};
+  },
 };
 
 /** The plugin. */
 const plugin: ExporterPlugin = {
   kind: "exporter",
   name: "oci",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Writes the image as an OCI image layout tarball (or directory with tar=false)",
   create: () => ociExporter,

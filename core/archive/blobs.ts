@@ -1,10 +1,24 @@
 /**
- * Shared by the archive writers: the images to write, the walk that finds every blob an image
- * reaches (deduplicated, in a stable order), and the names written into `index.json`.
+ * What archive writers (the `oci` and `docker` exporters, `img save`) share: the walk that
+ * finds every blob an image reaches in the content store, each once and in a stable order,
+ * checking that it is there and whole, and the paths and names they write.
+ *
+ * ```ts ignore
+ * import { ArchiveTarWriter, BlobCollector, blobPath, imageLabel } from "@img/core";
+ *
+ * const collector = new BlobCollector(store);
+ * for (const image of images) await collector.add(image.manifest, imageLabel(image));
+ * const tar = new ArchiveTarWriter(out);
+ * for (const blob of collector.blobs) {
+ *   await tar.stream(blobPath(blob.digest), blob.size, await store.open(blob.digest));
+ * }
+ * await tar.close();
+ * ```
  *
  * @module
  */
 import type { ContentStore } from "../content/store.ts";
+import type { StoredImage } from "../exporter.ts";
 import { type Digest, sha256 } from "../digest.ts";
 import { ImgError, NotFoundError } from "../errors.ts";
 import {
@@ -14,28 +28,7 @@ import {
   MediaType,
 } from "../media_types.ts";
 import { formatReference, parseReference, type Reference } from "../reference.ts";
-import {
-  type Descriptor,
-  type Index,
-  indexSchema,
-  type Manifest,
-  manifestSchema,
-} from "../schemas.ts";
-
-/** An image to write into an archive. */
-export interface ArchiveImage {
-  /**
-   * Full normalized references the image is known by (`docker.io/library/busybox:latest`,
-   * `127.0.0.1:5000/a/b:v1`). May be empty.
-   */
-  names: string[];
-  /**
-   * The image's manifest (OCI or Docker schema 2) whose blob, config and layers are all in the
-   * content store. For OCI archives it may also be an image index; children missing from the
-   * store are left out, as `docker save` does for platforms it has not pulled.
-   */
-  manifest: Descriptor;
-}
+import { type Descriptor, indexSchema, type Manifest, manifestSchema } from "../schemas.ts";
 
 /** A blob to copy into an archive. */
 export interface BlobEntry {
@@ -47,13 +40,8 @@ export interface BlobEntry {
   data?: Uint8Array;
 }
 
-/** The annotation that holds the full image name (containerd, docker, BuildKit). */
-export const ANNOTATION_IMAGE_NAME = "io.containerd.image.name";
-/** The OCI annotation that names a manifest in `index.json`: the tag, as BuildKit writes it. */
-export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
-
 /** Options for {@linkcode BlobCollector}. */
-export interface CollectOptions {
+export interface BlobCollectorOptions {
   /**
    * Rewrite Docker schema 2 manifests and manifest lists with OCI media types (a new manifest
    * blob, the same config and layer blobs), as `podman save --format oci-archive` does.
@@ -62,7 +50,7 @@ export interface CollectOptions {
 }
 
 /** What {@linkcode BlobCollector.add} found. */
-export interface Added {
+export interface CollectedImage {
   /** The descriptor to write for the image: the input one, or that of its OCI conversion. */
   desc: Descriptor;
   /** The (possibly converted) manifest, when the descriptor is a single-platform manifest. */
@@ -92,7 +80,7 @@ export class BlobCollector {
   readonly blobs: BlobEntry[] = [];
 
   /** Creates a collector reading from `store`. */
-  constructor(store: ContentStore, options: CollectOptions = {}) {
+  constructor(store: ContentStore, options: BlobCollectorOptions = {}) {
     this.#store = store;
     this.#toOci = options.toOci ?? false;
   }
@@ -103,7 +91,7 @@ export class BlobCollector {
    *
    * @throws {NotFoundError} if a blob the image needs is not in the store.
    */
-  async add(desc: Descriptor, label: string): Promise<Added> {
+  async add(desc: Descriptor, label: string): Promise<CollectedImage> {
     if (isSchema1MediaType(desc.mediaType)) {
       throw new ImgError(
         `Image ${label} uses the deprecated Docker schema 1 format, which cannot be saved; pull it again from a registry that serves schema 2`,
@@ -143,7 +131,7 @@ export class BlobCollector {
     return { desc: out, manifest };
   }
 
-  async #addIndex(desc: Descriptor, label: string): Promise<Added> {
+  async #addIndex(desc: Descriptor, label: string): Promise<CollectedImage> {
     const raw = await this.#readObject(desc);
     const parsed = indexSchema.safeParse(raw);
     if (!parsed.success) {
@@ -254,12 +242,12 @@ export class BlobCollector {
 }
 
 /** A short label for an image in error messages: its first name, or its manifest digest. */
-export function imageLabel(image: ArchiveImage): string {
+export function imageLabel(image: StoredImage): string {
   return image.names[0] ?? image.manifest.digest;
 }
 
 /** Parses an image's names, keeping each distinct name once. */
-export function parseNames(image: ArchiveImage): Reference[] {
+export function parseNames(image: StoredImage): Reference[] {
   const seen = new Set<string>();
   const refs: Reference[] = [];
   for (const name of image.names) {
@@ -271,51 +259,6 @@ export function parseNames(image: ArchiveImage): Reference[] {
   }
   return refs;
 }
-
-/**
- * Builds the OCI `index.json` for `images`: one descriptor per (image, name), annotated with
- * the full name (`io.containerd.image.name`) and the tag (`org.opencontainers.image.ref.name`),
- * as BuildKit's and docker's OCI exports write them; an image without names gets one
- * descriptor without them.
- */
-export function buildIndex(images: ArchiveImage[]): Index {
-  const manifests: Descriptor[] = [];
-  const seen = new Set<string>();
-  for (const image of images) {
-    const { mediaType, digest, size, platform, artifactType, annotations } = image.manifest;
-    const base: Descriptor = { mediaType, digest, size };
-    if (artifactType) base.artifactType = artifactType;
-    const kept = Object.entries(annotations ?? {}).filter(([k]) =>
-      k !== ANNOTATION_IMAGE_NAME && k !== ANNOTATION_REF_NAME
-    );
-    const refs = parseNames(image);
-    const push = (names: Record<string, string>) => {
-      const all = Object.fromEntries([...kept, ...Object.entries(names)].sort(byKey));
-      const desc: Descriptor = { ...base };
-      if (Object.keys(all).length > 0) desc.annotations = all;
-      if (platform) desc.platform = platform;
-      const key = `${digest} ${all[ANNOTATION_IMAGE_NAME] ?? ""}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      manifests.push(desc);
-    };
-    if (refs.length === 0) push({});
-    for (const ref of refs) {
-      const names: Record<string, string> = { [ANNOTATION_IMAGE_NAME]: formatReference(ref) };
-      // The OCI ref name grammar has no room for a bare digest, so only tags become ref names.
-      if (ref.tag) names[ANNOTATION_REF_NAME] = ref.tag;
-      push(names);
-    }
-  }
-  return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
-}
-
-function byKey(a: [string, string], b: [string, string]): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
-}
-
-/** The content of the `oci-layout` file. */
-export const OCI_LAYOUT_FILE = JSON.stringify({ imageLayoutVersion: "1.0.0" });
 
 /** The path of a blob inside an OCI layout or a docker archive. */
 export function blobPath(digest: string): string {

@@ -19,21 +19,23 @@
  *
  * @module
  */
-import type { ContentStore } from "../content/store.ts";
-import { ImgError, NotFoundError } from "../errors.ts";
-import { isIndexMediaType } from "../media_types.ts";
-import { familiarReference, formatReference } from "../reference.ts";
-import { TarWriter } from "./_tar_writer.ts";
 import {
-  type ArchiveImage,
+  type ContentStore,
+  familiarReference,
+  formatReference,
+  ImgError,
+  isIndexMediaType,
+  NotFoundError,
+  type StoredImage,
+} from "@img/core";
+import {
+  ArchiveTarWriter,
   BlobCollector,
   type BlobEntry,
   blobPath,
   imageLabel,
   parseNames,
-} from "./_collect.ts";
-
-export type { ArchiveImage } from "./_collect.ts";
+} from "@img/core/archive";
 
 /** One entry of a docker archive's `manifest.json`. */
 export interface DockerArchiveManifestEntry {
@@ -76,13 +78,13 @@ export interface DockerArchiveResult {
  *   per image) or a blob it needs is not in the store.
  */
 export async function writeDockerArchive(
-  images: ArchiveImage[],
+  images: StoredImage[],
   store: ContentStore,
   out: WritableStream<Uint8Array>,
   options: DockerArchiveOptions = {},
 ): Promise<DockerArchiveResult> {
   const name = options.repoTags === "normalized" ? formatReference : familiarReference;
-  let tar: TarWriter | undefined;
+  let tar: ArchiveTarWriter | undefined;
   try {
     const collector = new BlobCollector(store);
     const entries = new Map<string, DockerArchiveManifestEntry>();
@@ -139,7 +141,7 @@ export async function writeDockerArchive(
     }
     const manifest = [...entries.values()];
 
-    tar = new TarWriter(out);
+    tar = new ArchiveTarWriter(out);
     await tar.file("manifest.json", JSON.stringify(manifest));
     await tar.file("repositories", JSON.stringify(repositories));
     await tar.directory("blobs/");

@@ -1,5 +1,5 @@
 /**
- * Test fixtures for the archive writers: small images with random gzip layers, written into a
+ * Test fixtures for the archive writers (`@img/export-oci`, `@img/export-docker`): small images with random gzip layers, written into a
  * temporary content store, and helpers that run the independent tools (skopeo, podman, tar).
  *
  * @module
@@ -7,12 +7,12 @@
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
-import { ContentStore } from "../content/store.ts";
-import { type Digest, sha256 } from "../digest.ts";
-import { MediaType } from "../media_types.ts";
-import type { Descriptor, ImageConfig, Index, Manifest } from "../schemas.ts";
-import { type LayerEntry, tarLayer } from "../../tests/_util/layers.ts";
-import { hostArchitecture as hostArch } from "../../tests/_util/oci_layout.ts";
+import { ContentStore } from "../../core/content/store.ts";
+import { type Digest, sha256 } from "../../core/digest.ts";
+import { MediaType } from "../../core/media_types.ts";
+import type { Descriptor, ImageConfig, Index, Manifest } from "../../core/schemas.ts";
+import { type LayerEntry, tarLayer } from "./layers.ts";
+import { hostArchitecture as hostArch } from "./oci_layout.ts";
 
 /** A layer written into the test store. */
 export interface TestLayer {

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { NotFoundError } from "../errors.ts";
-import { MediaType } from "../media_types.ts";
-import type { Index } from "../schemas.ts";
+import { type Index, MediaType, NotFoundError } from "@img/core";
 import { writeOciArchive, writeOciLayout } from "./oci_layout.ts";
 import {
   fileSink,
@@ -13,7 +11,7 @@ import {
   putJSON,
   run,
   tempStore,
-} from "./_test_util.ts";
+} from "../../tests/_util/archive_images.ts";
 
 const enc = new TextEncoder();
 

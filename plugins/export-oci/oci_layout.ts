@@ -13,22 +13,28 @@
  * @module
  */
 import { join } from "node:path";
-import type { ContentStore } from "../content/store.ts";
-import { ImgError } from "../errors.ts";
-import type { Index } from "../schemas.ts";
-import { TarWriter } from "./_tar_writer.ts";
 import {
-  type ArchiveImage,
+  type ContentStore,
+  type Descriptor,
+  formatReference,
+  ImgError,
+  type Index,
+  MediaType,
+  type StoredImage,
+} from "@img/core";
+import {
+  ArchiveTarWriter,
   BlobCollector,
   type BlobEntry,
   blobPath,
-  buildIndex,
   imageLabel,
-  OCI_LAYOUT_FILE,
-} from "./_collect.ts";
+  parseNames,
+} from "@img/core/archive";
 
-export type { ArchiveImage } from "./_collect.ts";
-export { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME } from "./_collect.ts";
+/** The annotation that holds the full image name (containerd, docker, BuildKit). */
+export const ANNOTATION_IMAGE_NAME = "io.containerd.image.name";
+/** The OCI annotation that names a manifest in `index.json`: the tag, as BuildKit writes it. */
+export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
 
 /** Options for the OCI layout writers. */
 export interface OciLayoutOptions {
@@ -65,12 +71,12 @@ export interface OciLayoutResult {
 }
 
 async function collect(
-  images: ArchiveImage[],
+  images: StoredImage[],
   store: ContentStore,
   options: OciLayoutOptions,
 ): Promise<OciLayoutResult> {
   const collector = new BlobCollector(store, { toOci: !options.keepDockerMediaTypes });
-  const resolved: ArchiveImage[] = [];
+  const resolved: StoredImage[] = [];
   for (const image of images) {
     const { desc } = await collector.add(image.manifest, imageLabel(image));
     resolved.push({ names: image.names, manifest: desc });
@@ -78,9 +84,7 @@ async function collect(
   const index = buildIndex(resolved);
   const annotations = Object.entries(options.annotations ?? {});
   if (annotations.length > 0) {
-    index.annotations = Object.fromEntries(
-      annotations.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    );
+    index.annotations = Object.fromEntries(annotations.sort(byKey));
   }
   return { index, blobs: collector.blobs };
 }
@@ -96,7 +100,7 @@ async function collect(
  * @throws {NotFoundError} if a blob an image needs is not in the store.
  */
 export async function writeOciArchive(
-  images: ArchiveImage[],
+  images: StoredImage[],
   store: ContentStore,
   out: WritableStream<Uint8Array>,
   options: OciArchiveOptions = {},
@@ -106,10 +110,10 @@ export async function writeOciArchive(
       "An OCI layout directory cannot be written to a stream; give a directory as the destination",
     );
   }
-  let tar: TarWriter | undefined;
+  let tar: ArchiveTarWriter | undefined;
   try {
     const { index, blobs } = await collect(images, store, options);
-    tar = new TarWriter(out);
+    tar = new ArchiveTarWriter(out);
     await tar.file("oci-layout", OCI_LAYOUT_FILE);
     await tar.file("index.json", JSON.stringify(index));
     await tar.directory("blobs/");
@@ -137,7 +141,7 @@ export async function writeOciArchive(
  * @throws {NotFoundError} if a blob an image needs is not in the store.
  */
 export async function writeOciLayout(
-  images: ArchiveImage[],
+  images: StoredImage[],
   store: ContentStore,
   dir: string,
   options: OciLayoutOptions = {},
@@ -161,6 +165,51 @@ export async function writeOciLayout(
   );
   return { index, blobs };
 }
+
+/**
+ * Builds the OCI `index.json` for `images`: one descriptor per (image, name), annotated with
+ * the full name (`io.containerd.image.name`) and the tag (`org.opencontainers.image.ref.name`),
+ * as BuildKit's and docker's OCI exports write them; an image without names gets one
+ * descriptor without them.
+ */
+function buildIndex(images: StoredImage[]): Index {
+  const manifests: Descriptor[] = [];
+  const seen = new Set<string>();
+  for (const image of images) {
+    const { mediaType, digest, size, platform, artifactType, annotations } = image.manifest;
+    const base: Descriptor = { mediaType, digest, size };
+    if (artifactType) base.artifactType = artifactType;
+    const kept = Object.entries(annotations ?? {}).filter(([k]) =>
+      k !== ANNOTATION_IMAGE_NAME && k !== ANNOTATION_REF_NAME
+    );
+    const refs = parseNames(image);
+    const push = (names: Record<string, string>) => {
+      const all = Object.fromEntries([...kept, ...Object.entries(names)].sort(byKey));
+      const desc: Descriptor = { ...base };
+      if (Object.keys(all).length > 0) desc.annotations = all;
+      if (platform) desc.platform = platform;
+      const key = `${digest} ${all[ANNOTATION_IMAGE_NAME] ?? ""}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      manifests.push(desc);
+    };
+    if (refs.length === 0) push({});
+    for (const ref of refs) {
+      const names: Record<string, string> = { [ANNOTATION_IMAGE_NAME]: formatReference(ref) };
+      // The OCI ref name grammar has no room for a bare digest, so only tags become ref names.
+      if (ref.tag) names[ANNOTATION_REF_NAME] = ref.tag;
+      push(names);
+    }
+  }
+  return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
+}
+
+function byKey(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+/** The content of the `oci-layout` file. */
+const OCI_LAYOUT_FILE = JSON.stringify({ imageLayoutVersion: "1.0.0" });
 
 async function atomicWrite(target: string, write: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${target}.${crypto.randomUUID()}.tmp`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { extract } from "tar-stream";
-import { TarWriter } from "./_tar_writer.ts";
+import { ArchiveTarWriter } from "./tar_writer.ts";
 
 /** Reads a tar archive with tar-stream's extractor and returns its entries. */
 async function readTar(
@@ -50,9 +50,9 @@ function collect(): { stream: WritableStream<Uint8Array>; bytes: () => Uint8Arra
   };
 }
 
-Deno.test("TarWriter writes entries in order with fixed metadata and exact bodies", async () => {
+Deno.test("ArchiveTarWriter writes entries in order with fixed metadata and exact bodies", async () => {
   const sink = collect();
-  const tar = new TarWriter(sink.stream);
+  const tar = new ArchiveTarWriter(sink.stream);
   await tar.file("a.json", '{"a":1}');
   await tar.directory("d/");
   const big = new Uint8Array(randomBytes(65536 + 7));
@@ -67,7 +67,7 @@ Deno.test("TarWriter writes entries in order with fixed metadata and exact bodie
   assert.deepEqual(entries[2].body, big);
 });
 
-Deno.test("TarWriter pipes a large body with backpressure, not buffering it", async () => {
+Deno.test("ArchiveTarWriter pipes a large body with backpressure, not buffering it", async () => {
   const total = 64 * 1024 * 1024;
   const chunk = new Uint8Array(64 * 1024);
   let produced = 0;
@@ -86,17 +86,17 @@ Deno.test("TarWriter pipes a large body with backpressure, not buffering it", as
       consumed += c.byteLength;
     },
   });
-  const tar = new TarWriter(slow);
+  const tar = new ArchiveTarWriter(slow);
   await tar.stream("blob", total, source());
   await tar.close();
   assert.equal(consumed, total + 512 + 1024);
   assert.ok(maxInFlight < 4 * 1024 * 1024, `${maxInFlight} bytes were in flight`);
 });
 
-Deno.test("TarWriter fails an entry whose body is shorter than its size and aborts the output", async () => {
+Deno.test("ArchiveTarWriter fails an entry whose body is shorter than its size and aborts the output", async () => {
   let aborted: unknown;
   const out = new WritableStream<Uint8Array>({ abort: (r) => void (aborted = r) });
-  const tar = new TarWriter(out);
+  const tar = new ArchiveTarWriter(out);
   await assert.rejects(
     () => tar.stream("short", 10, [new Uint8Array(4)]),
     /has 4 bytes but 10 were recorded/,
@@ -106,13 +106,13 @@ Deno.test("TarWriter fails an entry whose body is shorter than its size and abor
   await assert.rejects(() => tar.close());
 });
 
-Deno.test("TarWriter reports a failing output stream to the entry being written", async () => {
+Deno.test("ArchiveTarWriter reports a failing output stream to the entry being written", async () => {
   const out = new WritableStream<Uint8Array>({
     write() {
       throw new Error("disk full");
     },
   });
-  const tar = new TarWriter(out);
+  const tar = new ArchiveTarWriter(out);
   const body = new Uint8Array(1024 * 1024);
   await assert.rejects(async () => {
     await tar.stream("x", body.byteLength * 8, Array(8).fill(body));

@@ -1,8 +1,7 @@
 import { removeTree } from "../../tests/_util/img.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ImgError } from "../errors.ts";
-import { MediaType } from "../media_types.ts";
+import { ImgError, MediaType } from "@img/core";
 import { writeDockerArchive } from "./docker_archive.ts";
 import {
   fileSink,
@@ -14,7 +13,7 @@ import {
   run,
   tempStore,
   type TestImage,
-} from "./_test_util.ts";
+} from "../../tests/_util/archive_images.ts";
 
 const enc = new TextEncoder();
 

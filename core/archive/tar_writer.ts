@@ -1,7 +1,9 @@
 /**
  * A small streaming tar writer over `npm:tar-stream`: entries are written one after another,
  * file bodies are piped chunk by chunk with backpressure, and every header carries fixed
- * metadata (mtime 0, uid/gid 0, no user names) so the same input gives the same bytes.
+ * metadata (mtime 0, uid/gid 0, no user names) so the same input gives the same bytes. The
+ * archive exporters (`oci`, `docker`) write with it; layers are written by
+ * `LayerTarWriter` (`core/layer`), which keeps each file's own metadata.
  *
  * @module
  */
@@ -14,7 +16,7 @@ const EPOCH = new Date(0);
 type Sink = ReturnType<Pack["entry"]>;
 
 /** Writes a tar archive into a `WritableStream`, one entry at a time. */
-export class TarWriter {
+export class ArchiveTarWriter {
   #pack: Pack = pack();
   #pump: Promise<void>;
   #failure: unknown;
@@ -120,7 +122,7 @@ export class TarWriter {
     body: (sink: Sink) => Promise<void>,
   ): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
-    if (this.#closed) throw new Error("TarWriter is closed");
+    if (this.#closed) throw new Error("ArchiveTarWriter is closed");
     let sink!: Sink;
     const done = new Promise<void>((resolve, reject) => {
       sink = this.#pack.entry(
