@@ -192,7 +192,10 @@ Deno.test("a registry that keeps failing gives up with its status", async () => 
     new RegistryClient({ retry: FAST_RETRY }).getManifest(parseReference(`${server.host}/x/y:1`)),
     (e: unknown) => {
       assert.ok(e instanceof RegistryError);
-      assert.equal(e.message, `Pull of ${server.host}/x/y:1 failed: unavailable: try later`);
+      assert.equal(
+        e.message,
+        `Pull of ${server.host}/x/y:1 failed: unavailable: try later (registry ${server.host} answered 503 to 4 attempts); try again later, or raise IMG_REGISTRY_RETRIES`,
+      );
       assert.equal(e.status, 503);
       return true;
     },
