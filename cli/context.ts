@@ -11,6 +11,7 @@ import {
   type PluginContext,
   PluginLoader,
   RegistryClient,
+  retryPolicyFromEnv,
   State,
 } from "@img/core";
 import { BUILTIN_PLUGINS } from "./builtin_plugins.ts";
@@ -90,10 +91,14 @@ export class CliContext {
     return this.#credentials;
   }
 
-  /** A registry client using the credential store; `insecure` lists hosts to reach over plain HTTP. */
+  /**
+   * A registry client using the credential store; `insecure` lists hosts to reach over plain
+   * HTTP. `IMG_REGISTRY_TIMEOUT` and `IMG_REGISTRY_RETRIES` tune its retry policy.
+   */
   async registry(insecure: string[] = []): Promise<RegistryClient> {
     return new RegistryClient({
       credentials: await this.credentials(),
+      retry: retryPolicyFromEnv(this.env),
       insecureRegistries: insecure,
       userAgent: `img/${VERSION}`,
     });

@@ -193,7 +193,10 @@ export class Retrier {
       throw this.#giveUp(error, this.#attempts);
     }
     const retryAfter = (error as Partial<RegistryError>).retryAfterMs;
-    await sleep(retryDelay(this.#policy, this.#failures, retryAfter));
+    const delay = retryDelay(this.#policy, this.#failures, retryAfter);
+    await sleep(delay);
+    // Waiting by our own choice is not the registry keeping us waiting.
+    this.#quietSince += delay;
   }
 }
 

@@ -209,7 +209,11 @@ export class RegistryClient {
   }
 
   async #doPing(domain: string, ctx: ErrorContext): Promise<void> {
-    const res = await this.#send(`${this.baseUrl(domain)}/v2/`, { headers: this.#headers({}) }, ctx);
+    const res = await this.#send(
+      `${this.baseUrl(domain)}/v2/`,
+      { headers: this.#headers({}) },
+      ctx,
+    );
     if (res.status === 401) {
       this.#auth.setChallenge(domain, res.headers.get("www-authenticate"));
     } else if (res.ok) {
@@ -274,12 +278,17 @@ export class RegistryClient {
    */
   async headManifest(ref: Reference): Promise<Descriptor | undefined> {
     const ctx = pullContext(ref);
-    const res = await this.#request(ref.domain, `/v2/${ref.path}/manifests/${ref.digest ?? ref.tag}`, {
-      method: "HEAD",
-      headers: { accept: MANIFEST_ACCEPT },
-      scopes: [pullScope(ref.path)],
-      ctx,
-    }, discardBody);
+    const res = await this.#request(
+      ref.domain,
+      `/v2/${ref.path}/manifests/${ref.digest ?? ref.tag}`,
+      {
+        method: "HEAD",
+        headers: { accept: MANIFEST_ACCEPT },
+        scopes: [pullScope(ref.path)],
+        ctx,
+      },
+      discardBody,
+    );
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw await this.#failure(res, ctx);
     const digest = res.headers.get("docker-content-digest");
@@ -574,16 +583,21 @@ export class RegistryClient {
   async putManifest(ref: Reference, bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
     const ctx = pushContext(ref);
     const digest = sha256(bytes);
-    const res = await this.#request(ref.domain, `/v2/${ref.path}/manifests/${ref.tag ?? ref.digest}`, {
-      method: "PUT",
-      headers: { "content-type": mediaType },
-      body: bytes,
-      scopes: [pushScope(ref.path)],
-      ctx,
-    }, async ({ res }) => {
-      if (res.status !== 201 && res.status !== 200) throw await this.#failure(res, ctx);
-      return await discardBody({ res });
-    });
+    const res = await this.#request(
+      ref.domain,
+      `/v2/${ref.path}/manifests/${ref.tag ?? ref.digest}`,
+      {
+        method: "PUT",
+        headers: { "content-type": mediaType },
+        body: bytes,
+        scopes: [pushScope(ref.path)],
+        ctx,
+      },
+      async ({ res }) => {
+        if (res.status !== 201 && res.status !== 200) throw await this.#failure(res, ctx);
+        return await discardBody({ res });
+      },
+    );
     const returned = res.headers.get("docker-content-digest");
     if (returned && returned !== digest && returned.startsWith("sha256:")) {
       throw new RegistryError(
