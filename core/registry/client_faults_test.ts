@@ -474,37 +474,36 @@ Deno.test("a manifest whose connection breaks mid-body is fetched again", async 
   assert.equal(server.requests.length, 2);
 });
 
-Deno.test("an upload session the registry dropped is started again", async () => {
-  const blob = randomBytes(3000);
-  const digest = sha256(blob);
-  let puts = 0;
-  await using server = fakeRegistry(async (req) => {
-    if (req.method === "HEAD") return new Response(null, { status: 404 });
-    if (req.method === "POST") {
-      return new Response(null, {
-        status: 202,
-        headers: { location: `/v2/x/y/blobs/uploads/${crypto.randomUUID()}` },
-      });
-    }
-    await req.arrayBuffer();
-    return ++puts === 1
-      ? Response.json(
-        { errors: [{ code: "BLOB_UPLOAD_UNKNOWN", message: "blob upload unknown" }] },
-        {
-          status: 404,
-        },
-      )
-      : new Response(null, { status: 201 });
+for (
+  const [code, status] of [["BLOB_UPLOAD_UNKNOWN", 404], ["BLOB_UPLOAD_INVALID", 400]] as const
+) {
+  Deno.test(`an upload session the registry dropped (${code}) is started again`, async () => {
+    const blob = randomBytes(3000);
+    const digest = sha256(blob);
+    let puts = 0;
+    await using server = fakeRegistry(async (req) => {
+      if (req.method === "HEAD") return new Response(null, { status: 404 });
+      if (req.method === "POST") {
+        return new Response(null, {
+          status: 202,
+          headers: { location: `/v2/x/y/blobs/uploads/${crypto.randomUUID()}` },
+        });
+      }
+      await req.arrayBuffer();
+      return ++puts === 1
+        ? Response.json({ errors: [{ code, message: "blob upload dropped" }] }, { status })
+        : new Response(null, { status: 201 });
+    });
+    await using store = await tempStore();
+    await store.put(blob);
+    const result = await new RegistryClient({ retry: FAST_RETRY }).pushBlob(
+      parseReference(`${server.host}/x/y:1`),
+      { mediaType: MediaType.ociLayerGzip, digest, size: blob.byteLength },
+      store,
+    );
+    assert.equal(result, "uploaded");
+    assert.deepEqual(server.requests.map((r) => r.method), ["HEAD", "POST", "PUT", "POST", "PUT"]);
+    const sessions = server.requests.filter((r) => r.method === "PUT").map((r) => r.path);
+    assert.notEqual(sessions[0], sessions[1], "a new session");
   });
-  await using store = await tempStore();
-  await store.put(blob);
-  const result = await new RegistryClient({ retry: FAST_RETRY }).pushBlob(
-    parseReference(`${server.host}/x/y:1`),
-    { mediaType: MediaType.ociLayerGzip, digest, size: blob.byteLength },
-    store,
-  );
-  assert.equal(result, "uploaded");
-  assert.deepEqual(server.requests.map((r) => r.method), ["HEAD", "POST", "PUT", "POST", "PUT"]);
-  const sessions = server.requests.filter((r) => r.method === "PUT").map((r) => r.path);
-  assert.notEqual(sessions[0], sessions[1], "a new session");
-});
+}
