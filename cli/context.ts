@@ -27,6 +27,8 @@ export interface GlobalOptions {
   state: string;
   /** External plugin specifiers from `--plugin`. */
   plugin?: string[];
+  /** `--registry-timeout`: the registry no-progress timeout in seconds (over `IMG_REGISTRY_TIMEOUT`). */
+  registryTimeout?: string;
 }
 
 /** The lazily opened pieces a command works with. */
@@ -93,12 +95,13 @@ export class CliContext {
 
   /**
    * A registry client using the credential store; `insecure` lists hosts to reach over plain
-   * HTTP. `IMG_REGISTRY_TIMEOUT` and `IMG_REGISTRY_RETRIES` tune its retry policy.
+   * HTTP. `--registry-timeout` (or `IMG_REGISTRY_TIMEOUT`) and `IMG_REGISTRY_RETRIES` tune its
+   * retry policy.
    */
   async registry(insecure: string[] = []): Promise<RegistryClient> {
     return new RegistryClient({
       credentials: await this.credentials(),
-      retry: retryPolicyFromEnv(this.env),
+      retry: retryPolicyFromEnv(this.env, { timeout: this.options.registryTimeout }),
       insecureRegistries: insecure,
       userAgent: `img/${VERSION}`,
     });

@@ -3,7 +3,8 @@
  * (a reset before or after the headers, a stall before or after the headers, a truncated
  * body, 429 with Retry-After, 503, an upload cut half-way) once or always. Once, the
  * command must succeed; always, it must fail in bounded time with one line naming the
- * registry, leaving nothing half-written in the state directory.
+ * registry, leaving nothing half-written in the state directory. The no-progress timeout is
+ * small (through `IMG_REGISTRY_TIMEOUT`, or `--registry-timeout`) so that the test is quick.
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -28,6 +29,8 @@ interface Case {
   proxy: Omit<FaultProxyOptions, "times">;
   /** What the message of a permanent fault says besides the registry. */
   permanent: RegExp;
+  /** Set the timeout with `--registry-timeout` rather than `IMG_REGISTRY_TIMEOUT`. */
+  flag?: boolean;
 }
 
 const PULL_CASES: Case[] = [
@@ -45,6 +48,7 @@ const PULL_CASES: Case[] = [
     name: "stall before the headers of a manifest",
     proxy: { fault: "stall-before-headers", matchPath: MANIFESTS, matchMethod: "GET" },
     permanent: /sent no answer for \d/,
+    flag: true,
   },
   {
     name: "stall after the headers of a blob",
@@ -127,10 +131,16 @@ function assertPermanentFailure(r: ImgResult, elapsed: number, host: string, c: 
 async function pullCase(registryHost: string, digest: string, c: Case): Promise<void> {
   const state = await Deno.makeTempDir({ prefix: "img-state-" });
   const fresh = await Deno.makeTempDir({ prefix: "img-state-" });
+  // A long timeout in the environment, to show that the flag wins.
+  const flags = c.flag ? ["--registry-timeout", String(TIMEOUT_S)] : [];
+  const env = c.flag ? { IMG_REGISTRY_TIMEOUT: "600" } : ENV;
   try {
     {
       await using proxy = await startFaultProxy(registryHost, { ...c.proxy, times: 1 });
-      const r = await img(["pull", `${proxy.host}/library/busybox:latest`], { state, env: ENV });
+      const r = await img([...flags, "pull", `${proxy.host}/library/busybox:latest`], {
+        state,
+        env,
+      });
       equal(r.code, 0, `${c.name} once: ${r.stderr}`);
       match(r.stdout, new RegExp(`Digest: ${digest}`));
       equal(proxy.resets, 1, `${c.name}: the fault was injected once`);
@@ -138,9 +148,9 @@ async function pullCase(registryHost: string, digest: string, c: Case): Promise<
     }
     await using proxy = await startFaultProxy(registryHost, { ...c.proxy, times: Infinity });
     const start = Date.now();
-    const r = await img(["pull", `${proxy.host}/library/busybox:latest`], {
+    const r = await img([...flags, "pull", `${proxy.host}/library/busybox:latest`], {
       state: fresh,
-      env: ENV,
+      env,
     });
     assertPermanentFailure(r, Date.now() - start, proxy.host, c);
     ok(proxy.resets >= 1);

@@ -42,18 +42,25 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 
 /**
  * The policy tuned by the environment: `IMG_REGISTRY_TIMEOUT` (the no-progress limit in
- * seconds, default 30) and `IMG_REGISTRY_RETRIES` (retries after the first attempt, default 4).
+ * seconds, default 30; `flags.timeout`, from `--registry-timeout`, wins over it) and
+ * `IMG_REGISTRY_RETRIES` (retries after the first attempt, default 4).
  *
- * @throws {ImgError} if a variable is set to something else than a number.
+ * @throws {ImgError} if a value is something else than a number.
  */
-export function retryPolicyFromEnv(env: Record<string, string | undefined>): RetryPolicy {
+export function retryPolicyFromEnv(
+  env: Record<string, string | undefined>,
+  flags: { timeout?: string } = {},
+): RetryPolicy {
   const policy = { ...DEFAULT_RETRY_POLICY };
-  const timeout = env.IMG_REGISTRY_TIMEOUT?.trim();
-  if (timeout) {
+  const fromFlag = flags.timeout !== undefined;
+  const timeout = (fromFlag ? flags.timeout : env.IMG_REGISTRY_TIMEOUT)?.trim();
+  if (timeout || fromFlag) {
     const s = Number(timeout);
-    if (!/^\d+(\.\d+)?$/.test(timeout) || !(s > 0)) {
+    if (!timeout || !/^\d+(\.\d+)?$/.test(timeout) || !(s > 0)) {
       throw new ImgError(
-        `IMG_REGISTRY_TIMEOUT must be a number of seconds greater than 0, not "${timeout}"`,
+        `${
+          fromFlag ? "--registry-timeout" : "IMG_REGISTRY_TIMEOUT"
+        } must be a number of seconds greater than 0, not "${timeout}"`,
       );
     }
     policy.timeoutMs = s * 1000;

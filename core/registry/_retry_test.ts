@@ -101,6 +101,15 @@ Deno.test("retryPolicyFromEnv reads IMG_REGISTRY_TIMEOUT and IMG_REGISTRY_RETRIE
   );
   assert.throws(() => retryPolicyFromEnv({ IMG_REGISTRY_TIMEOUT: "0" }), /greater than 0/);
   assert.throws(() => retryPolicyFromEnv({ IMG_REGISTRY_RETRIES: "-1" }), /whole number/);
+  // The flag wins over the variable.
+  assert.equal(
+    retryPolicyFromEnv({ IMG_REGISTRY_TIMEOUT: "9" }, { timeout: "0.5" }).timeoutMs,
+    500,
+  );
+  assert.throws(
+    () => retryPolicyFromEnv({}, { timeout: "soon" }),
+    /^ImgError: --registry-timeout must be a number of seconds greater than 0, not "soon"$/,
+  );
 });
 
 Deno.test("isTransient: stalls, broken connections and transient registry errors", () => {
