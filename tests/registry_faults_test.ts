@@ -51,6 +51,11 @@ const PULL_CASES: Case[] = [
     flag: true,
   },
   {
+    name: "stall after the headers of a manifest",
+    proxy: { fault: "stall-after-headers", matchPath: MANIFESTS },
+    permanent: /stopped sending data for \d/,
+  },
+  {
     name: "stall after the headers of a blob",
     proxy: { fault: "stall-after-headers", matchPath: BLOBS },
     permanent: /stopped sending data for \d/,
