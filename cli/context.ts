@@ -14,6 +14,7 @@ import {
   PluginLoader,
   readPluginConfig,
   RegistryClient,
+  retryPolicyFromEnv,
   State,
 } from "@img/core";
 import { BUILTIN_PLUGINS } from "./builtin_plugins.ts";
@@ -29,6 +30,8 @@ export interface GlobalOptions {
   state: string;
   /** External plugin specifiers from `--plugin`. */
   plugin?: string[];
+  /** `--registry-timeout`: the registry no-progress timeout in seconds (over `IMG_REGISTRY_TIMEOUT`). */
+  registryTimeout?: string;
 }
 
 /** The lazily opened pieces a command works with. */
@@ -128,10 +131,15 @@ export class CliContext {
     return this.#credentials;
   }
 
-  /** A registry client using the credential store; `insecure` lists hosts to reach over plain HTTP. */
+  /**
+   * A registry client using the credential store; `insecure` lists hosts to reach over plain
+   * HTTP. `--registry-timeout` (or `IMG_REGISTRY_TIMEOUT`) and `IMG_REGISTRY_RETRIES` tune its
+   * retry policy.
+   */
   async registry(insecure: string[] = []): Promise<RegistryClient> {
     return new RegistryClient({
       credentials: await this.credentials(),
+      retry: retryPolicyFromEnv(this.env, { timeout: this.options.registryTimeout }),
       insecureRegistries: insecure,
       userAgent: `img/${VERSION}`,
     });
