@@ -11,3 +11,4 @@ export * from "./step_mounts.ts";
 export * from "./step_defaults.ts";
 export * from "./step_process.ts";
 export * from "./workdir.ts";
+export * from "./look_path.ts";
