@@ -21,8 +21,6 @@ export interface Tools {
   mount: string;
   /** `mkdir`. */
   mkdir: string;
-  /** `ln`. */
-  ln: string;
   /** `env`. */
   env: string;
   /** `hostname` (sethostname(2) in the new UTS namespace). */
@@ -78,77 +76,91 @@ export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"];
-const DEV_LINKS: [string, string][] = [
-  ["/proc/self/fd", "fd"],
-  ["/proc/self/fd/0", "stdin"],
-  ["/proc/self/fd/1", "stdout"],
-  ["/proc/self/fd/2", "stderr"],
-  ["pts/ptmx", "ptmx"],
-  ["/proc/kcore", "core"],
-];
-const BIND_FLAGS = new Set(["nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime"]);
+/** Escapes a field of an fstab line (`\040` for a space, as getmntent(3) reads it). */
+export function fstabField(s: string): string {
+  return s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+}
 
-/** The shell script pid 1 runs: the mounts, then `exec` of the step's command. */
-export function setupScript(p: SetupPlan): string {
+/** One fstab line. */
+function fstabLine(source: string, target: string, type: string, options: string[]): string {
+  const opts = options.length ? options.join(",") : "defaults";
+  return [fstabField(source), fstabField(target), type, opts, "0", "0"].join(" ");
+}
+
+/** Whether `path` is `parent` or beneath it. */
+function isUnder(path: string, parent: string): boolean {
+  return parent === "/" || path === parent || path.startsWith(parent + "/");
+}
+
+/**
+ * The shell script pid 1 runs. It writes the mounts into an fstab (`fstab`, a file in img's
+ * step directory) with shell builtins and mounts them all with one `mount -a`, in order, so
+ * that a step starts a handful of processes whatever its mounts; then it `exec`s the step's
+ * command.
+ */
+export function setupScript(p: SetupPlan, fstab: string): string {
   const q = shellQuote;
   const t = p.tools;
-  const mount = (...args: string[]) => [q(t.mount), "-n", ...args.map(q)].join(" ");
-  const lines = ["set -e"];
-  if (p.rootReadonly) lines.push(mount("--bind", p.root, p.root));
-  lines.push(`${q(t.hostname)} ${q(p.hostname)}`);
+  const mountAll = `${q(t.mount)} -n -a -T ${q(fstab)}`;
+  const lines = ["set -e", `${q(t.hostname)} ${q(p.hostname)}`];
   if (p.network === "none" && t.ip) lines.push(`${q(t.ip)} link set lo up`);
-  let devMounted = false;
+  let pending = false;
+  const add = (line: string) => {
+    lines.push(`printf '%s\\n' ${q(line)} >> ${q(fstab)}`);
+    pending = true;
+  };
+  const flush = () => {
+    if (pending) lines.push(mountAll, `: > ${q(fstab)}`);
+    pending = false;
+  };
+  lines.push(`: > ${q(fstab)}`);
+  if (p.rootReadonly) add(fstabLine(p.root, p.root, "none", ["bind"]));
+  const done: string[] = [];
   for (const m of p.mounts) {
-    const target = q(m.target);
-    if (m.file) {
+    // A target beneath an earlier mount exists only once that one is mounted.
+    const later = done.some((d) => isUnder(m.mount.destination, d));
+    const opts = [...(m.mount.options ?? [])];
+    if (m.file && later) {
+      flush();
       const parent = m.target.slice(0, m.target.lastIndexOf("/")) || "/";
-      lines.push(`[ -e ${target} ] || { ${q(t.mkdir)} -p ${q(parent)}; : > ${target}; }`);
-    } else {
-      lines.push(`${q(t.mkdir)} -p ${target}`);
+      lines.push(`[ -e ${q(m.target)} ] || { ${q(t.mkdir)} -p ${q(parent)}; : > ${q(m.target)}; }`);
+    } else if (!m.file) {
+      opts.push("X-mount.mkdir");
     }
-    const opts = m.mount.options ?? [];
     if (m.mount.type === "bind") {
-      lines.push(mount("--rbind", m.mount.source, m.target));
-      const flags = opts.filter((o) => BIND_FLAGS.has(o));
-      if (opts.includes("ro") || flags.length > 0) {
-        const all = [...new Set([...flags, ...(m.locked ?? [])])];
-        const mode = opts.includes("ro") ? "ro" : "rw";
-        lines.push(mount("-o", ["remount", "bind", mode, ...all].join(","), m.target));
-      }
+      const locked = (m.locked ?? []).filter((f) => !opts.includes(f));
+      add(
+        fstabLine(m.mount.source, m.target, "none", [
+          ...opts,
+          ...(opts.includes("ro") ? locked : []),
+        ]),
+      );
     } else {
-      const o = opts.length ? ["-o", opts.join(",")] : [];
-      lines.push(mount("-t", m.mount.type, ...o, m.mount.source, m.target));
+      add(fstabLine(m.mount.source, m.target, m.mount.type, opts));
     }
-    if (m.mount.destination === "/dev") devMounted = true;
+    done.push(m.mount.destination);
   }
-  if (devMounted) {
-    const dev = `${p.root}/dev`;
-    for (const d of DEVICES) {
-      lines.push(`: > ${q(`${dev}/${d}`)}`, mount("--bind", `/dev/${d}`, `${dev}/${d}`));
-    }
-    for (const [to, name] of DEV_LINKS) {
-      lines.push(`[ -e ${q(`${dev}/${name}`)} ] || ${q(t.ln)} -s ${q(to)} ${q(`${dev}/${name}`)}`);
-    }
-  }
+  flush();
+  // Masked and read-only paths, those this kernel's /proc and /sys have.
   for (const path of MASKED_PATHS) {
-    const h = q(`${p.root}${path}`);
+    const h = `${p.root}${path}`;
     lines.push(
-      `if [ -d ${h} ]; then ${
-        mount("-t", "tmpfs", "-o", "ro,nosuid,nodev,noexec", "tmpfs")
-      } ${h}; ` +
-        `elif [ -e ${h} ]; then ${mount("--bind", "/dev/null")} ${h}; fi`,
+      `if [ -d ${q(h)} ]; then printf '%s\\n' ${
+        q(fstabLine("tmpfs", h, "tmpfs", ["ro", "nosuid", "nodev", "noexec"]))
+      } >> ${q(fstab)}; elif [ -e ${q(h)} ]; then printf '%s\\n' ${
+        q(fstabLine("/dev/null", h, "none", ["bind"]))
+      } >> ${q(fstab)}; fi`,
     );
   }
   for (const path of READONLY_PATHS) {
-    const h = q(`${p.root}${path}`);
-    lines.push(
-      `if [ -e ${h} ]; then ${mount("--bind")} ${h} ${h} && ` +
-        `${mount("-o", "remount,bind,ro,nosuid,nodev,noexec,relatime")} ${h}; fi`,
-    );
+    const h = `${p.root}${path}`;
+    const line = fstabLine(h, h, "none", ["bind", "ro", "nosuid", "nodev", "noexec", "relatime"]);
+    lines.push(`if [ -e ${q(h)} ]; then printf '%s\\n' ${q(line)} >> ${q(fstab)}; fi`);
   }
+  lines.push(`if [ -s ${q(fstab)} ]; then ${mountAll}; fi`);
   if (p.rootReadonly) {
-    lines.push(mount("-o", ["remount", "bind", "ro", ...p.rootReadonly].join(","), p.root));
+    const flags = ["remount", "bind", "ro", ...p.rootReadonly].join(",");
+    lines.push(`${q(t.mount)} -n -o ${q(flags)} ${q(p.root)}`);
   }
   if (p.nofile !== undefined) lines.push(`ulimit -n ${p.nofile} 2>/dev/null || true`);
   const caps = DEFAULT_CAPABILITIES.map((c) => "+" + c.slice(4).toLowerCase()).join(",");
@@ -174,7 +186,7 @@ export function setupScript(p: SetupPlan): string {
 }
 
 /** The whole command line: `setpriv --pdeathsig` `unshare` ... `sh -c` the script. */
-export function commandLine(p: SetupPlan): string[] {
+export function commandLine(p: SetupPlan, fstab: string): string[] {
   return [
     p.tools.setpriv,
     "--pdeathsig=KILL",
@@ -191,6 +203,6 @@ export function commandLine(p: SetupPlan): string[] {
     "--",
     p.tools.sh,
     "-c",
-    setupScript(p),
+    setupScript(p, fstab),
   ];
 }

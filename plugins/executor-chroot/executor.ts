@@ -10,6 +10,7 @@ import {
   type ExecutorMount,
   type ExecutorStdio,
   ImgError,
+  libc,
   type Mount,
   type ProcessSpec,
   rootPath as resolveInRoot,
@@ -107,7 +108,6 @@ export class ChrootExecutor implements Executor {
         mount: need("mount", "mount"),
         sh: need("sh", "dash"),
         mkdir: need("mkdir", "coreutils"),
-        ln: need("ln", "coreutils"),
         env: need("env", "coreutils"),
         hostname: need("hostname", "hostname"),
         ip: lookPath("ip", path),
@@ -183,16 +183,19 @@ export class ChrootExecutor implements Executor {
       });
 
       // Filesystems the shell cannot mount from a command line (an overlay with options
-      // longer than a page, a FUSE mount...) are mounted here and bound in the namespace.
+      // longer than a page, a FUSE mount...) are mounted here and bound in the namespace, and
+      // so is /dev, filled here with its nodes and links.
       const plan: PlannedMount[] = [];
       for (const [i, m] of planned.entries()) {
         let mount = m;
-        if (!DIRECT_TYPES.has(m.type)) {
+        const isDev = m.destination === "/dev" && m.type === "tmpfs";
+        if (isDev || !DIRECT_TYPES.has(m.type)) {
           const staged = `${stepDir}/m${i}`;
           await Deno.mkdir(staged, { mode: 0o700 });
           const ro = m.options?.includes("ro") ?? false;
           mountAll([{ type: m.type, source: m.source, options: m.options ?? [] }], staged);
           mounted.push(staged);
+          if (isDev) populateDev(staged);
           mount = { ...m, type: "bind", source: staged, options: ["rbind", ro ? "ro" : "rw"] };
         }
         const file = mount.type === "bind" && isFile(mount.source);
@@ -208,6 +211,7 @@ export class ChrootExecutor implements Executor {
       if (!rootReadonly) {
         stubs = findStubs(root, planned.map((m) => m.destination));
         await makeWorkdir(root, cwd, uid, gid);
+        makeTargets(plan);
       }
       const cmd = commandLine({
         root,
@@ -223,7 +227,7 @@ export class ChrootExecutor implements Executor {
         args: process.args,
         env: process.env,
         tools,
-      });
+      }, `${stepDir}/fstab`);
       this.#debug(`executor: chroot run ${id}: ${process.args.join(" ")}`);
       return await this.#spawn(cmd, stdio, signal);
     } finally {
@@ -273,7 +277,9 @@ export class ChrootExecutor implements Executor {
 
   /** Removes a step directory without ever recursing into something still mounted. */
   #removeStepDir(stepDir: string): boolean {
-    for (const f of ["hosts", "resolv.conf", "owner.json"]) removeQuietly(`${stepDir}/${f}`);
+    for (const f of ["hosts", "resolv.conf", "fstab", "owner.json"]) {
+      removeQuietly(`${stepDir}/${f}`);
+    }
     for (const entry of safeReadDir(stepDir)) {
       if (entry.isDirectory) removeQuietly(`${stepDir}/${entry.name}`);
     }
@@ -308,6 +314,51 @@ export class ChrootExecutor implements Executor {
       if (this.#removeStepDir(stepDir)) cleaned++;
     }
     return cleaned;
+  }
+}
+
+/** The device nodes an OCI runtime binds from the host, and its links. */
+const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"];
+const DEV_LINKS: [string, string][] = [
+  ["/proc/self/fd", "fd"],
+  ["/proc/self/fd/0", "stdin"],
+  ["/proc/self/fd/1", "stdout"],
+  ["/proc/self/fd/2", "stderr"],
+  ["pts/ptmx", "ptmx"],
+  ["/proc/kcore", "core"],
+];
+
+/** Fills a step's `/dev` (a tmpfs at `dir`) as runc does: host device nodes bound, links, mount points. */
+function populateDev(dir: string): void {
+  for (const d of DEVICES) {
+    Deno.writeFileSync(`${dir}/${d}`, new Uint8Array(), { mode: 0o666 });
+    libc.mount(`/dev/${d}`, `${dir}/${d}`, null, libc.MS_BIND, null);
+  }
+  for (const [to, name] of DEV_LINKS) Deno.symlinkSync(to, `${dir}/${name}`);
+  for (const d of ["pts", "shm", "mqueue"]) Deno.mkdirSync(`${dir}/${d}`, { mode: 0o755 });
+}
+
+/**
+ * Creates the mount targets that are missing in the root filesystem (the ones beneath
+ * another mount are made in the namespace, once that one is mounted).
+ */
+function makeTargets(plan: PlannedMount[]): void {
+  const done: string[] = [];
+  for (const m of plan) {
+    const dest = m.mount.destination;
+    const beneath = done.some((d) => d === "/" || dest === d || dest.startsWith(d + "/"));
+    done.push(dest);
+    if (beneath) continue;
+    try {
+      if (m.file) {
+        Deno.mkdirSync(m.target.slice(0, m.target.lastIndexOf("/")), { recursive: true });
+        Deno.writeFileSync(m.target, new Uint8Array(), { createNew: true, mode: 0o644 });
+      } else {
+        Deno.mkdirSync(m.target, { recursive: true, mode: 0o755 });
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
   }
 }
 
