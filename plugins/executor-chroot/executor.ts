@@ -261,18 +261,49 @@ export class ChrootExecutor implements Executor {
       killNamespace(child.pid);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
+    const watcher = this.#watch(child.pid, child.status);
     let status: Deno.CommandStatus;
     try {
       status = await child.status;
     } finally {
       stdinDone.abort();
       signal?.removeEventListener("abort", onAbort);
+      await stopWatcher(await watcher);
     }
     await Promise.all(pumps);
     if (aborted || signal?.aborted) {
       throw signal?.reason ?? new DOMException("The step was aborted", "AbortError");
     }
     return exitCode(status);
+  }
+
+  /**
+   * Starts the process that kills the step when img dies. A step running as another user
+   * loses the parent-death signal `unshare --kill-child` gave it (the kernel clears it when
+   * the credentials change), so a shell outside the namespace waits for end of file on a
+   * pipe from img, which only img's death brings, then kills the namespace's init (the
+   * step), which takes every process in the namespace with it.
+   */
+  async #watch(
+    unsharePid: number,
+    exited: Promise<Deno.CommandStatus>,
+  ): Promise<Deno.ChildProcess | undefined> {
+    let done = false;
+    exited.then(() => done = true, () => done = true);
+    let init: number | undefined;
+    for (let i = 0; i < 400 && !done && init === undefined; i++) {
+      init = namespaceInit(unsharePid);
+      if (init === undefined) await new Promise((r) => setTimeout(r, 5));
+    }
+    if (done || init === undefined) return undefined;
+    const watcher = new Deno.Command(this.tools.sh, {
+      args: ["-c", 'read -r _ || kill -KILL "$0" 2>/dev/null', String(init)],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    watcher.status.catch(() => {});
+    return watcher;
   }
 
   /** Removes a step directory without ever recursing into something still mounted. */
@@ -378,19 +409,36 @@ function realPath(path: string): string {
   }
 }
 
+/** Stops a step's watcher (before its pipe closes, which would make it fire). */
+async function stopWatcher(watcher: Deno.ChildProcess | undefined): Promise<void> {
+  if (!watcher) return;
+  try {
+    watcher.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+  await watcher.status.catch(() => {});
+  await watcher.stdin.close().catch(() => {});
+}
+
+/** The host pid of the init of a step's PID namespace: the child `unshare` forked. */
+function namespaceInit(unsharePid: number): number | undefined {
+  try {
+    const first = Deno.readTextFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`)
+      .trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Kills a step: the init of its PID namespace (the child of `unshare`), which takes every
  * process in the namespace with it, then `unshare` itself.
  */
 function killNamespace(unsharePid: number): void {
-  let children: number[] = [];
-  try {
-    children = Deno.readTextFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`)
-      .trim().split(/\s+/).filter((s) => s !== "").map(Number);
-  } catch {
-    // already gone
-  }
-  for (const pid of [...children, unsharePid]) {
+  const init = namespaceInit(unsharePid);
+  for (const pid of [...(init === undefined ? [] : [init]), unsharePid]) {
     try {
       Deno.kill(pid, "SIGKILL");
     } catch {

@@ -19,6 +19,7 @@ import {
 } from "../../tests/_util/executor_scenarios.ts";
 
 const SCRIPT = new URL("./testdata/scenarios.ts", import.meta.url).pathname;
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const TEST_USER = Deno.env.get("IMG_TEST_USER") || "imgtest";
 const isRoot = Deno.uid() === 0;
 
@@ -50,6 +51,77 @@ Deno.test({
     }
   },
 });
+
+/** The pids of the processes whose command line is `sleep <seconds>`. */
+function sleepers(seconds: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
+      if (cmdline === `sleep\0${seconds}\0` && state !== "Z") pids.push(Number(e.name));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+for (const user of ["root", "builder"]) {
+  Deno.test(`executor-chroot: a step running as ${user} dies with a killed img`, async () => {
+    const asUser = isRoot ? TEST_USER : undefined;
+    const dir = await tempDirFor(asUser);
+    const seconds = String(100000 + Math.floor(Math.random() * 800000));
+    try {
+      const deno = [Deno.execPath(), "run", "-A", "--quiet", `--config=${CONFIG}`, SCRIPT];
+      const cmd = [...(asUser ? ["runuser", "-u", asUser, "--"] : []), ...deno];
+      const child = new Deno.Command(cmd[0], {
+        args: [...cmd.slice(1), dir, "start", user, seconds],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const [step] = await waitFor("the step", () => {
+        const found = sleepers(seconds);
+        return found.length ? found : undefined;
+      });
+      const expectUid = user === "root"
+        ? (asUser ? outsideUid(asUser, 0) : isRoot ? 0 : outsideUid(currentUserName(), 0))
+        : outsideUid(asUser ?? currentUserName(), 1000);
+      if (asUser || !isRoot) assert.equal(Deno.statSync(`/proc/${step}`).uid, expectUid);
+      // img dies without cleaning up: SIGKILL to the namespaced process and its parent.
+      const [inner, outer] = (await waitFor("the pids", () => {
+        try {
+          return Deno.readTextFileSync(`${dir}/pids`);
+        } catch {
+          return undefined;
+        }
+      })).split(" ").map(Number);
+      for (const p of [outer, inner]) {
+        try {
+          Deno.kill(p, "SIGKILL");
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+      }
+      await child.status;
+      await waitFor("the step to die", () => sleepers(seconds).length ? undefined : true);
+    } finally {
+      for (const p of sleepers(seconds)) Deno.kill(p, "SIGKILL");
+      await removeTree(dir);
+    }
+  });
+}
 
 Deno.test("executor-chroot: a missing tool is a clear error", async () => {
   const dir = await Deno.makeTempDir({ prefix: "img-executor-test-" });
