@@ -13,6 +13,7 @@
  * ```ts
  * import executorPlugin from "@img/executor-chroot";
  *
+ * const stateDir = await Deno.makeTempDir();
  * const executor = await executorPlugin.create({ stateDir, env: Deno.env.toObject(), debug() {} });
  * const code = await executor.run(
  *   [{ type: "bind", source: "/path/to/rootfs", options: ["rbind", "rw"] }],
