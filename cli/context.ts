@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { type CredentialStore, ImgError, type PluginContext } from "@img/core";
 import { type PluginConfig, PluginLoader, readPluginConfig } from "@img/core/loader";
-import { RegistryClient } from "@img/core/registry";
+import { RegistryClient, retryPolicyFromEnv } from "@img/core/registry";
 import { chooseSnapshotter } from "@img/core/snapshot";
 import { State } from "@img/core/state";
 import { BUILTIN_PLUGINS } from "./builtin_plugins.ts";
@@ -23,6 +23,8 @@ export interface GlobalOptions {
   state: string;
   /** External plugin specifiers from `--plugin`. */
   plugin?: string[];
+  /** `--registry-timeout`: the registry no-progress timeout in seconds (over `IMG_REGISTRY_TIMEOUT`). */
+  registryTimeout?: string;
 }
 
 /** The lazily opened pieces a command works with. */
@@ -122,10 +124,15 @@ export class CliContext {
     return this.#credentials;
   }
 
-  /** A registry client using the credential store; `insecure` lists hosts to reach over plain HTTP. */
+  /**
+   * A registry client using the credential store; `insecure` lists hosts to reach over plain
+   * HTTP. `--registry-timeout` (or `IMG_REGISTRY_TIMEOUT`) and `IMG_REGISTRY_RETRIES` tune its
+   * retry policy.
+   */
   async registry(insecure: string[] = []): Promise<RegistryClient> {
     return new RegistryClient({
       credentials: await this.credentials(),
+      retry: retryPolicyFromEnv(this.env, { timeout: this.options.registryTimeout }),
       insecureRegistries: insecure,
       userAgent: `img/${VERSION}`,
     });

@@ -44,6 +44,10 @@ export function createProgram(): Command<[], Record<string, unknown>> {
     .option("-d, --debug", "enable debug logging")
     .option("-s, --state <dir>", "directory to hold the global state", defaultStateDirOrEmpty())
     .option("--plugin <specifier>", "load an external plugin module (repeatable)", collect)
+    .option(
+      "--registry-timeout <seconds>",
+      "give up on a registry that makes no progress for this long (env IMG_REGISTRY_TIMEOUT, default 30)",
+    )
     .version(`img version ${VERSION}`, "-v, --version", "print version information and quit")
     .helpOption("-h, --help", "show help")
     .helpCommand(false)

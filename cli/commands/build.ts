@@ -21,6 +21,7 @@ import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
+import { chooseExecutor } from "../executor_choice.ts";
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return await new Response(stream).bytes();
@@ -81,6 +82,11 @@ export function buildCommand() {
       [] as string[],
     )
     .option("--platform <platform>", "set the platform for the build (the host's)")
+    .option(
+      "--executor <name>",
+      "run RUN steps with executor NAME: oci (crun or runc), chroot, or auto (oci if installed)",
+      "auto",
+    )
     .addOption(insecureRegistryOption())
     .action(async (path, opts, cmd) => {
       const ctx = contextOf(cmd);
@@ -157,7 +163,10 @@ export function buildCommand() {
           ...ctx.pluginContext,
           root: state.snapshotsDir(backend),
         });
-        const executor = await (await loader.get("executor", "oci")).create(ctx.pluginContext);
+        const executorChoice = chooseExecutor(opts.executor, ctx.env);
+        ctx.debug(`executor: ${executorChoice.name} (${executorChoice.reason})`);
+        const executor = await (await loader.get("executor", executorChoice.name))
+          .create(ctx.pluginContext);
         const progress = new ProgressWriter();
         const display = createProgressDisplay({ mode: progressMode });
         progress.listen(display.listener);

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import type { Mount } from "@img/core";
-import { libc, mountAt } from "@img/core/sys";
+import * as libc from "../libc.ts";
+import { mountAt } from "../mounts.ts";
+import type { Mount } from "../snapshotter.ts";
 
 const MS_MANDLOCK = 0x40;
 const MS_DIRSYNC = 0x80;
