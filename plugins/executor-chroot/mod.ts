@@ -10,7 +10,7 @@
  * Compared with crun or runc it uses chroot(2), not pivot_root(2), and has no seccomp
  * filter, no cgroups and no AppArmor or SELinux profile.
  *
- * ```ts
+ * ```ts ignore
  * import executorPlugin from "@img/executor-chroot";
  *
  * const stateDir = await Deno.makeTempDir();
