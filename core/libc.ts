@@ -101,7 +101,7 @@ export const XATTR_CREATE = 0x1;
 export const XATTR_REPLACE = 0x2;
 
 /** `*at` functions: relative paths are relative to the current directory. */
-export const AT_FDCWD = -100;
+export const AT_FDCWD: number = -100;
 /** `*at` functions: do not follow a final symlink. */
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 /** utimensat(2): leave this timestamp unchanged. */

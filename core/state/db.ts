@@ -85,7 +85,7 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 /** The schema version this img writes. */
-export const SCHEMA_VERSION = MIGRATIONS.length;
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
 
 /** A row value. */
 export type Row = Record<string, SQLInputValue>;
