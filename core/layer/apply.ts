@@ -12,6 +12,7 @@
  */
 import { lchownSync, lutimesSync } from "node:fs";
 import type tar from "tar-stream";
+import { Digester } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import {
   cleanComponents,
@@ -52,6 +53,13 @@ export interface ApplyLayerOptions {
   onEntry?: (path: string) => void;
   /** Called with a one-line message for each thing skipped (devices, xattrs). */
   onWarning?: (message: string) => void;
+  /**
+   * The layer's diff ID (`rootfs.diff_ids` of the image config): the digest of the tar
+   * stream is computed while it is applied and a mismatch is refused, as containerd does.
+   */
+  diffID?: string;
+  /** How the layer is named in errors (its blob digest); default "the layer". */
+  layer?: string;
 }
 
 /** What {@linkcode applyLayer} did. */
@@ -195,7 +203,9 @@ export async function applyLayer(
 ): Promise<ApplyLayerResult> {
   const root = Deno.realPathSync(dir);
   const applier = new Applier(root, options);
-  await forEachTarEntry(tarStream, async (header, data) => {
+  const digester = options.diffID === undefined ? undefined : new Digester();
+  const input = digester ? digesting(tarStream, digester) : tarStream;
+  await forEachTarEntry(input, async (header, data) => {
     try {
       await applier.apply(header as Header, data);
     } catch (e) {
@@ -206,6 +216,9 @@ export async function applyLayer(
       );
     }
   }, { malformed: tarError, setup: patchPax });
+  if (digester && digester.digest() !== options.diffID) {
+    throw new DiffIDMismatchError(options.layer ?? "the layer", options.diffID!, digester);
+  }
   applier.finish();
   return applier.result;
 }
@@ -501,6 +514,35 @@ class Applier {
       }
     }
   }
+}
+
+/** Thrown by {@linkcode applyLayer} when the tar stream does not have the expected diff ID. */
+export class DiffIDMismatchError extends ImgError {
+  /** `layer` names the layer, `expected` is its diff ID; `actual` the digest of the stream. */
+  constructor(readonly layer: string, readonly expected: string, digester: Digester) {
+    const actual = digester.digest();
+    super(
+      `Layer ${layer} does not match the image config: its uncompressed content is ${actual}, the config's diff_id is ${expected}; the image is corrupt or was tampered with, pull it again from a trusted source`,
+    );
+    this.name = "DiffIDMismatchError";
+  }
+}
+
+/** `stream`, every chunk of it also fed to `digester` as it is read. */
+function digesting(
+  stream: ReadableStream<Uint8Array>,
+  digester: Digester,
+): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await reader.read();
+      if (done) return controller.close();
+      digester.update(value);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 function tarError(e: unknown): ImgError {
