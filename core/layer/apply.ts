@@ -11,7 +11,6 @@
  * @module
  */
 import { lchownSync, lutimesSync } from "node:fs";
-import type tar from "tar-stream";
 import { Digester } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import {
@@ -22,7 +21,7 @@ import {
   resolveInRoot,
   SymlinkEscapeError,
 } from "./_path.ts";
-import { forEachTarEntry } from "./_tar_extract.ts";
+import { forEachTarEntry, type TarHeader } from "./_tar_extract.ts";
 
 /** Writes extended attributes without following symlinks (`lsetxattr(2)`). */
 export interface XattrWriter {
@@ -81,8 +80,7 @@ const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 
-/** A tar header as tar-stream gives it, with our binary-safe PAX records. */
-type Header = tar.Header & { pax?: Record<string, string | Uint8Array> | null };
+type Header = TarHeader;
 
 /** The default {@linkcode NodeMaker}: the coreutils `mknod` command. */
 export const mknodCommand: NodeMaker = {
@@ -125,51 +123,6 @@ function resolveDir(root: string, components: string[]): string | undefined {
   }
 }
 
-/** Decodes a PAX extended header keeping `SCHILY.xattr.*` values as raw bytes. */
-function decodePax(buf: Uint8Array): Record<string, string | Uint8Array> {
-  const dec = new TextDecoder();
-  const out: Record<string, string | Uint8Array> = {};
-  let off = 0;
-  while (off < buf.length) {
-    let sp = off;
-    while (sp < buf.length && buf[sp] !== 0x20) sp++;
-    const len = parseInt(dec.decode(buf.subarray(off, sp)), 10);
-    if (!len || off + len > buf.length) break;
-    const rec = buf.subarray(sp + 1, off + len - 1); // without the trailing newline
-    const eq = rec.indexOf(0x3d);
-    if (eq < 0) break;
-    const key = dec.decode(rec.subarray(0, eq));
-    const value = rec.subarray(eq + 1);
-    out[key] = key.startsWith(XATTR_PREFIX) ? value.slice() : dec.decode(value);
-    off += len;
-  }
-  return out;
-}
-
-/**
- * tar-stream decodes PAX values as UTF-8, which corrupts binary xattrs such as
- * `security.capability`. Its extractor decodes extended headers in one overridable method:
- * replace the PAX part of it with a binary-safe decoder.
- */
-function patchPax(extract: tar.Extract): void {
-  // deno-lint-ignore no-explicit-any
-  const ex = extract as any;
-  const original = ex._decodeLongHeader;
-  if (typeof original !== "function") return; // tar-stream changed: values stay UTF-8.
-  ex._decodeLongHeader = function (buf: Uint8Array) {
-    switch (this._header?.type) {
-      case "pax-global-header":
-        this._paxGlobal = decodePax(buf);
-        return;
-      case "pax-header":
-        this._pax = Object.assign({}, this._paxGlobal ?? {}, decodePax(buf));
-        return;
-      default:
-        return original.call(this, buf);
-    }
-  };
-}
-
 function paxNumber(header: Header, key: string): number | undefined {
   const v = header.pax?.[key];
   if (typeof v !== "string") return undefined;
@@ -207,7 +160,7 @@ export async function applyLayer(
   const input = digester ? digesting(tarStream, digester) : tarStream;
   await forEachTarEntry(input, async (header, data) => {
     try {
-      await applier.apply(header as Header, data);
+      await applier.apply(header, data);
     } catch (e) {
       if (e instanceof ImgError) throw e;
       throw new ImgError(
@@ -215,7 +168,7 @@ export async function applyLayer(
         { cause: e },
       );
     }
-  }, { malformed: tarError, setup: patchPax });
+  }, { malformed: tarError });
   if (digester && digester.digest() !== options.diffID) {
     throw new DiffIDMismatchError(options.layer ?? "the layer", options.diffID!, digester);
   }

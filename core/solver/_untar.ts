@@ -12,7 +12,6 @@
  * @module
  */
 import { lchownSync, lutimesSync } from "node:fs";
-import type tar from "tar-stream";
 import { prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 import {
@@ -23,7 +22,7 @@ import {
   resolveInRoot,
   SymlinkEscapeError,
 } from "../layer/_path.ts";
-import { forEachTarEntry } from "../layer/_tar_extract.ts";
+import { forEachTarEntry, type TarHeader } from "../layer/_tar_extract.ts";
 import { mknodCommand } from "../layer/apply.ts";
 import { decompressStream } from "../layer/decompress.ts";
 
@@ -191,7 +190,7 @@ export async function extractArchive(
 
 async function extractEntry(
   root: string,
-  header: tar.Header,
+  header: TarHeader,
   data: AsyncIterable<Uint8Array>,
   options: ExtractOptions,
   dirs: { path: string; mtime: Date; mode: number }[],
