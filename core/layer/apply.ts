@@ -10,8 +10,21 @@
  *
  * @module
  */
-import { lchownSync, lutimesSync } from "node:fs";
+import {
+  chmod,
+  createFile,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readDir,
+  symlink,
+  utime,
+} from "../fs/exact.ts";
 import { Digester } from "../digest.ts";
+import * as libc from "../libc.ts";
+import { hasRawBytes } from "../fs/raw_name.ts";
 import { ImgError } from "../errors.ts";
 import {
   cleanComponents,
@@ -85,6 +98,10 @@ type Header = TarHeader;
 /** The default {@linkcode NodeMaker}: the coreutils `mknod` command. */
 export const mknodCommand: NodeMaker = {
   mknod(path, type, perm, major, minor) {
+    if (hasRawBytes(path)) {
+      // A command line cannot carry a name that is not UTF-8: make the call directly.
+      return libc.mknod(path, type | perm, libc.makedev(major, minor));
+    }
     const kind = type === S_IFIFO ? ["p"] : [type === S_IFBLK ? "b" : "c", `${major}`, `${minor}`];
     const out = new Deno.Command("mknod", {
       args: ["-m", perm.toString(8), "--", path, ...kind],
@@ -169,8 +186,9 @@ export async function applyLayer(
       );
     }
   }, { malformed: tarError });
-  if (digester && digester.digest() !== options.diffID) {
-    throw new DiffIDMismatchError(options.layer ?? "the layer", options.diffID!, digester);
+  const actual = digester?.digest();
+  if (actual !== undefined && actual !== options.diffID) {
+    throw new DiffIDMismatchError(options.layer ?? "the layer", options.diffID!, actual);
   }
   applier.finish();
   return applier.result;
@@ -230,12 +248,12 @@ class Applier {
 
     switch (header.type) {
       case "directory":
-        if (!existing?.isDirectory) Deno.mkdirSync(path, { mode: 0o700 });
+        if (!existing?.isDirectory) mkdir(path, 0o700);
         this.#dirs.push({ components: [...parent!, base], mode, mtime, atime });
         break;
       case "file":
       case "contiguous-file": {
-        const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+        const file = createFile(path, 0o600);
         try {
           for await (const chunk of tarData(data)) {
             writeAll(file, chunk);
@@ -265,7 +283,7 @@ class Applier {
         }
         const targetPath = joinRoot(this.root, [...targetParent, target[target.length - 1]]);
         try {
-          Deno.linkSync(targetPath, path);
+          link(targetPath, path);
         } catch (e) {
           throw new ImgError(
             `Cannot create hard link "${header.name}" to "${header.linkname}" (${
@@ -277,7 +295,7 @@ class Applier {
         break;
       }
       case "symlink":
-        Deno.symlinkSync(header.linkname ?? "", path);
+        symlink(header.linkname ?? "", path);
         break;
       case "character-device":
       case "block-device":
@@ -316,24 +334,24 @@ class Applier {
       if (header.type === "link") {
         // The inode is already there with its owner and mode: chown only if the header
         // disagrees, and keep the mode, which chown strips of setuid/setgid.
-        const info = Deno.lstatSync(path);
+        const info = lstat(path);
         if (info.uid !== uid || info.gid !== gid) {
-          lchownSync(path, uid, gid);
-          if (!info.isSymlink) Deno.chmodSync(path, info.mode! & 0o7777);
+          lchown(path, uid, gid);
+          if (!info.isSymlink) chmod(path, info.mode! & 0o7777);
         }
       } else {
-        lchownSync(path, uid, gid);
+        lchown(path, uid, gid);
       }
     }
     this.#setXattrs(header, path, components);
     if (header.type === "directory") return; // mode and times come at the end
     // After chown, which clears setuid/setgid. A hard link shares its target's inode and
     // keeps its mode, as in containerd (in effect) and umoci.
-    if (!isSymlink && header.type !== "link") Deno.chmodSync(path, mode);
-    if (isSymlink || (header.type === "link" && Deno.lstatSync(path).isSymlink)) {
-      lutimesSync(path, atime, mtime);
+    if (!isSymlink && header.type !== "link") chmod(path, mode);
+    if (isSymlink || (header.type === "link" && lstat(path).isSymlink)) {
+      lutimes(path, atime, mtime);
     } else {
-      Deno.utimeSync(path, atime, mtime);
+      utime(path, atime, mtime);
     }
   }
 
@@ -345,15 +363,15 @@ class Applier {
   finish(): void {
     for (const d of this.#touched.values()) {
       const path = this.#dirPath(d.components);
-      if (path) Deno.utimeSync(path, d.atime, d.mtime);
+      if (path) utime(path, d.atime, d.mtime);
     }
     for (const d of this.#dirs) {
       const path = this.#dirPath(d.components);
-      if (path) Deno.chmodSync(path, d.mode);
+      if (path) chmod(path, d.mode);
     }
     for (const d of this.#dirs) {
       const path = this.#dirPath(d.components);
-      if (path) Deno.utimeSync(path, d.atime, d.mtime);
+      if (path) utime(path, d.atime, d.mtime);
     }
   }
 
@@ -403,8 +421,8 @@ class Applier {
       }
       if (!create) return undefined;
       this.#touch(resolved.slice(0, i - 1));
-      Deno.mkdirSync(p, { mode: 0o755 });
-      Deno.chmodSync(p, 0o755); // not masked by the umask
+      mkdir(p, 0o755);
+      chmod(p, 0o755); // not masked by the umask
     }
     this.#parents.set(key, resolved);
     return resolved;
@@ -432,7 +450,7 @@ class Applier {
     const dirPath = joinRoot(this.root, dir);
     let children: Deno.DirEntry[];
     try {
-      children = [...Deno.readDirSync(dirPath)];
+      children = [...readDir(dirPath)];
     } catch (e) {
       if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
       throw e;
@@ -472,8 +490,7 @@ class Applier {
 /** Thrown by {@linkcode applyLayer} when the tar stream does not have the expected diff ID. */
 export class DiffIDMismatchError extends ImgError {
   /** `layer` names the layer, `expected` is its diff ID; `actual` the digest of the stream. */
-  constructor(readonly layer: string, readonly expected: string, digester: Digester) {
-    const actual = digester.digest();
+  constructor(readonly layer: string, readonly expected: string, readonly actual: string) {
     super(
       `Layer ${layer} does not match the image config: its uncompressed content is ${actual}, the config's diff_id is ${expected}; the image is corrupt or was tampered with, pull it again from a trusted source`,
     );

@@ -11,7 +11,17 @@
  *
  * @module
  */
-import { lchownSync, lutimesSync } from "node:fs";
+import {
+  chmod,
+  createFile,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  symlink,
+  utime,
+} from "../fs/exact.ts";
 import { prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 import {
@@ -183,8 +193,8 @@ export async function extractArchive(
   for (let i = dirs.length - 1; i >= 0; i--) {
     const d = dirs[i];
     if (!lstatOrUndefined(d.path)?.isDirectory) continue;
-    Deno.chmodSync(d.path, d.mode);
-    Deno.utimeSync(d.path, d.mtime, d.mtime);
+    chmod(d.path, d.mode);
+    utime(d.path, d.mtime, d.mtime);
   }
 }
 
@@ -219,9 +229,9 @@ async function extractEntry(
         }" to be a directory, but it is a file`,
       );
     }
-    Deno.mkdirSync(p);
-    if (options.sameOwner) lchownSync(p, 0, 0);
-    Deno.chmodSync(p, 0o755);
+    mkdir(p, 0o777);
+    if (options.sameOwner) lchown(p, 0, 0);
+    chmod(p, 0o755);
   }
   if (resolved.length === 0) return; // a directory entry that resolves to the root
   const path = joinRoot(root, resolved);
@@ -233,19 +243,19 @@ async function extractEntry(
   const mode = (header.mode ?? 0o644) & 0o7777;
   const mtime = header.mtime ?? new Date(0);
   const chown = () => {
-    if (options.sameOwner) lchownSync(path, uid, gid);
+    if (options.sameOwner) lchown(path, uid, gid);
   };
   switch (header.type) {
     case "directory":
-      if (!existing?.isDirectory) Deno.mkdirSync(path);
+      if (!existing?.isDirectory) mkdir(path, 0o777);
       chown();
       // Writable while the archive fills it; its own mode comes at the end.
-      Deno.chmodSync(path, mode | 0o700);
+      chmod(path, mode | 0o700);
       dirs.push({ path, mtime, mode });
       return;
     case "file":
     case "contiguous-file": {
-      const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+      const file = createFile(path, 0o600);
       try {
         for await (const chunk of data) {
           let off = 0;
@@ -255,14 +265,14 @@ async function extractEntry(
         file.close();
       }
       chown();
-      Deno.chmodSync(path, mode);
-      Deno.utimeSync(path, mtime, mtime);
+      chmod(path, mode);
+      utime(path, mtime, mtime);
       return;
     }
     case "symlink":
-      Deno.symlinkSync(header.linkname ?? "", path);
+      symlink(header.linkname ?? "", path);
       chown();
-      lutimesSync(path, mtime, mtime);
+      lutimes(path, mtime, mtime);
       return;
     case "link": {
       const target = cleanComponents((header.linkname ?? "").replace(/^\/+/, ""));
@@ -272,11 +282,11 @@ async function extractEntry(
         );
       }
       const targetParent = resolve(root, header.name, target.slice(0, -1));
-      Deno.linkSync(joinRoot(root, [...targetParent, target[target.length - 1]]), path);
+      link(joinRoot(root, [...targetParent, target[target.length - 1]]), path);
       chown();
-      if (!Deno.lstatSync(path).isSymlink) {
-        Deno.chmodSync(path, mode);
-        Deno.utimeSync(path, mtime, mtime);
+      if (!lstat(path).isSymlink) {
+        chmod(path, mode);
+        utime(path, mtime, mtime);
       }
       return;
     }
@@ -295,7 +305,7 @@ async function extractEntry(
         return;
       }
       chown();
-      Deno.chmodSync(path, mode);
+      chmod(path, mode);
       return;
     }
     default:
