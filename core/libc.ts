@@ -724,6 +724,13 @@ export function createFile(path: string, mode: number): number {
   return fd;
 }
 
+/** open(2) with `O_RDONLY | O_NOFOLLOW`: returns the fd. */
+export function openRead(path: string): number {
+  const fd = libc().open(cstr(path), O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) fail("open", path);
+  return fd;
+}
+
 /** symlink(2): `path` becomes a symlink to `target`. */
 export function symlink(target: string, path: string): void {
   if (libc().symlink(cstr(target), cstr(path)) !== 0) fail("symlink", path);

@@ -17,13 +17,72 @@ export function lstat(path: string): Deno.FileInfo {
 
 /** `readlink(2)`; the target keeps bytes that are not UTF-8. */
 export function readLink(path: string): string {
-  return hasRawBytes(path) ? libc.readlink(path) : Deno.readLinkSync(path);
+  if (hasRawBytes(path)) return libc.readlink(path);
+  try {
+    return Deno.readLinkSync(path);
+  } catch (e) {
+    // Deno refuses a target that is not UTF-8.
+    if (e instanceof Deno.errors.InvalidData) return libc.readlink(path);
+    throw e;
+  }
 }
 
 /** `mkdir(2)` with `mode` (subject to the umask). */
 export function mkdir(path: string, mode: number): void {
   if (hasRawBytes(path)) libc.mkdir(path, mode);
   else Deno.mkdirSync(path, { mode });
+}
+
+/** `lstat(2)`, asynchronously for ordinary paths. */
+export function lstatAsync(path: string): Promise<Deno.FileInfo> {
+  return hasRawBytes(path) ? Promise.resolve(libc.lstat(path)) : Deno.lstat(path);
+}
+
+/** `readlink(2)`, asynchronously for ordinary paths. */
+export async function readLinkAsync(path: string): Promise<string> {
+  if (hasRawBytes(path)) return libc.readlink(path);
+  try {
+    return await Deno.readLink(path);
+  } catch (e) {
+    // Deno refuses a target that is not UTF-8.
+    if (e instanceof Deno.errors.InvalidData) return libc.readlink(path);
+    throw e;
+  }
+}
+
+/** The names in a directory, byte-exact (see {@linkcode readDir}), asynchronously. */
+export async function readDirNames(path: string): Promise<string[]> {
+  if (hasRawBytes(path)) return libc.readdir(path).map((e) => e.name);
+  const names: string[] = [];
+  for await (const e of Deno.readDir(path)) names.push(e.name);
+  return names.some((n) => n.includes("\uFFFD")) ? libc.readdir(path).map((e) => e.name) : names;
+}
+
+/** The file `path` (not a symlink), open for reading. */
+export async function openFile(path: string): Promise<Deno.FsFile> {
+  if (!hasRawBytes(path)) return await Deno.open(path, { read: true });
+  const fd = libc.openRead(path);
+  try {
+    // The same file again, by its descriptor: Deno can hold it from there.
+    return await Deno.open(`/proc/self/fd/${fd}`, { read: true });
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/** The whole content of the file `path`. */
+export async function readFile(path: string): Promise<Uint8Array> {
+  if (!hasRawBytes(path)) return await Deno.readFile(path);
+  using file = await openFile(path);
+  return new Uint8Array(await new Response(file.readable).arrayBuffer());
+}
+
+/** Copies the content of the regular file `src` into the new file `dst`. */
+export async function copyFile(src: string, dst: string): Promise<void> {
+  if (!hasRawBytes(src) && !hasRawBytes(dst)) return await Deno.copyFile(src, dst);
+  const from = await openFile(src);
+  const to = createFile(dst, 0o600);
+  await from.readable.pipeTo(to.writable);
 }
 
 /** A new regular file (`O_CREAT | O_EXCL`), open for writing. */
