@@ -73,7 +73,10 @@ export function unpackCommand(): Command<[string], { output: string }> {
           for (const [i, layer] of image.manifest.layers.entries()) {
             ctx.debug(`applying layer ${layer.digest}`);
             const blob = await ctx.state.content.open(layer.digest as Digest);
-            await applyLayer(work, decompressStream(blob, layerCompression(layer.mediaType)), {
+            const tar = decompressStream(blob, layerCompression(layer.mediaType), {
+              reuseChunks: true,
+            });
+            await applyLayer(work, tar, {
               sameOwner,
               xattrs,
               diffID: diffIDs[i],

@@ -178,13 +178,18 @@ class ZstdDecoder implements NativeDecoder {
     const written = Number(ov.getBigUint64(16, true));
     const pos = Number(iv.getBigUint64(16, true));
     // 0: a frame is complete and flushed; anything else: more of the frame is expected.
-    this.#complete = rc === 0n;
+    if (written > 0 || pos !== inPos) this.#complete = rc === 0n;
     return { written, inPos: pos };
   }
 
   close(): void {
     this.#z.ZSTD_freeDStream(this.#ds);
   }
+}
+
+/** Whether the system library for `kind` is there. */
+export function nativeAvailable(kind: LayerCompression): boolean {
+  return kind === "gzip" ? openZlib() != null : kind === "zstd" ? openZstd() != null : false;
 }
 
 /** A native decoder for `kind`, or `undefined` when the system library is missing. */

@@ -6,11 +6,12 @@
  */
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
-import { prefixBytes, startsWith } from "../_bytes.ts";
+import { concatBytes, prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 import type { LayerCompression } from "../media_types.ts";
 import { drained } from "./_node_stream.ts";
 import { ZstdFrameFilter } from "./_zstd_frames.ts";
+import { nativeAvailable, type NativeDecoder, nativeDecoder } from "./_native_decompress.ts";
 
 export type { LayerCompression } from "../media_types.ts";
 
@@ -22,6 +23,8 @@ const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
  * collector catches up; 256 KiB keeps it near 110 MB, whatever the ratio.
  */
 const DECOMPRESS_CHUNK = 256 * 1024;
+/** Size of the input and output buffers of the native decoders. */
+const NATIVE_CHUNK = 256 * 1024;
 /** Decompressed bytes held before the decompressor is paused. */
 const OUTPUT_LIMIT = 1024 * 1024;
 
@@ -54,6 +57,170 @@ function createDecompressor(compression: LayerCompression): Transform | undefine
  * zstd:chunked layers do).
  */
 export function decompressStream(
+  stream: ReadableStream<Uint8Array>,
+  compression?: LayerCompression,
+  options: DecompressOptions = {},
+): ReadableStream<Uint8Array> {
+  const kind = compression;
+  if (kind !== "uncompressed") {
+    // The system's zlib / libzstd into fixed buffers when they are there (see
+    // _native_decompress.ts); else node:zlib.
+    const native = nativeStream(stream, kind, options);
+    if (native) return native;
+  }
+  return nodeStream(stream, compression);
+}
+
+/** Options of {@linkcode decompressStream}. */
+export interface DecompressOptions {
+  /**
+   * Hand out views of two output buffers that are reused: each chunk is valid only until the
+   * chunk after the next one is read. For consumers that use each chunk at once (applying a
+   * layer): no garbage per chunk, so memory stays flat whatever the size and ratio.
+   */
+  reuseChunks?: boolean;
+}
+
+/** Reads a stream into a reused buffer when it is a byte stream, else chunk by chunk. */
+class Input {
+  #byob?: ReadableStreamBYOBReader;
+  #reader?: ReadableStreamDefaultReader<Uint8Array>;
+  #buf = new Uint8Array(NATIVE_CHUNK);
+
+  constructor(readonly stream: ReadableStream<Uint8Array>) {
+    try {
+      this.#byob = stream.getReader({ mode: "byob" });
+    } catch {
+      this.#reader = stream.getReader();
+    }
+  }
+
+  /** The next chunk (valid until the next call), or `undefined` at the end. */
+  async read(): Promise<Uint8Array | undefined> {
+    if (this.#reader) {
+      const { value, done } = await this.#reader.read();
+      return done ? undefined : value;
+    }
+    const { value, done } = await this.#byob!.read(this.#buf);
+    if (done || value === undefined) return undefined;
+    this.#buf = new Uint8Array(value.buffer);
+    return value;
+  }
+
+  cancel(reason: unknown): Promise<void> {
+    return (this.#byob ?? this.#reader)!.cancel(reason);
+  }
+}
+
+/** Decompression with a native decoder, or `undefined` if the library is missing. */
+function nativeStream(
+  stream: ReadableStream<Uint8Array>,
+  compression: LayerCompression | undefined,
+  options: DecompressOptions,
+): ReadableStream<Uint8Array> | undefined {
+  // Without a known compression, the decoder is chosen from the first bytes.
+  if (compression !== undefined && !nativeAvailable(compression)) return undefined;
+  if (compression === undefined && (!nativeAvailable("gzip") || !nativeAvailable("zstd"))) {
+    return undefined;
+  }
+  const input = new Input(stream);
+  let kind = compression;
+  let decoder: NativeDecoder | undefined;
+  let chunk: Uint8Array = new Uint8Array(0);
+  let pos = 0;
+  let sourceDone = false;
+  const outputs = [new Uint8Array(NATIVE_CHUNK), new Uint8Array(NATIVE_CHUNK)];
+  let which = 0;
+  const empty = new Uint8Array(1);
+  const corrupt = (message: string, cause?: unknown) =>
+    new ImgError(
+      `Cannot decompress the ${kind} layer data (${message}); the blob is corrupt or truncated`,
+      { cause },
+    );
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (true) {
+        if (pos >= chunk.length && !sourceDone) {
+          let next = await input.read();
+          if (kind === undefined) {
+            // The first bytes choose the decoder when the media type did not.
+            const head: Uint8Array[] = [];
+            let have = 0;
+            while (next !== undefined) {
+              head.push(next.slice());
+              have += next.length;
+              if (have >= ZSTD_MAGIC.length) break;
+              next = await input.read();
+            }
+            if (have > 0) {
+              next = concatBytes(head);
+              kind = detectCompression(next);
+            }
+          }
+          if (next === undefined) sourceDone = true;
+          else {
+            chunk = next;
+            pos = 0;
+          }
+        }
+        if (kind === "uncompressed") {
+          if (sourceDone) controller.close();
+          else {
+            controller.enqueue(chunk.slice());
+            pos = chunk.length;
+          }
+          return;
+        }
+        if (kind === undefined) {
+          // Empty input.
+          controller.close();
+          return;
+        }
+        decoder ??= nativeDecoder(kind)!;
+        const out = options.reuseChunks ? outputs[which ^= 1] : new Uint8Array(NATIVE_CHUNK);
+        let written: number;
+        try {
+          const atEnd = pos >= chunk.length;
+          const r = atEnd
+            ? decoder.run(empty, 0, 0, out)
+            : decoder.run(chunk, pos, chunk.length, out);
+          written = r.written;
+          if (!atEnd) pos = r.inPos;
+        } catch (e) {
+          decoder.close();
+          decoder = undefined;
+          await input.cancel(e).catch(() => {});
+          throw corrupt((e as Error).message, e);
+        }
+        if (written > 0) {
+          controller.enqueue(out.subarray(0, written));
+          return;
+        }
+        if (sourceDone && pos >= chunk.length) {
+          const complete = decoder.complete || decoder.finished;
+          decoder.close();
+          decoder = undefined;
+          if (!complete) throw corrupt("unexpected end of file");
+          controller.close();
+          return;
+        }
+        if (decoder.finished) {
+          // Trailing bytes after the last gzip member: read and dropped.
+          pos = chunk.length;
+        }
+      }
+    },
+    async cancel(reason) {
+      decoder?.close();
+      decoder = undefined;
+      await input.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Decompression with node:zlib. */
+function nodeStream(
   stream: ReadableStream<Uint8Array>,
   compression?: LayerCompression,
 ): ReadableStream<Uint8Array> {

@@ -84,7 +84,10 @@ export async function unpackImage(
       try {
         await withMountedDir(mounts, async (dir) => {
           const blob = await deps.content.open(layer.digest as Digest);
-          await applyLayer(dir, decompressStream(blob, layerCompression(layer.mediaType)), {
+          const tar = decompressStream(blob, layerCompression(layer.mediaType), {
+            reuseChunks: true,
+          });
+          await applyLayer(dir, tar, {
             sameOwner: deps.sameOwner,
             xattrs: { lset: (p, n, v) => libc.lsetxattr(p, n, v) },
             diffID: diffIDs[i],
