@@ -113,9 +113,12 @@ Deno.test("names that are not UTF-8 stay byte-exact through unpack and through b
         ]
       ) ok(names.includes(entry), `${backend}: ${entry} in ${names.join(" ")}`);
       ok(layers[2].split("|").includes("(b'.wh.gone-\\xc3', b'')"), `${backend}: ${layers[2]}`);
-      const run = layers[3].split("|");
-      ok(run.includes("(b'other', b'')"), `${backend}: ${layers[3]}`);
-      ok(run.some((e) => e.startsWith("(b'bad-\\xff\\xfe-name', ")), `${backend}: ${layers[3]}`);
+      const runLayer = layers[3].split("|");
+      ok(runLayer.includes("(b'other', b'')"), `${backend}: ${layers[3]}`);
+      ok(
+        runLayer.some((e) => e.startsWith("(b'bad-\\xff\\xfe-name', ")),
+        `${backend}: ${layers[3]}`,
+      );
       ok(!layers.join("").includes("\\xef\\xbf\\xbd"), `${backend}: no U+FFFD in any layer`);
     }
   } finally {
