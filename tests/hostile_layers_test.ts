@@ -88,10 +88,12 @@ Deno.test("names that are not UTF-8 stay byte-exact through unpack and through b
 
     const ctx = `${tmp}/ctx`;
     await Deno.mkdir(ctx);
-    // The RUN also appends to the file with the hostile name: the differ writes it again.
+    // The RUN also appends to a file in the directory with a hostile name: the differ writes
+    // both again. (Not to bad-\xff\xfe-name: it has a hard link, and fuse-overlayfs copies up
+    // a hard-linked file under whichever of its names it met first.)
     await Deno.writeTextFile(
       `${ctx}/Dockerfile`,
-      `FROM ${ref}\nRUN touch /other && printf more >> "$(printf '/bad-\\377\\376-name')"\n`,
+      `FROM ${ref}\nRUN touch /other && printf more >> "$(printf '/dir-\\351\\200/child')"\n`,
     );
     // Every snapshotter: the RUN step's snapshot holds the names (copied by native, a lower
     // layer for the overlays), and each differ must leave them alone.
@@ -116,7 +118,7 @@ Deno.test("names that are not UTF-8 stay byte-exact through unpack and through b
       const runLayer = layers[3].split("|");
       ok(runLayer.includes("(b'other', b'')"), `${backend}: ${layers[3]}`);
       ok(
-        runLayer.some((e) => e.startsWith("(b'bad-\\xff\\xfe-name', ")),
+        runLayer.includes("(b'dir-\\xe9\\x80/child', b'')"),
         `${backend}: ${layers[3]}`,
       );
       ok(!layers.join("").includes("\\xef\\xbf\\xbd"), `${backend}: no U+FFFD in any layer`);

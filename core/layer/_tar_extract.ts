@@ -201,8 +201,8 @@ export function decodePax(buf: Uint8Array): Record<string, string | Uint8Array> 
  * stream only as fast as entries are handled; data after the end-of-archive blocks is read
  * and dropped (the stream is always consumed whole). On failure `stream` is cancelled and
  * what is thrown is: an error of `stream` itself (e.g. corrupt compressed data), since it is
- * the cause of whatever followed; else a malformed archive as `options.malformed(error)`;
- * else the error of `onEntry`.
+ * the cause of whatever followed; else a malformed archive as `options.malformed(error)`
+ * (also when a handler met it reading an entry's data); else the error of `onEntry`.
  */
 export async function forEachTarEntry(
   stream: ReadableStream<Uint8Array>,
@@ -211,13 +211,15 @@ export async function forEachTarEntry(
 ): Promise<void> {
   const reader = stream.getReader();
   const input = new ByteReader(reader);
+  // What went wrong while reading, whoever (the loop or a handler reading data) met it.
   let sourceError: unknown;
+  let formatError: TarFormatError | undefined;
   const read = async <T>(f: () => Promise<T>): Promise<T> => {
     try {
       return await f();
     } catch (e) {
-      if (e instanceof TarFormatError) throw e;
-      sourceError = e;
+      if (e instanceof TarFormatError) formatError ??= e;
+      else sourceError ??= e;
       throw e;
     }
   };
@@ -279,7 +281,9 @@ export async function forEachTarEntry(
         async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
           while (left > 0) {
             const part = await read(() => input.some(left));
-            if (part === undefined) throw new TarFormatError("unexpected end of archive");
+            if (part === undefined) {
+              throw (formatError ??= new TarFormatError("unexpected end of archive"));
+            }
             left -= part.length;
             yield part;
           }
@@ -292,6 +296,7 @@ export async function forEachTarEntry(
   } catch (e) {
     await reader.cancel().catch(() => {});
     if (sourceError !== undefined) throw sourceError;
+    if (formatError !== undefined) throw options.malformed(formatError);
     if (e instanceof TarFormatError) throw options.malformed(e);
     throw e;
   } finally {

@@ -10,21 +10,9 @@
  *
  * @module
  */
-import {
-  chmod,
-  createFile,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  readDir,
-  symlink,
-  utime,
-} from "../fs/exact.ts";
+import { chmod, lchown, link, lstat, lutimes, mkdir, readDir, utime } from "../fs/exact.ts";
 import { Digester } from "../digest.ts";
-import * as libc from "../libc.ts";
-import { hasRawBytes } from "../fs/raw_name.ts";
+import { displayName } from "../fs/raw_name.ts";
 import { ImgError } from "../errors.ts";
 import {
   cleanComponents,
@@ -35,20 +23,14 @@ import {
   SymlinkEscapeError,
 } from "./_path.ts";
 import { forEachTarEntry, type TarHeader } from "./_tar_extract.ts";
+import { createEntryNode, drain, mknodCommand, type NodeMaker } from "./_entry_node.ts";
+
+export { mknodCommand, type NodeMaker } from "./_entry_node.ts";
 
 /** Writes extended attributes without following symlinks (`lsetxattr(2)`). */
 export interface XattrWriter {
   /** Sets xattr `name` of `path` (not following a final symlink) to `value`. */
   lset(path: string, name: string, value: Uint8Array): void;
-}
-
-/** Creates device nodes and fifos (`mknod(2)`). */
-export interface NodeMaker {
-  /**
-   * Creates a node at `path`. `type` is `S_IFCHR`, `S_IFBLK` or `S_IFIFO` (`0o020000`,
-   * `0o060000`, `0o010000`), `perm` the permission bits. Throws if it cannot.
-   */
-  mknod(path: string, type: number, perm: number, major: number, minor: number): void;
 }
 
 /** Options of {@linkcode applyLayer}. */
@@ -89,33 +71,15 @@ export interface ApplyLayerResult {
 const WHITEOUT_PREFIX = ".wh.";
 const WHITEOUT_OPAQUE = ".wh..wh..opq";
 const XATTR_PREFIX = "SCHILY.xattr.";
-const S_IFIFO = 0o010000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
 
 type Header = TarHeader;
-
-/** The default {@linkcode NodeMaker}: the coreutils `mknod` command. */
-export const mknodCommand: NodeMaker = {
-  mknod(path, type, perm, major, minor) {
-    if (hasRawBytes(path)) {
-      // A command line cannot carry a name that is not UTF-8: make the call directly.
-      return libc.mknod(path, type | perm, libc.makedev(major, minor));
-    }
-    const kind = type === S_IFIFO ? ["p"] : [type === S_IFBLK ? "b" : "c", `${major}`, `${minor}`];
-    const out = new Deno.Command("mknod", {
-      args: ["-m", perm.toString(8), "--", path, ...kind],
-      stdout: "null",
-      stderr: "piped",
-    }).outputSync();
-    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim());
-  },
-};
 
 function outside(name: string, cause?: SymlinkEscapeError): ImgError {
   const through = cause ? ` through the symlink "${cause.link}" -> "${cause.target}"` : "";
   return new ImgError(
-    `Layer entry "${name}" would be written outside the target directory${through}; refusing to unpack it`,
+    `Layer entry "${
+      displayName(name)
+    }" would be written outside the target directory${through}; refusing to unpack it`,
     { cause },
   );
 }
@@ -147,11 +111,6 @@ function paxNumber(header: Header, key: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-function writeAll(file: Deno.FsFile, chunk: Uint8Array): void {
-  let off = 0;
-  while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
-}
-
 /** A directory whose mode and times are set once the whole layer is written. */
 interface PendingDir {
   components: string[];
@@ -181,7 +140,9 @@ export async function applyLayer(
     } catch (e) {
       if (e instanceof ImgError) throw e;
       throw new ImgError(
-        `Cannot apply layer entry "${header.name}" to ${dir} (${(e as Error).message})`,
+        `Cannot apply layer entry "${displayName(header.name)}" to ${dir} (${
+          (e as Error).message
+        })`,
         { cause: e },
       );
     }
@@ -251,24 +212,13 @@ class Applier {
         if (!existing?.isDirectory) mkdir(path, 0o700);
         this.#dirs.push({ components: [...parent!, base], mode, mtime, atime });
         break;
-      case "file":
-      case "contiguous-file": {
-        const file = createFile(path, 0o600);
-        try {
-          for await (const chunk of tarData(data)) {
-            writeAll(file, chunk);
-            this.result.bytes += chunk.length;
-          }
-        } finally {
-          file.close();
-        }
-        break;
-      }
       case "link": {
         const target = cleanComponents(header.linkname ?? "");
         if (target === undefined || target.length === 0) {
           throw new ImgError(
-            `Layer entry "${header.name}" is a hard link to "${header.linkname}", outside the target directory; refusing to unpack it`,
+            `Layer entry "${displayName(header.name)}" is a hard link to "${
+              displayName(header.linkname)
+            }", outside the target directory; refusing to unpack it`,
           );
         }
         let targetParent: string[];
@@ -277,7 +227,9 @@ class Applier {
         } catch (e) {
           if (!(e instanceof SymlinkEscapeError)) throw e;
           throw new ImgError(
-            `Layer entry "${header.name}" is a hard link to "${header.linkname}", outside the target directory (through the symlink "${e.link}" -> "${e.target}"); refusing to unpack it`,
+            `Layer entry "${displayName(header.name)}" is a hard link to "${
+              displayName(header.linkname)
+            }", outside the target directory (through the symlink "${e.link}" -> "${e.target}"); refusing to unpack it`,
             { cause: e },
           );
         }
@@ -286,46 +238,38 @@ class Applier {
           link(targetPath, path);
         } catch (e) {
           throw new ImgError(
-            `Cannot create hard link "${header.name}" to "${header.linkname}" (${
-              (e as Error).message
-            }); the layer is broken`,
+            `Cannot create hard link "${displayName(header.name)}" to "${
+              displayName(header.linkname)
+            }" (${(e as Error).message}); the layer is broken`,
             { cause: e },
           );
         }
         break;
       }
-      case "symlink":
-        symlink(header.linkname ?? "", path);
-        break;
-      case "character-device":
-      case "block-device":
-      case "fifo": {
-        const type = header.type === "fifo"
-          ? S_IFIFO
-          : header.type === "block-device"
-          ? S_IFBLK
-          : S_IFCHR;
-        try {
-          (this.options.nodes ?? mknodCommand).mknod(
-            path,
-            type,
-            mode,
-            header.devmajor ?? 0,
-            header.devminor ?? 0,
-          );
-        } catch (e) {
-          this.result.skippedDevices++;
-          this.options.onWarning?.(
-            `Skipped ${header.type} "${components.join("/")}": ${(e as Error).message}`,
-          );
-          return;
-        }
-        break;
-      }
-      default:
-        throw new ImgError(
-          `Layer entry "${header.name}" has unsupported type "${header.type}"; the layer cannot be applied`,
+      default: {
+        const made = await createEntryNode(
+          path,
+          header,
+          data,
+          this.options.nodes ?? mknodCommand,
+          (e) => {
+            this.result.skippedDevices++;
+            this.options.onWarning?.(
+              `Skipped ${header.type} "${displayName(components.join("/"))}": ${e.message}`,
+            );
+          },
         );
+        if (made === undefined) return;
+        if (made !== null) {
+          this.result.bytes += made;
+          break;
+        }
+        throw new ImgError(
+          `Layer entry "${
+            displayName(header.name)
+          }" has unsupported type "${header.type}"; the layer cannot be applied`,
+        );
+      }
     }
     this.#unpacked.add(path);
     const isSymlink = header.type === "symlink";
@@ -414,7 +358,7 @@ class Applier {
       if (info?.isDirectory) continue;
       if (info) {
         throw new ImgError(
-          `Layer entry "${name}" needs "${
+          `Layer entry "${displayName(name)}" needs "${
             resolved.slice(0, i).join("/")
           }" to be a directory, but it is a file; the layer cannot be applied`,
         );
@@ -435,7 +379,9 @@ class Applier {
     } else {
       const original = base.slice(WHITEOUT_PREFIX.length);
       if (original === "" || original === "." || original === "..") {
-        throw new ImgError(`Layer entry "${name}" is an invalid whiteout; the layer is broken`);
+        throw new ImgError(
+          `Layer entry "${displayName(name)}" is an invalid whiteout; the layer is broken`,
+        );
       }
       if (lstatOrUndefined(`${dirPath}/${original}`)) {
         this.#touch(parent);
@@ -519,23 +465,4 @@ function tarError(e: unknown): ImgError {
   return new ImgError(`The layer is not a valid tar archive (${(e as Error).message})`, {
     cause: e,
   });
-}
-
-/** The data of an entry, with read errors (a truncated tar) reported as such. */
-async function* tarData(data: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const it = data[Symbol.asyncIterator]();
-  while (true) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await it.next();
-    } catch (e) {
-      throw tarError(e);
-    }
-    if (next.done) return;
-    yield next.value;
-  }
-}
-
-async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
-  for await (const _ of tarData(data)) { /* discard */ }
 }

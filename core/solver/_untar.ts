@@ -11,19 +11,10 @@
  *
  * @module
  */
-import {
-  chmod,
-  createFile,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  symlink,
-  utime,
-} from "../fs/exact.ts";
+import { chmod, lchown, link, lstat, lutimes, mkdir, utime } from "../fs/exact.ts";
 import { prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
+import { displayName } from "../fs/raw_name.ts";
 import {
   cleanComponents,
   joinRoot,
@@ -33,7 +24,7 @@ import {
   SymlinkEscapeError,
 } from "../layer/_path.ts";
 import { forEachTarEntry, type TarHeader } from "../layer/_tar_extract.ts";
-import { mknodCommand } from "../layer/apply.ts";
+import { createEntryNode, drain, mknodCommand } from "../layer/_entry_node.ts";
 import { decompressStream } from "../layer/decompress.ts";
 
 const BLOCK = 512;
@@ -145,7 +136,9 @@ export async function openArchive(path: string): Promise<ReadableStream<Uint8Arr
 function outside(name: string, cause?: SymlinkEscapeError): ImgError {
   const through = cause ? ` through the symlink "${cause.link}" -> "${cause.target}"` : "";
   return new ImgError(
-    `Archive entry "${name}" would be extracted outside the destination${through}; refusing to extract it`,
+    `Archive entry "${
+      displayName(name)
+    }" would be extracted outside the destination${through}; refusing to extract it`,
     { cause },
   );
 }
@@ -157,10 +150,6 @@ function resolve(root: string, name: string, components: string[]): string[] {
     if (e instanceof SymlinkEscapeError) throw outside(name, e);
     throw e;
   }
-}
-
-async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
-  for await (const _ of data) { /* discard */ }
 }
 
 /**
@@ -180,7 +169,7 @@ export async function extractArchive(
     } catch (e) {
       if (e instanceof ImgError) throw e;
       throw new ImgError(
-        `Cannot extract "${header.name}" of the archive (${(e as Error).message})`,
+        `Cannot extract "${displayName(header.name)}" of the archive (${(e as Error).message})`,
         { cause: e },
       );
     }
@@ -224,7 +213,7 @@ async function extractEntry(
     if (info?.isDirectory) continue;
     if (info) {
       throw new ImgError(
-        `Archive entry "${header.name}" needs "${
+        `Archive entry "${displayName(header.name)}" needs "${
           resolved.slice(0, i).join("/")
         }" to be a directory, but it is a file`,
       );
@@ -253,32 +242,13 @@ async function extractEntry(
       chmod(path, mode | 0o700);
       dirs.push({ path, mtime, mode });
       return;
-    case "file":
-    case "contiguous-file": {
-      const file = createFile(path, 0o600);
-      try {
-        for await (const chunk of data) {
-          let off = 0;
-          while (off < chunk.length) off += await file.write(chunk.subarray(off));
-        }
-      } finally {
-        file.close();
-      }
-      chown();
-      chmod(path, mode);
-      utime(path, mtime, mtime);
-      return;
-    }
-    case "symlink":
-      symlink(header.linkname ?? "", path);
-      chown();
-      lutimes(path, mtime, mtime);
-      return;
     case "link": {
       const target = cleanComponents((header.linkname ?? "").replace(/^\/+/, ""));
       if (target === undefined || target.length === 0) {
         throw new ImgError(
-          `Archive entry "${header.name}" is a hard link to "${header.linkname}", outside the destination; refusing to extract it`,
+          `Archive entry "${displayName(header.name)}" is a hard link to "${
+            displayName(header.linkname)
+          }", outside the destination; refusing to extract it`,
         );
       }
       const targetParent = resolve(root, header.name, target.slice(0, -1));
@@ -290,27 +260,29 @@ async function extractEntry(
       }
       return;
     }
-    case "character-device":
-    case "block-device":
-    case "fifo": {
-      const type = header.type === "fifo"
-        ? 0o010000
-        : header.type === "block-device"
-        ? 0o060000
-        : 0o020000;
-      try {
-        mknodCommand.mknod(path, type, mode, header.devmajor ?? 0, header.devminor ?? 0);
-      } catch (e) {
-        options.onWarning?.(`Skipped ${header.type} "${header.name}": ${(e as Error).message}`);
-        return;
+    default: {
+      const made = await createEntryNode(
+        path,
+        header,
+        data,
+        mknodCommand,
+        (e) =>
+          options.onWarning?.(`Skipped ${header.type} "${displayName(header.name)}": ${e.message}`),
+      );
+      if (made === undefined) return;
+      if (made === null) {
+        throw new ImgError(
+          `Archive entry "${displayName(header.name)}" has the unsupported type "${header.type}"`,
+        );
       }
       chown();
+      if (header.type === "symlink") {
+        lutimes(path, mtime, mtime);
+        return;
+      }
       chmod(path, mode);
+      if (header.type === "file" || header.type === "contiguous-file") utime(path, mtime, mtime);
       return;
     }
-    default:
-      throw new ImgError(
-        `Archive entry "${header.name}" has the unsupported type "${header.type}"`,
-      );
   }
 }
