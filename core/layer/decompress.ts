@@ -1,6 +1,8 @@
 /**
- * Decompression of layer blobs (gzip, zstd or plain tar) with `node:zlib`, which is about
- * three times faster than `DecompressionStream` and also speaks zstd.
+ * Decompression of layer blobs (gzip, zstd or plain tar): with the system's zlib and libzstd
+ * into fixed buffers when they are installed (`_native_decompress.ts`: memory stays flat
+ * whatever the compression ratio), else with `node:zlib` (about three times faster than
+ * `DecompressionStream`, and it speaks zstd), paused above 1 MiB of undelivered output.
  *
  * @module
  */
@@ -54,7 +56,8 @@ function createDecompressor(compression: LayerCompression): Transform | undefine
  * first bytes of the stream (see {@linkcode detectCompression}). Corrupt or truncated input
  * makes the returned stream error with an {@linkcode ImgError}; cancelling the returned
  * stream cancels the source. zstd input may hold several frames and skippable frames (as
- * zstd:chunked layers do).
+ * zstd:chunked layers do). A byte stream source (a file's `readable`) is read into a reused
+ * buffer.
  */
 export function decompressStream(
   stream: ReadableStream<Uint8Array>,
