@@ -16,7 +16,16 @@ const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")
 /** A layer with names that are not UTF-8: a file, a directory with a child, links to them. */
 function hostileLayer(): Uint8Array {
   const entry = (name: string, type: "file" | "directory" | "symlink" | "link", linkname = "") =>
-    encodeHeader({ name, type, mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0, linkname });
+    encodeHeader({
+      name,
+      type,
+      mode: type === "directory" ? 0o755 : 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size: 0,
+      linkname,
+    });
   return concatBytes([
     entry(raw("bad-\xff\xfe-name"), "file"),
     entry(`${raw("dir-\xe9")}/`, "directory"),

@@ -944,7 +944,16 @@ Deno.test("applyLayer keeps names that are not UTF-8 byte-exact (files, dirs, li
   const raw = (s: string) => decodeName(new Uint8Array([...s].map((c) => c.charCodeAt(0))));
   const bad = raw("bad-\xff\xfe-name");
   const entry = (name: string, type: "file" | "directory" | "symlink" | "link", linkname = "") =>
-    encodeHeader({ name, type, mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0, linkname });
+    encodeHeader({
+      name,
+      type,
+      mode: type === "directory" ? 0o755 : 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size: 0,
+      linkname,
+    });
   const tar = (...parts: Uint8Array[]) => concatBytes([...parts, new Uint8Array(1024)]);
   const lower = tar(
     entry(bad, "file"),
