@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { decodeName, encodeName } from "./fs/raw_name.ts";
 
 // ---------------------------------------------------------------------------
 // Flag constants (Linux, identical on x86_64 and aarch64)
@@ -269,6 +270,19 @@ const SYMBOLS = {
     result: "i64",
   },
   close: { parameters: ["i32"], result: "i32" },
+  // Path operations for names that are not UTF-8 (Deno's file APIs take UTF-8 strings).
+  mkdir: { parameters: ["buffer", "u32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  symlink: { parameters: ["buffer", "buffer"], result: "i32" },
+  link: { parameters: ["buffer", "buffer"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  unlink: { parameters: ["buffer"], result: "i32" },
+  rmdir: { parameters: ["buffer"], result: "i32" },
+  chmod: { parameters: ["buffer", "u32"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -315,9 +329,12 @@ function syscallNumber(name: SyscallName): number {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A NUL-terminated copy of `s` for a `const char *` argument. */
+/**
+ * A NUL-terminated copy of `s` for a `const char *` argument; a path's escaped bytes (see
+ * `core/fs/raw_name.ts`) are given back as they were.
+ */
 function cstr(s: string): Uint8Array<ArrayBuffer> {
-  const bytes = encoder.encode(s);
+  const bytes = encodeName(s);
   const buf = new Uint8Array(bytes.length + 1);
   buf.set(bytes);
   return buf;
@@ -682,4 +699,149 @@ export function getegid(): number {
 /** Whether libc has been opened in this process (it is opened on first use). */
 export function isLoaded(): boolean {
   return library !== undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Paths as bytes: for names that are not UTF-8, which Deno's file APIs cannot reach
+// ---------------------------------------------------------------------------
+
+const O_WRONLY = 0o1;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const O_NOFOLLOW = 0o400000;
+const O_CLOEXEC = 0o2000000;
+const STATX_BASIC_STATS = 0x7ff;
+
+/** mkdir(2). */
+export function mkdir(path: string, mode: number): void {
+  if (libc().mkdir(cstr(path), mode) !== 0) fail("mkdir", path);
+}
+
+/** open(2) with `O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW`: a new file; returns its fd. */
+export function createFile(path: string, mode: number): number {
+  const fd = libc().open(cstr(path), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) fail("open", path);
+  return fd;
+}
+
+/** open(2) with `O_RDONLY | O_NOFOLLOW`: returns the fd. */
+export function openRead(path: string): number {
+  const fd = libc().open(cstr(path), O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) fail("open", path);
+  return fd;
+}
+
+/** symlink(2): `path` becomes a symlink to `target`. */
+export function symlink(target: string, path: string): void {
+  if (libc().symlink(cstr(target), cstr(path)) !== 0) fail("symlink", path);
+}
+
+/** link(2): `path` becomes a hard link to `existing`. */
+export function link(existing: string, path: string): void {
+  if (libc().link(cstr(existing), cstr(path)) !== 0) fail("link", path);
+}
+
+/** readlink(2), the target decoded as names are (escaped bytes kept). */
+export function readlink(path: string): string {
+  const buf = new Uint8Array(4097);
+  const n = Number(libc().readlink(cstr(path), buf, BigInt(buf.length)));
+  if (n < 0) fail("readlink", path);
+  return decodeName(buf.subarray(0, n));
+}
+
+/** unlink(2). */
+export function unlink(path: string): void {
+  if (libc().unlink(cstr(path)) !== 0) fail("unlink", path);
+}
+
+/** rmdir(2). */
+export function rmdir(path: string): void {
+  if (libc().rmdir(cstr(path)) !== 0) fail("rmdir", path);
+}
+
+/** chmod(2) (follows a final symlink, as `Deno.chmodSync` does). */
+export function chmod(path: string, mode: number): void {
+  if (libc().chmod(cstr(path), mode) !== 0) fail("chmod", path);
+}
+
+function statxTime(view: DataView, offset: number): Date {
+  return new Date(
+    Number(view.getBigInt64(offset, true)) * 1000 + view.getUint32(offset + 8, true) / 1e6,
+  );
+}
+
+/** lstat through statx(2), as a `Deno.FileInfo`. */
+export function lstat(path: string): Deno.FileInfo {
+  const buf = new Uint8Array(256);
+  if (libc().statx(AT_FDCWD, cstr(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf) !== 0) {
+    fail("statx", path);
+  }
+  const v = new DataView(buf.buffer);
+  const mode = v.getUint16(28, true);
+  const type = mode & S_IFMT;
+  return {
+    isFile: type === S_IFREG,
+    isDirectory: type === S_IFDIR,
+    isSymlink: type === S_IFLNK,
+    isBlockDevice: type === S_IFBLK,
+    isCharDevice: type === S_IFCHR,
+    isFifo: type === S_IFIFO,
+    isSocket: type === S_IFSOCK,
+    size: Number(v.getBigUint64(40, true)),
+    mtime: statxTime(v, 112),
+    atime: statxTime(v, 64),
+    birthtime: statxTime(v, 80),
+    ctime: statxTime(v, 96),
+    dev: Number(makedev(v.getUint32(136, true), v.getUint32(140, true))),
+    ino: Number(v.getBigUint64(32, true)),
+    mode,
+    nlink: v.getUint32(16, true),
+    uid: v.getUint32(20, true),
+    gid: v.getUint32(24, true),
+    rdev: Number(makedev(v.getUint32(128, true), v.getUint32(132, true))),
+    blksize: v.getUint32(4, true),
+    blocks: Number(v.getBigUint64(48, true)),
+  };
+}
+
+/**
+ * The entries of a directory with their names as bytes (decoded as names are, escaped bytes
+ * kept), through opendir(3)/readdir(3); `.` and `..` left out.
+ */
+export function readdir(path: string): Deno.DirEntry[] {
+  const lib = libc();
+  const dir = lib.opendir(cstr(path));
+  if (dir === null) fail("opendir", path);
+  const out: Deno.DirEntry[] = [];
+  try {
+    while (true) {
+      const ent = lib.readdir(dir);
+      if (ent === null) break;
+      const view = new Deno.UnsafePointerView(ent);
+      // struct dirent (64-bit glibc): d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+      const reclen = view.getUint16(16);
+      const dtype = view.getUint8(18);
+      const raw = new Uint8Array(reclen - 19);
+      view.copyInto(raw, 19);
+      const nul = raw.indexOf(0);
+      const nameBytes = raw.subarray(0, nul < 0 ? raw.length : nul);
+      const name = decodeName(nameBytes);
+      if (name === "." || name === "..") continue;
+      if (dtype === 0) {
+        // DT_UNKNOWN: the file system does not say; ask it.
+        const info = lstat(`${path}/${name}`);
+        out.push({
+          name,
+          isFile: info.isFile,
+          isDirectory: info.isDirectory,
+          isSymlink: info.isSymlink,
+        });
+        continue;
+      }
+      out.push({ name, isFile: dtype === 8, isDirectory: dtype === 4, isSymlink: dtype === 10 });
+    }
+  } finally {
+    lib.closedir(dir);
+  }
+  return out;
 }

@@ -63,12 +63,23 @@ export function unpackCommand(): Command<[string], { output: string }> {
         try {
           const sameOwner = Deno.uid() === 0;
           const xattrs = { lset: (p: string, n: string, v: Uint8Array) => libc.lsetxattr(p, n, v) };
-          for (const layer of image.manifest.layers) {
+          const diffIDs = image.config.rootfs.diff_ids;
+          if (diffIDs.length !== image.manifest.layers.length) {
+            throw new ImgError(
+              `Image ${input} has ${image.manifest.layers.length} layers but ${diffIDs.length} diff_ids in its config; the image is corrupt, pull it again`,
+            );
+          }
+          for (const [i, layer] of image.manifest.layers.entries()) {
             ctx.debug(`applying layer ${layer.digest}`);
             const blob = await ctx.state.content.open(layer.digest as Digest);
-            await applyLayer(work, decompressStream(blob, layerCompression(layer.mediaType)), {
+            const tar = decompressStream(blob, layerCompression(layer.mediaType), {
+              reuseChunks: true,
+            });
+            await applyLayer(work, tar, {
               sameOwner,
               xattrs,
+              diffID: diffIDs[i],
+              layer: layer.digest,
               onWarning: (m) => console.error(`warning: ${m}`),
             });
           }

@@ -9,6 +9,8 @@
  * @module
  */
 import * as libc from "../libc.ts";
+import * as exact from "./exact.ts";
+import { hasRawBytes } from "./raw_name.ts";
 
 /** Options of {@linkcode copyTree}. */
 export interface CopyTreeOptions {
@@ -54,16 +56,15 @@ class Copier {
 
   /** Copies the contents of `src` into the existing directory `dst`. */
   async dir(src: string, dst: string): Promise<void> {
-    const names: string[] = [];
-    for await (const e of Deno.readDir(src)) names.push(e.name);
+    const names = await exact.readDirNames(src);
     names.sort();
     const files: Array<() => Promise<void>> = [];
     for (const name of names) {
       const s = `${src}/${name}`;
       const d = `${dst}/${name}`;
-      const info = Deno.lstatSync(s);
+      const info = exact.lstat(s);
       if (info.isDirectory) {
-        await Deno.mkdir(d, { mode: 0o700 });
+        exact.mkdir(d, 0o700);
         await this.dir(s, d);
         this.meta(s, d, info);
       } else {
@@ -85,7 +86,7 @@ class Copier {
       const key = `${info.dev}:${info.ino}`;
       const first = this.#links.get(key);
       if (first !== undefined) {
-        await Deno.link(await first, dst);
+        exact.link(await first, dst);
         return;
       }
       let resolve!: (path: string) => void;
@@ -112,12 +113,13 @@ class Copier {
   async #create(src: string, dst: string, info: Deno.FileInfo): Promise<boolean> {
     if (info.isFile) {
       // Small files synchronously: an async operation costs more than copying them.
-      if (info.size < SMALL_FILE) Deno.copyFileSync(src, dst);
+      if (hasRawBytes(src) || hasRawBytes(dst)) await exact.copyFile(src, dst);
+      else if (info.size < SMALL_FILE) Deno.copyFileSync(src, dst);
       else await Deno.copyFile(src, dst);
       return true;
     }
     if (info.isSymlink) {
-      await Deno.symlink(await Deno.readLink(src), dst);
+      exact.symlink(await exact.readLinkAsync(src), dst);
       return true;
     }
     const mode = info.mode ?? 0;
@@ -152,12 +154,12 @@ class Copier {
         if (!libc.isErrno(e, "EPERM", "EINVAL")) throw e;
       }
     }
-    if (!info.isSymlink) Deno.chmodSync(dst, (info.mode ?? 0) & 0o7777);
+    if (!info.isSymlink) exact.chmod(dst, (info.mode ?? 0) & 0o7777);
     copyXattrs(src, dst);
     const atime = info.atime ?? info.mtime ?? new Date(0);
     const mtime = info.mtime ?? new Date(0);
     if (info.isSymlink) libc.lutimes(dst, atime, mtime);
-    else Deno.utimeSync(dst, atime, mtime);
+    else exact.utime(dst, atime, mtime);
   }
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import * as exact from "../fs/exact.ts";
 import { join } from "node:path";
 import type { ContentStore } from "../content/store.ts";
 import type { Digest } from "../digest.ts";
@@ -77,9 +78,9 @@ async function dirSize(path: string): Promise<number> {
   let size = 0;
   const seen = new Set<number>();
   const walk = async (p: string) => {
-    for await (const e of Deno.readDir(p)) {
-      const full = join(p, e.name);
-      const st = await Deno.lstat(full);
+    for (const name of await exact.readDirNames(p)) {
+      const full = join(p, name);
+      const st = await exact.lstatAsync(full);
       if (st.ino !== null && seen.has(st.ino)) continue;
       if (st.ino !== null) seen.add(st.ino);
       size += (st.blocks ?? 0) * 512;

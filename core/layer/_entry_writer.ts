@@ -9,6 +9,7 @@
 import { isErrno, lgetxattr, llistxattr, major, minor } from "../libc.ts";
 import type { Digest } from "../digest.ts";
 import { type LayerEntryHeader, type LayerEntryType, LayerTarWriter } from "./tar_writer.ts";
+import * as exact from "../fs/exact.ts";
 
 /** Bytes read at a time from a large file. */
 export const READ_CHUNK = 1024 * 1024;
@@ -86,7 +87,7 @@ export class TreeEntryWriter {
     }
     switch (type) {
       case "symlink":
-        header.linkname = await Deno.readLink(path);
+        header.linkname = await exact.readLinkAsync(path);
         break;
       case "character-device":
       case "block-device":
@@ -155,10 +156,10 @@ export function entryType(info: Deno.FileInfo): LayerEntryType | undefined {
 /** The content of the file `path` of `size` bytes, in chunks. */
 export async function* readChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
   if (size <= WHOLE_FILE) {
-    yield await Deno.readFile(path);
+    yield await exact.readFile(path);
     return;
   }
-  using file = await Deno.open(path, { read: true });
+  using file = await exact.openFile(path);
   while (true) {
     const buf = new Uint8Array(READ_CHUNK);
     const n = await file.read(buf);

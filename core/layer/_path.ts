@@ -6,6 +6,7 @@
  * @module
  */
 import { ImgError } from "../errors.ts";
+import * as exact from "../fs/exact.ts";
 
 /** The most symlinks followed while resolving one path, as Linux's MAXSYMLINKS (40) x 6. */
 const MAX_LINKS = 255;
@@ -77,7 +78,7 @@ export function resolveInRoot(
     resolved.push(c);
     let info: Deno.FileInfo;
     try {
-      info = Deno.lstatSync(joinRoot(root, resolved));
+      info = exact.lstat(joinRoot(root, resolved));
     } catch (e) {
       // Missing (or below a file): kept as is. A later `..` may climb back to existing
       // directories, so the walk goes on checking every component.
@@ -92,7 +93,7 @@ export function resolveInRoot(
         }" in the layer; the image is broken`,
       );
     }
-    const target = Deno.readLinkSync(joinRoot(root, resolved));
+    const target = exact.readLink(joinRoot(root, resolved));
     lastLink = [resolved.join("/"), target];
     resolved.pop();
     if (target.startsWith("/")) resolved.length = 0;
@@ -105,7 +106,7 @@ export function resolveInRoot(
 /** `lstat`, or `undefined` when the path (or a parent) does not exist. */
 export function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
-    return Deno.lstatSync(path);
+    return exact.lstat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
       return undefined;
@@ -115,10 +116,4 @@ export function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
 }
 
 /** Removes `path` and everything below it; a missing path is not an error. */
-export function removeAll(path: string): void {
-  try {
-    Deno.removeSync(path, { recursive: true });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
+export const removeAll: (path: string) => void = exact.removeAll;

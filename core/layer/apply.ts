@@ -10,8 +10,9 @@
  *
  * @module
  */
-import { lchownSync, lutimesSync } from "node:fs";
-import type tar from "tar-stream";
+import { chmod, lchown, link, lstat, lutimes, mkdir, readDir, utime } from "../fs/exact.ts";
+import { Digester } from "../digest.ts";
+import { displayName } from "../fs/raw_name.ts";
 import { ImgError } from "../errors.ts";
 import {
   cleanComponents,
@@ -21,21 +22,15 @@ import {
   resolveInRoot,
   SymlinkEscapeError,
 } from "./_path.ts";
-import { forEachTarEntry } from "./_tar_extract.ts";
+import { forEachTarEntry, type TarHeader } from "./_tar_extract.ts";
+import { createEntryNode, drain, mknodCommand, type NodeMaker } from "./_entry_node.ts";
+
+export { mknodCommand, type NodeMaker } from "./_entry_node.ts";
 
 /** Writes extended attributes without following symlinks (`lsetxattr(2)`). */
 export interface XattrWriter {
   /** Sets xattr `name` of `path` (not following a final symlink) to `value`. */
   lset(path: string, name: string, value: Uint8Array): void;
-}
-
-/** Creates device nodes and fifos (`mknod(2)`). */
-export interface NodeMaker {
-  /**
-   * Creates a node at `path`. `type` is `S_IFCHR`, `S_IFBLK` or `S_IFIFO` (`0o020000`,
-   * `0o060000`, `0o010000`), `perm` the permission bits. Throws if it cannot.
-   */
-  mknod(path: string, type: number, perm: number, major: number, minor: number): void;
 }
 
 /** Options of {@linkcode applyLayer}. */
@@ -52,6 +47,13 @@ export interface ApplyLayerOptions {
   onEntry?: (path: string) => void;
   /** Called with a one-line message for each thing skipped (devices, xattrs). */
   onWarning?: (message: string) => void;
+  /**
+   * The layer's diff ID (`rootfs.diff_ids` of the image config): the digest of the tar
+   * stream is computed while it is applied and a mismatch is refused, as containerd does.
+   */
+  diffID?: string;
+  /** How the layer is named in errors (its blob digest); default "the layer". */
+  layer?: string;
 }
 
 /** What {@linkcode applyLayer} did. */
@@ -69,30 +71,15 @@ export interface ApplyLayerResult {
 const WHITEOUT_PREFIX = ".wh.";
 const WHITEOUT_OPAQUE = ".wh..wh..opq";
 const XATTR_PREFIX = "SCHILY.xattr.";
-const S_IFIFO = 0o010000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
 
-/** A tar header as tar-stream gives it, with our binary-safe PAX records. */
-type Header = tar.Header & { pax?: Record<string, string | Uint8Array> | null };
-
-/** The default {@linkcode NodeMaker}: the coreutils `mknod` command. */
-export const mknodCommand: NodeMaker = {
-  mknod(path, type, perm, major, minor) {
-    const kind = type === S_IFIFO ? ["p"] : [type === S_IFBLK ? "b" : "c", `${major}`, `${minor}`];
-    const out = new Deno.Command("mknod", {
-      args: ["-m", perm.toString(8), "--", path, ...kind],
-      stdout: "null",
-      stderr: "piped",
-    }).outputSync();
-    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim());
-  },
-};
+type Header = TarHeader;
 
 function outside(name: string, cause?: SymlinkEscapeError): ImgError {
   const through = cause ? ` through the symlink "${cause.link}" -> "${cause.target}"` : "";
   return new ImgError(
-    `Layer entry "${name}" would be written outside the target directory${through}; refusing to unpack it`,
+    `Layer entry "${
+      displayName(name)
+    }" would be written outside the target directory${through}; refusing to unpack it`,
     { cause },
   );
 }
@@ -117,61 +104,11 @@ function resolveDir(root: string, components: string[]): string | undefined {
   }
 }
 
-/** Decodes a PAX extended header keeping `SCHILY.xattr.*` values as raw bytes. */
-function decodePax(buf: Uint8Array): Record<string, string | Uint8Array> {
-  const dec = new TextDecoder();
-  const out: Record<string, string | Uint8Array> = {};
-  let off = 0;
-  while (off < buf.length) {
-    let sp = off;
-    while (sp < buf.length && buf[sp] !== 0x20) sp++;
-    const len = parseInt(dec.decode(buf.subarray(off, sp)), 10);
-    if (!len || off + len > buf.length) break;
-    const rec = buf.subarray(sp + 1, off + len - 1); // without the trailing newline
-    const eq = rec.indexOf(0x3d);
-    if (eq < 0) break;
-    const key = dec.decode(rec.subarray(0, eq));
-    const value = rec.subarray(eq + 1);
-    out[key] = key.startsWith(XATTR_PREFIX) ? value.slice() : dec.decode(value);
-    off += len;
-  }
-  return out;
-}
-
-/**
- * tar-stream decodes PAX values as UTF-8, which corrupts binary xattrs such as
- * `security.capability`. Its extractor decodes extended headers in one overridable method:
- * replace the PAX part of it with a binary-safe decoder.
- */
-function patchPax(extract: tar.Extract): void {
-  // deno-lint-ignore no-explicit-any
-  const ex = extract as any;
-  const original = ex._decodeLongHeader;
-  if (typeof original !== "function") return; // tar-stream changed: values stay UTF-8.
-  ex._decodeLongHeader = function (buf: Uint8Array) {
-    switch (this._header?.type) {
-      case "pax-global-header":
-        this._paxGlobal = decodePax(buf);
-        return;
-      case "pax-header":
-        this._pax = Object.assign({}, this._paxGlobal ?? {}, decodePax(buf));
-        return;
-      default:
-        return original.call(this, buf);
-    }
-  };
-}
-
 function paxNumber(header: Header, key: string): number | undefined {
   const v = header.pax?.[key];
   if (typeof v !== "string") return undefined;
   const n = Number(v);
   return Number.isFinite(n) ? n : undefined;
-}
-
-function writeAll(file: Deno.FsFile, chunk: Uint8Array): void {
-  let off = 0;
-  while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
 }
 
 /** A directory whose mode and times are set once the whole layer is written. */
@@ -195,17 +132,25 @@ export async function applyLayer(
 ): Promise<ApplyLayerResult> {
   const root = Deno.realPathSync(dir);
   const applier = new Applier(root, options);
-  await forEachTarEntry(tarStream, async (header, data) => {
+  const digester = options.diffID === undefined ? undefined : new Digester();
+  const input = digester ? digesting(tarStream, digester) : tarStream;
+  await forEachTarEntry(input, async (header, data) => {
     try {
-      await applier.apply(header as Header, data);
+      await applier.apply(header, data);
     } catch (e) {
       if (e instanceof ImgError) throw e;
       throw new ImgError(
-        `Cannot apply layer entry "${header.name}" to ${dir} (${(e as Error).message})`,
+        `Cannot apply layer entry "${displayName(header.name)}" to ${dir} (${
+          (e as Error).message
+        })`,
         { cause: e },
       );
     }
-  }, { malformed: tarError, setup: patchPax });
+  }, { malformed: tarError });
+  const actual = digester?.digest();
+  if (actual !== undefined && actual !== options.diffID) {
+    throw new DiffIDMismatchError(options.layer ?? "the layer", options.diffID!, actual);
+  }
   applier.finish();
   return applier.result;
 }
@@ -264,27 +209,16 @@ class Applier {
 
     switch (header.type) {
       case "directory":
-        if (!existing?.isDirectory) Deno.mkdirSync(path, { mode: 0o700 });
+        if (!existing?.isDirectory) mkdir(path, 0o700);
         this.#dirs.push({ components: [...parent!, base], mode, mtime, atime });
         break;
-      case "file":
-      case "contiguous-file": {
-        const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
-        try {
-          for await (const chunk of tarData(data)) {
-            writeAll(file, chunk);
-            this.result.bytes += chunk.length;
-          }
-        } finally {
-          file.close();
-        }
-        break;
-      }
       case "link": {
         const target = cleanComponents(header.linkname ?? "");
         if (target === undefined || target.length === 0) {
           throw new ImgError(
-            `Layer entry "${header.name}" is a hard link to "${header.linkname}", outside the target directory; refusing to unpack it`,
+            `Layer entry "${displayName(header.name)}" is a hard link to "${
+              displayName(header.linkname)
+            }", outside the target directory; refusing to unpack it`,
           );
         }
         let targetParent: string[];
@@ -293,55 +227,49 @@ class Applier {
         } catch (e) {
           if (!(e instanceof SymlinkEscapeError)) throw e;
           throw new ImgError(
-            `Layer entry "${header.name}" is a hard link to "${header.linkname}", outside the target directory (through the symlink "${e.link}" -> "${e.target}"); refusing to unpack it`,
+            `Layer entry "${displayName(header.name)}" is a hard link to "${
+              displayName(header.linkname)
+            }", outside the target directory (through the symlink "${e.link}" -> "${e.target}"); refusing to unpack it`,
             { cause: e },
           );
         }
         const targetPath = joinRoot(this.root, [...targetParent, target[target.length - 1]]);
         try {
-          Deno.linkSync(targetPath, path);
+          link(targetPath, path);
         } catch (e) {
           throw new ImgError(
-            `Cannot create hard link "${header.name}" to "${header.linkname}" (${
-              (e as Error).message
-            }); the layer is broken`,
+            `Cannot create hard link "${displayName(header.name)}" to "${
+              displayName(header.linkname)
+            }" (${(e as Error).message}); the layer is broken`,
             { cause: e },
           );
         }
         break;
       }
-      case "symlink":
-        Deno.symlinkSync(header.linkname ?? "", path);
-        break;
-      case "character-device":
-      case "block-device":
-      case "fifo": {
-        const type = header.type === "fifo"
-          ? S_IFIFO
-          : header.type === "block-device"
-          ? S_IFBLK
-          : S_IFCHR;
-        try {
-          (this.options.nodes ?? mknodCommand).mknod(
-            path,
-            type,
-            mode,
-            header.devmajor ?? 0,
-            header.devminor ?? 0,
-          );
-        } catch (e) {
-          this.result.skippedDevices++;
-          this.options.onWarning?.(
-            `Skipped ${header.type} "${components.join("/")}": ${(e as Error).message}`,
-          );
-          return;
-        }
-        break;
-      }
-      default:
-        throw new ImgError(
-          `Layer entry "${header.name}" has unsupported type "${header.type}"; the layer cannot be applied`,
+      default: {
+        const made = await createEntryNode(
+          path,
+          header,
+          data,
+          this.options.nodes ?? mknodCommand,
+          (e) => {
+            this.result.skippedDevices++;
+            this.options.onWarning?.(
+              `Skipped ${header.type} "${displayName(components.join("/"))}": ${e.message}`,
+            );
+          },
         );
+        if (made === undefined) return;
+        if (made !== null) {
+          this.result.bytes += made;
+          break;
+        }
+        throw new ImgError(
+          `Layer entry "${
+            displayName(header.name)
+          }" has unsupported type "${header.type}"; the layer cannot be applied`,
+        );
+      }
     }
     this.#unpacked.add(path);
     const isSymlink = header.type === "symlink";
@@ -350,24 +278,24 @@ class Applier {
       if (header.type === "link") {
         // The inode is already there with its owner and mode: chown only if the header
         // disagrees, and keep the mode, which chown strips of setuid/setgid.
-        const info = Deno.lstatSync(path);
+        const info = lstat(path);
         if (info.uid !== uid || info.gid !== gid) {
-          lchownSync(path, uid, gid);
-          if (!info.isSymlink) Deno.chmodSync(path, info.mode! & 0o7777);
+          lchown(path, uid, gid);
+          if (!info.isSymlink) chmod(path, info.mode! & 0o7777);
         }
       } else {
-        lchownSync(path, uid, gid);
+        lchown(path, uid, gid);
       }
     }
     this.#setXattrs(header, path, components);
     if (header.type === "directory") return; // mode and times come at the end
     // After chown, which clears setuid/setgid. A hard link shares its target's inode and
     // keeps its mode, as in containerd (in effect) and umoci.
-    if (!isSymlink && header.type !== "link") Deno.chmodSync(path, mode);
-    if (isSymlink || (header.type === "link" && Deno.lstatSync(path).isSymlink)) {
-      lutimesSync(path, atime, mtime);
+    if (!isSymlink && header.type !== "link") chmod(path, mode);
+    if (isSymlink || (header.type === "link" && lstat(path).isSymlink)) {
+      lutimes(path, atime, mtime);
     } else {
-      Deno.utimeSync(path, atime, mtime);
+      utime(path, atime, mtime);
     }
   }
 
@@ -379,15 +307,15 @@ class Applier {
   finish(): void {
     for (const d of this.#touched.values()) {
       const path = this.#dirPath(d.components);
-      if (path) Deno.utimeSync(path, d.atime, d.mtime);
+      if (path) utime(path, d.atime, d.mtime);
     }
     for (const d of this.#dirs) {
       const path = this.#dirPath(d.components);
-      if (path) Deno.chmodSync(path, d.mode);
+      if (path) chmod(path, d.mode);
     }
     for (const d of this.#dirs) {
       const path = this.#dirPath(d.components);
-      if (path) Deno.utimeSync(path, d.atime, d.mtime);
+      if (path) utime(path, d.atime, d.mtime);
     }
   }
 
@@ -430,15 +358,15 @@ class Applier {
       if (info?.isDirectory) continue;
       if (info) {
         throw new ImgError(
-          `Layer entry "${name}" needs "${
+          `Layer entry "${displayName(name)}" needs "${
             resolved.slice(0, i).join("/")
           }" to be a directory, but it is a file; the layer cannot be applied`,
         );
       }
       if (!create) return undefined;
       this.#touch(resolved.slice(0, i - 1));
-      Deno.mkdirSync(p, { mode: 0o755 });
-      Deno.chmodSync(p, 0o755); // not masked by the umask
+      mkdir(p, 0o755);
+      chmod(p, 0o755); // not masked by the umask
     }
     this.#parents.set(key, resolved);
     return resolved;
@@ -451,7 +379,9 @@ class Applier {
     } else {
       const original = base.slice(WHITEOUT_PREFIX.length);
       if (original === "" || original === "." || original === "..") {
-        throw new ImgError(`Layer entry "${name}" is an invalid whiteout; the layer is broken`);
+        throw new ImgError(
+          `Layer entry "${displayName(name)}" is an invalid whiteout; the layer is broken`,
+        );
       }
       if (lstatOrUndefined(`${dirPath}/${original}`)) {
         this.#touch(parent);
@@ -466,7 +396,7 @@ class Applier {
     const dirPath = joinRoot(this.root, dir);
     let children: Deno.DirEntry[];
     try {
-      children = [...Deno.readDirSync(dirPath)];
+      children = [...readDir(dirPath)];
     } catch (e) {
       if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
       throw e;
@@ -503,27 +433,36 @@ class Applier {
   }
 }
 
+/** Thrown by {@linkcode applyLayer} when the tar stream does not have the expected diff ID. */
+export class DiffIDMismatchError extends ImgError {
+  /** `layer` names the layer, `expected` is its diff ID; `actual` the digest of the stream. */
+  constructor(readonly layer: string, readonly expected: string, readonly actual: string) {
+    super(
+      `Layer ${layer} does not match the image config: its uncompressed content is ${actual}, the config's diff_id is ${expected}; the image is corrupt or was tampered with, pull it again from a trusted source`,
+    );
+    this.name = "DiffIDMismatchError";
+  }
+}
+
+/** `stream`, every chunk of it also fed to `digester` as it is read. */
+function digesting(
+  stream: ReadableStream<Uint8Array>,
+  digester: Digester,
+): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await reader.read();
+      if (done) return controller.close();
+      digester.update(value);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+}
+
 function tarError(e: unknown): ImgError {
   return new ImgError(`The layer is not a valid tar archive (${(e as Error).message})`, {
     cause: e,
   });
-}
-
-/** The data of an entry, with read errors (a truncated tar) reported as such. */
-async function* tarData(data: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const it = data[Symbol.asyncIterator]();
-  while (true) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await it.next();
-    } catch (e) {
-      throw tarError(e);
-    }
-    if (next.done) return;
-    yield next.value;
-  }
-}
-
-async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
-  for await (const _ of tarData(data)) { /* discard */ }
 }

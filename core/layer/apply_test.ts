@@ -3,6 +3,10 @@ import { gzipSync, zstdCompressSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { applyLayer, type ApplyLayerOptions, type XattrWriter } from "./apply.ts";
 import { decompressStream } from "./decompress.ts";
+import { encodeHeader } from "./tar_writer.ts";
+import { decodeName } from "../fs/raw_name.ts";
+import { concatBytes } from "../_bytes.ts";
+import { sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import { type LayerEntry, streamOf, tarLayer } from "../../tests/_util/layers.ts";
 import { diffTrees, hardlinkGroups, snapshotTree, type Tree } from "../../tests/_util/tree.ts";
@@ -934,4 +938,70 @@ Deno.test({
       Deno.removeSync(base, { recursive: true });
     }
   },
+});
+
+Deno.test("applyLayer keeps names that are not UTF-8 byte-exact (files, dirs, links, whiteouts)", async () => {
+  const raw = (s: string) => decodeName(new Uint8Array([...s].map((c) => c.charCodeAt(0))));
+  const bad = raw("bad-\xff\xfe-name");
+  const entry = (name: string, type: "file" | "directory" | "symlink" | "link", linkname = "") =>
+    encodeHeader({
+      name,
+      type,
+      mode: type === "directory" ? 0o755 : 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 1,
+      size: 0,
+      linkname,
+    });
+  const tar = (...parts: Uint8Array[]) => concatBytes([...parts, new Uint8Array(1024)]);
+  const lower = tar(
+    entry(bad, "file"),
+    entry(`${raw("dir-\xe9")}/`, "directory"),
+    entry(`${raw("dir-\xe9")}/child`, "file"),
+    entry("sym", "symlink", bad),
+    entry("hard", "link", bad),
+    entry(raw("gone-\x80"), "file"),
+  );
+  const upper = tar(entry(`.wh.${raw("gone-\x80")}`, "file"));
+  const target = Deno.makeTempDirSync({ prefix: "img-apply-raw-" });
+  try {
+    await applyLayer(target, streamOf(lower));
+    await applyLayer(target, streamOf(upper));
+    const py = new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import os,sys;r=os.fsencode(sys.argv[1]);print(sorted(os.listdir(r)), os.listdir(r+b'/dir-\\xe9'), os.readlink(r+b'/sym'), os.stat(r+b'/hard').st_ino == os.stat(r+b'/bad-\\xff\\xfe-name').st_ino)",
+        target,
+      ],
+      stdout: "piped",
+    }).outputSync();
+    assert.equal(
+      new TextDecoder().decode(py.stdout).trim(),
+      "[b'bad-\\xff\\xfe-name', b'dir-\\xe9', b'hard', b'sym'] [b'child'] b'bad-\\xff\\xfe-name' True",
+    );
+  } finally {
+    Deno.removeSync(target, { recursive: true });
+  }
+});
+
+Deno.test("applyLayer verifies the diff ID while applying and names the layer on a mismatch", async () => {
+  const tar = tarLayer([{ type: "file", path: "f", content: "content" }]);
+  const target = Deno.makeTempDirSync({ prefix: "img-apply-diffid-" });
+  try {
+    const ok = await applyLayer(target, streamOf(tar), { diffID: sha256(tar), layer: "sha256:aa" });
+    assert.equal(ok.entries, 1);
+    const wrong = sha256("something else");
+    await assert.rejects(
+      applyLayer(`${target}`, streamOf(tarLayer([{ type: "file", path: "g", content: "x" }])), {
+        diffID: wrong,
+        layer: "sha256:bb",
+      }),
+      (e: unknown) =>
+        e instanceof ImgError && e.message.includes("Layer sha256:bb does not match") &&
+        e.message.includes(wrong),
+    );
+  } finally {
+    Deno.removeSync(target, { recursive: true });
+  }
 });

@@ -139,3 +139,20 @@ Deno.test("decompressStream reads what the zstd and gzip tools write (with check
     assert.equal(hex(out), hex(payload), tool);
   }
 });
+
+for (const [name, compress] of [["gzip", gzipSync], ["zstd", zstdCompressSync]] as const) {
+  Deno.test(`decompressStream with reuseChunks expands a ${name} bomb through two buffers`, async () => {
+    const size = 64 * 1024 * 1024;
+    const bomb = new Uint8Array(compress(new Uint8Array(size)));
+    const buffers = new Set<ArrayBufferLike>();
+    let total = 0;
+    const stream = decompressStream(chunked(bomb, 65536), name, { reuseChunks: true });
+    for await (const chunk of stream) {
+      buffers.add(chunk.buffer);
+      total += chunk.length;
+      assert.ok(chunk.every((b) => b === 0));
+    }
+    assert.equal(total, size);
+    assert.ok(buffers.size <= 2, `${buffers.size} output buffers`);
+  });
+}

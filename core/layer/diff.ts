@@ -25,6 +25,7 @@
 import { Buffer } from "node:buffer";
 import type { Digest } from "../digest.ts";
 import { READ_CHUNK, type TreeEntryWriter, WHOLE_FILE, writeTreeLayer } from "./_entry_writer.ts";
+import * as exact from "../fs/exact.ts";
 
 /** Options of {@linkcode writeLayerDiff}. */
 export interface LayerDiffOptions {
@@ -150,7 +151,7 @@ class Differ {
       const p = parts.slice(0, k).join("/");
       if (this.#dirs.has(p)) continue;
       const path = `${this.upper}/${p}`;
-      await this.#write(p, { name: parts[k - 1], path, info: await Deno.lstat(path) });
+      await this.#write(p, { name: parts[k - 1], path, info: await exact.lstatAsync(path) });
     }
   }
 
@@ -193,7 +194,9 @@ class Differ {
     const ta = a.mtime?.getTime() ?? 0;
     const tb = b.mtime?.getTime() ?? 0;
     if (Math.floor(ta / 1000) !== Math.floor(tb / 1000)) return false;
-    if (a.isSymlink) return (await Deno.readLink(l.path)) === (await Deno.readLink(u.path));
+    if (a.isSymlink) {
+      return (await exact.readLinkAsync(l.path)) === (await exact.readLinkAsync(u.path));
+    }
     if (ta % 1000 === 0 && tb % 1000 === 0) {
       // Both times may have been truncated: only the content can tell.
       if (!a.isFile || a.size === 0) return true;
@@ -209,13 +212,12 @@ function compare(a: string, b: string): number {
 
 /** The entries of a directory, sorted by name, sockets left out (a tar cannot hold them). */
 async function list(dir: string): Promise<Entry[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  const names = await exact.readDirNames(dir);
   names.sort(compare);
   const out: Entry[] = [];
   for (const name of names) {
     const path = `${dir}/${name}`;
-    const info = await Deno.lstat(path);
+    const info = await exact.lstatAsync(path);
     if (info.isSocket) continue;
     out.push({ name, path, info });
   }
@@ -234,11 +236,11 @@ async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
 
 async function sameContent(a: string, b: string, size: number): Promise<boolean> {
   if (size <= WHOLE_FILE) {
-    const [x, y] = await Promise.all([Deno.readFile(a), Deno.readFile(b)]);
+    const [x, y] = await Promise.all([exact.readFile(a), exact.readFile(b)]);
     return equalBytes(x, y);
   }
-  using fa = await Deno.open(a, { read: true });
-  using fb = await Deno.open(b, { read: true });
+  using fa = await exact.openFile(a);
+  using fb = await exact.openFile(b);
   const ba = new Uint8Array(READ_CHUNK);
   const bb = new Uint8Array(READ_CHUNK);
   while (true) {

@@ -12,6 +12,7 @@ export {
   applyLayer,
   type ApplyLayerOptions,
   type ApplyLayerResult,
+  DiffIDMismatchError,
   mknodCommand,
   type NodeMaker,
   type XattrWriter,

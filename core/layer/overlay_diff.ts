@@ -22,6 +22,7 @@
 import { isErrno, lgetxattr } from "../libc.ts";
 import { type TreeEntryWriter, writeTreeLayer } from "./_entry_writer.ts";
 import { defaultXattrFilter, type LayerDiffOptions, type LayerDiffResult } from "./diff.ts";
+import * as exact from "../fs/exact.ts";
 
 const WHITEOUT_PREFIX = ".wh.";
 const WHITEOUT_OPAQUE = ".wh..wh..opq";
@@ -67,8 +68,7 @@ class UpperWriter {
 
   /** Writes the children of the directory `path` (relative path `rel`). */
   async dir(rel: string, path: string): Promise<void> {
-    const names: string[] = [];
-    for await (const e of Deno.readDir(path)) names.push(e.name);
+    const names = await exact.readDirNames(path);
     names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const prefix = rel ? `${rel}/` : "";
     // Entries by the name they stand for, so that whiteouts sort with everything else.
@@ -77,7 +77,7 @@ class UpperWriter {
     let opaque = rel !== "" && this.#isOpaqueDir(path);
     for (const name of names) {
       const p = `${path}/${name}`;
-      const info = await Deno.lstat(p);
+      const info = await exact.lstatAsync(p);
       if (name === WHITEOUT_OPAQUE) {
         opaque = true;
         continue;

@@ -14,6 +14,7 @@
 import { type Digest, Digester } from "../digest.ts";
 import { concatBytes } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
+import { encodeName } from "../fs/raw_name.ts";
 
 /** The type of a layer tar entry. */
 export type LayerEntryType =
@@ -173,7 +174,8 @@ export class LayerTarWriter {
 
 /** One PAX record: `"<len> <key>=<value>\n"`, where `len` counts the whole record. */
 function paxRecord(key: string, value: Uint8Array | string): Uint8Array {
-  const v = typeof value === "string" ? encoder.encode(value) : value;
+  // Names keep their bytes: escaped bytes that are not UTF-8 are written back as they were.
+  const v = typeof value === "string" ? encodeName(value) : value;
   const rest = encoder.encode(` ${key}=`).length + v.length + 1;
   let len = rest + String(rest).length;
   if (String(len).length !== String(rest).length) len = rest + String(len).length;

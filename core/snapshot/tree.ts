@@ -4,6 +4,7 @@
  *
  * @module
  */
+import * as exact from "../fs/exact.ts";
 import type { SnapshotUsage } from "../snapshotter.ts";
 
 /** Allocated bytes (`st_blocks * 512`) and inodes of a tree, each inode counted once. */
@@ -11,14 +12,14 @@ export async function treeUsage(dir: string): Promise<SnapshotUsage> {
   const seen = new Set<string>();
   let size = 0;
   const visit = async (path: string) => {
-    const st = await Deno.lstat(path);
+    const st = await exact.lstatAsync(path);
     const key = `${st.dev}:${st.ino}`;
     if (!seen.has(key)) {
       seen.add(key);
       size += (st.blocks ?? Math.ceil(st.size / 512)) * 512;
     }
     if (st.isDirectory) {
-      for await (const e of Deno.readDir(path)) await visit(`${path}/${e.name}`);
+      for (const name of await exact.readDirNames(path)) await visit(`${path}/${name}`);
     }
   };
   await visit(dir);

@@ -11,10 +11,10 @@
  *
  * @module
  */
-import { lchownSync, lutimesSync } from "node:fs";
-import type tar from "tar-stream";
+import { chmod, lchown, link, lstat, lutimes, mkdir, utime } from "../fs/exact.ts";
 import { prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
+import { displayName } from "../fs/raw_name.ts";
 import {
   cleanComponents,
   joinRoot,
@@ -23,8 +23,8 @@ import {
   resolveInRoot,
   SymlinkEscapeError,
 } from "../layer/_path.ts";
-import { forEachTarEntry } from "../layer/_tar_extract.ts";
-import { mknodCommand } from "../layer/apply.ts";
+import { forEachTarEntry, type TarHeader } from "../layer/_tar_extract.ts";
+import { createEntryNode, drain, mknodCommand } from "../layer/_entry_node.ts";
 import { decompressStream } from "../layer/decompress.ts";
 
 const BLOCK = 512;
@@ -136,7 +136,9 @@ export async function openArchive(path: string): Promise<ReadableStream<Uint8Arr
 function outside(name: string, cause?: SymlinkEscapeError): ImgError {
   const through = cause ? ` through the symlink "${cause.link}" -> "${cause.target}"` : "";
   return new ImgError(
-    `Archive entry "${name}" would be extracted outside the destination${through}; refusing to extract it`,
+    `Archive entry "${
+      displayName(name)
+    }" would be extracted outside the destination${through}; refusing to extract it`,
     { cause },
   );
 }
@@ -148,10 +150,6 @@ function resolve(root: string, name: string, components: string[]): string[] {
     if (e instanceof SymlinkEscapeError) throw outside(name, e);
     throw e;
   }
-}
-
-async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
-  for await (const _ of data) { /* discard */ }
 }
 
 /**
@@ -171,7 +169,7 @@ export async function extractArchive(
     } catch (e) {
       if (e instanceof ImgError) throw e;
       throw new ImgError(
-        `Cannot extract "${header.name}" of the archive (${(e as Error).message})`,
+        `Cannot extract "${displayName(header.name)}" of the archive (${(e as Error).message})`,
         { cause: e },
       );
     }
@@ -184,14 +182,14 @@ export async function extractArchive(
   for (let i = dirs.length - 1; i >= 0; i--) {
     const d = dirs[i];
     if (!lstatOrUndefined(d.path)?.isDirectory) continue;
-    Deno.chmodSync(d.path, d.mode);
-    Deno.utimeSync(d.path, d.mtime, d.mtime);
+    chmod(d.path, d.mode);
+    utime(d.path, d.mtime, d.mtime);
   }
 }
 
 async function extractEntry(
   root: string,
-  header: tar.Header,
+  header: TarHeader,
   data: AsyncIterable<Uint8Array>,
   options: ExtractOptions,
   dirs: { path: string; mtime: Date; mode: number }[],
@@ -215,14 +213,14 @@ async function extractEntry(
     if (info?.isDirectory) continue;
     if (info) {
       throw new ImgError(
-        `Archive entry "${header.name}" needs "${
+        `Archive entry "${displayName(header.name)}" needs "${
           resolved.slice(0, i).join("/")
         }" to be a directory, but it is a file`,
       );
     }
-    Deno.mkdirSync(p);
-    if (options.sameOwner) lchownSync(p, 0, 0);
-    Deno.chmodSync(p, 0o755);
+    mkdir(p, 0o777);
+    if (options.sameOwner) lchown(p, 0, 0);
+    chmod(p, 0o755);
   }
   if (resolved.length === 0) return; // a directory entry that resolves to the root
   const path = joinRoot(root, resolved);
@@ -234,74 +232,57 @@ async function extractEntry(
   const mode = (header.mode ?? 0o644) & 0o7777;
   const mtime = header.mtime ?? new Date(0);
   const chown = () => {
-    if (options.sameOwner) lchownSync(path, uid, gid);
+    if (options.sameOwner) lchown(path, uid, gid);
   };
   switch (header.type) {
     case "directory":
-      if (!existing?.isDirectory) Deno.mkdirSync(path);
+      if (!existing?.isDirectory) mkdir(path, 0o777);
       chown();
       // Writable while the archive fills it; its own mode comes at the end.
-      Deno.chmodSync(path, mode | 0o700);
+      chmod(path, mode | 0o700);
       dirs.push({ path, mtime, mode });
-      return;
-    case "file":
-    case "contiguous-file": {
-      const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
-      try {
-        for await (const chunk of data) {
-          let off = 0;
-          while (off < chunk.length) off += await file.write(chunk.subarray(off));
-        }
-      } finally {
-        file.close();
-      }
-      chown();
-      Deno.chmodSync(path, mode);
-      Deno.utimeSync(path, mtime, mtime);
-      return;
-    }
-    case "symlink":
-      Deno.symlinkSync(header.linkname ?? "", path);
-      chown();
-      lutimesSync(path, mtime, mtime);
       return;
     case "link": {
       const target = cleanComponents((header.linkname ?? "").replace(/^\/+/, ""));
       if (target === undefined || target.length === 0) {
         throw new ImgError(
-          `Archive entry "${header.name}" is a hard link to "${header.linkname}", outside the destination; refusing to extract it`,
+          `Archive entry "${displayName(header.name)}" is a hard link to "${
+            displayName(header.linkname)
+          }", outside the destination; refusing to extract it`,
         );
       }
       const targetParent = resolve(root, header.name, target.slice(0, -1));
-      Deno.linkSync(joinRoot(root, [...targetParent, target[target.length - 1]]), path);
+      link(joinRoot(root, [...targetParent, target[target.length - 1]]), path);
       chown();
-      if (!Deno.lstatSync(path).isSymlink) {
-        Deno.chmodSync(path, mode);
-        Deno.utimeSync(path, mtime, mtime);
+      if (!lstat(path).isSymlink) {
+        chmod(path, mode);
+        utime(path, mtime, mtime);
       }
       return;
     }
-    case "character-device":
-    case "block-device":
-    case "fifo": {
-      const type = header.type === "fifo"
-        ? 0o010000
-        : header.type === "block-device"
-        ? 0o060000
-        : 0o020000;
-      try {
-        mknodCommand.mknod(path, type, mode, header.devmajor ?? 0, header.devminor ?? 0);
-      } catch (e) {
-        options.onWarning?.(`Skipped ${header.type} "${header.name}": ${(e as Error).message}`);
+    default: {
+      const made = await createEntryNode(
+        path,
+        header,
+        data,
+        mknodCommand,
+        (e) =>
+          options.onWarning?.(`Skipped ${header.type} "${displayName(header.name)}": ${e.message}`),
+      );
+      if (made === undefined) return;
+      if (made === null) {
+        throw new ImgError(
+          `Archive entry "${displayName(header.name)}" has the unsupported type "${header.type}"`,
+        );
+      }
+      chown();
+      if (header.type === "symlink") {
+        lutimes(path, mtime, mtime);
         return;
       }
-      chown();
-      Deno.chmodSync(path, mode);
+      chmod(path, mode);
+      if (header.type === "file" || header.type === "contiguous-file") utime(path, mtime, mtime);
       return;
     }
-    default:
-      throw new ImgError(
-        `Archive entry "${header.name}" has the unsupported type "${header.type}"`,
-      );
   }
 }

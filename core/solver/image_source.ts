@@ -6,6 +6,7 @@
  */
 import type { ContentStore } from "../content/store.ts";
 import { type Digest, sha256 } from "../digest.ts";
+import { ImgError } from "../errors.ts";
 import { applyLayer } from "../layer/apply.ts";
 import { decompressStream } from "../layer/decompress.ts";
 import * as libc from "../libc.ts";
@@ -56,6 +57,13 @@ export async function unpackImage(
 ): Promise<string | undefined> {
   const config = await deps.content.readJSON(manifest.config.digest as Digest) as ImageConfig;
   const diffIDs = config.rootfs.diff_ids;
+  if (diffIDs.length !== manifest.layers.length) {
+    throw new ImgError(
+      `Image ${
+        deps.ref ?? manifest.config.digest
+      } has ${manifest.layers.length} layers but ${diffIDs.length} diff_ids in its config; the image is corrupt, pull it again`,
+    );
+  }
   const chain = chainIDs(diffIDs);
   let parent: string | undefined;
   const description = deps.ref ? `pulled from ${deps.ref}` : "pulled layer";
@@ -76,9 +84,14 @@ export async function unpackImage(
       try {
         await withMountedDir(mounts, async (dir) => {
           const blob = await deps.content.open(layer.digest as Digest);
-          await applyLayer(dir, decompressStream(blob, layerCompression(layer.mediaType)), {
+          const tar = decompressStream(blob, layerCompression(layer.mediaType), {
+            reuseChunks: true,
+          });
+          await applyLayer(dir, tar, {
             sameOwner: deps.sameOwner,
             xattrs: { lset: (p, n, v) => libc.lsetxattr(p, n, v) },
+            diffID: diffIDs[i],
+            layer: layer.digest,
           });
         });
         await deps.snapshotter.commit(name, active, {

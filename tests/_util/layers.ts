@@ -6,8 +6,12 @@
  * big ids and xattrs go into a PAX extended header, as Go's archive/tar (docker, BuildKit)
  * writes them.
  *
+ * Names that are not UTF-8 are given as `core/fs/raw_name.ts` decodes them and written as
+ * their original bytes.
+ *
  * @module
  */
+import { encodeName } from "../../core/fs/raw_name.ts";
 
 /** The kinds of entry {@linkcode tarLayer} can write. */
 export type LayerEntryType =
@@ -164,9 +168,9 @@ export function tarLayer(entries: LayerEntry[]): Uint8Array {
     const linkname = e.target ?? "";
 
     const pax: Uint8Array[] = [];
-    const nameBytes = enc.encode(name);
+    const nameBytes = encodeName(name);
     if (nameBytes.length > 100 || /[^\x20-\x7e]/.test(name)) pax.push(paxRecord("path", nameBytes));
-    const linkBytes = enc.encode(linkname);
+    const linkBytes = encodeName(linkname);
     if (linkBytes.length > 100 || /[^\x20-\x7e]/.test(linkname)) {
       pax.push(paxRecord("linkpath", linkBytes));
     }
