@@ -29,7 +29,9 @@ const out: Record<string, unknown> = {
   gid: Deno.gid(),
   uidMap: Deno.readTextFileSync("/proc/self/uid_map"),
   gidMap: Deno.readTextFileSync("/proc/self/gid_map"),
+  pid: Deno.pid,
   ppid: Deno.ppid,
+  pidNamespace: Deno.env.get("IMG_PID_NAMESPACE"),
   args: Deno.args,
   childEnv: Deno.env.get("IMG_ROOTLESS_CHILD"),
 };
@@ -181,8 +183,11 @@ for (const method of ["map-auto", "newuidmap"] as const) {
       assert.equal(out.childEnv, "1");
       assert.deepEqual(out.args, [dir, "plain", "3", "an arg with spaces"]);
       assert.equal(out.stdin, "hello from stdin\n");
-      // The namespaced process is the parent's own child: no forking unshare in between.
-      assert.equal(out.ppid, Number(await Deno.readTextFile(`${dir}/parent.pid`)));
+      // The namespaced process runs in its own PID namespace (with its own /proc), as the
+      // child of the namespace's init, so that everything in it dies with img.
+      assert.equal(out.pid, 2);
+      assert.equal(out.ppid, 1);
+      assert.equal(out.pidNamespace, "1");
       // uid 1000 inside is subordinate id start + 999 outside.
       assert.equal(out.chown, "ok");
       const st = await Deno.lstat(`${dir}/owned`);
