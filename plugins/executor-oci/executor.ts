@@ -24,7 +24,7 @@ import {
   type OciMount,
   toOciMounts,
 } from "./spec.ts";
-import { ensureAdditionalGids, resolveUser } from "@img/core";
+import { ensureAdditionalGids, inOwnPidNamespace, resolveUser } from "@img/core";
 
 /** Options of {@linkcode OciExecutor}. */
 export interface OciExecutorOptions {
@@ -40,11 +40,41 @@ export interface OciExecutorOptions {
   debug?: (message: string) => void;
 }
 
-/** What a bundle's `owner.json` records: the img process that runs the container. */
+/**
+ * What a bundle's `owner.json` records: the img process that runs the container. That
+ * process holds an exclusive lock on the file while the container runs, so the lock tells
+ * a live owner from a dead one whatever PID namespace either runs in.
+ */
 interface Owner {
   pid: number;
   start: string;
   runtime: string;
+  /** The owner's PID namespace (`/proc/self/ns/pid`): its pids mean something only there. */
+  pidns?: string;
+}
+
+/** This process's PID namespace, as `/proc/self/ns/pid` names it. */
+function pidNamespace(): string | undefined {
+  try {
+    return Deno.readLinkSync("/proc/self/ns/pid");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a live process holds the lock on an `owner.json`. */
+async function ownerAlive(path: string): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return false;
+  }
+  try {
+    return !(await file.tryLock(true));
+  } finally {
+    file.close();
+  }
 }
 
 /** How long to keep asking the runtime to kill an aborted container before killing it. */
@@ -189,8 +219,12 @@ export class OciExecutor implements Executor {
       pid: Deno.pid,
       start: processStart(Deno.pid) ?? "",
       runtime: runtime.path,
+      pidns: pidNamespace(),
     };
-    await Deno.writeTextFile(`${bundle}/owner.json`, JSON.stringify(owner));
+    // Locked until the container is deleted; the kernel drops the lock if img dies.
+    const ownerFile = await Deno.open(`${bundle}/owner.json`, { write: true, createNew: true });
+    await ownerFile.lock(true);
+    await ownerFile.write(new TextEncoder().encode(JSON.stringify(owner)));
 
     let mountedRoot: string | undefined;
     let stubs: Stub[] = [];
@@ -259,6 +293,7 @@ export class OciExecutor implements Executor {
       removeStubs(stubs);
       if (mountedRoot) unmountAll(mountedRoot);
       this.#removeBundle(bundle);
+      ownerFile.close();
     }
   }
 
@@ -441,14 +476,21 @@ export class OciExecutor implements Executor {
         const mtime = (await Deno.lstat(bundle).catch(() => undefined))?.mtime;
         if (!mtime || Date.now() - mtime.getTime() < 60_000) continue;
       }
-      if (owner && processStart(owner.pid) === owner.start) continue;
+      if (await ownerAlive(`${bundle}/owner.json`)) continue;
+      // Whether the owner's pids mean the same here (an owner from before the lock, and
+      // from before PID namespaces, ran in the host's).
+      const here = owner !== undefined &&
+        (owner.pidns !== undefined ? owner.pidns === pidNamespace() : !inOwnPidNamespace());
+      if (owner && here && processStart(owner.pid) === owner.start) continue;
       this.#debug(`executor: cleaning up ${id}, left by img process ${owner?.pid}`);
       // The container may belong to the other runtime (IMG_RUNTIME changed since).
       const its = owner?.runtime && owner.runtime !== runtime.path && isExecutable(owner.runtime)
         ? { name: owner.runtime, path: owner.runtime, flavor: flavorOf(owner.runtime) }
         : runtime;
       if (exists(`${this.#stateRootOf(its)}/${id}`)) {
-        await this.#killStale(its, id);
+        // A dead owner's PID namespace died with it, and every container in it: its pids
+        // name nothing (or someone else) here.
+        if (here) await this.#killStale(its, id);
         await this.#delete(its, id);
         // Keep the bundle of a container that could not be deleted: the next run retries.
         if (exists(`${this.#stateRootOf(its)}/${id}`)) continue;
@@ -462,7 +504,9 @@ export class OciExecutor implements Executor {
         // Started after the bundles were listed: not stale.
         if (exists(`${this.bundlesDir}/${entry.name}`)) continue;
         this.#debug(`executor: deleting container ${entry.name}, which has no bundle`);
-        await this.#killStale(runtime, entry.name);
+        // In img's own PID namespace, a container this process did not start ran in another
+        // one, which its pids do not name.
+        if (!inOwnPidNamespace()) await this.#killStale(runtime, entry.name);
         await this.#delete(runtime, entry.name);
         cleaned++;
       }
