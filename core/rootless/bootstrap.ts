@@ -43,12 +43,14 @@ export const ROOTLESS_METHOD_ENV = "IMG_ROOTLESS_METHOD";
 export const PID_NAMESPACE_ENV = "IMG_PID_NAMESPACE";
 
 /**
- * The `/bin/sh -c` script of the PID namespace's init: it runs img as its child (so img
- * keeps the default signal actions an init lacks), reaps orphans, and exits with img's
- * status (128+n when img was killed by signal n). `exit` keeps the shell from executing
- * img in its place.
+ * The `/bin/sh -c` script of the PID namespace's init: it runs img (`"$@"`) as its child,
+ * so that img keeps the default signal actions an init lacks, reaps orphans, and exits with
+ * img's status (128+n when img was killed by signal n). The no-op trap keeps a Ctrl-C of
+ * the whole process group from ending the script early (dash otherwise exits 130 once its
+ * child returns, even after img canceled cleanly); a caught signal is reset to its default
+ * action in img.
  */
-export const NAMESPACE_INIT = '"$@"; exit $?';
+export const NAMESPACE_INIT = 'trap : INT; "$@"; exit $?';
 
 /** Whether the re-executed child runs in its own PID namespace (see {@linkcode PID_NAMESPACE_ENV}). */
 export function inOwnPidNamespace(): boolean {
@@ -408,7 +410,7 @@ async function spawnMappedByNewuidmap(
     mkfifo(fifo, 0o600);
     // unshare >= 2.27 makes the new mount namespace private by default.
     const script = lifetime.pidNamespace
-      ? `read -r _ < "$0" && ${NAMESPACE_INIT}`
+      ? `read -r _ < "$0" && { ${NAMESPACE_INIT}; }`
       : 'read -r _ < "$0" && exec "$@"';
     const [program, ...args] = killedWithImg(lifetime.setpriv, [
       plan.unshare,
