@@ -11,6 +11,7 @@ export {
   Lease,
   type LeaseKind,
   processAlive,
+  processId,
   releaseDoomed,
 } from "./leases.ts";
 export {

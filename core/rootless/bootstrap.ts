@@ -41,6 +41,8 @@ export const ROOTLESS_METHOD_ENV = "IMG_ROOTLESS_METHOD";
  * namespace, whose processes all die with it.
  */
 export const PID_NAMESPACE_ENV = "IMG_PID_NAMESPACE";
+/** The pid (on the host) of the img process that started the one in the PID namespace. */
+export const HOST_PID_ENV = "IMG_HOST_PID";
 
 /**
  * The `/bin/sh -c` script of the PID namespace's init: it runs img (`"$@"`) as its child,
@@ -282,7 +284,10 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
     );
   }
   const env: Record<string, string> = { [ROOTLESS_CHILD_ENV]: "1" };
-  if (lifetime.pidNamespace) env[PID_NAMESPACE_ENV] = "1";
+  if (lifetime.pidNamespace) {
+    env[PID_NAMESPACE_ENV] = "1";
+    env[HOST_PID_ENV] = String(Deno.pid);
+  }
 
   let child: Deno.ChildProcess;
   if (plan.method === "newuidmap") {

@@ -9,6 +9,7 @@
 export {
   ensureRootless,
   type EnsureRootlessOptions,
+  HOST_PID_ENV,
   type IdMapping,
   inOwnPidNamespace,
   inUserNamespace,
