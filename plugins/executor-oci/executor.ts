@@ -49,17 +49,6 @@ interface Owner {
   pid: number;
   start: string;
   runtime: string;
-  /** The owner's PID namespace (`/proc/self/ns/pid`): its pids mean something only there. */
-  pidns?: string;
-}
-
-/** This process's PID namespace, as `/proc/self/ns/pid` names it. */
-function pidNamespace(): string | undefined {
-  try {
-    return Deno.readLinkSync("/proc/self/ns/pid");
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether a live process holds the lock on an `owner.json`. */
@@ -219,7 +208,6 @@ export class OciExecutor implements Executor {
       pid: Deno.pid,
       start: processStart(Deno.pid) ?? "",
       runtime: runtime.path,
-      pidns: pidNamespace(),
     };
     // Locked until the container is deleted; the kernel drops the lock if img dies.
     const ownerFile = await Deno.open(`${bundle}/owner.json`, { write: true, createNew: true });
@@ -477,10 +465,10 @@ export class OciExecutor implements Executor {
         if (!mtime || Date.now() - mtime.getTime() < 60_000) continue;
       }
       if (await ownerAlive(`${bundle}/owner.json`)) continue;
-      // Whether the owner's pids mean the same here (an owner from before the lock, and
-      // from before PID namespaces, ran in the host's).
-      const here = owner !== undefined &&
-        (owner.pidns !== undefined ? owner.pidns === pidNamespace() : !inOwnPidNamespace());
+      // In img's own PID namespace, the owner's pids name nothing here (its namespace, and
+      // every container in it, died with it); elsewhere (real root, or an unshare without
+      // --kill-child) they are the host's, as are those of owners from before the lock.
+      const here = !inOwnPidNamespace();
       if (owner && here && processStart(owner.pid) === owner.start) continue;
       this.#debug(`executor: cleaning up ${id}, left by img process ${owner?.pid}`);
       // The container may belong to the other runtime (IMG_RUNTIME changed since).
