@@ -53,6 +53,9 @@ if (mode === "wait-signal") {
   }
   console.log("ready");
   setTimeout(() => Deno.exit(99), 30_000);
+} else if (mode === "wait-default") {
+  console.log("ready");
+  setTimeout(() => Deno.exit(99), 30_000);
 } else {
   out.stdin = await new Response(Deno.stdin.readable).text();
   console.log(JSON.stringify(out));
@@ -215,30 +218,38 @@ Deno.test("rootless (single mapping): only the user's own id is mapped, chown fa
   });
 });
 
-Deno.test("rootless: SIGTERM and SIGINT sent to img reach the namespaced child", async () => {
-  const user = testUser();
-  for (const [signal, expected] of [["SIGTERM", 7], ["SIGINT", 8]] as const) {
-    await withTestDir(async (dir) => {
-      const child = command(user, dir, ["wait-signal"]).spawn();
-      await child.stdin.close();
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let seen = "";
-      while (!seen.includes("ready\n")) {
-        const { value, done } = await reader.read();
-        assert.ok(!done, "the child exited before it was ready");
-        seen += value;
-      }
-      const parentPid = Number(await Deno.readTextFile(`${dir}/parent.pid`));
-      Deno.kill(parentPid, signal);
-      const [status] = await Promise.all([
-        child.status,
-        reader.cancel(),
-        child.stderr.cancel(),
-      ]);
-      assert.equal(status.code, expected, `after ${signal}`);
-    });
-  }
-});
+for (
+  const [mode, what, codes] of [
+    ["wait-signal", "its listeners", { SIGTERM: 7, SIGINT: 8 }],
+    // No listener (img unpack): the default action, death, as 128+n.
+    ["wait-default", "their default action", { SIGTERM: 143, SIGINT: 130 }],
+  ] as const
+) {
+  Deno.test(`rootless: SIGTERM and SIGINT sent to img reach the namespaced child, ${what}`, async () => {
+    const user = testUser();
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      await withTestDir(async (dir) => {
+        const child = command(user, dir, [mode]).spawn();
+        await child.stdin.close();
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        while (!seen.includes("ready\n")) {
+          const { value, done } = await reader.read();
+          assert.ok(!done, "the child exited before it was ready");
+          seen += value;
+        }
+        const parentPid = Number(await Deno.readTextFile(`${dir}/parent.pid`));
+        Deno.kill(parentPid, signal);
+        const [status] = await Promise.all([
+          child.status,
+          reader.cancel(),
+          child.stderr.cancel(),
+        ]);
+        assert.equal(status.code, codes[signal], `after ${signal}`);
+      });
+    }
+  });
+}
 
 Deno.test("rootless: a user without a subuid range gets one line saying what to add, before any spawn", async () => {
   const user = testUser();
