@@ -29,7 +29,9 @@ const out: Record<string, unknown> = {
   gid: Deno.gid(),
   uidMap: Deno.readTextFileSync("/proc/self/uid_map"),
   gidMap: Deno.readTextFileSync("/proc/self/gid_map"),
+  pid: Deno.pid,
   ppid: Deno.ppid,
+  pidNamespace: Deno.env.get("IMG_PID_NAMESPACE"),
   args: Deno.args,
   childEnv: Deno.env.get("IMG_ROOTLESS_CHILD"),
 };
@@ -49,6 +51,9 @@ if (mode === "wait-signal") {
   for (const [sig, code] of [["SIGTERM", 7], ["SIGINT", 8]] as const) {
     Deno.addSignalListener(sig, () => Deno.exit(code));
   }
+  console.log("ready");
+  setTimeout(() => Deno.exit(99), 30_000);
+} else if (mode === "wait-default") {
   console.log("ready");
   setTimeout(() => Deno.exit(99), 30_000);
 } else {
@@ -181,8 +186,11 @@ for (const method of ["map-auto", "newuidmap"] as const) {
       assert.equal(out.childEnv, "1");
       assert.deepEqual(out.args, [dir, "plain", "3", "an arg with spaces"]);
       assert.equal(out.stdin, "hello from stdin\n");
-      // The namespaced process is the parent's own child: no forking unshare in between.
-      assert.equal(out.ppid, Number(await Deno.readTextFile(`${dir}/parent.pid`)));
+      // The namespaced process runs in its own PID namespace (with its own /proc), as the
+      // child of the namespace's init, so that everything in it dies with img.
+      assert.equal(out.pid, 2);
+      assert.equal(out.ppid, 1);
+      assert.equal(out.pidNamespace, "1");
       // uid 1000 inside is subordinate id start + 999 outside.
       assert.equal(out.chown, "ok");
       const st = await Deno.lstat(`${dir}/owned`);
@@ -210,30 +218,38 @@ Deno.test("rootless (single mapping): only the user's own id is mapped, chown fa
   });
 });
 
-Deno.test("rootless: SIGTERM and SIGINT sent to img reach the namespaced child", async () => {
-  const user = testUser();
-  for (const [signal, expected] of [["SIGTERM", 7], ["SIGINT", 8]] as const) {
-    await withTestDir(async (dir) => {
-      const child = command(user, dir, ["wait-signal"]).spawn();
-      await child.stdin.close();
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let seen = "";
-      while (!seen.includes("ready\n")) {
-        const { value, done } = await reader.read();
-        assert.ok(!done, "the child exited before it was ready");
-        seen += value;
-      }
-      const parentPid = Number(await Deno.readTextFile(`${dir}/parent.pid`));
-      Deno.kill(parentPid, signal);
-      const [status] = await Promise.all([
-        child.status,
-        reader.cancel(),
-        child.stderr.cancel(),
-      ]);
-      assert.equal(status.code, expected, `after ${signal}`);
-    });
-  }
-});
+for (
+  const [mode, what, codes] of [
+    ["wait-signal", "its listeners", { SIGTERM: 7, SIGINT: 8 }],
+    // No listener (img unpack): the default action, death, as 128+n.
+    ["wait-default", "their default action", { SIGTERM: 143, SIGINT: 130 }],
+  ] as const
+) {
+  Deno.test(`rootless: SIGTERM and SIGINT sent to img reach the namespaced child, ${what}`, async () => {
+    const user = testUser();
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      await withTestDir(async (dir) => {
+        const child = command(user, dir, [mode]).spawn();
+        await child.stdin.close();
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        while (!seen.includes("ready\n")) {
+          const { value, done } = await reader.read();
+          assert.ok(!done, "the child exited before it was ready");
+          seen += value;
+        }
+        const parentPid = Number(await Deno.readTextFile(`${dir}/parent.pid`));
+        Deno.kill(parentPid, signal);
+        const [status] = await Promise.all([
+          child.status,
+          reader.cancel(),
+          child.stderr.cancel(),
+        ]);
+        assert.equal(status.code, codes[signal], `after ${signal}`);
+      });
+    }
+  });
+}
 
 Deno.test("rootless: a user without a subuid range gets one line saying what to add, before any spawn", async () => {
   const user = testUser();

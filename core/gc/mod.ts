@@ -14,6 +14,7 @@ export {
   Lease,
   type LeaseKind,
   processAlive,
+  processId,
   releaseDoomed,
 } from "./leases.ts";
 export {

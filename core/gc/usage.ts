@@ -111,7 +111,7 @@ export async function diskUsage(deps: UsageDeps): Promise<UsageRecord[]> {
   const leased = new Set(
     deps.db.all<{ kind: string; ref: string; pid: number }>(
       "SELECT kind, ref, leases.pid AS pid FROM lease_refs JOIN leases ON leases.id = lease_refs.lease",
-    ).filter((r) => processAlive(r.pid)).map((r) => `${r.kind}:${r.ref}`),
+    ).filter((r) => processAlive(r.pid, deps.db)).map((r) => `${r.kind}:${r.ref}`),
   );
   const imageBlobs = await imageBlobDigests(deps.images, deps.content);
   const layerOf = new Map(

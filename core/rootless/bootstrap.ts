@@ -6,6 +6,14 @@
  * parent runs `unshare(1)`, which enters the namespaces and then executes the same
  * program again. The parent only forwards signals and exits with the child's code.
  *
+ * Nothing img starts outlives it, even after `kill -9`: the child runs in its own PID
+ * namespace, under a `/bin/sh` that is the namespace's init (`unshare --pid --fork
+ * --kill-child`), so the kernel kills every process of the namespace (RUN containers,
+ * fuse-overlayfs daemons) when that init dies; `unshare` kills the init when it dies
+ * itself, and it dies with img through `setpriv --pdeathsig KILL`. img stays an ordinary
+ * process (not an init, which ignores signals it has no handler for), so SIGINT, SIGTERM
+ * and SIGHUP act on it as before.
+ *
  * ```ts ignore
  * await ensureRootless();
  * // from here on, only inside the namespace: Deno.uid() === 0
@@ -28,6 +36,28 @@ import {
 export const ROOTLESS_CHILD_ENV = "IMG_ROOTLESS_CHILD";
 /** Forces how the namespace is set up: `map-auto`, `newuidmap` or `single` (for debugging). */
 export const ROOTLESS_METHOD_ENV = "IMG_ROOTLESS_METHOD";
+/**
+ * Set to `1` in the environment of the re-executed child when it runs in its own PID
+ * namespace, whose processes all die with it.
+ */
+export const PID_NAMESPACE_ENV = "IMG_PID_NAMESPACE";
+/** The pid (on the host) of the img process that started the one in the PID namespace. */
+export const HOST_PID_ENV = "IMG_HOST_PID";
+
+/**
+ * The `/bin/sh -c` script of the PID namespace's init: it runs img (`"$@"`) as its child,
+ * so that img keeps the default signal actions an init lacks, reaps orphans, and exits with
+ * img's status (128+n when img was killed by signal n). The no-op trap keeps a Ctrl-C of
+ * the whole process group from ending the script early (dash otherwise exits 130 once its
+ * child returns, even after img canceled cleanly); a caught signal is reset to its default
+ * action in img.
+ */
+export const NAMESPACE_INIT = 'trap : INT; "$@"; exit $?';
+
+/** Whether the re-executed child runs in its own PID namespace (see {@linkcode PID_NAMESPACE_ENV}). */
+export function inOwnPidNamespace(): boolean {
+  return inUserNamespace() && Deno.env.get(PID_NAMESPACE_ENV) === "1";
+}
 
 /** One line of `/proc/<pid>/uid_map` or `gid_map`. */
 export interface IdMapping {
@@ -110,12 +140,76 @@ export function selfCommand(
   return [exec, "run", "-A", mainModule, ...args];
 }
 
-/** The `unshare(1)` arguments that make the namespaces for the map-auto and single methods. */
-export function unshareArgs(method: "map-auto" | "single", command: string[]): string[] {
-  // No --fork: unshare then executes the command in place, so the process img spawned is
-  // the namespaced child and signals reach it (a forking unshare blocks SIGINT and SIGTERM).
+/** The `unshare(1)` options that make img's PID namespace and tie its init to unshare. */
+const PID_NAMESPACE_ARGS = ["--pid", "--fork", "--kill-child", "--mount-proc"];
+
+/**
+ * The `unshare(1)` arguments that make the namespaces for the map-auto and single methods.
+ * With `pidNamespace`, the command runs in a new PID namespace (with its own `/proc`) as the
+ * child of a `/bin/sh` init ({@linkcode NAMESPACE_INIT}) that unshare SIGKILLs when it dies.
+ * Without, unshare executes the command in place (the fallback for util-linux before 2.32).
+ */
+export function unshareArgs(
+  method: "map-auto" | "single",
+  command: string[],
+  pidNamespace = false,
+): string[] {
   const map = method === "map-auto" ? ["--map-auto", "--map-root-user"] : ["--map-root-user"];
-  return ["--user", ...map, "--mount", "--propagation", "private", "--", ...command];
+  const common = ["--user", ...map, "--mount", "--propagation", "private"];
+  if (!pidNamespace) return [...common, "--", ...command];
+  return [
+    ...common,
+    ...PID_NAMESPACE_ARGS,
+    "--",
+    "/bin/sh",
+    "-c",
+    NAMESPACE_INIT,
+    "sh",
+    ...command,
+  ];
+}
+
+/** What this host offers to tie the re-executed child's lifetime to img's. */
+export interface LifetimeSupport {
+  /** unshare has `--kill-child` and `--mount-proc` (util-linux 2.32+). */
+  pidNamespace: boolean;
+  /** The setpriv executable if it has `--pdeathsig` (util-linux 2.33+), else null. */
+  setpriv: string | null;
+}
+
+/** The `--help` text of `program` ("" when it cannot run). */
+async function helpOf(program: string): Promise<string> {
+  try {
+    const out = await new Deno.Command(program, {
+      args: ["--help"],
+      stdin: "null",
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(out.stdout);
+  } catch {
+    return "";
+  }
+}
+
+/** Asks `unshare --help` and `setpriv --help` what they can do. */
+export async function lifetimeSupport(
+  unshare: string,
+  host: Pick<RootlessHost, "findExecutable" | "unshareHelp"> = systemHost(),
+): Promise<LifetimeSupport> {
+  const setpriv = host.findExecutable("setpriv");
+  const [unshareHelp, setprivHelp] = await Promise.all([
+    host.unshareHelp(unshare).catch(() => ""),
+    setpriv ? helpOf(setpriv) : "",
+  ]);
+  return {
+    pidNamespace: PID_NAMESPACE_ARGS.every((a) => unshareHelp.includes(a)),
+    setpriv: setpriv && setprivHelp.includes("--pdeathsig") ? setpriv : null,
+  };
+}
+
+/** `command` run so that it receives SIGKILL when img dies (when setpriv is there). */
+function killedWithImg(setpriv: string | null, command: string[]): string[] {
+  return setpriv ? [setpriv, "--pdeathsig", "KILL", "--", ...command] : command;
 }
 
 /** Options of {@linkcode ensureRootless}. */
@@ -178,16 +272,34 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
   const plan = await rootlessPlan(options);
   for (const w of plan.warnings) warn(w);
   const command = selfCommand();
-  const env = { [ROOTLESS_CHILD_ENV]: "1" };
+  const lifetime = await lifetimeSupport(plan.unshare, { ...systemHost(), ...options.host });
+  if (!lifetime.pidNamespace) {
+    debug(
+      `rootless: ${plan.unshare} lacks --kill-child or --mount-proc (util-linux < 2.32): processes img starts may outlive a killed img`,
+    );
+  }
+  if (!lifetime.setpriv) {
+    debug(
+      "rootless: no setpriv with --pdeathsig (util-linux < 2.33): killing only img's own process leaves its namespace running",
+    );
+  }
+  const env: Record<string, string> = { [ROOTLESS_CHILD_ENV]: "1" };
+  if (lifetime.pidNamespace) {
+    env[PID_NAMESPACE_ENV] = "1";
+    env[HOST_PID_ENV] = String(Deno.pid);
+  }
 
   let child: Deno.ChildProcess;
   if (plan.method === "newuidmap") {
     debug(`rootless: ${plan.unshare} --user --mount, mapped by newuidmap: ${command.join(" ")}`);
-    child = await spawnMappedByNewuidmap(plan, command, env);
+    child = await spawnMappedByNewuidmap(plan, command, env, lifetime);
   } else {
-    const args = unshareArgs(plan.method, command);
-    debug(`rootless: ${plan.unshare} ${args.join(" ")}`);
-    child = new Deno.Command(plan.unshare, {
+    const [program, ...args] = killedWithImg(
+      lifetime.setpriv,
+      [plan.unshare, ...unshareArgs(plan.method, command, lifetime.pidNamespace)],
+    );
+    debug(`rootless: ${program} ${args.join(" ")}`);
+    child = new Deno.Command(program, {
       args,
       env,
       stdin: "inherit",
@@ -195,30 +307,81 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
       stderr: "inherit",
     }).spawn();
   }
-  const status = await waitForwardingSignals(child);
+  const status = await waitForwardingSignals(child, lifetime.pidNamespace);
   Deno.exit(status.code);
 }
 
+/** The pids of the children of process `pid` (Linux `/proc/<pid>/task/<pid>/children`). */
+function childrenOf(pid: number): number[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
+      .filter((p) => p !== "").map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The pids of process `pid` in each nested PID namespace, outermost first (`NSpid`). */
+function nsPids(pid: number): number[] {
+  try {
+    const line = Deno.readTextFileSync(`/proc/${pid}/status`).split("\n")
+      .find((l) => l.startsWith("NSpid:"));
+    return line ? line.split(/\s+/).slice(1).map(Number) : [];
+  } catch {
+    return [];
+  }
+}
+
 /**
- * Forwards signals to `child` until it exits. SIGINT from a terminal already reaches the
- * child (same process group), so it is forwarded only when stdin is not a terminal; the
- * parent still catches it, so that it outlives the child.
+ * The img process inside the PID namespace that `unshare` (pid `unsharePid`) made: the
+ * child of the namespace's init (the child of unshare whose pid there is 1).
  */
-async function waitForwardingSignals(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
+function namespacedImg(unsharePid: number): number | undefined {
+  const init = childrenOf(unsharePid).find((p) => nsPids(p).at(-1) === 1);
+  return init === undefined ? undefined : childrenOf(init)[0];
+}
+
+/**
+ * Forwards signals to the namespaced img until `child` exits. SIGINT from a terminal already
+ * reaches it (same process group), so it is forwarded only when stdin is not a terminal; the
+ * parent still catches it, so that it outlives the child.
+ *
+ * With a PID namespace, `child` is unshare, which ignores SIGINT and SIGTERM while it waits:
+ * the signal goes to img inside instead, found through `/proc`. Should img not be running
+ * yet (a signal during start-up), unshare is killed, and with it the whole namespace.
+ */
+async function waitForwardingSignals(
+  child: Deno.ChildProcess,
+  pidNamespace: boolean,
+): Promise<Deno.CommandStatus> {
   const fromTerminal = Deno.stdin.isTerminal();
+  let exited = false;
+  const forward = async (sig: Deno.Signal) => {
+    let target: number | undefined = child.pid;
+    if (pidNamespace) {
+      target = namespacedImg(child.pid);
+      for (let i = 0; target === undefined && !exited && i < 50; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        target = namespacedImg(child.pid);
+      }
+    }
+    try {
+      if (target !== undefined) Deno.kill(target, sig);
+      else if (!exited) child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+  };
   const listeners: [Deno.Signal, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP"] as const)
     .map((sig) => [sig, () => {
       if (sig === "SIGINT" && fromTerminal) return;
-      try {
-        child.kill(sig);
-      } catch {
-        // already exited
-      }
+      forward(sig);
     }]);
   for (const [sig, fn] of listeners) Deno.addSignalListener(sig, fn);
   try {
     return await child.status;
   } finally {
+    exited = true;
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
   }
 }
@@ -226,12 +389,14 @@ async function waitForwardingSignals(child: Deno.ChildProcess): Promise<Deno.Com
 /**
  * The fallback for unshare without `--map-auto`: start `unshare --user --mount` running a
  * shell that waits on a FIFO, map its ids with newuidmap/newgidmap from here, then let it
- * execute the command.
+ * run the command. With `lifetime.pidNamespace`, that shell is the init of a new PID
+ * namespace and runs the command as its child, as {@linkcode unshareArgs} does.
  */
 async function spawnMappedByNewuidmap(
   plan: RootlessPlan,
   command: string[],
   env: Record<string, string>,
+  lifetime: LifetimeSupport,
 ): Promise<Deno.ChildProcess> {
   const { mkfifo } = await import("../libc.ts");
   let dir: string;
@@ -248,10 +413,24 @@ async function spawnMappedByNewuidmap(
   const fifo = `${dir}/ready`;
   try {
     mkfifo(fifo, 0o600);
-    const child = new Deno.Command(plan.unshare, {
-      // unshare >= 2.27 makes the new mount namespace private by default.
-      args: ["--user", "--mount", "--", "/bin/sh", "-c", 'read -r _ < "$0" && exec "$@"', fifo]
-        .concat(command),
+    // unshare >= 2.27 makes the new mount namespace private by default.
+    const script = lifetime.pidNamespace
+      ? `read -r _ < "$0" && { ${NAMESPACE_INIT}; }`
+      : 'read -r _ < "$0" && exec "$@"';
+    const [program, ...args] = killedWithImg(lifetime.setpriv, [
+      plan.unshare,
+      "--user",
+      "--mount",
+      ...(lifetime.pidNamespace ? PID_NAMESPACE_ARGS : []),
+      "--",
+      "/bin/sh",
+      "-c",
+      script,
+      fifo,
+      ...command,
+    ]);
+    const child = new Deno.Command(program, {
+      args,
       env,
       stdin: "inherit",
       stdout: "inherit",

@@ -3,6 +3,8 @@ import { ImgError } from "../errors.ts";
 import {
   inUserNamespace,
   isInitialIdMap,
+  lifetimeSupport,
+  NAMESPACE_INIT,
   parseIdMap,
   ROOTLESS_CHILD_ENV,
   rootlessPlan,
@@ -96,7 +98,7 @@ Deno.test("selfCommand of a real script reproduces its own invocation", async ()
   }
 });
 
-Deno.test("unshareArgs makes user and mount namespaces without --fork", () => {
+Deno.test("unshareArgs without a PID namespace executes the command in place", () => {
   assert.deepEqual(unshareArgs("map-auto", ["/bin/deno", "run", "x.ts"]), [
     "--user",
     "--map-auto",
@@ -118,6 +120,56 @@ Deno.test("unshareArgs makes user and mount namespaces without --fork", () => {
     "--",
     "img",
   ]);
+});
+
+Deno.test("unshareArgs with a PID namespace runs the command under a sh init", () => {
+  assert.deepEqual(unshareArgs("map-auto", ["/bin/deno", "run", "x.ts"], true), [
+    "--user",
+    "--map-auto",
+    "--map-root-user",
+    "--mount",
+    "--propagation",
+    "private",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--mount-proc",
+    "--",
+    "/bin/sh",
+    "-c",
+    NAMESPACE_INIT,
+    "sh",
+    "/bin/deno",
+    "run",
+    "x.ts",
+  ]);
+});
+
+Deno.test("the namespace's init passes the arguments and the exit status through", async () => {
+  const run = async (...command: string[]) =>
+    await new Deno.Command("/bin/sh", {
+      args: ["-c", NAMESPACE_INIT, "sh", ...command],
+      stdout: "piped",
+    }).output();
+  const args = await run("printf", "%s|", "a b", "", "$HOME");
+  assert.equal(new TextDecoder().decode(args.stdout), "a b||$HOME|");
+  assert.equal((await run("sh", "-c", "exit 7")).code, 7);
+  // Killed by a signal: 128+n, as a shell reports it.
+  assert.equal((await run("sh", "-c", 'kill -TERM "$$"')).code, 143);
+});
+
+Deno.test("lifetimeSupport reads what unshare and setpriv can do", async () => {
+  const old = await lifetimeSupport("unshare", {
+    findExecutable: () => null,
+    unshareHelp: () => Promise.resolve(" -p, --pid[=<file>]\n -f, --fork\n"),
+  });
+  assert.deepEqual(old, { pidNamespace: false, setpriv: null });
+  const here = await lifetimeSupport("unshare");
+  const unshareHelp = new TextDecoder().decode(
+    (await new Deno.Command("unshare", { args: ["--help"] }).output()).stdout,
+  );
+  assert.equal(here.pidNamespace, unshareHelp.includes("--kill-child"));
+  if (here.setpriv) assert.match(here.setpriv, /\/setpriv$/);
 });
 
 Deno.test("an invalid IMG_ROOTLESS_METHOD is a one-line ImgError", async () => {

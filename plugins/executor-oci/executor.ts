@@ -20,6 +20,7 @@ import {
   type Stub,
   unmountAll,
 } from "@img/core/exec";
+import { inOwnPidNamespace } from "@img/core/rootless";
 import { ensureAdditionalGids, resolveUser } from "@img/core/sys";
 import {
   findRuntime,
@@ -45,11 +46,30 @@ export interface OciExecutorOptions {
   debug?: (message: string) => void;
 }
 
-/** What a bundle's `owner.json` records: the img process that runs the container. */
+/**
+ * What a bundle's `owner.json` records: the img process that runs the container. That
+ * process holds an exclusive lock on the file while the container runs, so the lock tells
+ * a live owner from a dead one whatever PID namespace either runs in.
+ */
 interface Owner {
   pid: number;
   start: string;
   runtime: string;
+}
+
+/** Whether a live process holds the lock on an `owner.json`. */
+async function ownerAlive(path: string): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return false;
+  }
+  try {
+    return !(await file.tryLock(true));
+  } finally {
+    file.close();
+  }
 }
 
 /** How long to keep asking the runtime to kill an aborted container before killing it. */
@@ -153,7 +173,10 @@ export class OciExecutor implements Executor {
       start: processStart(Deno.pid) ?? "",
       runtime: runtime.path,
     };
-    await Deno.writeTextFile(`${bundle}/owner.json`, JSON.stringify(owner));
+    // Locked until the container is deleted; the kernel drops the lock if img dies.
+    const ownerFile = await Deno.open(`${bundle}/owner.json`, { write: true, createNew: true });
+    await ownerFile.lock(true);
+    await ownerFile.write(new TextEncoder().encode(JSON.stringify(owner)));
 
     let mountedRoot: string | undefined;
     let stubs: Stub[] = [];
@@ -221,6 +244,7 @@ export class OciExecutor implements Executor {
       removeStubs(stubs);
       if (mountedRoot) unmountAll(mountedRoot);
       this.#removeBundle(bundle);
+      ownerFile.close();
     }
   }
 
@@ -402,14 +426,21 @@ export class OciExecutor implements Executor {
         const mtime = (await Deno.lstat(bundle).catch(() => undefined))?.mtime;
         if (!mtime || Date.now() - mtime.getTime() < 60_000) continue;
       }
-      if (owner && processStart(owner.pid) === owner.start) continue;
+      if (await ownerAlive(`${bundle}/owner.json`)) continue;
+      // In img's own PID namespace, the owner's pids name nothing here (its namespace, and
+      // every container in it, died with it); elsewhere (real root, or an unshare without
+      // --kill-child) they are the host's, as are those of owners from before the lock.
+      const here = !inOwnPidNamespace();
+      if (owner && here && processStart(owner.pid) === owner.start) continue;
       this.#debug(`executor: cleaning up ${id}, left by img process ${owner?.pid}`);
       // The container may belong to the other runtime (IMG_RUNTIME changed since).
       const its = owner?.runtime && owner.runtime !== runtime.path && isExecutable(owner.runtime)
         ? { name: owner.runtime, path: owner.runtime, flavor: flavorOf(owner.runtime) }
         : runtime;
       if (exists(`${this.#stateRootOf(its)}/${id}`)) {
-        await this.#killStale(its, id);
+        // A dead owner's PID namespace died with it, and every container in it: its pids
+        // name nothing (or someone else) here.
+        if (here) await this.#killStale(its, id);
         await this.#delete(its, id);
         // Keep the bundle of a container that could not be deleted: the next run retries.
         if (exists(`${this.#stateRootOf(its)}/${id}`)) continue;
@@ -423,7 +454,9 @@ export class OciExecutor implements Executor {
         // Started after the bundles were listed: not stale.
         if (exists(`${this.bundlesDir}/${entry.name}`)) continue;
         this.#debug(`executor: deleting container ${entry.name}, which has no bundle`);
-        await this.#killStale(runtime, entry.name);
+        // In img's own PID namespace, a container this process did not start ran in another
+        // one, which its pids do not name.
+        if (!inOwnPidNamespace()) await this.#killStale(runtime, entry.name);
         await this.#delete(runtime, entry.name);
         cleaned++;
       }

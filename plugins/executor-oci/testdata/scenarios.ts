@@ -9,7 +9,7 @@
  * @module
  */
 import type { Mount } from "@img/core";
-import { ensureRootless } from "@img/core/rootless";
+import { ensureRootless, inUserNamespace } from "@img/core/rootless";
 import {
   listDir,
   makeRootfs,
@@ -103,8 +103,8 @@ export async function runScenarios(runtime: string, dir: string): Promise<Scenar
 }
 
 /**
- * For the killed-img test: `start` writes this process's pid and its parent's to
- * `dir/pids` and runs `sleep 100` as `builder` until it is killed; `cleanup` creates a new
+ * For the killed-img test: `start` runs `sleep 100` as `builder` until it is killed (main
+ * has written img's own pid, outside the namespace, to `dir/pid`); `cleanup` creates a new
  * executor on the same state directory and prints how many containers it cleaned up.
  */
 async function killedImg(mode: string, runtime: string, dir: string): Promise<void> {
@@ -112,7 +112,6 @@ async function killedImg(mode: string, runtime: string, dir: string): Promise<vo
   const rootfs: Mount[] = [{ type: "bind", source: `${dir}/rootfs`, options: ["rbind", "rw"] }];
   if (mode === "start") {
     await makeRootfs(`${dir}/rootfs`);
-    await Deno.writeTextFile(`${dir}/pids`, `${Deno.pid} ${Deno.ppid}`);
     await ex.run(
       rootfs,
       {
@@ -133,8 +132,11 @@ async function killedImg(mode: string, runtime: string, dir: string): Promise<vo
 }
 
 if (import.meta.main) {
-  await ensureRootless();
   const [runtime, dir, mode] = Deno.args;
+  if (mode === "start" && !inUserNamespace()) {
+    await Deno.writeTextFile(`${dir}/pid`, String(Deno.pid));
+  }
+  await ensureRootless();
   if (mode) {
     await killedImg(mode, runtime, dir);
   } else {
