@@ -10,3 +10,6 @@ export { snapshotChain, snapshotLayers, type SnapshotLayersOptions } from "./lay
 export { chainIDs, layerSnapshotName, type UnpackDeps, unpackImage } from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
 export { checksumPath, checksumSources } from "./checksum.ts";
+export { MAX_SECRET_SIZE, parseSecretSpec, type SecretSource, SecretStore } from "./secrets.ts";
+export { type AgentRelay, parseSshSpec, relayAgent, SshAgents, type SshSource } from "./ssh.ts";
+export { acquireCacheMount, type CacheMountHandle, type CacheMountOptions } from "./cache_mount.ts";
