@@ -263,7 +263,16 @@ Deno.test("RUN --mount=type=ssh forwards an ssh-agent: the step lists its keys",
       { state: `${t.tmp}/state-missing`, env: { SSH_AUTH_SOCK: "" } },
     );
     equal(missing.code, 1);
-    match(missing.stderr, /Dockerfile:3: /);
+    match(missing.stderr, /Dockerfile:3: /, "without --ssh the optional agent is absent");
+    const empty = await img(
+      ["build", "--no-console", "--ssh", "default", "--build-arg", `BASE=${t.base}`, ctx],
+      { state: `${t.tmp}/state-missing`, env: { SSH_AUTH_SOCK: "" } },
+    );
+    equal(empty.code, 1);
+    match(
+      empty.stderr,
+      /Invalid empty ssh agent socket for --ssh default: make sure SSH_AUTH_SOCK/,
+    );
   } finally {
     agent.kill();
     await agent.status;
