@@ -360,6 +360,8 @@ Deno.test("RUN --mount=type=cache sharing: locked waits across builds, private g
     "ARG BASE",
     "FROM ${BASE}",
     "ARG NAME",
+    // Both builds reach the locked step together: each waits here for the other.
+    'RUN --mount=type=cache,id=meet,target=/m touch /m/$NAME && i=0 && while [ "$(ls /m | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done',
     `RUN --mount=type=cache,id=lk,target=/c,sharing=locked echo "start $NAME ${stamp}" >> /c/log && sleep 3 && echo "end $NAME ${stamp}" >> /c/log`,
   ]);
   const builds = ["one", "two"].map((name) =>
