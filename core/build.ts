@@ -30,6 +30,8 @@ import type { Snapshotter } from "./snapshotter.ts";
 import type { State } from "./state/state_dir.ts";
 import { GraphSolver } from "./solver/solver.ts";
 import { snapshotLayers } from "./solver/layers.ts";
+import type { SecretStore } from "./solver/secrets.ts";
+import type { SshAgents } from "./solver/ssh.ts";
 
 /** What a build needs. */
 export interface BuildDeps {
@@ -71,6 +73,10 @@ export interface BuildOptions {
   names: string[];
   /** Aborts the build. */
   signal?: AbortSignal;
+  /** The secrets steps may mount (`--secret`). */
+  secrets?: SecretStore;
+  /** The SSH agents steps may mount (`--ssh`); those it started are stopped after the solve. */
+  ssh?: SshAgents;
 }
 
 /** What a build produced. */
@@ -197,6 +203,8 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     locals: { context: options.contextDir },
     cacheMountsDir: join(state.dir, "cache-mounts", deps.snapshotter.name),
     sameOwner: deps.sameOwner,
+    secrets: options.secrets,
+    ssh: options.ssh,
     fetchImage: async (ref) => {
       const at = ref.lastIndexOf("@");
       const digest = ref.slice(at + 1) as Digest;
@@ -212,7 +220,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     noCache: options.noCache,
     progress,
     signal: options.signal,
-  });
+  }).finally(() => options.ssh?.close());
 
   const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };
   const made = new Map<string, Promise<ResultLayer[]>>();

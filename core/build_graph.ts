@@ -10,10 +10,41 @@ import type { Platform } from "./platform.ts";
 /** A mount of an exec op. */
 export type ExecMount =
   | { type: "bind"; target: string; input?: number; source?: string; readonly?: boolean }
-  | { type: "cache"; target: string; id: string; sharing?: "shared" | "private" | "locked" }
+  | {
+    type: "cache";
+    target: string;
+    id: string;
+    sharing?: "shared" | "private" | "locked";
+    /** The input whose `source` seeds a new cache directory (`from=`). */
+    input?: number;
+    source?: string;
+    readonly?: boolean;
+    mode?: number;
+    uid?: number;
+    gid?: number;
+  }
   | { type: "tmpfs"; target: string; size?: number }
-  | { type: "secret"; target: string; id: string; required?: boolean; mode?: number }
-  | { type: "ssh"; target: string; id: string; required?: boolean };
+  | {
+    type: "secret";
+    /** Where the file appears; none when the secret is only an environment variable. */
+    target?: string;
+    id: string;
+    /** The environment variable the secret's value is exposed as (`env=`). */
+    env?: string;
+    required?: boolean;
+    mode?: number;
+    uid?: number;
+    gid?: number;
+  }
+  | {
+    type: "ssh";
+    target: string;
+    id: string;
+    required?: boolean;
+    mode?: number;
+    uid?: number;
+    gid?: number;
+  };
 
 /** A source op: an image, the local context, a URL or a git repository. */
 export interface SourceOp {

@@ -15,7 +15,7 @@ import {
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
 import { ensureRootless } from "@img/core/rootless";
-import { runBuild } from "@img/core/solver";
+import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
@@ -86,6 +86,18 @@ export function buildCommand() {
       "--executor <name>",
       "run RUN steps with executor NAME: oci (crun or runc), chroot, or auto (oci if installed)",
       "auto",
+    )
+    .option(
+      "--secret <spec>",
+      "secret to expose to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--ssh <spec>",
+      "SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY]] (repeatable)",
+      collect,
+      [] as string[],
     )
     .addOption(insecureRegistryOption())
     .action(async (path, opts, cmd) => {
@@ -196,6 +208,8 @@ export function buildCommand() {
               pull: opts.pull,
               names: opts.tag,
               signal: abort.signal,
+              secrets: SecretStore.parse(opts.secret, ctx.env),
+              ssh: SshAgents.parse(opts.ssh, ctx.env),
             },
           );
           display.done("FINISHED");

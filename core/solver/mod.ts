@@ -16,3 +16,6 @@ export { applyFileActions } from "./file_actions.ts";
 export { checksumPath, checksumSources } from "./checksum.ts";
 export { type BuildDeps, type BuildOptions, type BuildResult, runBuild } from "../build.ts";
 export { canonicalJSON, vertexDigest } from "../build_graph.ts";
+export { MAX_SECRET_SIZE, parseSecretSpec, type SecretSource, SecretStore } from "./secrets.ts";
+export { type AgentRelay, parseSshSpec, relayAgent, SshAgents, type SshSource } from "./ssh.ts";
+export { acquireCacheMount, type CacheMountHandle, type CacheMountOptions } from "./cache_mount.ts";

@@ -19,8 +19,8 @@ import {
 import type { ContentStore } from "../content/store.ts";
 import { type Digest, sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
-import type { Executor, ExecutorMount } from "../executor.ts";
-import { mountTemporarily, withMountedDir } from "../mounts.ts";
+import type { Executor } from "../executor.ts";
+import { withMountedDir } from "../mounts.ts";
 import type { ProgressWriter } from "../progress.ts";
 import type { Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
@@ -31,6 +31,9 @@ import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
 import { applyFileActions } from "./file_actions.ts";
 import { unpackImage } from "./image_source.ts";
+import { prepareRunMounts } from "./run_mounts.ts";
+import type { SecretStore } from "./secrets.ts";
+import type { SshAgents } from "./ssh.ts";
 
 /** What the solver works with. */
 export interface SolverDeps {
@@ -55,6 +58,10 @@ export interface SolverDeps {
   sameOwner: boolean;
   /** The build's lease: every snapshot it uses is recorded, so a prune leaves it alone. */
   lease?: Lease;
+  /** The build's secrets (`--secret`), read when a step mounts one. */
+  secrets?: SecretStore;
+  /** The build's SSH agents (`--ssh`). */
+  ssh?: SshAgents;
 }
 
 /** The output of a solved vertex. */
@@ -378,63 +385,16 @@ class SolveRun {
     const executor = this.deps.executor;
     if (!executor) throw new ImgError("This build runs commands, but no executor is configured");
     return this.#commitNew(v, inputs[0], key, async (rootfs) => {
-      const extra: ExecutorMount[] = [];
-      const cleanups: (() => Promise<void>)[] = [];
+      const seedKeys = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
+      const prepared = await prepareRunMounts(this.deps, op.mounts, inputs, seedKeys);
+      const extra = prepared.mounts;
       try {
-        for (const m of op.mounts) {
-          if (m.type === "cache") {
-            const id = sha256(m.id).slice(7, 39);
-            const dir = `${this.deps.cacheMountsDir}/${id}`;
-            this.deps.lease?.add("cachemount", id);
-            await Deno.mkdir(dir, { recursive: true });
-            extra.push({
-              target: m.target,
-              mounts: [{ type: "bind", source: dir, options: ["rbind", "rw"] }],
-            });
-          } else if (m.type === "tmpfs") {
-            extra.push({
-              target: m.target,
-              mounts: [{
-                type: "tmpfs",
-                source: "tmpfs",
-                options: m.size ? [`size=${m.size}`] : [],
-              }],
-            });
-          } else if (m.type === "bind") {
-            const input = m.input === undefined ? undefined : inputs[m.input];
-            if (input?.kind === "local") {
-              extra.push({
-                target: m.target,
-                mounts: [{
-                  type: "bind",
-                  source: m.source ? `${input.dir}/${m.source}` : input.dir,
-                  options: ["rbind", "ro"],
-                }],
-                readonly: true,
-              });
-            } else if (input?.kind === "snapshot") {
-              const view = `view-${crypto.randomUUID()}`;
-              const mounts = await this.deps.snapshotter.view(view, input.snapshot);
-              cleanups.push(() => this.deps.snapshotter.remove(view));
-              // Mounted here, so that the runtime gets a bind mount, whatever the snapshotter
-              // (an overlay of many layers has options longer than a runtime can pass on).
-              const mounted = await mountTemporarily(mounts);
-              cleanups.unshift(() => mounted.unmount());
-              extra.push({
-                target: m.target,
-                mounts: [{ type: "bind", source: mounted.dir, options: ["rbind", "ro"] }],
-                readonly: m.readonly ?? true,
-              });
-            }
-          } else {
-            throw new ImgError(`RUN --mount=type=${m.type} is not supported yet`);
-          }
-        }
         const code = await executor.run(
           rootfs,
           {
             args: op.args,
-            env: op.env,
+            // Secrets exposed as variables are added here: they are not part of the op.
+            env: [...op.env, ...prepared.env],
             cwd: op.cwd,
             // The executor resolves the user through the rootfs's /etc/passwd, as BuildKit's does.
             uid: 0,
@@ -469,7 +429,7 @@ class SolveRun {
           );
         }
       } finally {
-        for (const c of cleanups) await c().catch(() => {});
+        await prepared.cleanup();
       }
     });
   }

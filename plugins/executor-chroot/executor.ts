@@ -56,9 +56,10 @@ interface Owner {
   start: string;
 }
 
+/** Whether a bind source needs a file as its target: anything but a directory (a socket too). */
 function isFile(path: string): boolean {
   try {
-    return Deno.statSync(path).isFile;
+    return !Deno.statSync(path).isDirectory;
   } catch {
     return false;
   }

@@ -32,6 +32,7 @@ import {
   type Stage,
 } from "./instructions.ts";
 import { ShellLex } from "./shell_lex.ts";
+import { toExecMount } from "./exec_mount.ts";
 
 /** The PATH BuildKit gives images that start from scratch, and RUN steps without one. */
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -662,37 +663,34 @@ export class DockerfileConverter {
       } catch (e) {
         throw this.#error((e as Error).message, raw);
       }
-      const target = resolvePath(config.WorkingDir, m.target);
-      if (m.type === "bind") {
-        let input: Digest;
-        if (m.from) {
-          const stage = this.#findStage(m.from);
-          if (stage) {
-            await this.#convertStage(stage, meta, chain);
-            input = stage.head;
-          } else input = await this.#imageSource(m.from, raw);
-        } else input = this.#context_();
-        inputs.push(input);
-        mounts.push({
-          type: "bind",
-          target,
-          input: inputs.length - 1,
-          source: m.source.replace(/^\/+/, ""),
-          readonly: m.readOnly,
-        });
-      } else if (m.type === "cache") {
-        mounts.push({
-          type: "cache",
-          target,
-          id: m.id || target,
-          sharing: (m.sharing || "shared") as "shared",
-        });
-      } else if (m.type === "tmpfs") {
-        mounts.push({ type: "tmpfs", target, ...(m.sizeLimit ? { size: m.sizeLimit } : {}) });
-      } else {
-        throw this.#error(`RUN --mount=type=${m.type} is not supported yet`, raw);
+      // A secret or ssh mount without a target gets BuildKit's default one.
+      const target = m.target || (m.type !== "secret" && m.type !== "ssh")
+        ? resolvePath(config.WorkingDir, m.target)
+        : "";
+      const sshIndex = mounts.filter((x) => x.type === "ssh").length;
+      try {
+        mounts.push(
+          await toExecMount(m, target, sshIndex, async (from) => {
+            let input: Digest;
+            if (from) {
+              const stage = this.#findStage(from);
+              if (stage) {
+                await this.#convertStage(stage, meta, chain);
+                input = stage.head;
+              } else input = await this.#imageSource(from, raw);
+            } else input = this.#context_();
+            inputs.push(input);
+            return inputs.length - 1;
+          }),
+        );
+      } catch (e) {
+        if (e instanceof ImgError) throw e;
+        throw this.#error((e as Error).message, raw);
       }
     }
+    // The first ssh mount is the step's agent, as BuildKit sets it.
+    const ssh = mounts.find((x) => x.type === "ssh");
+    if (ssh && !env.has("SSH_AUTH_SOCK")) env.set("SSH_AUTH_SOCK", ssh.target);
     const finalEnv = [...[...env].map(([k, v]) => `${k}=${v}`), ...buildArgs];
     st.head = this.#graph.add(
       {
