@@ -115,7 +115,7 @@ Deno.test("a prune -a started during a build does not break the build", async ()
     await Deno.writeTextFile(`${tmp}/ctx/a.txt`, "a\n");
     await Deno.writeTextFile(
       `${tmp}/ctx/Dockerfile`,
-      `FROM ${registry.host}/library/busybox:latest\nCOPY a.txt /a.txt\nRUN sleep 2 && cp /a.txt /b.txt\nRUN cat /b.txt > /c.txt\n`,
+      `FROM ${registry.host}/library/busybox:latest\nCOPY a.txt /a.txt\nRUN sleep 8 && cp /a.txt /b.txt\nRUN cat /b.txt > /c.txt\n`,
     );
     const build = spawnImg(["build", "--no-console", "-t", "raced", `${tmp}/ctx`], { state });
     // Wait until the RUN is running, then prune everything that can be pruned.
