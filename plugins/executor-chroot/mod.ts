@@ -27,6 +27,7 @@
  */
 import { API_VERSION, type ExecutorPlugin } from "@img/core";
 import { ChrootExecutor } from "./executor.ts";
+import meta from "./deno.json" with { type: "json" };
 
 export { ChrootExecutor, type ChrootExecutorOptions } from "./executor.ts";
 
@@ -34,7 +35,7 @@ export { ChrootExecutor, type ChrootExecutorOptions } from "./executor.ts";
 const plugin: ExecutorPlugin = {
   kind: "executor",
   name: "chroot",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Runs RUN steps with util-linux unshare and chroot, no OCI runtime needed",
   create: (ctx) => new ChrootExecutor({ stateDir: ctx.stateDir, env: ctx.env, debug: ctx.debug }),
