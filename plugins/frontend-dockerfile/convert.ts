@@ -20,17 +20,15 @@ import {
   type Platform,
 } from "@img/core";
 import { DockerfileError } from "./errors.ts";
-import {
-  type AddInstruction,
-  type CopyInstruction,
-  type Dockerfile,
-  expandInstruction,
-  type Instruction,
-  parseDockerfile,
-  parseMount,
-  type RunInstruction,
-  type Stage,
+import type {
+  AddInstruction,
+  CopyInstruction,
+  Instruction,
+  RunInstruction,
 } from "./instructions.ts";
+import { expandInstruction } from "./expand.ts";
+import { parseMount } from "./mount.ts";
+import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 
 /** The PATH BuildKit gives images that start from scratch, and RUN steps without one. */

@@ -17,7 +17,7 @@ import {
 } from "@img/core";
 import { DockerfileConverter } from "./convert.ts";
 import { parseDockerignore } from "./dockerignore.ts";
-import { parseDockerfile } from "./instructions.ts";
+import { parseDockerfile } from "./stages.ts";
 
 function prefixed(options: Record<string, string>, prefix: string): Record<string, string> {
   return Object.fromEntries(

@@ -3,7 +3,7 @@
  * `frontend/dockerfile/parser` does it (parser directives, line continuations with the escape
  * token, comments and empty lines inside continuations, JSON or shell form, heredocs).
  *
- * The typed instructions are built from these nodes by `instructions.ts`.
+ * The typed instructions are built from these nodes by `parse_instruction.ts`.
  *
  * @module
  */
