@@ -10,3 +10,4 @@ export { snapshotChain, snapshotLayers, type SnapshotLayersOptions } from "./lay
 export { chainIDs, layerSnapshotName, type UnpackDeps, unpackImage } from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
 export { checksumPath, checksumSources } from "./checksum.ts";
+export { type ModeChange, parseChmod } from "./_chmod.ts";

@@ -16,6 +16,7 @@ import {
   type History,
   type ImageConfig,
   ImgError,
+  parseChmod,
   parsePlatform,
   type Platform,
 } from "@img/core";
@@ -28,6 +29,7 @@ import type {
 } from "./instructions.ts";
 import { expandInstruction } from "./expand.ts";
 import { parseMount } from "./mount.ts";
+import { parsePortSpecs } from "./ports.ts";
 import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 
@@ -346,16 +348,20 @@ export class DockerfileConverter {
     }
   }
 
-  /** Converts `st` (and, first, every stage it depends on). `chain` detects cycles. */
+  /**
+   * Converts `st` (and, first, every stage it depends on). `chain` detects cycles; `via` is
+   * the instruction that needs `st` (a cycle is reported at its line).
+   */
   async #convertStage(
     st: StageState,
     meta: Map<string, string>,
     chain: StageState[],
+    via?: Instruction,
   ): Promise<void> {
     if (st.converted) return;
     const label = st.stage.name || String(st.stage.index);
     if (chain.includes(st)) {
-      throw this.#error(`circular dependency detected on stage: ${label}`, st.stage.from);
+      throw this.#error(`circular dependency detected on stage: ${label}`, via ?? st.stage.from);
     }
     chain = [...chain, st];
     const from = st.stage.from;
@@ -512,8 +518,13 @@ export class DockerfileConverter {
       case "expose": {
         config.ExposedPorts = { ...config.ExposedPorts };
         const ports: string[] = [];
-        for (const p of inst.ports) {
-          const port = p.includes("/") ? p.toLowerCase() : `${p}/tcp`;
+        let specs: string[];
+        try {
+          specs = parsePortSpecs(inst.ports);
+        } catch (e) {
+          throw this.#error((e as Error).message, raw);
+        }
+        for (const port of specs) {
           config.ExposedPorts[port] = {};
           ports.push(port);
         }
@@ -631,14 +642,37 @@ export class DockerfileConverter {
   ): Promise<void> {
     const config = st.config.config!;
     let args: string[];
+    const mounts: ExecMount[] = [];
+    const inputs: Digest[] = [st.head];
     if (inst.files.length && inst.prependShell) {
       const file = inst.files[0];
       const data = file.chomp ? file.data.replace(/^\t+/gm, "") : file.data;
       const cmd = inst.cmdLine.join(" ").trim();
-      args =
-        cmd === `<<${file.name}` || cmd === `<<-${file.name}` || /^<<-?["']?\w+["']?$/.test(cmd)
+      const single = cmd === `<<${file.name}` || cmd === `<<-${file.name}` ||
+        /^<<-?["']?\w+["']?$/.test(cmd);
+      if (single && data.startsWith("#!")) {
+        // As BuildKit: a lone heredoc with a shebang is written to a file (0755) in a scratch
+        // layer mounted read-only at /dev/pipes, and run as a script, not fed to the shell.
+        inputs.push(this.#graph.add(
+          {
+            type: "file",
+            actions: [{ action: "mkfile", path: `/${file.name}`, mode: 0o755, data }],
+          },
+          [],
+          "[internal] preparing inline document",
+        ));
+        mounts.push({
+          type: "bind",
+          target: "/dev/pipes",
+          input: inputs.length - 1,
+          readonly: true,
+        });
+        args = [`/dev/pipes/${file.name}`];
+      } else {
+        args = single
           ? [...st.shell, data]
           : [...st.shell, `${cmd}\n${inst.files.map((f) => `${f.data}${f.name}`).join("\n")}`];
+      }
     } else {
       args = inst.prependShell ? [...st.shell, inst.cmdLine.join(" ")] : inst.cmdLine;
     }
@@ -650,8 +684,6 @@ export class DockerfileConverter {
       this.#usedArgs.add(k);
     }
     if (![...env.keys()].includes("PATH")) env.set("PATH", DEFAULT_PATH.slice(5));
-    const inputs: Digest[] = [st.head];
-    const mounts: ExecMount[] = [];
     const scope = this.#scope(st);
     for (const spec of raw.mountSpecs) {
       let m;
@@ -666,7 +698,7 @@ export class DockerfileConverter {
         if (m.from) {
           const stage = this.#findStage(m.from);
           if (stage) {
-            await this.#convertStage(stage, meta, chain);
+            await this.#convertStage(stage, meta, chain, raw);
             input = stage.head;
           } else input = await this.#imageSource(m.from, raw);
         } else input = this.#context_();
@@ -710,6 +742,16 @@ export class DockerfileConverter {
     this.#history(st, `RUN ${argsPrefix}${args.join(" ")} # buildkit`, false);
   }
 
+  /** The mode of a COPY/ADD heredoc file: 0644, or `--chmod` (octal or symbolic) applied to it. */
+  #heredocMode(chmod: string | undefined, inst: Instruction): number {
+    if (!chmod) return 0o644;
+    try {
+      return parseChmod(chmod)(0o644, false);
+    } catch (e) {
+      throw this.#error((e as Error).message, inst);
+    }
+  }
+
   /** An image used by `COPY --from` or `--mount from=`, pinned by digest. */
   async #imageSource(ref: string, inst: Instruction): Promise<Digest> {
     let resolved;
@@ -749,7 +791,7 @@ export class DockerfileConverter {
         throw this.#error(`circular dependency detected on stage: ${fromExpanded}`, inst);
       }
       if (stage) {
-        await this.#convertStage(stage, meta, chain);
+        await this.#convertStage(stage, meta, chain, inst);
         source = stage.head;
       } else if (/^\d+$/.test(fromExpanded)) {
         throw this.#error(`invalid stage index ${fromExpanded}`, inst);
@@ -789,7 +831,7 @@ export class DockerfileConverter {
       actions.push({
         action: "mkfile",
         path,
-        mode: chmod ? parseInt(chmod, 8) : 0o644,
+        mode: this.#heredocMode(chmod, inst),
         data,
         ...(chown ? { chown } : {}),
       });
