@@ -71,6 +71,11 @@ export interface BuildOptions {
   names: string[];
   /** Aborts the build. */
   signal?: AbortSignal;
+  /**
+   * Only run the frontend (`img build --check`): its warnings and errors are reported, nothing
+   * is solved or exported, and the result has no responses.
+   */
+  evaluateOnly?: boolean;
 }
 
 /** What a build produced. */
@@ -188,6 +193,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     },
     client,
   );
+  if (options.evaluateOnly) return { config: definition.config, responses: [] };
   const solver = new GraphSolver({
     lease,
     snapshotter: deps.snapshotter,

@@ -30,6 +30,8 @@ import type {
 import { expandInstruction } from "./expand.ts";
 import { parseMount } from "./mount.ts";
 import { parsePortSpecs } from "./ports.ts";
+import type { Linter } from "./checks.ts";
+import { suggest } from "./_suggest.ts";
 import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 
@@ -64,10 +66,18 @@ export interface ConvertOptions {
   platform: Platform;
   /** The `.dockerignore` patterns, applied to the context. */
   excludes: string[];
+  /** Build checks: the converter reports `UndefinedVar` to it. */
+  linter?: Linter;
   /** The `created` time of history entries and the image (SOURCE_DATE_EPOCH or now). */
   created: Date;
   /** Do not use the cache for any vertex. */
   noCache?: boolean;
+  /** `--no-cache-filter`: do not use the cache for the steps of these stages (names or indexes). */
+  noCacheStages?: string[];
+  /** `--network` (BuildKit's `force-network-mode`): `none` isolates every RUN. */
+  networkMode?: "default" | "none";
+  /** Entitlements granted with `--allow` (`network.host`, `security.insecure`). */
+  allow?: string[];
 }
 
 interface StageState {
@@ -478,7 +488,7 @@ export class DockerfileConverter {
     const scope = this.#scope(st);
     let inst: Instruction;
     try {
-      inst = expandInstruction(raw, this.#lex, scope);
+      inst = expandInstruction(raw, this.#lex, scope, (name) => this.#undefinedVar(st, raw, name));
     } catch (e) {
       throw this.#error((e as Error).message, raw);
     }
@@ -614,7 +624,7 @@ export class DockerfileConverter {
             },
             [st.head],
             name,
-            { location: this.#location(raw), ignoreCache: this.#opts.noCache },
+            { location: this.#location(raw), ignoreCache: this.#ignoreCache(st) },
           );
         }
         this.#history(st, `WORKDIR ${wd}`, wd === "/");
@@ -731,12 +741,12 @@ export class DockerfileConverter {
         env: finalEnv,
         cwd: config.WorkingDir || "/",
         ...(config.User ? { user: config.User } : {}),
-        network: inst.network === "none" ? "none" : "host",
+        network: this.#network(inst),
         mounts,
       },
       inputs,
       this.#name(st, raw),
-      { location: this.#location(raw), ignoreCache: this.#opts.noCache },
+      { location: this.#location(raw), ignoreCache: this.#ignoreCache(st) },
     );
     const argsPrefix = buildArgs.length ? `|${buildArgs.length} ${buildArgs.join(" ")} ` : "";
     this.#history(st, `RUN ${argsPrefix}${args.join(" ")} # buildkit`, false);
@@ -750,6 +760,49 @@ export class DockerfileConverter {
     } catch (e) {
       throw this.#error((e as Error).message, inst);
     }
+  }
+
+  /** Whether the steps of `st` skip the cache (`--no-cache`, `--no-cache-filter`). */
+  #ignoreCache(st: StageState): boolean {
+    const stages = this.#opts.noCacheStages ?? [];
+    return (this.#opts.noCache ?? false) ||
+      stages.includes(st.stage.name) || stages.includes(String(st.stage.index));
+  }
+
+  /**
+   * The network of a RUN step. img has no network namespace of its own yet: `default` (as
+   * `host`) runs in the host's network, `none` in an empty namespace. `host` needs
+   * `--allow network.host`, `--security=insecure` is refused (with BuildKit's message when
+   * it is not allowed).
+   */
+  #network(inst: RunInstruction): "none" | "host" {
+    const allow = this.#opts.allow ?? [];
+    if (inst.security === "insecure") {
+      if (!allow.includes("security.insecure")) {
+        throw this.#error("security.insecure is not allowed", inst);
+      }
+      throw this.#error(
+        "RUN --security=insecure is not supported: img runs rootless and cannot grant a privileged container",
+        inst,
+      );
+    }
+    if (inst.network === "host" && !allow.includes("network.host")) {
+      throw this.#error("network.host is not allowed", inst);
+    }
+    if (inst.network === "none" || this.#opts.networkMode === "none") return "none";
+    return "host";
+  }
+
+  /** The `UndefinedVar` build check: `name` is neither an ARG of the stage nor in its env. */
+  #undefinedVar(st: StageState, inst: Instruction, name: string): void {
+    const linter = this.#opts.linter;
+    if (!linter || st.args.has(name) || this.#platformArgs().has(name)) return;
+    const hint = suggest(name, [...this.#scope(st).keys()]);
+    linter.run(
+      "UndefinedVar",
+      inst.startLine,
+      `Usage of undefined variable '$${name}'${hint ? ` (did you mean $${hint}?)` : ""}`,
+    );
   }
 
   /** An image used by `COPY --from` or `--mount from=`, pinned by digest. */
@@ -851,13 +904,14 @@ export class DockerfileConverter {
           createDestPath: true,
           ...(inst.kind === "add" && inst.unpack !== false && !from ? { unpack: true } : {}),
           ...(inst.excludePatterns.length ? { exclude: inst.excludePatterns } : {}),
+          ...(inst.kind === "copy" && inst.parents ? { parents: true } : {}),
         },
       });
     }
     const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
     st.head = this.#graph.add({ type: "file", actions }, inputs, name, {
       location: this.#location(inst),
-      ignoreCache: this.#opts.noCache,
+      ignoreCache: this.#ignoreCache(st),
     });
     // BuildKit's history names --chown and --chmod, never --from.
     // History as the BuildKit this is checked against (v0.8, Debian's docker.io) writes it:

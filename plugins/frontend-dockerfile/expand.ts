@@ -12,14 +12,23 @@ import type { ShellLex } from "./shell_lex.ts";
  * a side effect); other instructions come back unchanged. FROM's base and platform, COPY's
  * `--from` and RUN's mounts are left to the builder, which expands them with its own scopes.
  *
+ * `onUnmatched` hears each variable a word used that `env` does not set (the `UndefinedVar`
+ * build check).
+ *
  * @throws {ShellLexError} on a bad substitution or `${x:?}` of an unset variable.
  */
 export function expandInstruction<T extends Instruction>(
   inst: T,
   lex: ShellLex,
   env: Parameters<ShellLex["processWord"]>[1],
+  onUnmatched?: (name: string) => void,
 ): T {
-  const w = (s: string) => lex.processWord(s, env);
+  const w = (s: string) => {
+    if (!onUnmatched) return lex.processWord(s, env);
+    const r = lex.processWordWithMatches(s, env);
+    for (const name of r.unmatched) onUnmatched(name);
+    return r.result;
+  };
   const i = inst as Instruction;
   switch (i.kind) {
     case "env":
