@@ -158,3 +158,203 @@ RUN cat /shebang.txt && test "$(cat /shebang.txt)" = /dev/pipes/EOF
     );
   });
 });
+
+Deno.test("COPY --parents, --exclude, and --link build the image BuildKit builds", async () => {
+  await withBuildEnv(async (env) => {
+    const { tree } = await build(env, "copyflags", {
+      Dockerfile: `ARG BASE
+FROM \${BASE}
+COPY --parents src/a/x.txt src/b/*.txt /keep/
+COPY --parents ./src/./a/x.txt /pivot/
+COPY --exclude=*.md --exclude=src/b src /excluded/
+COPY --link src/a /linked/
+`,
+      "src/a/x.txt": "x\n",
+      "src/a/README.md": "readme\n",
+      "src/b/y.txt": "y\n",
+      "src/b/z.txt": "z\n",
+    });
+    const under = (prefix: string) => [...tree.keys()].filter((k) => k.startsWith(prefix)).sort();
+    // --parents is Dockerfile 1.7+ (BuildKit 0.13+); the local 0.8 engine has no such flag.
+    deepEqual(under("keep/"), [
+      "keep/src",
+      "keep/src/a",
+      "keep/src/a/x.txt",
+      "keep/src/b",
+      "keep/src/b/y.txt",
+      "keep/src/b/z.txt",
+    ]);
+    deepEqual(under("pivot/"), ["pivot/a", "pivot/a/x.txt"]);
+    // --exclude is Dockerfile 1.7+ too.
+    deepEqual(under("excluded/"), ["excluded/a", "excluded/a/x.txt"]);
+    deepEqual(under("linked/"), ["linked/README.md", "linked/x.txt"]);
+  });
+});
+
+Deno.test("build checks: warnings after the build as buildx prints them, --check, error=true", async () => {
+  await withBuildEnv(async (env) => {
+    const files = {
+      Dockerfile: `ARG BASE
+FROM \${BASE} as Base
+MAINTAINER joe
+ENV PASSWORD secret
+CMD echo \${UNDEFINED_THING}
+`,
+    };
+    const built = await build(env, "checks", files);
+    const summary = built.stderr.slice(built.stderr.lastIndexOf("warnings found"));
+    for (
+      const line of [
+        " - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 2)",
+        " - StageNameCasing: Stage name 'Base' should be lowercase (line 2)",
+        " - MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 3)",
+        ' - SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ENV "PASSWORD") (line 4)',
+        ' - LegacyKeyValueFormat: "ENV key=value" should be used instead of legacy "ENV key value" format (line 4)',
+        " - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 5)",
+      ]
+    ) ok(summary.includes(line), `${line}\n${built.stderr}`);
+
+    const ctx = `${env.tmp}/checks`;
+    const check = await imgOk(
+      ["build", "--check", "--build-arg", `BASE=${env.base}`, ctx],
+      { state: env.state },
+    );
+    match(check.stdout, /^Check complete, 6 warnings have been found!$/m);
+    match(
+      check.stdout,
+      /WARN: JSONArgsRecommended - https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/json-args-recommended\/\nJSON arguments recommended for CMD to prevent unintended behavior related to OS signals\nDockerfile:5/,
+    );
+    await Deno.writeTextFile(
+      `${ctx}/Dockerfile`,
+      `# check=skip=StageNameCasing,MaintainerDeprecated,SecretsUsedInArgOrEnv,LegacyKeyValueFormat,JSONArgsRecommended;error=true\n${files.Dockerfile}`,
+    );
+    const failed = await img(
+      ["build", "--check", "--build-arg", `BASE=${env.base}`, ctx],
+      { state: env.state },
+    );
+    equal(failed.code, 1);
+    match(failed.stdout, /^Check complete, 1 warning has been found!$/m);
+    match(failed.stderr, /img: lint violation found for rules: FromAsCasing\n$/);
+    await Deno.writeTextFile(`${ctx}/Dockerfile`, `ARG BASE\nFROM \${BASE}\nCMD ["true"]\n`);
+    const clean = await imgOk(["build", "--check", "--build-arg", `BASE=${env.base}`, ctx], {
+      state: env.state,
+    });
+    equal(clean.stdout.trim(), "Check complete, no warnings found.");
+  });
+});
+
+Deno.test("buildx flags: -q, --iidfile, --metadata-file, --push, --annotation, --no-cache-filter, --network; the rest refused by name", async () => {
+  await withBuildEnv(async (env) => {
+    const ctx = await writeContext(`${env.tmp}/flags`, {
+      Dockerfile: `ARG BASE
+FROM \${BASE} AS first
+RUN date +%s%N > /first.txt
+FROM first
+RUN date +%s%N > /second.txt
+`,
+    });
+    const ref = `${env.registry.host}/parity/flags:v1`;
+    const args = [
+      "build",
+      "--build-arg",
+      `BASE=${env.base}`,
+      "-t",
+      ref,
+      "--push",
+      "--annotation",
+      "org.opencontainers.image.title=flags",
+      "-q",
+      "--iidfile",
+      `${env.tmp}/iid`,
+      "--metadata-file",
+      `${env.tmp}/meta.json`,
+      "--network",
+      "none",
+      ctx,
+    ];
+    const quiet = await imgOk(args, { state: env.state });
+    const id = quiet.stdout.trim();
+    match(id, /^sha256:[a-f0-9]{64}$/);
+    equal(quiet.stderr, "", "-q prints no progress");
+    equal(await Deno.readTextFile(`${env.tmp}/iid`), id);
+    const meta = JSON.parse(await Deno.readTextFile(`${env.tmp}/meta.json`));
+    equal(meta["containerimage.config.digest"], id);
+    match(meta["containerimage.digest"], /^sha256:[a-f0-9]{64}$/);
+    equal(meta["image.name"], ref);
+    const manifest = JSON.parse(
+      await run(["skopeo", "inspect", "--raw", "--tls-verify=false", `docker://${ref}`]),
+    );
+    equal(manifest.annotations?.["org.opencontainers.image.title"], "flags");
+    equal(manifest.config.digest, id, "--push pushed the image -q printed");
+
+    // --no-cache-filter: the named stage runs again, the cached steps of others stay.
+    const again = await imgOk(
+      [
+        "build",
+        "--no-console",
+        "--build-arg",
+        `BASE=${env.base}`,
+        "--network",
+        "none",
+        "--no-cache-filter",
+        "first",
+        "-t",
+        "flags:2",
+        ctx,
+      ],
+      { state: env.state },
+    );
+    match(again.stderr, /\[first 2\/2\] RUN date \+%s%N > \/first\.txt\n(#\d+ [^\n]*\n)*#\d+ DONE/);
+    ok(!/second\.txt\n#\d+ CACHED/.test(again.stderr), "what is built on it runs again too");
+
+    for (
+      const [flag, expected] of [
+        [["--secret", "id=x,src=/etc/hostname"], /^img: --secret is not supported yet/],
+        [["--ssh", "default"], /^img: --ssh is not supported yet/],
+        [["--build-context", "x=/tmp"], /^img: --build-context is not supported yet/],
+        [["--add-host", "a:1.2.3.4"], /^img: --add-host is not supported yet/],
+        [["--shm-size", "1g"], /^img: --shm-size is not supported yet/],
+        [["--ulimit", "nofile=1024"], /^img: --ulimit is not supported yet/],
+        [["--provenance", "mode=max"], /^img: --provenance is not supported yet/],
+        [["--sbom", "true"], /^img: --sbom is not supported yet/],
+        [["--network", "host"], /^img: --network=host needs --allow network\.host$/],
+        [["--allow", "device"], /^img: Invalid --allow "device"/],
+      ] as const
+    ) {
+      const r = await img(["build", ...flag, "--build-arg", `BASE=${env.base}`, ctx], {
+        state: env.state,
+      });
+      equal(r.code, 1, flag.join(" "));
+      match(r.stderr.trimEnd().split("\n").at(-1)!, expected, r.stderr);
+    }
+    await imgOk([
+      "build",
+      "--provenance=false",
+      "--sbom=false",
+      "-q",
+      "--build-arg",
+      `BASE=${env.base}`,
+      ctx,
+    ], { state: env.state });
+
+    await refused(
+      env,
+      "insecure",
+      { Dockerfile: "ARG BASE\nFROM ${BASE}\nRUN --security=insecure true\n" },
+      /^img: Dockerfile:3: security\.insecure is not allowed$/,
+    );
+    await refused(
+      env,
+      "insecure",
+      { Dockerfile: "ARG BASE\nFROM ${BASE}\nRUN --security=insecure true\n" },
+      /^img: Dockerfile:3: RUN --security=insecure is not supported: img runs rootless/,
+      ["--allow", "security.insecure"],
+    );
+    await refused(
+      env,
+      "nethost",
+      { Dockerfile: "ARG BASE\nFROM ${BASE}\nRUN --network=host true\n" },
+      /^img: Dockerfile:3: network\.host is not allowed$/,
+    );
+  });
+});
