@@ -4,7 +4,7 @@
  * `push --all-tags`, `pull --all-tags` (refused), against a real registry, checked with
  * skopeo.
  */
-import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { deepEqual, equal, match } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox } from "./_util/busybox.ts";
 import { img, imgOk, removeTree, run } from "./_util/img.ts";
