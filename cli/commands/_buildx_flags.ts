@@ -155,3 +155,21 @@ export async function writeBuildFiles(f: BuildxFlags, responses: ExportResponse[
     await Deno.writeTextFile(f.metadataFile, JSON.stringify(meta, null, 2) + "\n");
   }
 }
+
+/**
+ * Refuses the build contexts buildx takes that img does not yet: `-` (a tar or Dockerfile on
+ * stdin), a git URL and an http(s) tarball URL.
+ *
+ * @throws {ImgError} naming the kind of context.
+ */
+export function refuseRemoteContext(path: string): void {
+  if (path === "-") {
+    throw notYet("A build context from stdin (-)", "pass a directory as the context");
+  }
+  if (/^(git@|git:\/\/|ssh:\/\/)/.test(path) || /^https?:\/\/.*\.git(#.*)?$/.test(path)) {
+    throw notYet("A git repository as the build context", "clone it and pass the directory");
+  }
+  if (/^https?:\/\//.test(path)) {
+    throw notYet("A URL as the build context", "download and unpack it, then pass the directory");
+  }
+}

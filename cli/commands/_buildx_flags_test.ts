@@ -4,6 +4,7 @@ import {
   type BuildxFlags,
   frontendFlagOptions,
   imageId,
+  refuseRemoteContext,
   refuseUnsupported,
 } from "./_buildx_flags.ts";
 
@@ -78,4 +79,17 @@ Deno.test("frontend options and the image ID as buildx takes them", () => {
   );
   assert.equal(imageId([{ "containerimage.digest": "sha256:m" }]), "sha256:m");
   assert.equal(imageId([{}]), undefined);
+});
+
+Deno.test("contexts from stdin, git and URLs are refused by kind", () => {
+  const cases: [string, RegExp][] = [
+    ["-", /^A build context from stdin \(-\) is not supported yet/],
+    ["https://github.com/a/b.git#main:dir", /^A git repository as the build context/],
+    ["git@github.com:a/b.git", /^A git repository as the build context/],
+    ["https://example.com/ctx.tar.gz", /^A URL as the build context/],
+  ];
+  for (const [path, expected] of cases) {
+    assert.throws(() => refuseRemoteContext(path), (e: Error) => expected.test(e.message), path);
+  }
+  refuseRemoteContext("./dir");
 });

@@ -26,6 +26,7 @@ import {
   type BuildxFlags,
   frontendFlagOptions,
   imageId,
+  refuseRemoteContext,
   refuseUnsupported,
   writeBuildFiles,
 } from "./_buildx_flags.ts";
@@ -185,6 +186,7 @@ export function buildCommand() {
           : [],
       };
       refuseUnsupported(flags);
+      refuseRemoteContext(path);
       const ctx = contextOf(cmd);
       // RUN steps and file ownership need root of a user namespace: re-run inside one.
       await ensureRootless({ debug: ctx.debug });
