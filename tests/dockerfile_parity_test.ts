@@ -188,6 +188,33 @@ COPY --link src/a /linked/
     // --exclude is Dockerfile 1.7+ too; its patterns are relative to each source, as BuildKit.
     deepEqual(under("excluded/"), ["excluded/a", "excluded/a/x.txt"]);
     deepEqual(under("linked/"), ["linked/README.md", "linked/x.txt"]);
+
+    // --link: the copy is a layer of its own (cached whatever changes above it), and the
+    // image holds what a plain COPY gives.
+    const linkFiles = {
+      Dockerfile: `ARG BASE
+FROM \${BASE}
+ARG STAMP
+RUN echo "\$STAMP" > /stamp.txt
+COPY --link --chmod=0750 --chown=7:8 src/a /linked/
+COPY --link src/b/y.txt /usr/local/y.txt
+`,
+      "src/a/x.txt": "x\n",
+      "src/b/y.txt": "y\n",
+    };
+    const linked = await build(env, "link", linkFiles, ["--build-arg", "STAMP=1"]);
+    equal(linked.tree.get("linked"), "drwxr-xr-x 7/8"); // made for the copy, as a plain COPY
+    equal(linked.tree.get("linked/x.txt"), "-rwxr-x--- 7/8");
+    equal(linked.tree.get("usr/local/y.txt"), "-rw-r--r-- 0/0");
+    equal(linked.tree.get("usr/local"), "drwxr-xr-x 0/0");
+    ok(linked.tree.has("bin/busybox"), "the base is still there");
+    const again = await build(env, "link", linkFiles, ["--build-arg", "STAMP=2"]);
+    match(again.stderr, /RUN echo "\$STAMP" > \/stamp\.txt\n(#\d+ [^\n]*\n)*#\d+ DONE/);
+    match(
+      again.stderr,
+      /COPY --link --chmod=0750 --chown=7:8 src\/a \/linked\/ \(link\)\n#\d+ CACHED/,
+    );
+    deepEqual(again.tree, new Map([...linked.tree].map(([k, v]) => [k, v])));
   });
 });
 

@@ -908,11 +908,37 @@ export class DockerfileConverter {
         },
       });
     }
-    const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
-    st.head = this.#graph.add({ type: "file", actions }, inputs, name, {
-      location: this.#location(inst),
-      ignoreCache: this.#ignoreCache(st),
-    });
+    const opts = { location: this.#location(inst), ignoreCache: this.#ignoreCache(st) };
+    if (inst.link && !(chown && /[^\d:]/.test(chown))) {
+      // --link, as BuildKit: the copy is made on scratch, a layer that does not depend on the
+      // stage (a change above it reuses it from the cache), then laid onto the stage. A named
+      // --chown needs the stage's /etc/passwd, so it is a plain copy.
+      const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
+      const layer = this.#graph.add(
+        { type: "file", actions },
+        inst.sourcePaths.length ? [scratch, source] : [scratch],
+        `${name} (link)`,
+        opts,
+      );
+      st.head = this.#graph.add(
+        {
+          type: "file",
+          actions: [{
+            action: "copy",
+            input: 1,
+            src: ["."],
+            dest: "/",
+            options: { createDestPath: true },
+          }],
+        },
+        [st.head, layer],
+        name,
+        opts,
+      );
+    } else {
+      const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
+      st.head = this.#graph.add({ type: "file", actions }, inputs, name, opts);
+    }
     // BuildKit's history names --chown and --chmod, never --from.
     // History as the BuildKit this is checked against (v0.8, Debian's docker.io) writes it:
     // without --chown/--chmod (newer BuildKit adds them).
