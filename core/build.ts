@@ -77,6 +77,11 @@ export interface BuildOptions {
   secrets?: SecretStore;
   /** The SSH agents steps may mount (`--ssh`); those it started are stopped after the solve. */
   ssh?: SshAgents;
+  /**
+   * Only run the frontend (`img build --check`): its warnings and errors are reported, nothing
+   * is solved or exported, and the result has no responses.
+   */
+  evaluateOnly?: boolean;
 }
 
 /** What a build produced. */
@@ -194,6 +199,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     },
     client,
   );
+  if (options.evaluateOnly) return { config: definition.config, responses: [] };
   const solver = new GraphSolver({
     lease,
     snapshotter: deps.snapshotter,

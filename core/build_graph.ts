@@ -91,6 +91,9 @@ export type FileAction =
       createDestPath?: boolean;
       unpack?: boolean;
       exclude?: string[];
+      /** COPY `--parents`: each match keeps its path (below a `/./` pivot in the source, if
+       * any) under the destination directory. */
+      parents?: boolean;
       /** A wildcard source that matches nothing copies nothing instead of failing (BuildKit's
        * Dockerfile frontend sets it for COPY and ADD). */
       allowEmptyWildcard?: boolean;

@@ -168,7 +168,8 @@ async function lookupUser(rootfs: string, spec: string): Promise<ResolvedUser> {
 /**
  * Resolves a `--chown` value (`user`, `user:group`, numeric ids) through the image at `root`,
  * as BuildKit does: a user alone means that user's primary group (for a number, the same
- * number).
+ * number). As BuildKit's file op: a user or group name missing from the image's
+ * `/etc/passwd` or `/etc/group` (or missing files) leaves the id at 0.
  */
 export async function resolveChown(
   root: string,
@@ -186,9 +187,8 @@ export async function resolveChown(
     const entry = parsePasswd(await readInRoot(root, "/etc/passwd") ?? "").find((e) =>
       e.name === u
     );
-    if (!entry) throw new ImgError(`unable to find user ${u}: no matching entries in passwd file`);
-    uid = entry.uid;
-    gid = entry.gid;
+    uid = entry?.uid ?? 0;
+    gid = entry?.gid ?? 0;
   }
   if (g !== "") {
     const numericGid = parseId(g);
@@ -197,10 +197,7 @@ export async function resolveChown(
       const group = parseGroup(await readInRoot(root, "/etc/group") ?? "").find((e) =>
         e.name === g
       );
-      if (!group) {
-        throw new ImgError(`unable to find group ${g}: no matching entries in group file`);
-      }
-      gid = group.gid;
+      if (group) gid = group.gid;
     }
   }
   return { uid, gid };

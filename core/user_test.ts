@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { ImgError } from "./errors.ts";
-import { ensureAdditionalGids, parseGroup, parsePasswd, resolveUser } from "./user.ts";
+import {
+  ensureAdditionalGids,
+  parseGroup,
+  parsePasswd,
+  resolveChown,
+  resolveUser,
+} from "./user.ts";
 
 const PASSWD = `root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
@@ -166,4 +172,15 @@ Deno.test("ensureAdditionalGids puts the primary group first once", () => {
   assert.deepEqual(ensureAdditionalGids(1000, [50]), [1000, 50]);
   assert.deepEqual(ensureAdditionalGids(50, [10, 50]), [10, 50]);
   assert.deepEqual(ensureAdditionalGids(0), [0]);
+});
+
+Deno.test("resolveChown: names missing from the image are 0, as BuildKit's file op", async () => {
+  await withRootfs(async (root) => {
+    assert.deepEqual(await resolveChown(root, "ghost"), { uid: 0, gid: 0 });
+    assert.deepEqual(await resolveChown(root, "ghost:staff"), { uid: 0, gid: 50 });
+    assert.deepEqual(await resolveChown(root, "1000:ghosts"), { uid: 1000, gid: 1000 });
+  });
+  await withRootfs(async (root) => {
+    assert.deepEqual(await resolveChown(root, "builder"), { uid: 0, gid: 0 });
+  }, { passwd: "", group: "" });
 });

@@ -75,7 +75,7 @@ Deno.test("du lists the build cache; prune keeps what images use; prune -a with 
     );
     match(verbose.stdout, /Used by an image:\s+true/);
 
-    const nothing = await imgOk(["prune", "-f", "until=1h"], { state });
+    const nothing = await imgOk(["prune", "--filter", "until=1h"], { state });
     match(nothing.stdout, /^Reclaimed:\s+0B\n/);
 
     const pruned = await imgOk(["prune"], { state });
@@ -97,7 +97,7 @@ Deno.test("du lists the build cache; prune keeps what images use; prune -a with 
       /^ID\s+RECLAIMABLE\s+SIZE\s+DESCRIPTION\nReclaimable:\s+0B\nTotal:\s+0B\n$/,
     );
 
-    const bad = await img(["prune", "-f", "color=red"], { state });
+    const bad = await img(["prune", "--filter", "color=red"], { state });
     equal(bad.code, 1);
     match(bad.stderr, /Invalid filter "color"/);
   } finally {

@@ -22,6 +22,41 @@ import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
 import { chooseExecutor } from "../executor_choice.ts";
+import {
+  applyOutputFlags,
+  type BuildxFlags,
+  frontendFlagOptions,
+  imageId,
+  refuseRemoteContext,
+  refuseUnsupported,
+  writeBuildFiles,
+} from "./_buildx_flags.ts";
+
+/** `--check`'s report, as buildx prints it (rule, its page, message, location). */
+function printCheckResult(warnings: string[], filename: string): void {
+  if (warnings.length === 0) {
+    console.log("Check complete, no warnings found.");
+    return;
+  }
+  const n = warnings.length;
+  console.log(`Check complete, ${n} warning${n === 1 ? " has" : "s have"} been found!`);
+  for (const w of warnings) {
+    const m = /^(\w+): (.*?)(?: \(line (\d+)\))?$/.exec(w);
+    console.log("");
+    if (!m) {
+      console.log(`WARN: ${w}`);
+      continue;
+    }
+    const slug = m[1].replace(/([A-Z]+)([A-Z][a-z])/g, "$1-$2").replace(
+      /([a-z0-9])([A-Z])/g,
+      "$1-$2",
+    )
+      .toLowerCase();
+    console.log(`WARN: ${m[1]} - https://docs.docker.com/go/dockerfile/rule/${slug}/`);
+    console.log(m[2]);
+    if (m[3]) console.log(`${filename}:${m[3]}`);
+  }
+}
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return await new Response(stream).bytes();
@@ -72,7 +107,7 @@ export function buildCommand() {
     .option("--no-console", "use non-console progress UI (BuildKit's plain output)")
     .addOption(
       new Option("--progress <type>", "set type of progress output").choices(
-        ["auto", "plain", "tty"] as const,
+        ["auto", "plain", "tty", "quiet", "rawjson"] as const,
       ).default("auto" as const),
     )
     .option(
@@ -100,11 +135,70 @@ export function buildCommand() {
       [] as string[],
     )
     .addOption(insecureRegistryOption())
+    // --- buildx flags (see _buildx_flags.ts: implemented or refused, never ignored) ---
+    .option("--check", "evaluate the build checks and exit without building")
+    .option("--iidfile <file>", "write the image ID to the file")
+    .option("-q, --quiet", "suppress the build output and print the image ID on success")
+    .option("--metadata-file <file>", "write build result metadata to a file (JSON)")
+    .option("--push", "shorthand for --output=type=image,push=true")
+    .option("--load", "shorthand for --output=type=image (the local image store)")
+    .option(
+      "--no-cache-filter <stage>",
+      "do not cache the stage (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--annotation <annotation>",
+      "add an annotation to the image (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option("--network <mode>", "networking mode for RUN steps: default, none, host")
+    .option(
+      "--allow <entitlement>",
+      "allow an entitlement: network.host, security.insecure (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--add-host <host:ip>",
+      "add a custom host-to-IP mapping (not supported yet)",
+      collect,
+      [] as string[],
+    )
+    .option("--shm-size <bytes>", "size of /dev/shm for RUN steps (not supported yet)")
+    .option(
+      "--ulimit <ulimit>",
+      "ulimit options for RUN steps (not supported yet)",
+      collect,
+      [] as string[],
+    )
+    .option("--provenance <value>", "provenance attestation (only false: img attaches none)")
+    .option("--sbom <value>", "SBOM attestation (only false: img attaches none)")
+    .option(
+      "--build-context <name=value>",
+      "additional build context (not supported yet)",
+      collect,
+      [] as string[],
+    )
+    // --- end of buildx flags ---
     .action(async (path, opts, cmd) => {
+      // commander files `--no-cache-filter` under `cacheFilter` (a `--no-` option).
+      const flags: BuildxFlags = {
+        ...opts,
+        noCacheFilter: (opts as { cacheFilter?: unknown }).cacheFilter instanceof Array
+          ? (opts as unknown as { cacheFilter: string[] }).cacheFilter
+          : [],
+      };
+      refuseUnsupported(flags);
+      refuseRemoteContext(path);
       const ctx = contextOf(cmd);
       // RUN steps and file ownership need root of a user namespace: re-run inside one.
       await ensureRootless({ debug: ctx.debug });
-      const progressMode = parseProgressMode(opts.progress, opts.console === false);
+      const progressMode = opts.quiet || opts.check
+        ? "quiet"
+        : parseProgressMode(opts.progress, opts.console === false);
       try {
         const contextDir = resolve(path);
         const st = await Deno.stat(contextDir).catch(() => undefined);
@@ -145,7 +239,13 @@ export function buildCommand() {
         }
 
         const loader = await ctx.plugins();
-        const outputs = parseOutputs(opts.output, opts.tag);
+        Object.assign(frontendOptions, frontendFlagOptions(flags));
+        ctx.debug(
+          `RUN steps use ${
+            opts.network === "none" ? "no network (--network=none)" : "the host's network"
+          }; BuildKit's default is a network namespace of their own that can reach out`,
+        );
+        const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
         const exporters: ExporterInstance[] = [];
         for (const o of outputs) {
           const plugin = await loader.get("exporter", o.type);
@@ -180,6 +280,10 @@ export function buildCommand() {
         const executor = await (await loader.get("executor", executorChoice.name))
           .create(ctx.pluginContext);
         const progress = new ProgressWriter();
+        const warnings: string[] = [];
+        progress.listen((e) => {
+          if (e.type === "warning") warnings.push(e.message);
+        });
         const display = createProgressDisplay({ mode: progressMode });
         progress.listen(display.listener);
         const abort = new AbortController();
@@ -210,14 +314,26 @@ export function buildCommand() {
               signal: abort.signal,
               secrets: SecretStore.parse(opts.secret, ctx.env),
               ssh: SshAgents.parse(opts.ssh, ctx.env),
+              evaluateOnly: opts.check,
             },
           );
           display.done("FINISHED");
         } catch (e) {
           display.done(abort.signal.aborted ? "CANCELED" : "ERROR");
+          if (opts.check) printCheckResult(warnings, filename);
           throw e;
         } finally {
           Deno.removeSignalListener("SIGINT", onSignal);
+        }
+        if (opts.check) {
+          printCheckResult(warnings, filename);
+          return;
+        }
+        await writeBuildFiles(flags, result.responses);
+        if (opts.quiet) {
+          const id = imageId(result.responses);
+          if (id) console.log(id);
+          return;
         }
         const digest = result.responses.find((r) => r["containerimage.digest"])
           ?.["containerimage.digest"];

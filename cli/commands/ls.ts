@@ -4,15 +4,22 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { familiarReference, type ImageRecord, ImgError, parseReference } from "@img/core";
+import {
+  familiarReference,
+  findImage,
+  type ImageRecord,
+  ImgError,
+  parseReference,
+} from "@img/core";
 import { loadImage } from "@img/core/image";
 import type { State } from "@img/core/state";
 import { contextOf } from "../program.ts";
-import { formatTable } from "../ui/table.ts";
+import { formatListing } from "../ui/format.ts";
+import { normalizeName } from "./tag.ts";
 import { bytesSize, timeAgo } from "../ui/units.ts";
 
 /** The filters `ls` understands. */
-const FILTERS = ["name", "reference"] as const;
+const FILTERS = ["name", "reference", "label", "before", "since", "dangling"] as const;
 
 /**
  * Matches `name` against a glob `pattern` as Go's `path.Match` does: `*` and `?` never match
@@ -76,43 +83,133 @@ export function parseFilters(filters: string[], allowed: readonly string[]): Map
   return out;
 }
 
-async function imageSize(state: State, rec: ImageRecord): Promise<number> {
+interface Row {
+  rec: ImageRecord;
+  size: number;
+  created: Date;
+  labels: Record<string, string>;
+}
+
+async function loadRow(state: State, rec: ImageRecord): Promise<Row> {
   try {
-    return (await loadImage(state.content, rec.target)).size;
+    const image = await loadImage(state.content, rec.target);
+    const created = image.config.created ? new Date(image.config.created) : rec.createdAt;
+    return { rec, size: image.size, created, labels: image.config.config?.Labels ?? {} };
   } catch {
-    return rec.target.size;
+    return { rec, size: rec.target.size, created: rec.createdAt, labels: {} };
   }
 }
 
+/** Repository and tag of a stored name, as docker shows them (`<none>` for a digest-only name). */
+function repoTag(name: string): { repository: string; tag: string } {
+  const familiar = familiarReference(parseReference(name));
+  const at = familiar.indexOf("@");
+  const base = at >= 0 ? familiar.slice(0, at) : familiar;
+  const colon = base.lastIndexOf(":");
+  if (colon > base.lastIndexOf("/")) {
+    return { repository: base.slice(0, colon), tag: base.slice(colon + 1) };
+  }
+  return { repository: base, tag: "<none>" };
+}
+
+/** Go's time.Time format docker prints for `CreatedAt`. */
+function goTime(d: Date): string {
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC");
+}
+
+/** The `ls` filters as docker's `images --filter`: reference, label, before, since, dangling. */
+function rowFilter(filters: Map<string, string[]>, rows: Row[], state: State) {
+  const patterns = [...(filters.get("name") ?? []), ...(filters.get("reference") ?? [])];
+  const labels = filters.get("label") ?? [];
+  const dangling = filters.get("dangling")?.map((v) => {
+    if (!/^(true|false|1|0)$/i.test(v)) {
+      throw new ImgError(`Invalid filter "dangling=${v}": use dangling=true or dangling=false`);
+    }
+    return /^(true|1)$/i.test(v);
+  });
+  const createdOf = (key: string, input: string): Date => {
+    const rec = findImage(state.images, input, normalizeName);
+    const row = rec && rows.find((r) => r.rec.target.digest === rec.target.digest);
+    if (!row) throw new ImgError(`Invalid filter "${key}=${input}": no such image`);
+    return row.created;
+  };
+  const before = (filters.get("before") ?? []).map((v) => createdOf("before", v));
+  const since = (filters.get("since") ?? []).map((v) => createdOf("since", v));
+  return (row: Row): boolean => {
+    if (patterns.length && !patterns.some((p) => referenceMatches(p, row.rec.name))) return false;
+    for (const l of labels) {
+      const eq = l.indexOf("=");
+      const key = eq < 0 ? l : l.slice(0, eq);
+      if (!(key in row.labels)) return false;
+      if (eq >= 0 && row.labels[key] !== l.slice(eq + 1)) return false;
+    }
+    if (dangling && dangling.some((d) => d !== (repoTag(row.rec.name).tag === "<none>"))) {
+      return false;
+    }
+    if (before.some((b) => row.created >= b)) return false;
+    if (since.some((s) => row.created <= s)) return false;
+    return true;
+  };
+}
+
 /** The `ls` command. */
-export function lsCommand(): Command<[], { filter: string[] }> {
+export function lsCommand(): Command<[], { filter: string[]; quiet?: true; format?: string }> {
   return new Command("ls")
     .usage("[OPTIONS]")
     .description("List images and digests")
     .option(
       "-f, --filter <filter>",
-      "filter output based on conditions provided (name=, reference=)",
+      "filter output based on conditions provided (reference=, label=, before=, since=, dangling=)",
       (v, p: string[]) => [...p, v],
       [] as string[],
+    )
+    .option("-q, --quiet", "only show image IDs")
+    .option(
+      "--format <format>",
+      "table, json, or a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, {{.CreatedAt}}, {{.CreatedSince}})",
     )
     .action(async (opts, cmd) => {
       const ctx = contextOf(cmd);
       try {
         const filters = parseFilters(opts.filter, FILTERS);
-        const patterns = [...(filters.get("name") ?? []), ...(filters.get("reference") ?? [])];
-        const rows = [["NAME", "SIZE", "CREATED AT", "UPDATED AT", "DIGEST"]];
+        const rows: Row[] = [];
+        for (const rec of ctx.state.images.list()) rows.push(await loadRow(ctx.state, rec));
+        const keep = rowFilter(filters, rows, ctx.state);
         const now = new Date();
-        for (const rec of ctx.state.images.list()) {
-          if (patterns.length && !patterns.some((p) => referenceMatches(p, rec.name))) continue;
-          rows.push([
-            familiarReference(parseReference(rec.name)),
-            bytesSize(await imageSize(ctx.state, rec)),
-            timeAgo(rec.createdAt, now),
-            timeAgo(rec.updatedAt, now),
-            rec.target.digest,
-          ]);
-        }
-        await Deno.stdout.write(new TextEncoder().encode(formatTable(rows)));
+        const items = rows.filter(keep).map((row) => {
+          const { repository, tag } = repoTag(row.rec.name);
+          return {
+            Name: familiarReference(parseReference(row.rec.name)),
+            Repository: repository,
+            Tag: tag,
+            ID: row.rec.target.digest.slice(7, 19),
+            Digest: row.rec.target.digest,
+            Size: bytesSize(row.size),
+            CreatedAt: goTime(row.created),
+            CreatedSince: timeAgo(row.created, now),
+            UpdatedSince: timeAgo(row.rec.updatedAt, now),
+            StoredSince: timeAgo(row.rec.createdAt, now),
+          };
+        });
+        const out = opts.quiet
+          ? items.map((i) => i.ID + "\n").join("")
+          : formatListing(opts.format, items, [
+            ["NAME", "Name"],
+            ["SIZE", "Size"],
+            ["CREATED AT", "StoredSince"],
+            ["UPDATED AT", "UpdatedSince"],
+            ["DIGEST", "Digest"],
+          ], {
+            Repository: "REPOSITORY",
+            Tag: "TAG",
+            ID: "IMAGE ID",
+            Digest: "DIGEST",
+            Size: "SIZE",
+            CreatedAt: "CREATED AT",
+            CreatedSince: "CREATED",
+            Name: "NAME",
+          });
+        await Deno.stdout.write(new TextEncoder().encode(out));
       } finally {
         ctx.close();
       }

@@ -9,6 +9,7 @@ import { diskUsage, prune, type RecordType } from "@img/core/gc";
 import { ensureRootless } from "@img/core/rootless";
 import { contextOf } from "../program.ts";
 import { collect } from "../ui/options.ts";
+import { readLine } from "../ui/prompt.ts";
 import { bytesSize, parseDuration, parseSize } from "../ui/units.ts";
 import { formatRecords, openBackends } from "./_cache.ts";
 import { parseFilters } from "./ls.ts";
@@ -16,14 +17,15 @@ import { parseFilters } from "./ls.ts";
 /** The `prune` command. */
 export function pruneCommand(): Command<
   [],
-  { filter: string[]; keepStorage?: string; all?: boolean }
+  { filter: string[]; keepStorage?: string; all?: boolean; force?: true }
 > {
   return new Command("prune")
     .usage("[OPTIONS]")
     .description("Prune and clean up the build cache")
     .option("-a, --all", "remove all unused build cache, not just what no image uses")
+    .option("-f, --force", "do not prompt for confirmation")
     .option(
-      "-f, --filter <filter>",
+      "--filter <filter>",
       "provide filter values (until=24h, type=regular|exec.cachemount)",
       collect,
       [] as string[],
@@ -55,6 +57,14 @@ export function pruneCommand(): Command<
           } catch (e) {
             throw new ImgError((e as Error).message);
           }
+        }
+        // As docker, a terminal is asked first; -f skips the question (pipes never block on it).
+        if (!opts.force && Deno.stdin.isTerminal()) {
+          const what = opts.all ? "all build cache" : "all dangling build cache";
+          const answer = await readLine(
+            `WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `,
+          );
+          if (!/^y(es)?$/i.test(answer.trim())) return;
         }
         const state = ctx.state;
         const backends = await openBackends(ctx);

@@ -8,6 +8,7 @@ import {
   formatPlatform,
   formatReference,
   hostPlatform,
+  ImgError,
   parsePlatform,
   parseReference,
 } from "@img/core";
@@ -21,7 +22,7 @@ import { insecureRegistryOption } from "../ui/options.ts";
 /** The `pull` command. */
 export function pullCommand(): Command<
   [string],
-  { platform?: string; insecureRegistry: string[] }
+  { platform?: string; insecureRegistry: string[]; allTags?: true }
 > {
   return new Command("pull")
     .usage("[OPTIONS] NAME[:TAG|@DIGEST]")
@@ -31,8 +32,14 @@ export function pullCommand(): Command<
       "--platform <platform>",
       "set platform if server is multi-platform capable (e.g. linux/arm64)",
     )
+    .option("-a, --all-tags", "download all tagged images in the repository (not supported yet)")
     .addOption(insecureRegistryOption())
     .action(async (name, opts, cmd) => {
+      if (opts.allTags) {
+        throw new ImgError(
+          "img pull --all-tags is not supported yet: img cannot list a repository's tags; pull each tag by name",
+        );
+      }
       const ctx = contextOf(cmd);
       try {
         const ref = parseReference(name);

@@ -4,7 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { findImage, formatReference, NotFoundError, parseReference } from "@img/core";
+import { findImage, formatReference, ImgError, NotFoundError, parseReference } from "@img/core";
 import { push } from "@img/core/registry";
 import { contextOf } from "../program.ts";
 import { TransferReporter } from "../ui/transfer.ts";
@@ -12,34 +12,60 @@ import { insecureRegistryOption } from "../ui/options.ts";
 import { normalizeName } from "./tag.ts";
 
 /** The `push` command. */
-export function pushCommand(): Command<[string], { insecureRegistry: string[] }> {
+export function pushCommand(): Command<
+  [string],
+  { insecureRegistry: string[]; allTags?: true }
+> {
   return new Command("push")
     .usage("[OPTIONS] NAME[:TAG]")
     .description("Push an image or a repository to a registry")
     .argument("<name>")
+    .option("-a, --all-tags", "push every local tag of the repository")
     .addOption(insecureRegistryOption())
     .action(async (name, opts, cmd) => {
       const ctx = contextOf(cmd);
       try {
-        const ref = parseReference(name);
-        const full = formatReference(ref);
-        const image = findImage(ctx.state.images, name, normalizeName);
-        if (!image) throw new NotFoundError(`No such image: ${name}: build, pull or tag it first`);
-        console.log(`Pushing ${full}...`);
         const client = await ctx.registry(opts.insecureRegistry);
-        // Blobs of an image that came from another repository of the same registry are mounted.
-        const sources = ctx.state.images.namesFor(image.target.digest)
-          .map((n) => parseReference(n))
-          .filter((r) => r.domain === ref.domain && r.path !== ref.path);
-        const reporter = new TransferReporter("Pushing", ctx.debug);
-        await push(client, ref, image.target, ctx.state.content, {
-          mountFrom: sources[0],
-          onProgress: reporter.update,
-        });
-        reporter.done();
-        console.log(`Successfully pushed ${full}`);
+        let names = [name];
+        if (opts.allTags) {
+          const ref = parseReference(name);
+          if (name.includes("@") || name.slice(name.lastIndexOf("/") + 1).includes(":")) {
+            throw new ImgError(`--all-tags takes a repository without a tag: ${name}`);
+          }
+          names = ctx.state.images.list().map((r) => r.name).filter((n) => {
+            const r = parseReference(n);
+            return r.domain === ref.domain && r.path === ref.path && r.tag && !r.digest;
+          });
+          if (names.length === 0) {
+            throw new NotFoundError(`No tag of ${name} is stored: build, pull or tag it first`);
+          }
+        }
+        for (const n of names) await pushOne(ctx, client, n);
       } finally {
         ctx.close();
       }
     });
+}
+
+async function pushOne(
+  ctx: ReturnType<typeof contextOf>,
+  client: Awaited<ReturnType<ReturnType<typeof contextOf>["registry"]>>,
+  name: string,
+): Promise<void> {
+  const ref = parseReference(name);
+  const full = formatReference(ref);
+  const image = findImage(ctx.state.images, name, normalizeName);
+  if (!image) throw new NotFoundError(`No such image: ${name}: build, pull or tag it first`);
+  console.log(`Pushing ${full}...`);
+  // Blobs of an image that came from another repository of the same registry are mounted.
+  const sources = ctx.state.images.namesFor(image.target.digest)
+    .map((n) => parseReference(n))
+    .filter((r) => r.domain === ref.domain && r.path !== ref.path);
+  const reporter = new TransferReporter("Pushing", ctx.debug);
+  await push(client, ref, image.target, ctx.state.content, {
+    mountFrom: sources[0],
+    onProgress: reporter.update,
+  });
+  reporter.done();
+  console.log(`Successfully pushed ${full}`);
 }

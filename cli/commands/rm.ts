@@ -17,12 +17,13 @@ function isName(input: string, name: string): boolean {
 }
 
 /** The `rm` command. */
-export function rmCommand(): Command<[string[]]> {
+export function rmCommand(): Command<[string[]], { force?: true }> {
   return new Command("rm")
-    .usage("IMAGE [IMAGE...]")
+    .usage("[OPTIONS] IMAGE [IMAGE...]")
     .description("Remove one or more images")
     .argument("<image...>")
-    .action((names, _opts, cmd) => {
+    .option("-f, --force", "remove an image ID that several repositories name")
+    .action((names, opts, cmd) => {
       const ctx = contextOf(cmd);
       const failed: string[] = [];
       try {
@@ -34,6 +35,17 @@ export function rmCommand(): Command<[string[]]> {
             // A digest names every tag of that image, as `docker rmi <id>` does.
             const byName = isName(input, image.name);
             const doomed = byName ? [image.name] : images.namesFor(image.target.digest);
+            // As docker: an ID named in several repositories is removed only with --force.
+            const repos = new Set(
+              doomed.map((n) => parseReference(n)).map((r) => `${r.domain}/${r.path}`),
+            );
+            if (repos.size > 1 && !opts.force) {
+              throw new ImgError(
+                `conflict: unable to delete ${
+                  image.target.digest.slice(7, 19)
+                } (must be forced) - image is referenced in multiple repositories`,
+              );
+            }
             for (const name of doomed) {
               images.delete(name);
               console.log(`Untagged: ${familiarReference(parseReference(name))}`);

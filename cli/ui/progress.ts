@@ -23,8 +23,11 @@ import { ImgError, type ProgressEvent, type ProgressListener } from "@img/core";
 import { errorLogs, PlainPrinter, Trace, warningSummary } from "./_progress_plain.ts";
 import { TtyDisplay } from "./_progress_tty.ts";
 
-/** How progress is shown: `tty` live, `plain` line by line, `auto` picks `tty` when stderr is a terminal. */
-export type ProgressMode = "auto" | "tty" | "plain";
+/**
+ * How progress is shown: `tty` live, `plain` line by line, `auto` picks `tty` when stderr is
+ * a terminal, `quiet` nothing, `rawjson` one JSON object per progress event (a line each).
+ */
+export type ProgressMode = "auto" | "tty" | "plain" | "quiet" | "rawjson";
 
 /** How a build ended. */
 export type BuildResult = "FINISHED" | "ERROR" | "CANCELED";
@@ -50,7 +53,7 @@ export interface ProgressDisplayOptions {
 /** A progress display: feed it events through `listener`, then call `done` once. */
 export interface ProgressDisplay {
   /** The mode in use, `auto` resolved. */
-  readonly mode: "tty" | "plain";
+  readonly mode: "tty" | "plain" | "quiet" | "rawjson";
   /** Takes progress events; pass it to `ProgressWriter.listen`. */
   readonly listener: ProgressListener;
   /**
@@ -87,14 +90,14 @@ function consoleSize(): { columns: number; rows: number } | undefined {
 }
 
 /**
- * Parses a `--progress` value as docker takes it (`auto`, `plain`, `tty`); `--no-console`
- * means `plain`.
+ * Parses a `--progress` value as buildx takes it (`auto`, `plain`, `tty`, `quiet`,
+ * `rawjson`); `--no-console` means `plain`.
  */
 export function parseProgressMode(value: string | undefined, noConsole = false): ProgressMode {
   if (noConsole) return "plain";
   if (value === undefined || value === "") return "auto";
-  if (value === "auto" || value === "plain" || value === "tty") return value;
-  throw new ImgError(`Invalid progress mode "${value}": use auto, plain or tty`);
+  if (["auto", "plain", "tty", "quiet", "rawjson"].includes(value)) return value as ProgressMode;
+  throw new ImgError(`Invalid progress mode "${value}": use auto, plain, tty, quiet or rawjson`);
 }
 
 /** Creates a progress display for one build. */
@@ -112,6 +115,7 @@ export function createProgressDisplay(options: ProgressDisplayOptions = {}): Pro
     })();
     mode = tty ? "tty" : "plain";
   }
+  if (mode === "quiet" || mode === "rawjson") return streamDisplay(mode, write);
   const tty = mode === "tty";
   const trace = new Trace(tty, now);
   const color = options.color ?? !env("NO_COLOR");
@@ -165,6 +169,20 @@ export function createProgressDisplay(options: ProgressDisplayOptions = {}): Pro
       if (ticker !== undefined) clearInterval(ticker);
       if (result !== "FINISHED") trace.cancelRunning(now());
       finish();
+    },
+  };
+}
+
+/** `quiet` (no output) and `rawjson` (each event as one line of JSON) displays. */
+function streamDisplay(mode: "quiet" | "rawjson", write: (s: string) => void): ProgressDisplay {
+  let ended = false;
+  return {
+    mode,
+    listener: (event: ProgressEvent) => {
+      if (!ended && mode === "rawjson") write(JSON.stringify(event) + "\n");
+    },
+    done(): void {
+      ended = true;
     },
   };
 }

@@ -397,8 +397,21 @@ Deno.test("auto mode picks the TTY display only on a terminal; --progress values
   assert.equal(parseProgressMode("tty", true), "plain");
   assert.throws(
     () => parseProgressMode("fancy"),
-    /Invalid progress mode "fancy": use auto, plain or tty/,
+    /Invalid progress mode "fancy": use auto, plain, tty, quiet or rawjson/,
   );
+  assert.equal(parseProgressMode("quiet"), "quiet");
+  assert.equal(parseProgressMode("rawjson"), "rawjson");
+});
+
+Deno.test("--progress=rawjson writes one JSON object per event; quiet writes nothing", () => {
+  const raw = run({ mode: "rawjson" }, BUILD, [11500, "FINISHED"]);
+  const lines = raw.trimEnd().split("\n");
+  assert.equal(lines.length, BUILD.length);
+  const events = lines.map((l) => JSON.parse(l));
+  assert.deepEqual(events.map((e) => e.type), BUILD.map(([, e]) => e.type));
+  assert.equal(events[0].vertex, "v1");
+  assert.equal(typeof events[0].time, "number");
+  assert.equal(run({ mode: "quiet" }, BUILD, [11500, "ERROR"]), "");
 });
 
 Deno.test("numbers are formatted as Go formats them (round half to even on exact ties)", () => {

@@ -217,9 +217,20 @@ async function copy(root: string, action: CopyAction, ctx: FileActionContext): P
         filter,
         onWarning: ctx.onWarning,
       });
-      copier.copyMatch(match, dest, destComponents, what);
+      if (options.parents) {
+        // BuildKit's --parents: the match's path below the pivot, under the destination dir.
+        const rel = match.components.slice(pivotDepth(src));
+        const under = `${namesDirectory(dest) ? dest : `${dest}/`}${rel.join("/")}`;
+        copier.copyMatch(match, under, clampComponents(under), what);
+      } else copier.copyMatch(match, dest, destComponents, what);
     }
   }
+}
+
+/** How many leading components of `src` are dropped by `--parents`: those before `/./`. */
+function pivotDepth(src: string): number {
+  const i = src.indexOf("/./");
+  return i < 0 ? 0 : clampComponents(src.slice(0, i)).length;
 }
 
 interface CopierOptions {

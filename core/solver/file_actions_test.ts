@@ -506,3 +506,20 @@ Deno.test({
     assert.deepEqual(await ownersInUserNamespace("imgtest"), EXPECTED_OWNERS);
   },
 });
+
+Deno.test("copy: --parents keeps each match's path, below a ./ pivot when there is one", async () => {
+  const t = await setup();
+  const parents = { options: { ...COPY, parents: true } } as Partial<FileAction>;
+  const out = await run([
+    cp(["dir/sub/y.txt", "a.txt"], "/p/", parents),
+    cp("./dir/*/y.txt", "/w/", parents),
+    cp("dir/./sub/y.txt", "/pivot/", parents),
+    cp("./dir/sub", "/d/", parents),
+  ], t);
+  const keys = (prefix: string) => Object.keys(out).filter((p) => p.startsWith(prefix)).sort();
+  assert.deepEqual(keys("p/"), ["p/a.txt", "p/dir", "p/dir/sub", "p/dir/sub/y.txt"]);
+  assert.deepEqual(keys("w/"), ["w/dir", "w/dir/sub", "w/dir/sub/y.txt"]);
+  assert.deepEqual(keys("pivot/"), ["pivot/sub", "pivot/sub/y.txt"]);
+  assert.deepEqual(keys("d/"), ["d/dir", "d/dir/sub", "d/dir/sub/y.txt"]);
+  assert.deepEqual(out["d/dir/sub/y.txt"], file("Y", 0o755));
+});

@@ -19,3 +19,4 @@ export { canonicalJSON, vertexDigest } from "../build_graph.ts";
 export { MAX_SECRET_SIZE, parseSecretSpec, type SecretSource, SecretStore } from "./secrets.ts";
 export { type AgentRelay, parseSshSpec, relayAgent, SshAgents, type SshSource } from "./ssh.ts";
 export { acquireCacheMount, type CacheMountHandle, type CacheMountOptions } from "./cache_mount.ts";
+export { type ModeChange, parseChmod } from "./_chmod.ts";

@@ -217,10 +217,25 @@ class SolveRun {
     return p;
   }
 
+  readonly #ignoring = new Map<Digest, boolean>();
+
+  /**
+   * Whether `v` must run: it ignores the cache, or one of its inputs does (`--no-cache-filter`
+   * re-runs a stage, so what is built on it cannot come from the cache either).
+   */
+  #ignoresCache(v: Vertex): boolean {
+    let r = this.#ignoring.get(v.digest);
+    if (r === undefined) {
+      r = (v.ignoreCache ?? false) || v.inputs.some((i) => this.#ignoresCache(this.vertex(i)));
+      this.#ignoring.set(v.digest, r);
+    }
+    return r;
+  }
+
   async #solveVertex(v: Vertex): Promise<Result> {
     if (v.op.type === "source") return await this.#solveSource(v, v.op);
     const key = await this.cacheKey(v.digest);
-    if (!this.options.noCache && !v.ignoreCache) {
+    if (!this.options.noCache && !this.#ignoresCache(v)) {
       const cached = this.cache.lookup(key);
       // A prune removing the snapshot right now makes it a miss.
       if (cached !== undefined && (this.deps.lease?.add("snapshot", cached) ?? true)) {

@@ -12,6 +12,7 @@ import { z } from "zod";
 import {
   API_VERSION,
   booleanAttribute,
+  type Digest,
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
@@ -36,10 +37,13 @@ export const imageExporter: Exporter = {
     return {
       async export(result, ctx) {
         const { manifest } = await exportImage(result, ctx, image);
+        const stored = await ctx.content.readJSON(manifest.digest as Digest);
+        const configDigest = (stored as { config: { digest: string } }).config.digest;
         for (const name of names) ctx.images.put(name, manifest);
         if (attrs.push) { for (const name of names) await ctx.push(name, manifest); }
         return {
           "containerimage.digest": manifest.digest,
+          "containerimage.config.digest": configDigest,
           ...(names.length ? { "image.name": names.join(",") } : {}),
         };
       },

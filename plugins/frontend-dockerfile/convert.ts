@@ -19,18 +19,20 @@ import {
   parsePlatform,
   type Platform,
 } from "@img/core";
+import { parseChmod } from "@img/core/solver";
 import { DockerfileError } from "./errors.ts";
-import {
-  type AddInstruction,
-  type CopyInstruction,
-  type Dockerfile,
-  expandInstruction,
-  type Instruction,
-  parseDockerfile,
-  parseMount,
-  type RunInstruction,
-  type Stage,
+import type {
+  AddInstruction,
+  CopyInstruction,
+  Instruction,
+  RunInstruction,
 } from "./instructions.ts";
+import { expandInstruction } from "./expand.ts";
+import { parseMount } from "./mount.ts";
+import { parsePortSpecs } from "./ports.ts";
+import type { Linter } from "./checks.ts";
+import { suggest } from "./_suggest.ts";
+import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 import { toExecMount } from "./exec_mount.ts";
 
@@ -65,10 +67,18 @@ export interface ConvertOptions {
   platform: Platform;
   /** The `.dockerignore` patterns, applied to the context. */
   excludes: string[];
+  /** Build checks: the converter reports `UndefinedVar` to it. */
+  linter?: Linter;
   /** The `created` time of history entries and the image (SOURCE_DATE_EPOCH or now). */
   created: Date;
   /** Do not use the cache for any vertex. */
   noCache?: boolean;
+  /** `--no-cache-filter`: do not use the cache for the steps of these stages (names or indexes). */
+  noCacheStages?: string[];
+  /** `--network` (BuildKit's `force-network-mode`): `none` isolates every RUN. */
+  networkMode?: "default" | "none";
+  /** Entitlements granted with `--allow` (`network.host`, `security.insecure`). */
+  allow?: string[];
 }
 
 interface StageState {
@@ -349,16 +359,20 @@ export class DockerfileConverter {
     }
   }
 
-  /** Converts `st` (and, first, every stage it depends on). `chain` detects cycles. */
+  /**
+   * Converts `st` (and, first, every stage it depends on). `chain` detects cycles; `via` is
+   * the instruction that needs `st` (a cycle is reported at its line).
+   */
   async #convertStage(
     st: StageState,
     meta: Map<string, string>,
     chain: StageState[],
+    via?: Instruction,
   ): Promise<void> {
     if (st.converted) return;
     const label = st.stage.name || String(st.stage.index);
     if (chain.includes(st)) {
-      throw this.#error(`circular dependency detected on stage: ${label}`, st.stage.from);
+      throw this.#error(`circular dependency detected on stage: ${label}`, via ?? st.stage.from);
     }
     chain = [...chain, st];
     const from = st.stage.from;
@@ -475,7 +489,7 @@ export class DockerfileConverter {
     const scope = this.#scope(st);
     let inst: Instruction;
     try {
-      inst = expandInstruction(raw, this.#lex, scope);
+      inst = expandInstruction(raw, this.#lex, scope, (name) => this.#undefinedVar(st, raw, name));
     } catch (e) {
       throw this.#error((e as Error).message, raw);
     }
@@ -515,8 +529,13 @@ export class DockerfileConverter {
       case "expose": {
         config.ExposedPorts = { ...config.ExposedPorts };
         const ports: string[] = [];
-        for (const p of inst.ports) {
-          const port = p.includes("/") ? p.toLowerCase() : `${p}/tcp`;
+        let specs: string[];
+        try {
+          specs = parsePortSpecs(inst.ports);
+        } catch (e) {
+          throw this.#error((e as Error).message, raw);
+        }
+        for (const port of specs) {
           config.ExposedPorts[port] = {};
           ports.push(port);
         }
@@ -606,7 +625,7 @@ export class DockerfileConverter {
             },
             [st.head],
             name,
-            { location: this.#location(raw), ignoreCache: this.#opts.noCache },
+            { location: this.#location(raw), ignoreCache: this.#ignoreCache(st) },
           );
         }
         this.#history(st, `WORKDIR ${wd}`, wd === "/");
@@ -634,14 +653,37 @@ export class DockerfileConverter {
   ): Promise<void> {
     const config = st.config.config!;
     let args: string[];
+    const mounts: ExecMount[] = [];
+    const inputs: Digest[] = [st.head];
     if (inst.files.length && inst.prependShell) {
       const file = inst.files[0];
       const data = file.chomp ? file.data.replace(/^\t+/gm, "") : file.data;
       const cmd = inst.cmdLine.join(" ").trim();
-      args =
-        cmd === `<<${file.name}` || cmd === `<<-${file.name}` || /^<<-?["']?\w+["']?$/.test(cmd)
+      const single = cmd === `<<${file.name}` || cmd === `<<-${file.name}` ||
+        /^<<-?["']?\w+["']?$/.test(cmd);
+      if (single && data.startsWith("#!")) {
+        // As BuildKit: a lone heredoc with a shebang is written to a file (0755) in a scratch
+        // layer mounted read-only at /dev/pipes, and run as a script, not fed to the shell.
+        inputs.push(this.#graph.add(
+          {
+            type: "file",
+            actions: [{ action: "mkfile", path: `/${file.name}`, mode: 0o755, data }],
+          },
+          [],
+          "[internal] preparing inline document",
+        ));
+        mounts.push({
+          type: "bind",
+          target: "/dev/pipes",
+          input: inputs.length - 1,
+          readonly: true,
+        });
+        args = [`/dev/pipes/${file.name}`];
+      } else {
+        args = single
           ? [...st.shell, data]
           : [...st.shell, `${cmd}\n${inst.files.map((f) => `${f.data}${f.name}`).join("\n")}`];
+      }
     } else {
       args = inst.prependShell ? [...st.shell, inst.cmdLine.join(" ")] : inst.cmdLine;
     }
@@ -653,8 +695,6 @@ export class DockerfileConverter {
       this.#usedArgs.add(k);
     }
     if (![...env.keys()].includes("PATH")) env.set("PATH", DEFAULT_PATH.slice(5));
-    const inputs: Digest[] = [st.head];
-    const mounts: ExecMount[] = [];
     const scope = this.#scope(st);
     for (const spec of raw.mountSpecs) {
       let m;
@@ -675,7 +715,7 @@ export class DockerfileConverter {
             if (from) {
               const stage = this.#findStage(from);
               if (stage) {
-                await this.#convertStage(stage, meta, chain);
+                await this.#convertStage(stage, meta, chain, raw);
                 input = stage.head;
               } else input = await this.#imageSource(from, raw);
             } else input = this.#context_();
@@ -699,15 +739,68 @@ export class DockerfileConverter {
         env: finalEnv,
         cwd: config.WorkingDir || "/",
         ...(config.User ? { user: config.User } : {}),
-        network: inst.network === "none" ? "none" : "host",
+        network: this.#network(inst),
         mounts,
       },
       inputs,
       this.#name(st, raw),
-      { location: this.#location(raw), ignoreCache: this.#opts.noCache },
+      { location: this.#location(raw), ignoreCache: this.#ignoreCache(st) },
     );
     const argsPrefix = buildArgs.length ? `|${buildArgs.length} ${buildArgs.join(" ")} ` : "";
     this.#history(st, `RUN ${argsPrefix}${args.join(" ")} # buildkit`, false);
+  }
+
+  /** The mode of a COPY/ADD heredoc file: 0644, or `--chmod` (octal or symbolic) applied to it. */
+  #heredocMode(chmod: string | undefined, inst: Instruction): number {
+    if (!chmod) return 0o644;
+    try {
+      return parseChmod(chmod)(0o644, false);
+    } catch (e) {
+      throw this.#error((e as Error).message, inst);
+    }
+  }
+
+  /** Whether the steps of `st` skip the cache (`--no-cache`, `--no-cache-filter`). */
+  #ignoreCache(st: StageState): boolean {
+    const stages = this.#opts.noCacheStages ?? [];
+    return (this.#opts.noCache ?? false) ||
+      stages.includes(st.stage.name) || stages.includes(String(st.stage.index));
+  }
+
+  /**
+   * The network of a RUN step. img has no network namespace of its own yet: `default` (as
+   * `host`) runs in the host's network, `none` in an empty namespace. `host` needs
+   * `--allow network.host`, `--security=insecure` is refused (with BuildKit's message when
+   * it is not allowed).
+   */
+  #network(inst: RunInstruction): "none" | "host" {
+    const allow = this.#opts.allow ?? [];
+    if (inst.security === "insecure") {
+      if (!allow.includes("security.insecure")) {
+        throw this.#error("security.insecure is not allowed", inst);
+      }
+      throw this.#error(
+        "RUN --security=insecure is not supported: img runs rootless and cannot grant a privileged container",
+        inst,
+      );
+    }
+    if (inst.network === "host" && !allow.includes("network.host")) {
+      throw this.#error("network.host is not allowed", inst);
+    }
+    if (inst.network === "none" || this.#opts.networkMode === "none") return "none";
+    return "host";
+  }
+
+  /** The `UndefinedVar` build check: `name` is neither an ARG of the stage nor in its env. */
+  #undefinedVar(st: StageState, inst: Instruction, name: string): void {
+    const linter = this.#opts.linter;
+    if (!linter || st.args.has(name) || this.#platformArgs().has(name)) return;
+    const hint = suggest(name, [...this.#scope(st).keys()]);
+    linter.run(
+      "UndefinedVar",
+      inst.startLine,
+      `Usage of undefined variable '$${name}'${hint ? ` (did you mean $${hint}?)` : ""}`,
+    );
   }
 
   /** An image used by `COPY --from` or `--mount from=`, pinned by digest. */
@@ -749,7 +842,7 @@ export class DockerfileConverter {
         throw this.#error(`circular dependency detected on stage: ${fromExpanded}`, inst);
       }
       if (stage) {
-        await this.#convertStage(stage, meta, chain);
+        await this.#convertStage(stage, meta, chain, inst);
         source = stage.head;
       } else if (/^\d+$/.test(fromExpanded)) {
         throw this.#error(`invalid stage index ${fromExpanded}`, inst);
@@ -789,7 +882,7 @@ export class DockerfileConverter {
       actions.push({
         action: "mkfile",
         path,
-        mode: chmod ? parseInt(chmod, 8) : 0o644,
+        mode: this.#heredocMode(chmod, inst),
         data,
         ...(chown ? { chown } : {}),
       });
@@ -809,14 +902,41 @@ export class DockerfileConverter {
           createDestPath: true,
           ...(inst.kind === "add" && inst.unpack !== false && !from ? { unpack: true } : {}),
           ...(inst.excludePatterns.length ? { exclude: inst.excludePatterns } : {}),
+          ...(inst.kind === "copy" && inst.parents ? { parents: true } : {}),
         },
       });
     }
-    const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
-    st.head = this.#graph.add({ type: "file", actions }, inputs, name, {
-      location: this.#location(inst),
-      ignoreCache: this.#opts.noCache,
-    });
+    const opts = { location: this.#location(inst), ignoreCache: this.#ignoreCache(st) };
+    if (inst.link && !(chown && /[^\d:]/.test(chown))) {
+      // --link, as BuildKit: the copy is made on scratch, a layer that does not depend on the
+      // stage (a change above it reuses it from the cache), then laid onto the stage. A named
+      // --chown needs the stage's /etc/passwd, so it is a plain copy.
+      const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
+      const layer = this.#graph.add(
+        { type: "file", actions },
+        inst.sourcePaths.length ? [scratch, source] : [scratch],
+        `${name} (link)`,
+        opts,
+      );
+      st.head = this.#graph.add(
+        {
+          type: "file",
+          actions: [{
+            action: "copy",
+            input: 1,
+            src: ["."],
+            dest: "/",
+            options: { createDestPath: true },
+          }],
+        },
+        [st.head, layer],
+        name,
+        opts,
+      );
+    } else {
+      const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
+      st.head = this.#graph.add({ type: "file", actions }, inputs, name, opts);
+    }
     // BuildKit's history names --chown and --chmod, never --from.
     // History as the BuildKit this is checked against (v0.8, Debian's docker.io) writes it:
     // without --chown/--chmod (newer BuildKit adds them).

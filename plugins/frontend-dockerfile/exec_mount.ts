@@ -7,7 +7,7 @@
  * @module
  */
 import type { ExecMount } from "@img/core";
-import type { RunMount } from "./instructions.ts";
+import type { RunMount } from "./mount.ts";
 
 /**
  * Converts `m`. `target` is its target resolved against the working directory (empty when

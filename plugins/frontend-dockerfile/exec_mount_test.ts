@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseMount } from "./instructions.ts";
+import { parseMount } from "./mount.ts";
 import { toExecMount } from "./exec_mount.ts";
 
 const noInput = () => Promise.reject(new Error("no input expected"));

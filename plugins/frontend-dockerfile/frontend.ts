@@ -3,7 +3,13 @@
  * client and converts them into a build definition.
  *
  * Options (BuildKit's names): `filename` (default `Dockerfile`), `target`,
- * `build-arg:NAME`, `label:NAME`, `no-cache`, `source-date-epoch`.
+ * `build-arg:NAME`, `label:NAME`, `no-cache` (empty: every step; else the stages to build
+ * without the cache), `force-network-mode` (`default`, `none`), `allow` (entitlements:
+ * `network.host`, `security.insecure`), `source-date-epoch`, `check` (a `# check=`
+ * value that replaces the file's; so does the `BUILDKIT_DOCKERFILE_CHECK` build arg).
+ *
+ * Build check violations are reported as warnings (`Rule: message (line N)`); with
+ * `error=true` they fail the build.
  *
  * @module
  */
@@ -17,7 +23,8 @@ import {
 } from "@img/core";
 import { DockerfileConverter } from "./convert.ts";
 import { parseDockerignore } from "./dockerignore.ts";
-import { parseDockerfile } from "./instructions.ts";
+import { parseDockerfile } from "./stages.ts";
+import { formatCheckWarning, lintDockerfile, Linter, parseCheckConfig } from "./checks.ts";
 
 function prefixed(options: Record<string, string>, prefix: string): Record<string, string> {
   return Object.fromEntries(
@@ -25,6 +32,14 @@ function prefixed(options: Record<string, string>, prefix: string): Record<strin
       [k, v],
     ) => [k.slice(prefix.length), v]),
   );
+}
+
+function parseNetworkMode(value: string | undefined): "default" | "none" {
+  if (value === undefined || value === "" || value === "default" || value === "sandbox") {
+    return "default";
+  }
+  if (value === "none") return "none";
+  throw new ImgError(`Invalid network mode "${value}": use default or none`);
 }
 
 /** The Dockerfile frontend. */
@@ -49,16 +64,34 @@ export class DockerfileFrontend implements Frontend {
         `Invalid SOURCE_DATE_EPOCH "${epoch}": it must be whole seconds since 1970`,
       );
     }
+    const checkSpec = o.check ?? o["build-arg:BUILDKIT_DOCKERFILE_CHECK"] ??
+      df.directives.find((d) => d.name === "check")?.value ?? "";
+    const linter = new Linter(parseCheckConfig(checkSpec));
+    lintDockerfile(df, linter);
     const converter = new DockerfileConverter(df, client, {
       target: o.target,
-      buildArgs: prefixed(o, "build-arg:"),
+      buildArgs: Object.fromEntries(
+        Object.entries(prefixed(o, "build-arg:")).filter(([k]) =>
+          k !== "BUILDKIT_DOCKERFILE_CHECK"
+        ),
+      ),
       labels: prefixed(o, "label:"),
       platform: request.platforms[0] ?? hostPlatform(),
       excludes: ignoreText ? parseDockerignore(ignoreText) : [],
       created: epoch !== undefined ? new Date(Number(epoch) * 1000) : new Date(),
-      noCache: o["no-cache"] !== undefined,
+      // BuildKit's no-cache: empty for every step, else the stages to build afresh.
+      noCache: o["no-cache"] === "",
+      noCacheStages: o["no-cache"]
+        ? o["no-cache"].split(",").map((s) => s.trim().toLowerCase())
+        : [],
+      networkMode: parseNetworkMode(o["force-network-mode"]),
+      allow: o.allow ? o.allow.split(",") : [],
+      linter,
     });
     const definition = await converter.convert();
+    for (const w of linter.warnings) client.warn(formatCheckWarning(w));
+    const lintError = linter.error();
+    if (lintError) throw lintError;
     return epoch !== undefined ? { ...definition, sourceDateEpoch: Number(epoch) } : definition;
   }
 }

@@ -3,7 +3,7 @@
  * `frontend/dockerfile/parser` does it (parser directives, line continuations with the escape
  * token, comments and empty lines inside continuations, JSON or shell form, heredocs).
  *
- * The typed instructions are built from these nodes by `instructions.ts`.
+ * The typed instructions are built from these nodes by `parse_instruction.ts`.
  *
  * @module
  */
@@ -368,6 +368,9 @@ function isSpaceChar(ch: string): boolean {
   return /^\s$/u.test(ch);
 }
 
+/** Flags that are booleans: a following word is an argument, never their value. */
+const BOOL_FLAGS = ["--link", "--parents", "--keep-git-dir", "--unpack"];
+
 /** Takes the leading `--flag[=value]` words off `line`; returns the rest and the flags. */
 function extractBuilderFlags(line: string): [string, string[]] {
   const IN_SPACES = 0, IN_WORD = 1, IN_QUOTE = 2;
@@ -403,7 +406,8 @@ function extractBuilderFlags(line: string): [string, string[]] {
         } else {
           if (word === "--") return [line.slice(pos), words];
           if (blankOK || word.length > 0) {
-            if (needFlagArg) parsingFlagArg = true;
+            // Boolean flags (`COPY --link src dst`) take no separate value word.
+            if (needFlagArg && !BOOL_FLAGS.includes(word)) parsingFlagArg = true;
             words.push(word);
           }
         }

@@ -383,6 +383,11 @@ Deno.test("flags are split off before the arguments", () => {
     ["--network=none"],
     "--not-a-flag",
   ]);
+  assert.deepEqual(splitCommand("COPY --link --parents a/b c /d/"), [
+    "COPY",
+    ["--link", "--parents"],
+    "a/b c /d/",
+  ]);
   assert.deepEqual(splitCommand("  FROM  "), ["FROM", [], ""]);
 });
 

@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { DockerfileError } from "./errors.ts";
-import {
-  type CopyInstruction,
-  type Dockerfile,
-  expandInstruction,
-  type Instruction,
-  parseDockerfile,
-  parseDuration,
-  parseMount,
-  type RunInstruction,
-} from "./instructions.ts";
+import type { CopyInstruction, Instruction, RunInstruction } from "./instructions.ts";
+import { expandInstruction } from "./expand.ts";
+import { parseDockerfile } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 
 function errorOf(text: string, fileName?: string): DockerfileError {
@@ -108,56 +101,6 @@ Deno.test("ONBUILD: the trigger is parsed; ONBUILD ONBUILD, FROM, MAINTAINER are
   assert.equal((heredoc as { expression: string }).expression, "RUN <<EOF\necho hi\nEOF");
 });
 
-Deno.test("stages: names, platforms, meta args, commands, original text", () => {
-  const df: Dockerfile = parseDockerfile(`# syntax=docker/dockerfile:1
-ARG BASE=busybox VERSION
-ARG TAG=latest
-FROM --platform=$BUILDPLATFORM \${BASE}:\${TAG} AS Build
-RUN make
-FROM scratch
-COPY --from=build /out /
-`);
-  assert.deepEqual(df.metaArgs.map((a) => a.args), [[{ key: "BASE", value: "busybox" }, {
-    key: "VERSION",
-  }], [
-    { key: "TAG", value: "latest" },
-  ]]);
-  assert.equal(df.stages.length, 2);
-  const [build, final] = df.stages;
-  assert.deepEqual(
-    [build.index, build.name, build.baseName, build.platform],
-    [0, "build", "${BASE}:${TAG}", "$BUILDPLATFORM"],
-  );
-  assert.equal(build.from.original, "FROM --platform=$BUILDPLATFORM ${BASE}:${TAG} AS Build");
-  assert.deepEqual(build.commands.map((c) => [c.kind, c.original, c.startLine]), [[
-    "run",
-    "RUN make",
-    5,
-  ]]);
-  assert.deepEqual([final.name, final.baseName], ["", "scratch"]);
-  assert.equal((final.commands[0] as CopyInstruction).from, "build");
-  assert.deepEqual(df.warnings, []);
-  assert.deepEqual(df.directives.map((d) => d.name), ["syntax"]);
-});
-
-Deno.test("a syntax directive naming another frontend gets a warning", () => {
-  const df = parseDockerfile("# syntax=example.com/my/frontend:2\nFROM a\n");
-  assert.equal(df.warnings.length, 1);
-  assert.match(
-    df.warnings[0].message,
-    /^Dockerfile:1: .*example\.com\/my\/frontend:2.*built-in Dockerfile frontend/,
-  );
-  for (
-    const s of [
-      "docker/dockerfile:1",
-      "docker.io/docker/dockerfile:1.7-labs",
-      "docker/dockerfile-upstream:master",
-    ]
-  ) {
-    assert.deepEqual(parseDockerfile(`# syntax=${s}\nFROM a\n`).warnings, [], s);
-  }
-});
-
 Deno.test("RUN: shell and exec form, mounts, network, security, heredocs", () => {
   const [shell, exec, mounted, heredoc] = commands(`FROM a
 RUN echo $HOME && \\
@@ -240,19 +183,6 @@ Deno.test("RUN --mount: errors and unexpanded values", () => {
     errorOf("FROM a\nRUN --mount=type=secret true\n").detail,
     "invalid secret mount. one of source, target required",
   );
-
-  const m = parseMount("type=cache,target=$DIR,uid=$UID");
-  assert.deepEqual([m.unexpanded, m.target, m.uid, m.type], [true, "$DIR", undefined, "cache"]);
-  const lex = new ShellLex();
-  const expanded = parseMount(
-    "type=cache,target=$DIR,uid=$UID,mode=0755",
-    (w) => lex.processWord(w, { DIR: "/c", UID: "1000" }),
-  );
-  assert.deepEqual(
-    [expanded.unexpanded, expanded.target, expanded.uid, expanded.mode],
-    [false, "/c", 1000, 0o755],
-  );
-  assert.deepEqual(parseMount('"type=bind","target=/a,b"').target, "/a,b");
 });
 
 Deno.test("CMD, ENTRYPOINT, SHELL", () => {
@@ -469,15 +399,6 @@ HEALTHCHECK NONE
       .health.timeout,
     0,
   );
-});
-
-Deno.test("parseDuration reads Go durations", () => {
-  assert.equal(parseDuration("1h2m3.5s"), 3723.5e9);
-  assert.equal(parseDuration("1ms"), 1e6);
-  assert.equal(parseDuration("0"), 0);
-  assert.equal(parseDuration("1.5h"), 5400e9);
-  assert.throws(() => parseDuration("10"), /missing unit/);
-  assert.throws(() => parseDuration("abc"), /invalid duration/);
 });
 
 Deno.test("keywords are case-insensitive and keep how they were written", () => {
