@@ -60,8 +60,10 @@ export interface ConvertOptions {
   buildArgs: Record<string, string>;
   /** `--label` values, added to the final image. */
   labels: Record<string, string>;
-  /** The platform the build runs on and targets. */
+  /** The platform the build targets (`TARGETPLATFORM`). */
   platform: Platform;
+  /** The platform the build runs on (`BUILDPLATFORM`); the target platform by default. */
+  buildPlatform?: Platform;
   /** The `.dockerignore` patterns, applied to the context. */
   excludes: string[];
   /** The `created` time of history entries and the image (SOURCE_DATE_EPOCH or now). */
@@ -78,6 +80,8 @@ interface StageState {
   total: number;
   step: number;
   head: Digest;
+  /** The platform the stage's steps run for (`FROM --platform`, else the target's). */
+  platform: Platform;
   config: ImageConfig;
   /** Declared ARGs in scope with their values (`undefined` = declared without value). */
   args: Map<string, string | undefined>;
@@ -230,9 +234,12 @@ export class DockerfileConverter {
 
   /** The predefined platform args (`TARGETPLATFORM`, `BUILDARCH`, ...). */
   #platformArgs(): Map<string, string> {
-    const p = this.#opts.platform;
     const m = new Map<string, string>();
-    for (const prefix of ["TARGET", "BUILD"]) {
+    const platforms: [string, Platform][] = [
+      ["TARGET", this.#opts.platform],
+      ["BUILD", this.#opts.buildPlatform ?? this.#opts.platform],
+    ];
+    for (const [prefix, p] of platforms) {
       m.set(`${prefix}PLATFORM`, fmtPlatform(p));
       m.set(`${prefix}OS`, p.os);
       m.set(`${prefix}ARCH`, p.architecture);
@@ -312,6 +319,7 @@ export class DockerfileConverter {
         total: vertexSteps + 1,
         step: 0,
         head: "" as Digest,
+        platform: this.#opts.platform,
         config: emptyImage(this.#opts.platform),
         args: new Map(),
         shell: ["/bin/sh", "-c"],
@@ -366,14 +374,16 @@ export class DockerfileConverter {
       throw this.#error("base name (" + st.stage.baseName + ") should not be blank", from);
     }
     const platformSpec = st.stage.platform ? this.#expand(st.stage.platform, meta, from) : "";
-    const platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
     const baseStage = this.#findStage(baseName, st.stage.index);
+    let platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
     if (baseName.toLowerCase() === st.stage.name && st.stage.name !== "" && !baseStage) {
       throw this.#error(`circular dependency detected on stage: ${st.stage.name}`, from);
     }
     const fromName = () => `${st.prefix}${++st.step}/${st.total}] FROM`;
     if (baseStage) {
       await this.#convertStage(baseStage, meta, chain);
+      // A stage built on another stage runs for that stage's platform, as BuildKit does.
+      if (!platformSpec) platform = baseStage.platform;
       st.head = baseStage.head;
       st.config = structuredClone(baseStage.config);
       st.shell = baseStage.shell;
@@ -412,6 +422,7 @@ export class DockerfileConverter {
       if (!st.config.config.Env) st.config.config.Env = [DEFAULT_PATH];
       if (st.config.config.Shell) st.shell = st.config.config.Shell;
     }
+    st.platform = platform;
     // Args of the meta scope are visible again only when the stage declares them.
     st.args = new Map();
     const onbuild = st.config.config?.OnBuild ?? [];
@@ -706,7 +717,8 @@ export class DockerfileConverter {
       },
       inputs,
       this.#name(st, raw),
-      { location: this.#location(raw), ignoreCache: this.#opts.noCache },
+      // The platform is part of the RUN's digest: amd64 and arm64 never share its result.
+      { platform: st.platform, location: this.#location(raw), ignoreCache: this.#opts.noCache },
     );
     const argsPrefix = buildArgs.length ? `|${buildArgs.length} ${buildArgs.join(" ")} ` : "";
     this.#history(st, `RUN ${argsPrefix}${args.join(" ")} # buildkit`, false);

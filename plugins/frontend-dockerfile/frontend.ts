@@ -54,6 +54,7 @@ export class DockerfileFrontend implements Frontend {
       buildArgs: prefixed(o, "build-arg:"),
       labels: prefixed(o, "label:"),
       platform: request.platforms[0] ?? hostPlatform(),
+      buildPlatform: hostPlatform(),
       excludes: ignoreText ? parseDockerignore(ignoreText) : [],
       created: epoch !== undefined ? new Date(Number(epoch) * 1000) : new Date(),
       noCache: o["no-cache"] !== undefined,
