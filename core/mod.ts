@@ -100,6 +100,7 @@ export * from "./media_types.ts";
 export * from "./schemas.ts";
 export * from "./reference.ts";
 export * from "./platform.ts";
+export * from "./binfmt.ts";
 export * from "./credentials.ts";
 export * from "./build_graph.ts";
 export * from "./frontend.ts";

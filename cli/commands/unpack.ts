@@ -12,12 +12,17 @@ import {
   ensureRootless,
   familiarReference,
   findImage,
+  formatPlatform,
+  hostPlatform,
+  type ImageConfig,
   ImgError,
   layerCompression,
   libc,
   loadImage,
   NotFoundError,
+  parsePlatform,
   parseReference,
+  type Platform,
 } from "@img/core";
 import { contextOf } from "../program.ts";
 import { normalizeName } from "./tag.ts";
@@ -33,13 +38,23 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
   }
 }
 
+/** Reports whether an image config is for `platform`'s OS and architecture. */
+function configMatches(config: ImageConfig, platform: Platform): boolean {
+  const c = parsePlatform(`${config.os ?? "linux"}/${config.architecture ?? ""}`);
+  return c.os === platform.os && c.architecture === platform.architecture;
+}
+
 /** The `unpack` command. */
-export function unpackCommand(): Command<[string], { output: string }> {
+export function unpackCommand(): Command<[string], { output: string; platform?: string }> {
   return new Command("unpack")
     .usage("[OPTIONS] IMAGE")
     .description("Unpack an image to a rootfs directory")
     .argument("<image>")
     .option("-o, --output <dir>", "directory to unpack the rootfs to", "rootfs")
+    .option(
+      "--platform <platform>",
+      "the platform to unpack from a multi-platform image (default: the host's)",
+    )
     .action(async (input, opts, cmd) => {
       const ctx = contextOf(cmd);
       // Ownership and device nodes need root of a user namespace; everything after this line
@@ -54,7 +69,15 @@ export function unpackCommand(): Command<[string], { output: string }> {
         }
         const rec = findImage(ctx.state.images, input, normalizeName);
         if (!rec) throw new NotFoundError(`No such image: ${input}: pull it first`);
-        const image = await loadImage(ctx.state.content, rec.target);
+        const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+        const image = await loadImage(ctx.state.content, rec.target, platform);
+        if (opts.platform && !configMatches(image.config, platform)) {
+          throw new ImgError(
+            `Image ${input} is for ${image.config.os}/${image.config.architecture}, not ${
+              formatPlatform(platform)
+            }: pull it with --platform ${formatPlatform(platform)}`,
+          );
+        }
         // Unpack next to the target and rename at the end: a failure leaves no half tree.
         const work = join(
           dirname(target),

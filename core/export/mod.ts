@@ -21,6 +21,7 @@ export {
 export { guardExporter, PluginError } from "./guarded.ts";
 export {
   exportImage,
+  exportImageIndex,
   imageLayerOptions,
   type ImageOutputAttributeOptions,
   type ImageOutputOptions,

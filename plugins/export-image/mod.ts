@@ -11,10 +11,14 @@ import { z } from "zod";
 import {
   API_VERSION,
   booleanAttribute,
+  type Descriptor,
+  type ExportContext,
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
   exportImage,
+  exportImageIndex,
+  type ExportResponse,
   imageNamesAttribute,
   ImgError,
   parseImageOutputAttributes,
@@ -33,15 +37,23 @@ export const imageExporter: Exporter = {
     if (attrs.push && names.length === 0) {
       throw new ImgError("push=true needs a name: add name=... or -t NAME");
     }
+    const store = async (ctx: ExportContext, target: Descriptor): Promise<ExportResponse> => {
+      for (const name of names) ctx.images.put(name, target);
+      if (attrs.push) { for (const name of names) await ctx.push(name, target); }
+      return {
+        "containerimage.digest": target.digest,
+        ...(names.length ? { "image.name": names.join(",") } : {}),
+      };
+    };
     return {
       async export(result, ctx) {
         const { manifest } = await exportImage(result, ctx, image);
-        for (const name of names) ctx.images.put(name, manifest);
-        if (attrs.push) { for (const name of names) await ctx.push(name, manifest); }
-        return {
-          "containerimage.digest": manifest.digest,
-          ...(names.length ? { "image.name": names.join(",") } : {}),
-        };
+        return await store(ctx, manifest);
+      },
+      // Several platforms: one image index, stored and pushed under the names.
+      async exportPlatforms(results, ctx) {
+        const { index } = await exportImageIndex(results, ctx, image);
+        return await store(ctx, index);
       },
     };
   },

@@ -1,0 +1,227 @@
+/**
+ * Multi-platform builds end to end (`img build --platform linux/amd64,linux/arm64`), as the
+ * user running the suite: a real two-architecture busybox base (the host's busybox-static
+ * and Debian's `busybox-static:arm64`, which `.ci/run` downloads), foreign RUN steps through
+ * the host's qemu-user binfmt_misc handler, the index pushed and read back with skopeo, and
+ * each platform's image run under crun.
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { checkEmulation, hostPlatform, parsePlatform } from "../core/mod.ts";
+import { foreignBusybox, pushBusyboxIndex } from "./_util/busybox.ts";
+import { runWithCrun } from "./_util/crun.ts";
+import { img, imgOk, removeTree, run } from "./_util/img.ts";
+import { startRegistry, type TestRegistry } from "./_util/registry.ts";
+
+const ARM64 = parsePlatform("linux/arm64");
+const host = hostPlatform();
+
+/** Why foreign RUN steps cannot run here (no qemu-user handler), or undefined. */
+const noEmulation = host.architecture !== "amd64"
+  ? `the host is ${host.architecture}: these tests build amd64 natively and arm64 through qemu`
+  : await checkEmulation(ARM64).then(() => undefined, (e: Error) => e.message);
+if (noEmulation) console.error(`multi_platform_test: skipping foreign RUN tests: ${noEmulation}`);
+
+async function withEnv(
+  fn: (ctx: { registry: TestRegistry; base: string; state: string; tmp: string }) => Promise<void>,
+) {
+  await using registry = await startRegistry();
+  const tmp = await Deno.makeTempDir({ prefix: "img-multi-" });
+  try {
+    const arm64 = await foreignBusybox("arm64", `${tmp}/deb-arm64`);
+    if ("reason" in arm64) throw new Error(`Cannot build the arm64 base: ${arm64.reason}`);
+    await pushBusyboxIndex(registry.host, "library/busybox", "multi", {
+      binaries: { arm64: arm64.path },
+    });
+    await fn({
+      registry,
+      base: `${registry.host}/library/busybox:multi`,
+      state: `${tmp}/state`,
+      tmp,
+    });
+  } finally {
+    await removeTree(tmp);
+  }
+}
+
+async function writeContext(dir: string, files: Record<string, string>): Promise<string> {
+  for (const [path, content] of Object.entries(files)) {
+    const full = `${dir}/${path}`;
+    await Deno.mkdir(full.slice(0, full.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(full, content);
+  }
+  return dir;
+}
+
+function skopeo(...args: string[]): Promise<string> {
+  return run(["skopeo", ...args.slice(0, -1), "--tls-verify=false", args.at(-1)!]);
+}
+
+/** The ELF machine of a binary: 62 = x86-64, 183 = AArch64. */
+async function elfMachine(path: string): Promise<number> {
+  const bytes = await Deno.readFile(path);
+  return new DataView(bytes.buffer).getUint16(18, true);
+}
+
+Deno.test({
+  name:
+    "build --platform linux/amd64,linux/arm64 pushes an index skopeo reads; each image runs its CMD under its architecture",
+  ignore: noEmulation !== undefined,
+  async fn() {
+    await withEnv(async ({ registry, base, state, tmp }) => {
+      const ctx = await writeContext(`${tmp}/ctx`, {
+        "Dockerfile": `ARG BASE
+FROM \${BASE}
+ARG TARGETARCH
+RUN uname -m > /uname.txt && echo "$TARGETARCH" > /targetarch.txt && sha256sum /bin/busybox > /busybox.sha256
+CMD ["sh", "-c", "echo run: $(uname -m) built: $(cat /uname.txt) for $(cat /targetarch.txt)"]
+`,
+      });
+      const name = `${registry.host}/team/app:v1`;
+      const built = await imgOk([
+        "build",
+        "--no-console",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--build-arg",
+        `BASE=${base}`,
+        "-o",
+        `type=image,name=${name},push=true`,
+        ctx,
+      ], { state });
+      match(built.stdout, /^Successfully built sha256:[a-f0-9]{64}$/m);
+
+      const raw = JSON.parse(await skopeo("inspect", "--raw", `docker://${name}`));
+      equal(raw.mediaType, "application/vnd.oci.image.index.v1+json");
+      deepEqual(
+        raw.manifests.map((m: { platform: unknown }) => m.platform),
+        [{ architecture: "amd64", os: "linux" }, { architecture: "arm64", os: "linux" }],
+      );
+      const rawText = await skopeo("inspect", "--raw", `docker://${name}`);
+      await Deno.writeTextFile(`${tmp}/index.json`, rawText);
+      const digest = (await run(["skopeo", "manifest-digest", `${tmp}/index.json`])).trim();
+      ok(built.stdout.includes(`Successfully built ${digest}`), built.stdout);
+
+      for (const [arch, uname, machine] of [["amd64", "x86_64", 62], ["arm64", "aarch64", 183]]) {
+        const config = JSON.parse(
+          await skopeo("inspect", "--config", "--override-arch", `${arch}`, `docker://${name}`),
+        );
+        equal(config.architecture, arch);
+        const rootfs = `${tmp}/rootfs-${arch}`;
+        await imgOk(["unpack", "--platform", `linux/${arch}`, "-o", rootfs, name], { state });
+        equal(await elfMachine(`${rootfs}/bin/busybox`), machine, `${arch} busybox`);
+        equal(await Deno.readTextFile(`${rootfs}/uname.txt`), `${uname}\n`);
+        equal(await Deno.readTextFile(`${rootfs}/targetarch.txt`), `${arch}\n`);
+        // The image's CMD runs under its own architecture: natively, or through qemu.
+        equal(
+          await runWithCrun(rootfs, config),
+          `run: ${uname} built: ${uname} for ${arch}\n`,
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "cross-compilation: a --platform=$BUILDPLATFORM stage runs natively, once per target, and its files land in each platform's image",
+  ignore: noEmulation !== undefined,
+  async fn() {
+    await withEnv(async ({ registry, base, state, tmp }) => {
+      const ctx = await writeContext(`${tmp}/ctx`, {
+        "Dockerfile": `ARG BASE
+FROM --platform=$BUILDPLATFORM \${BASE} AS build
+RUN echo shared step on $(uname -m) > /shared.txt
+ARG TARGETARCH TARGETPLATFORM BUILDPLATFORM
+RUN echo "compiled on $(uname -m) ($BUILDPLATFORM) for $TARGETARCH ($TARGETPLATFORM)" > /out.txt
+
+FROM \${BASE}
+COPY --from=build /out.txt /shared.txt /
+CMD ["cat", "/out.txt"]
+`,
+      });
+      const name = `${registry.host}/team/cross:v1`;
+      const built = await imgOk([
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--progress",
+        "plain",
+        "--build-arg",
+        `BASE=${base}`,
+        "-o",
+        `type=image,name=${name},push=true`,
+        ctx,
+      ], { state });
+      // The shared step runs once; the per-target step once per target.
+      equal(countRuns(built.stderr, "RUN echo shared step"), 1, built.stderr);
+      equal(countRuns(built.stderr, 'RUN echo "compiled on'), 2, built.stderr);
+      for (const arch of ["amd64", "arm64"]) {
+        const rootfs = `${tmp}/rootfs-${arch}`;
+        await imgOk(["unpack", "--platform", `linux/${arch}`, "-o", rootfs, name], { state });
+        equal(
+          await Deno.readTextFile(`${rootfs}/out.txt`),
+          `compiled on x86_64 (linux/amd64) for ${arch} (linux/${arch})\n`,
+        );
+        equal(await Deno.readTextFile(`${rootfs}/shared.txt`), "shared step on x86_64\n");
+        const config = JSON.parse(
+          await skopeo("inspect", "--config", "--override-arch", arch, `docker://${name}`),
+        );
+        equal(config.architecture, arch);
+        equal(
+          await runWithCrun(rootfs, config),
+          `compiled on x86_64 (linux/amd64) for ${arch} (linux/${arch})\n`,
+        );
+      }
+    });
+  },
+});
+
+/** How many times a step started (its name line, not CACHED) in plain progress output. */
+function countRuns(stderr: string, step: string): number {
+  return stderr.split("\n").filter((l) => /^#\d+ \[/.test(l) && l.includes(step)).length;
+}
+
+Deno.test({
+  name: "a foreign platform without a qemu handler is refused before anything runs",
+  ignore: host.architecture !== "amd64",
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "img-multi-" });
+    try {
+      const ctx = await writeContext(`${tmp}/ctx`, {
+        "Dockerfile": `FROM scratch\nCOPY sh /sh\nRUN ["/sh", "-c", "touch /ran"]\n`,
+        "sh": "not a binary\n",
+      });
+      const handler = await checkEmulation(parsePlatform("linux/s390x")).then(
+        () => true,
+        () => false,
+      );
+      if (handler) {
+        console.error("skipping: a qemu-s390x handler is registered on this host");
+        return;
+      }
+      const r = await img(
+        [
+          "build",
+          "--progress",
+          "plain",
+          "--platform",
+          "linux/amd64,linux/s390x",
+          "-o",
+          `type=oci,dest=${tmp}/out.tar`,
+          ctx,
+        ],
+        { state: `${tmp}/state` },
+      );
+      equal(r.code, 1);
+      match(
+        r.stderr,
+        /Cannot run RUN steps for linux\/s390x on this linux\/amd64 host: no qemu-s390x handler in \/proc\/sys\/fs\/binfmt_misc; install qemu-user-static/,
+      );
+      // Nothing ran: not even the context transfer or the COPY.
+      ok(!/^#\d+ \[/m.test(r.stderr), r.stderr);
+      ok(!(await Deno.stat(`${tmp}/out.tar`).catch(() => false)));
+    } finally {
+      await removeTree(tmp);
+    }
+  },
+});
