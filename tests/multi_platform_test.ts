@@ -225,3 +225,147 @@ Deno.test({
     }
   },
 });
+
+async function tarEntries(file: string): Promise<string[]> {
+  return (await run(["tar", "-tf", file])).trim().split("\n");
+}
+
+Deno.test("several platforms: oci holds the index, local and tar a tree per platform, docker refuses", async () => {
+  await withEnv(async ({ registry, base, state, tmp }) => {
+    const ctx = await writeContext(`${tmp}/ctx`, {
+      "Dockerfile":
+        `ARG BASE\nFROM \${BASE}\nARG TARGETARCH\nENV ARCH=$TARGETARCH\nCOPY hello.txt /\n`,
+      "hello.txt": "hello\n",
+    });
+    const name = `${registry.host}/team/files:v1`;
+    const args = ["build", "--platform", "linux/amd64,linux/arm64", "--build-arg", `BASE=${base}`];
+    await imgOk([
+      ...args,
+      "-t",
+      name,
+      "-o",
+      `type=oci,dest=${tmp}/oci.tar`,
+      "-o",
+      `type=local,dest=${tmp}/local`,
+      "-o",
+      `type=tar,dest=${tmp}/rootfs.tar`,
+      "-o",
+      `type=image,name=${name}`,
+      ctx,
+    ], { state });
+
+    // oci: index.json points at one image index over both platforms, as skopeo reads it.
+    for (const [arch, machine] of [["amd64", 62], ["arm64", 183]] as const) {
+      const inspected = JSON.parse(
+        await run(["skopeo", "inspect", "--override-arch", arch, `oci-archive:${tmp}/oci.tar`]),
+      );
+      equal(inspected.Architecture, arch);
+      ok(inspected.Env.includes(`ARCH=${arch}`));
+      // local: one directory per platform, each with its own architecture's busybox.
+      equal(await elfMachine(`${tmp}/local/linux_${arch}/bin/busybox`), machine);
+      equal(await Deno.readTextFile(`${tmp}/local/linux_${arch}/hello.txt`), "hello\n");
+    }
+    const tarred = await tarEntries(`${tmp}/rootfs.tar`);
+    for (
+      const entry of ["linux_amd64/bin/busybox", "linux_arm64/bin/busybox", "linux_arm64/hello.txt"]
+    ) {
+      ok(tarred.includes(entry), `${entry} in the tar`);
+    }
+
+    // docker: one platform per archive, refused before anything is built.
+    const refused = await img([
+      ...args,
+      "--progress",
+      "plain",
+      "-o",
+      `type=docker,dest=${tmp}/d.tar`,
+      ctx,
+    ], {
+      state,
+    });
+    equal(refused.code, 1);
+    match(
+      refused.stderr,
+      /type=docker cannot export 2 platforms: use type=oci for an image index, or build one --platform/,
+    );
+    ok(!/^#\d+ \[/m.test(refused.stderr), refused.stderr);
+
+    // oci-mediatypes=false: a Docker manifest list, pushed.
+    const listName = `${registry.host}/team/files:list`;
+    await imgOk(
+      [...args, "-o", `type=image,name=${listName},oci-mediatypes=false,push=true`, ctx],
+      {
+        state,
+      },
+    );
+    const list = JSON.parse(await skopeo("inspect", "--raw", `docker://${listName}`));
+    equal(list.mediaType, "application/vnd.docker.distribution.manifest.list.v2+json");
+    deepEqual(
+      list.manifests.map((m: { mediaType: string; platform: { architecture: string } }) => [
+        m.mediaType,
+        m.platform.architecture,
+      ]),
+      [
+        ["application/vnd.docker.distribution.manifest.v2+json", "amd64"],
+        ["application/vnd.docker.distribution.manifest.v2+json", "arm64"],
+      ],
+    );
+
+    // ls shows the index once, with its platforms; push sends the whole index.
+    const ls = await imgOk(["ls", "-f", `reference=*/team/files:v1`], { state });
+    const rows = ls.stdout.trimEnd().split("\n").slice(1);
+    equal(rows.length, 1, ls.stdout);
+    match(rows[0], /\s+sha256:[a-f0-9]{64}\s+linux\/amd64,linux\/arm64$/);
+    const copy = `${registry.host}/team/copy:v1`;
+    await imgOk(["tag", name, copy], { state });
+    await imgOk(["push", copy], { state });
+    const pushed = JSON.parse(await skopeo("inspect", "--raw", `docker://${copy}`));
+    equal(pushed.mediaType, "application/vnd.oci.image.index.v1+json");
+    equal(pushed.manifests.length, 2);
+
+    // save: oci keeps the index; docker needs one --platform.
+    await imgOk(["save", "--format", "oci", "-o", `${tmp}/saved.tar`, name], { state });
+    const saved = JSON.parse(
+      await run(["skopeo", "inspect", "--override-arch", "arm64", `oci-archive:${tmp}/saved.tar`]),
+    );
+    equal(saved.Architecture, "arm64");
+    const noPlatform = await img(["save", "-o", `${tmp}/docker.tar`, name], { state });
+    equal(noPlatform.code, 1);
+    match(noPlatform.stderr, /multi-platform index.*--platform/);
+    await imgOk(["save", "--platform", "linux/arm64", "-o", `${tmp}/docker.tar`, name], { state });
+    const manifest = JSON.parse(await run(["tar", "-xOf", `${tmp}/docker.tar`, "manifest.json"]));
+    const config = JSON.parse(
+      await run(["tar", "-xOf", `${tmp}/docker.tar`, manifest[0].Config]),
+    );
+    equal(config.architecture, "arm64");
+  });
+});
+
+Deno.test("pull --all-platforms stores the whole index; unpack --platform picks one", async () => {
+  await withEnv(async ({ base, state, tmp }) => {
+    const pulled = await imgOk(["pull", "--all-platforms", base], { state });
+    match(pulled.stdout, /Platforms: linux\/amd64, linux\/arm64\n/);
+    const raw = await skopeo("inspect", "--raw", `docker://${base}`);
+    await Deno.writeTextFile(`${tmp}/index.json`, raw);
+    const digest = (await run(["skopeo", "manifest-digest", `${tmp}/index.json`])).trim();
+    match(pulled.stdout, new RegExp(`Digest: ${digest}\n`));
+    const ls = await imgOk(["ls"], { state });
+    match(ls.stdout, new RegExp(`${digest}\\s+linux/amd64,linux/arm64\n`));
+    for (const [arch, machine] of [["amd64", 62], ["arm64", 183]] as const) {
+      await imgOk(["unpack", "--platform", `linux/${arch}`, "-o", `${tmp}/${arch}`, base], {
+        state,
+      });
+      equal(await elfMachine(`${tmp}/${arch}/bin/busybox`), machine);
+    }
+    const none = await img(["unpack", "--platform", "linux/s390x", "-o", `${tmp}/s390x`, base], {
+      state,
+    });
+    equal(none.code, 1);
+    match(none.stderr, /no manifest for platform linux\/s390x/);
+    const both = await img(["pull", "--all-platforms", "--platform", "linux/arm64", base], {
+      state,
+    });
+    equal(both.code, 1);
+    match(both.stderr, /--all-platforms and --platform cannot be combined/);
+  });
+});

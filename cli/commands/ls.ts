@@ -5,10 +5,15 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import {
+  type Digest,
   familiarReference,
+  formatPlatform,
   type ImageRecord,
   ImgError,
+  isIndexMediaType,
   loadImage,
+  normalizePlatform,
+  parseIndex,
   parseReference,
   type State,
 } from "@img/core";
@@ -81,11 +86,47 @@ export function parseFilters(filters: string[], allowed: readonly string[]): Map
   return out;
 }
 
-async function imageSize(state: State, rec: ImageRecord): Promise<number> {
+/**
+ * The size of an image (for an index, of it and the platforms that are stored) and its
+ * platforms (`linux/amd64,linux/arm64` for an index; empty when unknown).
+ */
+async function imageInfo(
+  state: State,
+  rec: ImageRecord,
+): Promise<{ size: number; platforms: string }> {
+  if (isIndexMediaType(rec.target.mediaType)) {
+    try {
+      const index = parseIndex(
+        await state.content.read(rec.target.digest as Digest),
+        `Index ${rec.target.digest}`,
+      );
+      let size = rec.target.size;
+      const platforms: string[] = [];
+      for (const child of index.manifests) {
+        if (!child.platform || child.platform.os === "unknown") continue;
+        platforms.push(formatPlatform(normalizePlatform(child.platform)));
+        size += await loadImage(state.content, child).then((i) => i.size, () => 0);
+      }
+      return { size, platforms: platforms.join(",") };
+    } catch {
+      return { size: rec.target.size, platforms: "" };
+    }
+  }
   try {
-    return (await loadImage(state.content, rec.target)).size;
+    const image = await loadImage(state.content, rec.target);
+    const c = image.config;
+    const platform = c.architecture
+      ? formatPlatform(
+        normalizePlatform({
+          os: c.os ?? "linux",
+          architecture: c.architecture,
+          variant: c.variant,
+        }),
+      )
+      : "";
+    return { size: image.size, platforms: platform };
   } catch {
-    return rec.target.size;
+    return { size: rec.target.size, platforms: "" };
   }
 }
 
@@ -105,16 +146,18 @@ export function lsCommand(): Command<[], { filter: string[] }> {
       try {
         const filters = parseFilters(opts.filter, FILTERS);
         const patterns = [...(filters.get("name") ?? []), ...(filters.get("reference") ?? [])];
-        const rows = [["NAME", "SIZE", "CREATED AT", "UPDATED AT", "DIGEST"]];
+        const rows = [["NAME", "SIZE", "CREATED AT", "UPDATED AT", "DIGEST", "PLATFORM"]];
         const now = new Date();
         for (const rec of ctx.state.images.list()) {
           if (patterns.length && !patterns.some((p) => referenceMatches(p, rec.name))) continue;
+          const info = await imageInfo(ctx.state, rec);
           rows.push([
             familiarReference(parseReference(rec.name)),
-            bytesSize(await imageSize(ctx.state, rec)),
+            bytesSize(info.size),
             timeAgo(rec.createdAt, now),
             timeAgo(rec.updatedAt, now),
             rec.target.digest,
+            info.platforms,
           ]);
         }
         await Deno.stdout.write(new TextEncoder().encode(formatTable(rows)));

@@ -27,6 +27,8 @@ export { describeErrorBody, RegistryError, type RegistryErrorOptions } from "./e
 export {
   platformChooser,
   pull,
+  pullAllPlatforms,
+  type PullAllResult,
   type PullOptions,
   type PullResult,
   push,
