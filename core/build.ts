@@ -224,7 +224,12 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     platforms.map((platform) =>
       deps.frontend.solve(
         {
-          options: { ...options.frontendOptions, ...(options.noCache ? { "no-cache": "" } : {}) },
+          options: {
+            ...options.frontendOptions,
+            ...(options.noCache ? { "no-cache": "" } : {}),
+            // As BuildKit's frontend option: step names then say which platform they are for.
+            ...(multi ? { "multi-platform": "true" } : {}),
+          },
           platforms: [platform],
         },
         client,

@@ -152,6 +152,9 @@ CMD ["cat", "/out.txt"]
         `type=image,name=${name},push=true`,
         ctx,
       ], { state });
+      // Step names say which platform they run for, as BuildKit's do.
+      match(built.stderr, /^#\d+ \[linux\/amd64 build 2\/3\] RUN echo shared step/m);
+      match(built.stderr, /^#\d+ \[linux\/arm64 stage-1 2\/2\] COPY --from=build/m);
       // The shared step runs once; the per-target step once per target.
       equal(countRuns(built.stderr, "RUN echo shared step"), 1, built.stderr);
       equal(countRuns(built.stderr, 'RUN echo "compiled on'), 2, built.stderr);

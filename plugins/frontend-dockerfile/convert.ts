@@ -70,6 +70,11 @@ export interface ConvertOptions {
   created: Date;
   /** Do not use the cache for any vertex. */
   noCache?: boolean;
+  /**
+   * One of several platforms is being built: step names carry the stage's platform
+   * (`[linux/arm64 build 2/3] RUN ...`), as BuildKit shows them.
+   */
+  multiPlatform?: boolean;
 }
 
 interface StageState {
@@ -232,6 +237,12 @@ export class DockerfileConverter {
     return `${this.#df.fileName}:${inst.startLine}`;
   }
 
+  /** The start of a step's name: `[build `, or `[linux/arm64 build ` for several platforms. */
+  #prefix(st: StageState): string {
+    if (!this.#opts.multiPlatform) return st.prefix;
+    return `[${fmtPlatform(st.platform)}${st.prefix === "[" ? " " : ` ${st.prefix.slice(1)}`}`;
+  }
+
   /** The predefined platform args (`TARGETPLATFORM`, `BUILDARCH`, ...). */
   #platformArgs(): Map<string, string> {
     const m = new Map<string, string>();
@@ -379,11 +390,13 @@ export class DockerfileConverter {
     if (baseName.toLowerCase() === st.stage.name && st.stage.name !== "" && !baseStage) {
       throw this.#error(`circular dependency detected on stage: ${st.stage.name}`, from);
     }
-    const fromName = () => `${st.prefix}${++st.step}/${st.total}] FROM`;
+    st.platform = platform;
+    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
     if (baseStage) {
       await this.#convertStage(baseStage, meta, chain);
       // A stage built on another stage runs for that stage's platform, as BuildKit does.
       if (!platformSpec) platform = baseStage.platform;
+      st.platform = platform;
       st.head = baseStage.head;
       st.config = structuredClone(baseStage.config);
       st.shell = baseStage.shell;
@@ -472,7 +485,7 @@ export class DockerfileConverter {
   }
 
   #name(st: StageState, inst: Instruction): string {
-    return `${st.prefix}${++st.step}/${st.total}] ${inst.original.split("\n")[0]}`;
+    return `${this.#prefix(st)}${++st.step}/${st.total}] ${inst.original.split("\n")[0]}`;
   }
 
   async #dispatch(

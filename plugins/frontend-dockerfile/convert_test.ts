@@ -40,6 +40,7 @@ async function convert(
   platform: Platform,
   buildPlatform: Platform = AMD64,
   resolved: string[] = [],
+  multiPlatform = false,
 ): Promise<BuildDefinition> {
   const df = parseDockerfile(new TextEncoder().encode(text), { fileName: "Dockerfile" });
   return await new DockerfileConverter(df, fakeClient(resolved), {
@@ -49,6 +50,7 @@ async function convert(
     buildPlatform,
     excludes: [],
     created: new Date(0),
+    multiPlatform,
   }).convert();
 }
 
@@ -160,4 +162,22 @@ RUN true
     ARM64,
   );
   assert.deepEqual(runs(def)[0].platform, AMD64);
+});
+
+Deno.test("several platforms: step names carry the stage's platform, as BuildKit's do", async () => {
+  const text = `FROM --platform=$BUILDPLATFORM busybox AS build
+RUN make
+FROM busybox
+RUN uname -m
+COPY --from=build /out /out
+`;
+  const names = (def: BuildDefinition) => runs(def).map((v) => v.name).sort();
+  assert.deepEqual(names(await convert(text, ARM64, AMD64, [], true)), [
+    "[linux/amd64 build 2/2] RUN make",
+    "[linux/arm64 stage-1 2/3] RUN uname -m",
+  ]);
+  assert.deepEqual(names(await convert(text, ARM64, AMD64, [], false)), [
+    "[build 2/2] RUN make",
+    "[stage-1 2/3] RUN uname -m",
+  ]);
 });

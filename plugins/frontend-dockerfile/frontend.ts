@@ -3,7 +3,7 @@
  * client and converts them into a build definition.
  *
  * Options (BuildKit's names): `filename` (default `Dockerfile`), `target`,
- * `build-arg:NAME`, `label:NAME`, `no-cache`, `source-date-epoch`.
+ * `build-arg:NAME`, `label:NAME`, `no-cache`, `source-date-epoch`, `multi-platform`.
  *
  * @module
  */
@@ -58,6 +58,7 @@ export class DockerfileFrontend implements Frontend {
       excludes: ignoreText ? parseDockerignore(ignoreText) : [],
       created: epoch !== undefined ? new Date(Number(epoch) * 1000) : new Date(),
       noCache: o["no-cache"] !== undefined,
+      multiPlatform: o["multi-platform"] === "true",
     });
     const definition = await converter.convert();
     return epoch !== undefined ? { ...definition, sourceDateEpoch: Number(epoch) } : definition;
