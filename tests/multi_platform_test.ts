@@ -179,6 +179,76 @@ CMD ["cat", "/out.txt"]
   },
 });
 
+Deno.test({
+  name:
+    "build --platform linux/arm64 alone: the arm64 base, RUN through qemu, and no cache shared with amd64",
+  ignore: noEmulation !== undefined,
+  async fn() {
+    await withEnv(async ({ base, state, tmp }) => {
+      const ctx = await writeContext(`${tmp}/ctx`, {
+        "Dockerfile": `ARG BASE\nFROM \${BASE}\nRUN uname -m > /uname.txt\n`,
+      });
+      const build = (platform: string) =>
+        imgOk([
+          "build",
+          "--progress",
+          "plain",
+          "--platform",
+          platform,
+          "--build-arg",
+          `BASE=${base}`,
+          "-o",
+          `type=docker,dest=${tmp}/${platform.replace("/", "_")}.tar`,
+          "-o",
+          `type=local,dest=${tmp}/${platform.replace("/", "_")}`,
+          ctx,
+        ], { state });
+      await build("linux/amd64");
+      const arm = await build("linux/arm64");
+      match(arm.stderr, /\[2\/2\] RUN uname -m > \/uname\.txt\n#\d+ DONE/);
+      equal(await Deno.readTextFile(`${tmp}/linux_arm64/uname.txt`), "aarch64\n");
+      equal(await elfMachine(`${tmp}/linux_arm64/bin/busybox`), 183);
+      equal(await Deno.readTextFile(`${tmp}/linux_amd64/uname.txt`), "x86_64\n");
+      // Same inputs for both platforms (scratch + the same amd64 file): the RUN still is not
+      // shared, since the platform is part of its cache key.
+      const same = await writeContext(`${tmp}/same`, {
+        "Dockerfile": `ARG BASE
+FROM --platform=linux/amd64 \${BASE} AS tools
+FROM scratch
+COPY --from=tools /bin/busybox /bin/sh
+RUN ["/bin/sh", "-c", "echo built > /built.txt"]
+`,
+      });
+      const sameBuild = (platform: string) =>
+        imgOk([
+          "build",
+          "--progress",
+          "plain",
+          "--platform",
+          platform,
+          "--build-arg",
+          `BASE=${base}`,
+          "-o",
+          `type=tar,dest=${tmp}/same.tar`,
+          same,
+        ], { state });
+      const step =
+        /\[stage-1 3\/3\] RUN \["\/bin\/sh", "-c", "echo built > \/built.txt"\]\n#\d+ (DONE|CACHED)/;
+      equal((await sameBuild("linux/amd64")).stderr.match(step)?.[1], "DONE");
+      equal((await sameBuild("linux/amd64")).stderr.match(step)?.[1], "CACHED");
+      equal((await sameBuild("linux/arm64")).stderr.match(step)?.[1], "DONE");
+      // A single platform: the docker archive holds its image.
+      const manifest = JSON.parse(
+        await run(["tar", "-xOf", `${tmp}/linux_arm64.tar`, "manifest.json"]),
+      );
+      const config = JSON.parse(
+        await run(["tar", "-xOf", `${tmp}/linux_arm64.tar`, manifest[0].Config]),
+      );
+      equal(config.architecture, "arm64");
+    });
+  },
+});
+
 /** How many times a step started (its name line, not CACHED) in plain progress output. */
 function countRuns(stderr: string, step: string): number {
   return stderr.split("\n").filter((l) => /^#\d+ \[/.test(l) && l.includes(step)).length;
