@@ -9,6 +9,7 @@ import type { BuiltinPlugins } from "@img/core";
 /** Every plugin that ships with img. */
 export const BUILTIN_PLUGINS: BuiltinPlugins = {
   "credentials/docker": () => import("@img/credentials-docker"),
+  "executor/chroot": () => import("@img/executor-chroot"),
   "executor/oci": () => import("@img/executor-oci"),
   "exporter/docker": () => import("@img/export-docker"),
   "exporter/image": () => import("@img/export-image"),

@@ -6,11 +6,15 @@
  */
 import { join } from "node:path";
 import {
+  chooseSnapshotter,
   type CredentialStore,
-  externalPluginSpecifiers,
+  ImgError,
+  type PluginConfig,
   type PluginContext,
   PluginLoader,
+  readPluginConfig,
   RegistryClient,
+  retryPolicyFromEnv,
   State,
 } from "@img/core";
 import { BUILTIN_PLUGINS } from "./builtin_plugins.ts";
@@ -18,7 +22,7 @@ import { VERSION } from "./version.ts";
 
 /** The global flags. */
 export interface GlobalOptions {
-  /** The snapshot backend. */
+  /** The snapshot backend: a snapshotter plugin's name, or `auto`. */
   backend: string;
   /** Debug logging. */
   debug?: boolean;
@@ -26,6 +30,8 @@ export interface GlobalOptions {
   state: string;
   /** External plugin specifiers from `--plugin`. */
   plugin?: string[];
+  /** `--registry-timeout`: the registry no-progress timeout in seconds (over `IMG_REGISTRY_TIMEOUT`). */
+  registryTimeout?: string;
 }
 
 /** The lazily opened pieces a command works with. */
@@ -36,6 +42,7 @@ export class CliContext {
   readonly env: Record<string, string>;
   #state?: State;
   #plugins?: Promise<PluginLoader>;
+  #config?: PluginConfig;
   #credentials?: Promise<CredentialStore>;
 
   /** Creates a context from the global flags. */
@@ -60,24 +67,58 @@ export class CliContext {
     return { stateDir: this.options.state, env: this.env, debug: this.debug };
   }
 
-  /** The plugin loader, with external plugins from `--plugin`, `IMG_PLUGINS` and the config file loaded. */
+  /**
+   * The plugin loader, with external plugins from the config file, `IMG_PLUGINS` and
+   * `--plugin` loaded (in that order). Refuses a `--backend` that names no loaded snapshotter.
+   */
   plugins(): Promise<PluginLoader> {
     this.#plugins ??= (async () => {
       const loader = new PluginLoader(BUILTIN_PLUGINS);
       const configHome = this.env.XDG_CONFIG_HOME ??
         (this.env.HOME ? join(this.env.HOME, ".config") : undefined);
       const files = configHome ? [join(configHome, "img", "config.json")] : [];
-      const specifiers = [
-        ...await externalPluginSpecifiers(files, this.env.IMG_PLUGINS),
-        ...(this.options.plugin ?? []),
-      ];
-      for (const s of specifiers) {
+      this.#config = await readPluginConfig(files, this.env.IMG_PLUGINS);
+      for (const s of [...this.#config.plugins, ...(this.options.plugin ?? [])]) {
         const p = await loader.loadExternal(s);
         this.debug(`loaded plugin ${p.kind}/${p.name} ${p.version} from ${s}`);
+      }
+      const backend = this.options.backend;
+      if (backend !== "auto" && !loader.has("snapshotter", backend)) {
+        throw new ImgError(
+          `Unknown backend "${backend}": use auto or one of: ${
+            loader.names("snapshotter").join(", ")
+          } (load others with --plugin)`,
+        );
       }
       return loader;
     })();
     return this.#plugins;
+  }
+
+  /** The `# syntax=` aliases of the config file (`"frontends"`), once plugins are loaded. */
+  async frontendAliases(): Promise<Record<string, string>> {
+    await this.plugins();
+    return this.#config?.frontends ?? {};
+  }
+
+  /**
+   * The snapshotter backend to use: `--backend`, or for `auto` the preferred snapshotter
+   * that works here (`--debug` says why it passed the others).
+   */
+  async backend(): Promise<string> {
+    const loader = await this.plugins();
+    if (this.options.backend !== "auto") {
+      this.debug(`backend: ${this.options.backend} (from --backend)`);
+      return this.options.backend;
+    }
+    const choice = await chooseSnapshotter(
+      loader,
+      this.pluginContext,
+      (name) => this.state.snapshotsDir(name),
+    );
+    for (const s of choice.skipped) this.debug(`backend auto: not ${s.name}: ${s.reason}`);
+    this.debug(`backend auto: chose ${choice.name}`);
+    return choice.name;
   }
 
   /** The credential store (the `docker` credentials plugin unless another is configured). */
@@ -90,10 +131,15 @@ export class CliContext {
     return this.#credentials;
   }
 
-  /** A registry client using the credential store; `insecure` lists hosts to reach over plain HTTP. */
+  /**
+   * A registry client using the credential store; `insecure` lists hosts to reach over plain
+   * HTTP. `--registry-timeout` (or `IMG_REGISTRY_TIMEOUT`) and `IMG_REGISTRY_RETRIES` tune its
+   * retry policy.
+   */
   async registry(insecure: string[] = []): Promise<RegistryClient> {
     return new RegistryClient({
       credentials: await this.credentials(),
+      retry: retryPolicyFromEnv(this.env, { timeout: this.options.registryTimeout }),
       insecureRegistries: insecure,
       userAgent: `img/${VERSION}`,
     });

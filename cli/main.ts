@@ -11,7 +11,11 @@ import { createProgram } from "./program.ts";
 export async function main(args: string[]): Promise<number> {
   const program = createProgram();
   const debug = args.includes("-d") || args.includes("--debug");
-  for (const cmd of [program, ...program.commands]) {
+  const all = (c: typeof program): (typeof program)[] => [
+    c,
+    ...(c.commands as (typeof program)[]).flatMap(all),
+  ];
+  for (const cmd of all(program)) {
     cmd.exitOverride();
     cmd.configureOutput({
       outputError: (str, write) => write(str.replace(/^error: /, "img: ")),

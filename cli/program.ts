@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Command, Option } from "@commander-js/extra-typings";
+import { Command } from "@commander-js/extra-typings";
 import { defaultStateDir } from "@img/core";
 import { CliContext, type GlobalOptions } from "./context.ts";
 import { VERSION } from "./version.ts";
@@ -11,6 +11,7 @@ import { lsCommand } from "./commands/ls.ts";
 import { tagCommand } from "./commands/tag.ts";
 import { rmCommand } from "./commands/rm.ts";
 import { versionCommand } from "./commands/version.ts";
+import { pluginsCommand } from "./commands/plugins.ts";
 import { pullCommand } from "./commands/pull.ts";
 import { pushCommand } from "./commands/push.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
@@ -20,9 +21,6 @@ import { duCommand } from "./commands/du.ts";
 import { pruneCommand } from "./commands/prune.ts";
 import { unpackCommand } from "./commands/unpack.ts";
 import { collect } from "./ui/options.ts";
-
-/** The snapshot backends `--backend` accepts. */
-export const BACKENDS = ["auto", "native", "overlayfs", "fuse-overlayfs"] as const;
 
 /** Returns the context for a command's action, built from the global flags. */
 export function contextOf(cmd: Command<unknown[], Record<string, unknown>>): CliContext {
@@ -38,14 +36,18 @@ export function createProgram(): Command<[], Record<string, unknown>> {
     .description(
       "Standalone, daemon-less, unprivileged Dockerfile and OCI compatible container image builder.",
     )
-    .addOption(
-      new Option("-b, --backend <backend>", "backend for snapshots").choices(BACKENDS).default(
-        "auto",
-      ),
+    .option(
+      "-b, --backend <backend>",
+      "backend for snapshots: auto or a snapshotter plugin (img plugins ls)",
+      "auto",
     )
     .option("-d, --debug", "enable debug logging")
     .option("-s, --state <dir>", "directory to hold the global state", defaultStateDirOrEmpty())
     .option("--plugin <specifier>", "load an external plugin module (repeatable)", collect)
+    .option(
+      "--registry-timeout <seconds>",
+      "give up on a registry that makes no progress for this long (env IMG_REGISTRY_TIMEOUT, default 30)",
+    )
     .version(`img version ${VERSION}`, "-v, --version", "print version information and quit")
     .helpOption("-h, --help", "show help")
     .helpCommand(false)
@@ -55,6 +57,7 @@ export function createProgram(): Command<[], Record<string, unknown>> {
   program.addCommand(loginCommand());
   program.addCommand(logoutCommand());
   program.addCommand(lsCommand());
+  program.addCommand(pluginsCommand());
   program.addCommand(pullCommand());
   program.addCommand(pruneCommand());
   program.addCommand(pushCommand());
@@ -64,8 +67,11 @@ export function createProgram(): Command<[], Record<string, unknown>> {
   program.addCommand(unpackCommand());
   program.addCommand(versionCommand());
   for (const cmd of program.commands) {
-    cmd.helpOption("-h, --help", "show help");
-    cmd.showHelpAfterError(`See 'img ${cmd.name()} --help'.`);
+    for (const c of [cmd, ...cmd.commands]) {
+      const name = c === cmd ? cmd.name() : `${cmd.name()} ${c.name()}`;
+      c.helpOption("-h, --help", "show help");
+      c.showHelpAfterError(`See 'img ${name} --help'.`);
+    }
   }
   program.showHelpAfterError("See 'img --help'.");
   return program as unknown as Command<[], Record<string, unknown>>;

@@ -51,7 +51,11 @@ export const pluginManifestSchema: z.ZodType<PluginManifest> = z.looseObject({
 /** The entry point each kind of plugin must provide. */
 export const pluginEntrySchemas: Record<PluginKind, z.ZodType> = {
   frontend: z.looseObject({ create: fn }),
-  snapshotter: z.looseObject({ create: fn }),
+  snapshotter: z.looseObject({
+    create: fn,
+    supported: fn.optional(),
+    priority: z.number().int().optional(),
+  }),
   executor: z.looseObject({ create: fn }),
   exporter: z.looseObject({ create: fn }),
   credentials: z.looseObject({ create: fn }),
@@ -97,6 +101,11 @@ export interface FrontendPlugin extends PluginManifest {
   create(ctx: PluginContext): Frontend;
 }
 
+/** What a snapshotter's {@linkcode SnapshotterPlugin.supported} probe found. */
+export type SnapshotterSupport =
+  | { supported: true }
+  | { supported: false; reason: string };
+
 /** A snapshotter plugin. */
 export interface SnapshotterPlugin extends PluginManifest {
   /** Always `snapshotter`. */
@@ -104,11 +113,18 @@ export interface SnapshotterPlugin extends PluginManifest {
   /** Creates the snapshotter rooted at `root`. */
   create(ctx: PluginContext & { root: string }): Promise<Snapshotter> | Snapshotter;
   /**
-   * Optional: checks that the snapshotter works here (a probe mount in a scratch directory
-   * under `root`), for `--backend auto`. Resolves to `undefined` when it does, else to one
-   * line saying why not. Runs where builds run (inside img's user namespace).
+   * Optional: checks that the snapshotter works here (e.g. a probe mount in a scratch
+   * directory under `root`), for `--backend auto`; `reason` is one line saying why not.
+   * Runs where builds run (inside img's user namespace). A snapshotter without it is taken
+   * to work everywhere.
    */
-  probe?(ctx: PluginContext & { root: string }): Promise<string | undefined>;
+  supported?(ctx: PluginContext & { root: string }): Promise<SnapshotterSupport>;
+  /**
+   * Its rank for `--backend auto`: among the snapshotters that work here, the highest
+   * priority is chosen (default 0; the built-ins: overlayfs 300, fuse-overlayfs 200,
+   * native 100). A third-party snapshotter declares one above 300 to be preferred.
+   */
+  priority?: number;
 }
 
 /** An executor plugin. */

@@ -153,15 +153,24 @@ export function toModuleUrl(specifier: string): string {
   return new URL(`file://${abs}`).href;
 }
 
+/** What img's config files and `IMG_PLUGINS` say about plugins. */
+export interface PluginConfig {
+  /** External plugin module specifiers, in load order. */
+  plugins: string[];
+  /** Aliases for the `# syntax=` directive: alias to frontend plugin name. */
+  frontends: Record<string, string>;
+}
+
 /**
- * The external plugin specifiers from `IMG_PLUGINS` (separated by commas)
- * and the `plugins` array of `<stateDir>/config.json` or `$XDG_CONFIG_HOME/img/config.json`.
+ * Reads the `plugins` array (module specifiers; relative ones are taken from the file's
+ * directory) and the `frontends` object (`# syntax=` aliases, `{"alias": "frontend name"}`)
+ * of each config file that exists, then adds `IMG_PLUGINS` (separated by commas).
  */
-export async function externalPluginSpecifiers(
+export async function readPluginConfig(
   configFiles: string[],
   env: string | undefined,
-): Promise<string[]> {
-  const out: string[] = [];
+): Promise<PluginConfig> {
+  const out: PluginConfig = { plugins: [], frontends: {} };
   for (const file of configFiles) {
     let text: string;
     try {
@@ -176,14 +185,39 @@ export async function externalPluginSpecifiers(
     } catch {
       throw new ImgError(`Config file ${file} is not valid JSON: fix or remove it`);
     }
-    const plugins = (parsed as { plugins?: unknown }).plugins;
-    if (plugins === undefined) continue;
-    if (!Array.isArray(plugins) || plugins.some((p) => typeof p !== "string")) {
-      throw new ImgError(`Config file ${file}: "plugins" must be an array of module specifiers`);
+    const { plugins, frontends } = (parsed ?? {}) as { plugins?: unknown; frontends?: unknown };
+    if (plugins !== undefined) {
+      if (!Array.isArray(plugins) || plugins.some((p) => typeof p !== "string")) {
+        throw new ImgError(`Config file ${file}: "plugins" must be an array of module specifiers`);
+      }
+      const dir = file.slice(0, file.lastIndexOf("/"));
+      for (const p of plugins as string[]) {
+        out.plugins.push(p.startsWith(".") ? `${dir}/${p}` : p);
+      }
     }
-    const dir = file.slice(0, file.lastIndexOf("/"));
-    for (const p of plugins as string[]) out.push(p.startsWith(".") ? `${dir}/${p}` : p);
+    if (frontends !== undefined) {
+      if (
+        typeof frontends !== "object" || frontends === null || Array.isArray(frontends) ||
+        Object.values(frontends).some((v) => typeof v !== "string")
+      ) {
+        throw new ImgError(
+          `Config file ${file}: "frontends" must map each syntax alias to a frontend name, as {"alias": "name"}`,
+        );
+      }
+      Object.assign(out.frontends, frontends);
+    }
   }
-  for (const p of (env ?? "").split(",")) if (p.trim()) out.push(p.trim());
+  for (const p of (env ?? "").split(",")) if (p.trim()) out.plugins.push(p.trim());
   return out;
+}
+
+/**
+ * The external plugin specifiers from `IMG_PLUGINS` (separated by commas)
+ * and the `plugins` array of the config files ({@linkcode readPluginConfig}).
+ */
+export async function externalPluginSpecifiers(
+  configFiles: string[],
+  env: string | undefined,
+): Promise<string[]> {
+  return (await readPluginConfig(configFiles, env)).plugins;
 }

@@ -2,7 +2,8 @@
  * The Dockerfile corpus (`tests/corpus/`): each case is built with `img build` from a busybox
  * base in a loopback registry, and the image's config fields, history, layer count and file
  * tree are compared field by field with what Docker (BuildKit) gave for the same Dockerfile
- * (`expected.json`, recorded by `tests/corpus/generate.ts`). Runs as the unprivileged test
+ * (`expected.json`, recorded by `tests/corpus/generate.ts`); the cases with RUN steps again
+ * with the chroot executor, crun and runc hidden from `PATH`. Runs as the unprivileged test
  * user in CI.
  */
 import { pushBusybox } from "./_util/busybox.ts";
@@ -25,6 +26,8 @@ import {
   treeFacts,
 } from "./corpus/_corpus.ts";
 import { snapshotEntries } from "./corpus/_snapshot.ts";
+import { pathWithoutRuntimes } from "./_util/hidden_runtimes.ts";
+import { match as assertMatch } from "node:assert/strict";
 
 const SNAPSHOT = new URL("./corpus/_snapshot.ts", import.meta.url).pathname;
 
@@ -81,17 +84,37 @@ async function unpack(ref: string, state: string, dir: string): Promise<Tree> {
   }
 }
 
-Deno.test("img build gives the config and file tree Docker gives, for every case of the corpus", async (t) => {
+/** Whether a case, or a case built on it, has RUN steps: the ones an executor changes. */
+function runsCommands(c: CorpusCase, cases: CorpusCase[]): boolean {
+  const hasRun = (x: CorpusCase) =>
+    /^\s*RUN\s/im.test(Deno.readTextFileSync(`${x.dir}/Dockerfile`));
+  return hasRun(c) || cases.some((x) => x.options.parent === c.name && hasRun(x));
+}
+
+for (const executor of ["auto", "chroot"] as const) {
+  const title = executor === "auto"
+    ? "every case of the corpus"
+    : "every case with RUN steps, with the chroot executor (no crun or runc in PATH)";
+  Deno.test(`img build gives the config and file tree Docker gives, for ${title}`, async (t) => {
+    await corpus(t, executor);
+  });
+}
+
+async function corpus(t: Deno.TestContext, executor: "auto" | "chroot"): Promise<void> {
   await using registry = await startRegistry();
   const tmp = await Deno.makeTempDir({ prefix: "img-corpus-" });
   const state = `${tmp}/state`;
   try {
+    // The chroot executor is what `auto` picks where no OCI runtime is installed.
+    const env = executor === "chroot"
+      ? { PATH: await pathWithoutRuntimes(`${tmp}/bin`) }
+      : undefined;
     await pushBusybox(registry.host, BASE_REPO, "latest");
     const baseRef = `${registry.host}/${BASE_REPO}:latest`;
     await imgOk(["pull", baseRef], { state });
     const base = await unpack(baseRef, state, `${tmp}/base`);
 
-    const cases = listCases();
+    const cases = listCases().filter((c, _, all) => executor === "auto" || runsCommands(c, all));
     const isParent = (c: CorpusCase) => cases.some((x) => x.options.parent === c.name);
     for (const c of cases) {
       let expected: Expected | undefined;
@@ -112,7 +135,9 @@ Deno.test("img build gives the config and file tree Docker gives, for every case
           for (const [k, v] of Object.entries(c.options.labels ?? {})) {
             args.push("--label", `${k}=${v}`);
           }
-          await imgOk([...args, c.dir], { state });
+          const debug = executor === "chroot" ? ["--debug"] : [];
+          const built = await imgOk([...debug, ...args, c.dir], { state, env });
+          if (executor === "chroot") assertMatch(built.stderr, /executor: chroot \(auto:/);
           if (isParent(c)) {
             const ref = parentReference(registry.host, c.name);
             await imgOk(["tag", tag, ref], { state });
@@ -139,4 +164,4 @@ Deno.test("img build gives the config and file tree Docker gives, for every case
   } finally {
     await removeTree(tmp);
   }
-});
+}

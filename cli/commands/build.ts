@@ -4,9 +4,8 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import {
-  chooseSnapshotter,
   ensureRootless,
   type ExporterInstance,
   guardExporter,
@@ -17,10 +16,12 @@ import {
   RESPONSE_STDOUT,
   runBuild,
 } from "@img/core";
+import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
+import { chooseExecutor } from "../executor_choice.ts";
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return await new Response(stream).bytes();
@@ -62,6 +63,10 @@ export function buildCommand() {
     .option("--build-arg <arg>", "set build-time variables (repeatable)", collect, [] as string[])
     .option("--label <label>", "set metadata for an image (repeatable)", collect, [] as string[])
     .option("--target <stage>", "set the target build stage to build")
+    .option(
+      "--frontend <name>",
+      "frontend plugin to build with (default: the file's # syntax=, else dockerfile)",
+    )
     .option("--no-cache", "do not use cache when building the image")
     .option("--pull", "always resolve base images from their registry")
     .option("--no-console", "use non-console progress UI (BuildKit's plain output)")
@@ -79,6 +84,11 @@ export function buildCommand() {
     .option(
       "--platform <platforms>",
       "set target platforms, comma-separated (e.g. linux/amd64,linux/arm64; default: the host's)",
+    )
+    .option(
+      "--executor <name>",
+      "run RUN steps with executor NAME: oci (crun or runc), chroot, or auto (oci if installed)",
+      "auto",
     )
     .addOption(insecureRegistryOption())
     .action(async (path, opts, cmd) => {
@@ -140,26 +150,32 @@ export function buildCommand() {
           }
           exporters.push(instance);
         }
+        const chosen = chooseFrontend({
+          flag: opts.frontend,
+          buildArg: frontendOptions[`build-arg:${SYNTAX_BUILD_ARG}`],
+          buildFile: dockerfileText ??
+            await Deno.readFile(join(dockerfileDir, filename)).catch(() => undefined),
+          aliases: await ctx.frontendAliases(),
+          available: loader.names("frontend"),
+        });
+        // Consumed here, as BuildKit's frontend forwarder does.
+        delete frontendOptions[`build-arg:${SYNTAX_BUILD_ARG}`];
+        ctx.debug(
+          `frontend: ${chosen.name} (from ${chosen.source}${
+            chosen.syntax ? ` ${chosen.syntax}` : ""
+          })`,
+        );
+        const frontend = (await loader.get("frontend", chosen.name)).create(ctx.pluginContext);
         const state = ctx.state;
-        let backend = ctx.options.backend;
-        if (backend === "auto") {
-          const choice = await chooseSnapshotter(
-            loader,
-            ctx.pluginContext,
-            (name) => state.snapshotsDir(name),
-          );
-          backend = choice.name;
-          for (const s of choice.skipped) ctx.debug(`backend auto: not ${s.name}: ${s.reason}`);
-          ctx.debug(`backend auto: chose ${backend}`);
-        } else {
-          ctx.debug(`backend: ${backend} (from --backend)`);
-        }
+        const backend = await ctx.backend();
         const snapshotter = await (await loader.get("snapshotter", backend)).create({
           ...ctx.pluginContext,
           root: state.snapshotsDir(backend),
         });
-        const executor = await (await loader.get("executor", "oci")).create(ctx.pluginContext);
-        const frontend = (await loader.get("frontend", "dockerfile")).create(ctx.pluginContext);
+        const executorChoice = chooseExecutor(opts.executor, ctx.env);
+        ctx.debug(`executor: ${executorChoice.name} (${executorChoice.reason})`);
+        const executor = await (await loader.get("executor", executorChoice.name))
+          .create(ctx.pluginContext);
         const progress = new ProgressWriter();
         const display = createProgressDisplay({ mode: progressMode });
         progress.listen(display.listener);

@@ -39,16 +39,15 @@ import {
   push as pushImage,
   type PushOptions,
 } from "./transfer.ts";
-import { type ErrorContext, networkError, RegistryError, responseError } from "./errors.ts";
 import {
-  DEFAULT_RETRY_POLICY,
-  isRetryableError,
-  isRetryableStatus,
-  parseRetryAfter,
-  retryDelay,
-  type RetryPolicy,
-  sleep,
-} from "./_retry.ts";
+  type ErrorContext,
+  exhaustedError,
+  networkError,
+  RegistryError,
+  responseError,
+} from "./errors.ts";
+import { DEFAULT_RETRY_POLICY, isRetryableStatus, Retrier, type RetryPolicy } from "./_retry.ts";
+import { Watchdog } from "./_watchdog.ts";
 
 /** Options for {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
@@ -62,7 +61,10 @@ export interface RegistryClientOptions {
   concurrency?: number;
   /** Blobs larger than this are uploaded in `PATCH` chunks of this size (default 8 MiB). */
   chunkSize?: number;
-  /** How often and how patiently to retry transient failures. */
+  /**
+   * How often and how patiently to retry transient failures, and the no-progress timeout
+   * (default {@linkcode DEFAULT_RETRY_POLICY}; the CLI reads it from the environment).
+   */
   retry?: RetryPolicy;
   /** The fetch implementation (for tests). */
   fetch?: typeof fetch;
@@ -108,17 +110,22 @@ const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 /** Redirects followed for one request. */
 const MAX_REDIRECTS = 5;
 
+/** `fetch` does not report upload progress: a request body may take this long per byte (128 KiB/s). */
+const UPLOAD_MS_PER_BYTE = 1000 / (128 * 1024);
+
 interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
-  /** Creates the body afresh for each attempt. */
-  body?: () => BodyInit | null;
+  /** The body, sent again on each attempt and redirect. */
+  body?: Uint8Array | string;
   scopes: string[];
   ctx: ErrorContext;
-  /** Retry broken connections and 5xx/429 answers (only for idempotent requests). */
-  retry: boolean;
-  /** Follow redirects (default true). */
-  redirect?: boolean;
+}
+
+/** A response and the watchdog still timing the reading of its body. */
+interface Opened {
+  res: Response;
+  dog: Watchdog;
 }
 
 /**
@@ -175,8 +182,7 @@ export class RegistryClient {
       erase: () => Promise.resolve(false),
     });
     const url = `${this.baseUrl(domain)}/v2/`;
-    const first = await this.#send(url, { headers: this.#headers({}) }, ctx, domain, true);
-    await first.body?.cancel();
+    const first = await this.#send(url, { headers: this.#headers({}) }, ctx);
     if (first.ok) return; // The registry needs no credentials; docker also reports success.
     if (first.status !== 401) throw await this.#pingError(first, ctx, domain);
     auth.setChallenge(domain, first.headers.get("www-authenticate"));
@@ -186,17 +192,8 @@ export class RegistryClient {
         `${ctx.action} failed: the registry asks for an unsupported kind of auth`,
       );
     }
-    const second = await this.#send(
-      url,
-      { headers: this.#headers({ authorization }) },
-      ctx,
-      domain,
-      true,
-    );
-    if (second.ok) {
-      await second.body?.cancel();
-      return;
-    }
+    const second = await this.#send(url, { headers: this.#headers({ authorization }) }, ctx);
+    if (second.ok) return;
     throw await responseError(second, ctx);
   }
 
@@ -216,10 +213,7 @@ export class RegistryClient {
       `${this.baseUrl(domain)}/v2/`,
       { headers: this.#headers({}) },
       ctx,
-      domain,
-      true,
     );
-    await res.body?.cancel();
     if (res.status === 401) {
       this.#auth.setChallenge(domain, res.headers.get("www-authenticate"));
     } else if (res.ok) {
@@ -251,18 +245,15 @@ export class RegistryClient {
    */
   async getManifest(ref: Reference): Promise<FetchedManifest> {
     const ctx = pullContext(ref);
-    const res = await this.#request(
-      ref.domain,
-      `/v2/${ref.path}/manifests/${ref.digest ?? ref.tag}`,
-      {
-        headers: { accept: MANIFEST_ACCEPT },
-        scopes: [pullScope(ref.path)],
-        ctx,
-        retry: true,
-      },
-    );
-    if (res.status !== 200) throw await this.#failure(res, ctx);
-    const bytes = await readLimited(res, MAX_MANIFEST_SIZE, ctx);
+    const path = `/v2/${ref.path}/manifests/${ref.digest ?? ref.tag}`;
+    const { res, bytes } = await this.#request(ref.domain, path, {
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: [pullScope(ref.path)],
+      ctx,
+    }, async ({ res, dog }) => {
+      if (res.status !== 200) throw await this.#failure(res, ctx);
+      return { res, bytes: await readLimited(res, dog, MAX_MANIFEST_SIZE, ctx) };
+    });
     const mediaType = detectMediaType(res.headers.get("content-type"), bytes);
     if (isSchema1MediaType(mediaType)) {
       throw new ImgError(
@@ -295,10 +286,9 @@ export class RegistryClient {
         headers: { accept: MANIFEST_ACCEPT },
         scopes: [pullScope(ref.path)],
         ctx,
-        retry: true,
       },
+      discardBody,
     );
-    await res.body?.cancel();
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw await this.#failure(res, ctx);
     const digest = res.headers.get("docker-content-digest");
@@ -360,9 +350,7 @@ export class RegistryClient {
       method: "HEAD",
       scopes,
       ctx,
-      retry: true,
-    });
-    await res.body?.cancel();
+    }, discardBody);
     if (res.status === 200) return true;
     if (res.status === 404) return false;
     throw await this.#failure(res, { ...ctx, action: `Push of ${familiarReference(ref)}` });
@@ -370,8 +358,9 @@ export class RegistryClient {
 
   /**
    * Streams a blob into the content store, verifying its digest and size, unless the store has
-   * it already. A connection that breaks mid-body is resumed (with `Range` if the registry
-   * supports it, otherwise by skipping what was already received) with backoff.
+   * it already. A connection that breaks or stalls mid-body is resumed under the retry policy
+   * (with `Range` if the registry supports it, otherwise by skipping what was already
+   * received); the digest covers the whole blob however many requests brought it.
    */
   async fetchBlob(
     ref: Reference,
@@ -407,41 +396,36 @@ export class RegistryClient {
     ctx: ErrorContext,
   ): AsyncGenerator<Uint8Array> {
     const path = `/v2/${ref.path}/blobs/${descriptor.digest}`;
+    const host = registryHost(ref.domain);
+    const retrier = this.#retrier(ctx, host);
     let offset = 0;
-    let failures = 0;
-    let totalFailures = 0;
     for (;;) {
-      const headers: Record<string, string> = {};
-      if (offset > 0) headers.range = `bytes=${offset}-`;
-      const res = await this.#request(ref.domain, path, {
-        headers,
-        scopes: [pullScope(ref.path)],
-        ctx,
-        retry: true,
-      });
-      let skip = 0;
-      if (res.status === 206 && offset > 0) {
-        const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
-        if (!start || Number(start[1]) !== offset) {
-          await res.body?.cancel();
-          throw new RegistryError(
-            `${ctx.action} failed: the registry answered a range request for ${descriptor.digest} with the wrong range`,
-          );
-        }
-      } else if (res.status === 200) {
-        skip = offset; // No range support: read from the start and drop what we have.
-      } else {
-        throw await this.#failure(res, ctx);
-      }
-      if (!res.body) {
-        throw new RegistryError(
-          `${ctx.action} failed: the registry sent no body for ${descriptor.digest}`,
-        );
-      }
-      let progressed = false;
+      let dog: Watchdog | undefined;
       try {
-        for await (const chunk of res.body) {
-          let c = chunk;
+        const headers: Record<string, string> = {};
+        if (offset > 0) headers.range = `bytes=${offset}-`;
+        const opened = await this.#open(ref.domain, path, {
+          headers,
+          scopes: [pullScope(ref.path)],
+          ctx,
+        }, retrier);
+        dog = opened.dog;
+        const res = opened.res;
+        let skip = 0;
+        if (res.status === 206 && offset > 0) {
+          const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
+          if (!start || Number(start[1]) !== offset) {
+            await res.body?.cancel();
+            throw new RegistryError(
+              `${ctx.action} failed: the registry answered a range request for ${descriptor.digest} with the wrong range`,
+            );
+          }
+        } else if (res.status === 200) {
+          skip = offset; // No range support: read from the start and drop what we have.
+        } else {
+          throw await this.#failure(res, ctx);
+        }
+        for await (let c of watchedBody(res, dog)) {
           if (skip > 0) {
             const n = Math.min(skip, c.byteLength);
             skip -= n;
@@ -449,21 +433,20 @@ export class RegistryClient {
             if (c.byteLength === 0) continue;
           }
           offset += c.byteLength;
-          progressed = true;
+          retrier.progress();
+          dog.stop(); // the store's writing is not the registry's stalling
           yield c;
+          dog.touch("body");
         }
         if (offset >= descriptor.size) return;
-        // The body ended early without an error: treat it as a broken connection.
-        throw new TypeError(`the connection closed after ${offset} of ${descriptor.size} bytes`);
+        throw new RegistryError(
+          `${ctx.action} failed: the registry closed the connection after ${offset} of ${descriptor.size} bytes of ${descriptor.digest}`,
+          { transient: true },
+        );
       } catch (e) {
-        if (!isRetryableError(e)) throw e;
-        if (progressed) failures = 0;
-        failures++;
-        totalFailures++;
-        if (failures >= this.retry.attempts || totalFailures >= this.retry.attempts * 3) {
-          throw networkError(e, ctx, registryHost(ref.domain));
-        }
-        await sleep(retryDelay(this.retry, failures));
+        await this.#failed(retrier, e, ctx, host);
+      } finally {
+        dog?.stop();
       }
     }
   }
@@ -471,7 +454,9 @@ export class RegistryClient {
   /**
    * Pushes a blob from the content store unless the repository has it: mounts it from
    * `mountFrom` when given (falling back to an upload if the registry declines), else uploads it
-   * in one `PUT` (up to `chunkSize`) or in `PATCH` chunks. Transient failures restart the upload.
+   * in one `PUT` (up to `chunkSize`) or in `PATCH` chunks. A transient failure of any of its
+   * requests, or an upload session the registry dropped, starts a new session under the retry
+   * policy (a chunk that got through counts as progress).
    */
   async pushBlob(
     ref: Reference,
@@ -490,23 +475,13 @@ export class RegistryClient {
       options.onProgress?.(descriptor.size);
       return "exists";
     }
-    for (let attempt = 1;; attempt++) {
+    const host = registryHost(ref.domain);
+    const retrier = this.#retrier(ctx, host);
+    for (;;) {
       try {
-        return await this.#uploadBlob(
-          ref,
-          descriptor,
-          store,
-          from,
-          scopes,
-          ctx,
-          options.onProgress,
-        );
+        return await this.#uploadBlob(ref, descriptor, store, from, scopes, ctx, retrier, options);
       } catch (e) {
-        const transient = e instanceof RegistryError ? e.transient : isRetryableError(e);
-        if (!transient || attempt >= this.retry.attempts) {
-          throw e instanceof ImgError ? e : networkError(e, ctx, registryHost(ref.domain));
-        }
-        await sleep(retryDelay(this.retry, attempt));
+        await this.#failed(retrier, e, ctx, host);
       }
     }
   }
@@ -518,26 +493,20 @@ export class RegistryClient {
     from: Reference | undefined,
     scopes: string[],
     ctx: ErrorContext,
-    onProgress?: (sent: number) => void,
+    retrier: Retrier,
+    { onProgress }: PushBlobOptions,
   ): Promise<PushBlobResult> {
     const digest = descriptor.digest as Digest;
     const uploads = `/v2/${ref.path}/blobs/uploads/`;
     const start = from
       ? `${uploads}?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from.path)}`
       : uploads;
-    const res = await this.#request(ref.domain, start, {
-      method: "POST",
-      scopes,
-      ctx,
-      retry: false,
-    });
+    const res = await this.#once(ref.domain, start, { method: "POST", scopes, ctx }, retrier);
     if (res.status === 201 && from) {
-      await res.body?.cancel();
       onProgress?.(descriptor.size);
       return "mounted";
     }
     if (res.status !== 202) throw await this.#failure(res, ctx);
-    await res.body?.cancel();
     let location = this.#location(ref.domain, res, ctx);
 
     const info = await store.stat(digest);
@@ -552,16 +521,14 @@ export class RegistryClient {
 
     if (info.size <= this.chunkSize) {
       const data = await store.read(digest);
-      const put = await this.#request(ref.domain, withQuery(location, "digest", digest), {
+      const put = await this.#once(ref.domain, withQuery(location, "digest", digest), {
         method: "PUT",
         headers: { "content-type": "application/octet-stream" },
-        body: () => data as Uint8Array<ArrayBuffer>,
+        body: data,
         scopes,
         ctx,
-        retry: false,
-      });
-      if (put.status !== 201) throw await this.#failure(put, ctx);
-      await put.body?.cancel();
+      }, retrier);
+      if (put.status !== 201) throw await this.#uploadFailure(put, ctx);
       onProgress?.(info.size);
       return "uploaded";
     }
@@ -580,36 +547,32 @@ export class RegistryClient {
           }
           n += r;
         }
-        const chunk = buf.slice(0, n);
-        const patch = await this.#request(ref.domain, location, {
+        const patch = await this.#once(ref.domain, location, {
           method: "PATCH",
           headers: {
             "content-type": "application/octet-stream",
             "content-range": `${offset}-${offset + n - 1}`,
           },
-          body: () => chunk as Uint8Array<ArrayBuffer>,
+          body: buf.subarray(0, n),
           scopes,
           ctx,
-          retry: false,
-        });
-        if (patch.status !== 202) throw await this.#failure(patch, ctx);
-        await patch.body?.cancel();
+        }, retrier);
+        if (patch.status !== 202) throw await this.#uploadFailure(patch, ctx);
         location = this.#location(ref.domain, patch, ctx);
         offset += n;
+        retrier.progress();
         onProgress?.(offset);
       }
     } finally {
       file.close();
     }
-    const put = await this.#request(ref.domain, withQuery(location, "digest", digest), {
+    const put = await this.#once(ref.domain, withQuery(location, "digest", digest), {
       method: "PUT",
       headers: { "content-type": "application/octet-stream" },
       scopes,
       ctx,
-      retry: false,
-    });
-    if (put.status !== 201) throw await this.#failure(put, ctx);
-    await put.body?.cancel();
+    }, retrier);
+    if (put.status !== 201) throw await this.#uploadFailure(put, ctx);
     return "uploaded";
   }
 
@@ -626,14 +589,15 @@ export class RegistryClient {
       {
         method: "PUT",
         headers: { "content-type": mediaType },
-        body: () => bytes as Uint8Array<ArrayBuffer>,
+        body: bytes,
         scopes: [pushScope(ref.path)],
         ctx,
-        retry: true,
+      },
+      async ({ res }) => {
+        if (res.status !== 201 && res.status !== 200) throw await this.#failure(res, ctx);
+        return await discardBody({ res });
       },
     );
-    if (res.status !== 201 && res.status !== 200) throw await this.#failure(res, ctx);
-    await res.body?.cancel();
     const returned = res.headers.get("docker-content-digest");
     if (returned && returned !== digest && returned.startsWith("sha256:")) {
       throw new RegistryError(
@@ -669,14 +633,11 @@ export class RegistryClient {
   #authenticator(credentials: CredentialStore | undefined): Authenticator {
     return new Authenticator({
       credentials,
-      // Token requests are idempotent: retry them like GETs.
       send: (url, init, ctx) =>
         this.#send(
           url,
           { ...init, headers: this.#headers(init.headers as Record<string, string>) },
           ctx,
-          ctx.domain,
-          true,
         ),
     });
   }
@@ -693,6 +654,19 @@ export class RegistryClient {
     return await responseError(res, { ...ctx, authenticated });
   }
 
+  /**
+   * Builds an error for an unexpected answer inside an upload session; a session the registry
+   * no longer knows or refuses to continue (`BLOB_UPLOAD_UNKNOWN`, `BLOB_UPLOAD_INVALID`, as
+   * after a connection dropped half-way) is transient: a new session starts.
+   */
+  async #uploadFailure(res: Response, ctx: ErrorContext): Promise<RegistryError> {
+    const e = await this.#failure(res, ctx);
+    const dropped = e.code === "BLOB_UPLOAD_UNKNOWN" || e.code === "BLOB_UPLOAD_INVALID" ||
+      (res.status === 404 && e.code === undefined);
+    if (!dropped) return e;
+    return new RegistryError(e.message, { status: e.status, code: e.code, transient: true });
+  }
+
   #location(domain: string, res: Response, ctx: ErrorContext): string {
     const location = res.headers.get("location");
     if (!location) {
@@ -703,12 +677,77 @@ export class RegistryClient {
     return new URL(location, `${this.baseUrl(domain)}/`).href;
   }
 
+  /** The retry policy applied to one request, wording its final error with `ctx` and `host`. */
+  #retrier(ctx: ErrorContext, host: string): Retrier {
+    return new Retrier(this.retry, (e, attempts) => exhaustedError(e, ctx, host, attempts));
+  }
+
+  /** Hands a failed attempt to the retrier; what it throws is always a one-line img error. */
+  async #failed(retrier: Retrier, e: unknown, ctx: ErrorContext, host: string): Promise<void> {
+    try {
+      await retrier.failed(e);
+    } catch (final) {
+      throw final instanceof ImgError ? final : networkError(final, ctx, host);
+    }
+  }
+
   /**
-   * Sends an authorized request to a registry: pings first, adds the `Authorization` header,
-   * re-authenticates once on 401, follows redirects (dropping credentials when leaving the
-   * registry), and retries transient failures when `opts.retry` is set.
+   * Sends an authorized request to a registry under the retry policy: each attempt opens the
+   * request (see {@linkcode #open}) and `consume`s the response while the watchdog times its
+   * body; a transient failure of either starts another attempt.
    */
-  async #request(domain: string, pathOrUrl: string, opts: RequestOptions): Promise<Response> {
+  async #request<T>(
+    domain: string,
+    pathOrUrl: string,
+    opts: RequestOptions,
+    consume: (opened: Opened) => Promise<T>,
+  ): Promise<T> {
+    const host = registryHost(domain);
+    const retrier = this.#retrier(opts.ctx, host);
+    for (;;) {
+      let dog: Watchdog | undefined;
+      try {
+        const opened = await this.#open(domain, pathOrUrl, opts, retrier);
+        dog = opened.dog;
+        return await consume(opened);
+      } catch (e) {
+        await this.#failed(retrier, e, opts.ctx, host);
+      } finally {
+        dog?.stop();
+      }
+    }
+  }
+
+  /**
+   * One attempt of a request inside a larger retried operation (an upload session): opens it,
+   * reads its body, and returns it; failures go to the caller's retrier.
+   */
+  async #once(
+    domain: string,
+    pathOrUrl: string,
+    opts: RequestOptions,
+    retrier: Retrier,
+  ): Promise<Response> {
+    const opened = await this.#open(domain, pathOrUrl, opts, retrier);
+    try {
+      return await bufferBody(opened);
+    } finally {
+      opened.dog.stop();
+    }
+  }
+
+  /**
+   * One attempt of an authorized request: pings first, adds the `Authorization` header,
+   * re-authenticates once on 401, follows redirects (dropping credentials when leaving the
+   * registry), all under a watchdog sized by `retrier`. A transient answer (408, 429, 5xx) is
+   * thrown for the retrier.
+   */
+  async #open(
+    domain: string,
+    pathOrUrl: string,
+    opts: RequestOptions,
+    retrier: Retrier,
+  ): Promise<Opened> {
     await this.ping(domain, opts.ctx);
     const url = pathOrUrl.startsWith("/") ? `${this.baseUrl(domain)}${pathOrUrl}` : pathOrUrl;
     let authorization = await this.#auth.authorization(domain, opts.scopes, opts.ctx);
@@ -718,23 +757,37 @@ export class RegistryClient {
         ...opts.headers,
         ...(authorization ? { authorization } : {}),
       });
-      const res = await this.#sendFollowing(
-        url,
-        {
-          method: opts.method ?? "GET",
-          headers,
-          body: opts.body?.() ?? null,
-        },
-        opts.ctx,
-        domain,
-        opts.retry,
+      const size = typeof opts.body === "string" ? opts.body.length : opts.body?.byteLength ?? 0;
+      const dog = new Watchdog(
+        retrier.attemptTimeoutMs,
+        size > 0 ? "upload" : "answer",
+        Math.ceil(size * UPLOAD_MS_PER_BYTE),
       );
-      if (res.status !== 401 || reauthorized) return res;
+      let res: Response;
+      try {
+        res = await this.#sendFollowing(
+          url,
+          { method: opts.method ?? "GET", headers, body: opts.body },
+          opts.ctx,
+          domain,
+          dog,
+        );
+        dog.touch("body");
+        if (isRetryableStatus(res.status)) throw await this.#failure(res, opts.ctx);
+      } catch (e) {
+        dog.stop();
+        throw dog.reason ?? e;
+      }
+      if (res.status !== 401 || reauthorized) return { res, dog };
       const header = res.headers.get("www-authenticate");
-      if (!header) return res;
+      if (!header) return { res, dog };
+      dog.stop(); // the token request has its own watchdog
       reauthorized = true;
       const next = await this.#auth.reauthorize(domain, opts.scopes, header, opts.ctx);
-      if (next === undefined || next === authorization) return res;
+      if (next === undefined || next === authorization) {
+        dog.touch("body");
+        return { res, dog };
+      }
       await res.body?.cancel();
       authorization = next;
     }
@@ -743,26 +796,27 @@ export class RegistryClient {
   /** Sends a request, following redirects by hand so that credentials never leave the registry. */
   async #sendFollowing(
     url: string,
-    init: RequestInit & { headers: Record<string, string> },
+    init: { method: string; headers: Record<string, string>; body?: Uint8Array | string },
     ctx: ErrorContext,
     domain: string,
-    retry: boolean,
+    dog: Watchdog,
   ): Promise<Response> {
     let current = url;
     let headers = init.headers;
-    let method = init.method ?? "GET";
+    let method = init.method;
     let body = init.body;
     for (let i = 0; i <= MAX_REDIRECTS; i++) {
-      const res = await this.#send(
-        current,
-        { ...init, method, headers, body, redirect: "manual" },
-        ctx,
-        domain,
-        retry,
-      );
+      const res = await this.#fetch(current, {
+        method,
+        headers,
+        body: body as BodyInit | undefined,
+        redirect: "manual",
+        signal: dog.signal,
+      });
       const location = res.headers.get("location");
       if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
       await res.body?.cancel();
+      dog.touch("answer");
       const next = new URL(location, current);
       if (next.origin !== new URL(current).origin) {
         const { authorization: _, ...rest } = headers;
@@ -770,7 +824,7 @@ export class RegistryClient {
       }
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
         method = method === "HEAD" ? "HEAD" : "GET";
-        body = null;
+        body = undefined;
       }
       current = next.href;
     }
@@ -779,36 +833,58 @@ export class RegistryClient {
     );
   }
 
-  /** Sends one request; when `retry` is set, retries broken connections, 5xx and 429. */
-  async #send(
-    url: string,
-    init: RequestInit,
-    ctx: ErrorContext,
-    domain: string,
-    retry: boolean,
-  ): Promise<Response> {
-    const host = new URL(url).host || registryHost(domain);
-    for (let attempt = 1;; attempt++) {
-      let res: Response;
+  /**
+   * Sends one unauthenticated request (a ping, a token request) under the retry policy and
+   * returns the response with its body read in full, so that no caller reads a body unwatched.
+   */
+  async #send(url: string, init: RequestInit, ctx: ErrorContext): Promise<Response> {
+    const host = new URL(url).host || registryHost(ctx.domain);
+    const retrier = this.#retrier(ctx, host);
+    for (;;) {
+      const dog = new Watchdog(retrier.attemptTimeoutMs);
       try {
-        res = await this.#fetch(url, init);
+        const res = await this.#fetch(url, { ...init, signal: dog.signal });
+        dog.touch("body");
+        if (isRetryableStatus(res.status)) throw await responseError(res, ctx);
+        return await bufferBody({ res, dog });
       } catch (e) {
-        if (retry && isRetryableError(e) && attempt < this.retry.attempts) {
-          await sleep(retryDelay(this.retry, attempt));
-          continue;
-        }
-        throw networkError(e, ctx, host);
+        await this.#failed(retrier, dog.reason ?? e, ctx, host);
+      } finally {
+        dog.stop();
       }
-      if (retry && isRetryableStatus(res.status) && attempt < this.retry.attempts) {
-        await res.body?.cancel();
-        await sleep(
-          retryDelay(this.retry, attempt, parseRetryAfter(res.headers.get("retry-after"))),
-        );
-        continue;
-      }
-      return res;
     }
   }
+}
+
+/** Reads a response body chunk by chunk, telling the watchdog of each; a stall throws its error. */
+async function* watchedBody(res: Response, dog: Watchdog): AsyncGenerator<Uint8Array> {
+  if (!res.body) return;
+  try {
+    for await (const chunk of res.body) {
+      dog.touch("body");
+      yield chunk;
+    }
+  } catch (e) {
+    throw dog.reason ?? e;
+  }
+}
+
+/** Reads a whole (small) response body under the watchdog and returns an equivalent response. */
+async function bufferBody({ res, dog }: Opened): Promise<Response> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of watchedBody(res, dog)) chunks.push(chunk);
+  const nullBody = [101, 204, 205, 304].includes(res.status);
+  return new Response(nullBody ? null : concatBytes(chunks) as Uint8Array<ArrayBuffer>, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
+/** Reads and drops a response body (HEAD, or an answer whose body says nothing). */
+async function discardBody({ res }: { res: Response }): Promise<Response> {
+  await res.body?.cancel();
+  return res;
 }
 
 function pullContext(ref: Reference): ErrorContext {
@@ -825,7 +901,12 @@ function withQuery(url: string, name: string, value: string): string {
   return u.href;
 }
 
-async function readLimited(res: Response, limit: number, ctx: ErrorContext): Promise<Uint8Array> {
+async function readLimited(
+  res: Response,
+  dog: Watchdog,
+  limit: number,
+  ctx: ErrorContext,
+): Promise<Uint8Array> {
   const declared = Number(res.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > limit) {
     await res.body?.cancel();
@@ -833,14 +914,18 @@ async function readLimited(res: Response, limit: number, ctx: ErrorContext): Pro
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
-  if (res.body) {
-    for await (const chunk of res.body) {
-      size += chunk.byteLength;
-      if (size > limit) {
-        throw new RegistryError(`${ctx.action} failed: the manifest is larger than ${limit} bytes`);
-      }
-      chunks.push(chunk);
+  for await (const chunk of watchedBody(res, dog)) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      throw new RegistryError(`${ctx.action} failed: the manifest is larger than ${limit} bytes`);
     }
+    chunks.push(chunk);
+  }
+  if (Number.isFinite(declared) && res.headers.has("content-length") && size < declared) {
+    throw new RegistryError(
+      `${ctx.action} failed: the registry closed the connection after ${size} of ${declared} bytes of the manifest`,
+      { transient: true },
+    );
   }
   return concatBytes(chunks);
 }

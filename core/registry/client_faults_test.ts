@@ -192,7 +192,10 @@ Deno.test("a registry that keeps failing gives up with its status", async () => 
     new RegistryClient({ retry: FAST_RETRY }).getManifest(parseReference(`${server.host}/x/y:1`)),
     (e: unknown) => {
       assert.ok(e instanceof RegistryError);
-      assert.equal(e.message, `Pull of ${server.host}/x/y:1 failed: unavailable: try later`);
+      assert.equal(
+        e.message,
+        `Pull of ${server.host}/x/y:1 failed: unavailable: try later (registry ${server.host} answered 503 to 4 attempts); try again later, or raise IMG_REGISTRY_RETRIES`,
+      );
       assert.equal(e.status, 503);
       return true;
     },
@@ -375,3 +378,132 @@ Deno.test("detectMediaType trusts the body's mediaType, then the header, then th
     MediaType.dockerManifestV1Signed,
   );
 });
+
+/** A body that sends `bytes` in `parts` pieces, `gapMs` apart. */
+function slowBody(bytes: Uint8Array, parts: number, gapMs: number): ReadableStream<Uint8Array> {
+  const size = Math.ceil(bytes.byteLength / parts);
+  let i = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
+      if (i * size >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.slice(i * size, ++i * size));
+    },
+  });
+}
+
+/** A body that never sends anything (until the client gives up). */
+function stalledBody(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ pull: () => new Promise(() => {}) });
+}
+
+Deno.test("a slow blob that keeps moving outlasts the no-progress timeout", async () => {
+  const blob = randomBytes(64 * 1024);
+  await using server = fakeRegistry(() =>
+    new Response(slowBody(blob, 8, 100), {
+      headers: { "content-length": String(blob.byteLength) },
+    })
+  );
+  await using store = await tempStore();
+  // 400 ms without progress would abort; the whole transfer takes twice that.
+  const client = new RegistryClient({ retry: { ...FAST_RETRY, timeoutMs: 800 } });
+  const start = Date.now();
+  await client.fetchBlob(
+    parseReference(`${server.host}/x/y:1`),
+    { mediaType: MediaType.ociLayerGzip, digest: sha256(blob), size: blob.byteLength },
+    store,
+  );
+  assert.ok(Date.now() - start >= 700);
+  assert.equal(server.requests.length, 1, "never cut off");
+});
+
+Deno.test("a manifest body that stalls once is fetched again; one that always stalls fails in time", async () => {
+  const manifest = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociConfig, digest: sha256("{}"), size: 2 },
+    layers: [],
+  }));
+  let always = false;
+  await using server = fakeRegistry((_req, n) =>
+    new Response(always || n === 1 ? stalledBody() : manifest, {
+      headers: { "content-type": MediaType.ociManifest },
+    })
+  );
+  const client = new RegistryClient({ retry: { ...FAST_RETRY, timeoutMs: 600 } });
+  const ref = parseReference(`${server.host}/x/y:1`);
+  const got = await client.getManifest(ref);
+  assert.equal(got.descriptor.digest, sha256(manifest));
+  assert.equal(server.requests.length, 2);
+
+  always = true;
+  const start = Date.now();
+  await assert.rejects(client.getManifest(ref), (e: unknown) => {
+    assert.ok(e instanceof RegistryError);
+    assert.match(
+      e.message,
+      new RegExp(
+        `^Pull of ${server.host}/x/y:1 failed: registry ${server.host} stopped sending data for 0\\.\\d s \\(2 attempts\\); check the network, or raise IMG_REGISTRY_TIMEOUT if the registry is just slow$`,
+      ),
+    );
+    return true;
+  });
+  const elapsed = Date.now() - start;
+  assert.ok(elapsed >= 550 && elapsed < 3000, `${elapsed} ms`);
+});
+
+Deno.test("a manifest whose connection breaks mid-body is fetched again", async () => {
+  const manifest = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociConfig, digest: sha256("{}"), size: 2 },
+    layers: [],
+  }));
+  await using server = fakeRegistry((_req, n) =>
+    new Response(n === 1 ? brokenBody(manifest, 10) : manifest, {
+      headers: {
+        "content-type": MediaType.ociManifest,
+        "content-length": String(manifest.byteLength),
+      },
+    })
+  );
+  const got = await new RegistryClient({ retry: FAST_RETRY }).getManifest(
+    parseReference(`${server.host}/x/y:1`),
+  );
+  assert.equal(got.descriptor.digest, sha256(manifest));
+  assert.equal(server.requests.length, 2);
+});
+
+for (
+  const [code, status] of [["BLOB_UPLOAD_UNKNOWN", 404], ["BLOB_UPLOAD_INVALID", 400]] as const
+) {
+  Deno.test(`an upload session the registry dropped (${code}) is started again`, async () => {
+    const blob = randomBytes(3000);
+    const digest = sha256(blob);
+    let puts = 0;
+    await using server = fakeRegistry(async (req) => {
+      if (req.method === "HEAD") return new Response(null, { status: 404 });
+      if (req.method === "POST") {
+        return new Response(null, {
+          status: 202,
+          headers: { location: `/v2/x/y/blobs/uploads/${crypto.randomUUID()}` },
+        });
+      }
+      await req.arrayBuffer();
+      return ++puts === 1
+        ? Response.json({ errors: [{ code, message: "blob upload dropped" }] }, { status })
+        : new Response(null, { status: 201 });
+    });
+    await using store = await tempStore();
+    await store.put(blob);
+    const result = await new RegistryClient({ retry: FAST_RETRY }).pushBlob(
+      parseReference(`${server.host}/x/y:1`),
+      { mediaType: MediaType.ociLayerGzip, digest, size: blob.byteLength },
+      store,
+    );
+    assert.equal(result, "uploaded");
+    assert.deepEqual(server.requests.map((r) => r.method), ["HEAD", "POST", "PUT", "POST", "PUT"]);
+    const sessions = server.requests.filter((r) => r.method === "PUT").map((r) => r.path);
+    assert.notEqual(sessions[0], sessions[1], "a new session");
+  });
+}

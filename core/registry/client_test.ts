@@ -394,3 +394,36 @@ Deno.test("a layer download reset mid-body resumes with Range against the real r
   assert.deepEqual(layerRequests.map((r) => [r.status, r.faulted]), [[200, true], [206, false]]);
   assert.match(layerRequests[1].headers.get("range") ?? "", /^bytes=[1-9]\d*-$/);
 });
+
+Deno.test("a PATCH chunk cut half-way starts a new upload session against the real registry", async () => {
+  await using registry = await startRegistry();
+  await using src = await tempStore();
+  await using dst = await tempStore();
+  const image = await makeTestImage(src, { layerSizes: [300 * 1024] });
+  const layer = image.layers[0];
+  await using proxy = await startFaultProxy(registry.host, {
+    fault: "drop-upload",
+    matchPath: /\/blobs\/uploads\//,
+    matchMethod: "PATCH",
+  });
+  // The first chunk of the first session is cut off half-way.
+  const log: string[] = [];
+  const client = new RegistryClient({ chunkSize: 64 * 1024, fetch: recordingFetch(log) });
+  const ref = parseReference(`${proxy.host}/dropped/app:1`);
+  assert.equal(await client.pushBlob(ref, layer, src), "uploaded");
+  assert.equal(proxy.resets, 1);
+  const posts = log.filter((l) => l.startsWith("POST /v2/dropped/app/blobs/uploads/"));
+  assert.equal(posts.length, 2, "a second session");
+  assert.equal(log.filter((l) => l.startsWith("PATCH ")).length, 1 + 5);
+  await push(client, ref, image.manifest, src);
+  const result = await pull(
+    clientFor(registry),
+    parseReference(`${registry.host}/dropped/app:1`),
+    dst,
+    {
+      choose: amd64,
+    },
+  );
+  assert.deepEqual(await dst.read(layer.digest as Digest), await src.read(layer.digest as Digest));
+  assert.deepEqual(result.layers, [layer]);
+});

@@ -4,6 +4,8 @@
  * @module
  */
 import { ImgError } from "../errors.ts";
+import { isRetryableStatus, parseRetryAfter } from "./_retry.ts";
+import { formatSeconds, StallError } from "./_watchdog.ts";
 
 /** Options for {@linkcode RegistryError}. */
 export interface RegistryErrorOptions extends ErrorOptions {
@@ -13,6 +15,8 @@ export interface RegistryErrorOptions extends ErrorOptions {
   code?: string;
   /** Whether the failure is transient (a broken connection, 5xx, 429): worth retrying. */
   transient?: boolean;
+  /** How long the registry asked us to wait before another attempt (`Retry-After`), in ms. */
+  retryAfterMs?: number;
 }
 
 /** A registry request failed. The message is one line, e.g. `Pull of app:1 failed: manifest unknown: ...`. */
@@ -23,6 +27,8 @@ export class RegistryError extends ImgError {
   readonly code?: string;
   /** Whether another attempt may succeed. */
   readonly transient: boolean;
+  /** How long the registry asked us to wait before another attempt, if it said. */
+  readonly retryAfterMs?: number;
 
   /** Creates a registry error with a user-facing message. */
   constructor(message: string, options: RegistryErrorOptions = {}) {
@@ -31,6 +37,7 @@ export class RegistryError extends ImgError {
     this.status = options.status;
     this.code = options.code;
     this.transient = options.transient ?? false;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -120,9 +127,12 @@ export async function responseError(res: Response, ctx: ErrorContext): Promise<R
       ? ` (check that your account has access, or run \`img login ${ctx.domain}\` again)`
       : ` (run \`img login ${ctx.domain}\` if the registry needs credentials)`;
   }
-  const transient = res.status === 408 || res.status === 429 ||
-    (res.status >= 500 && res.status !== 501 && res.status !== 505);
-  return new RegistryError(message, { status: res.status, code, transient });
+  return new RegistryError(message, {
+    status: res.status,
+    code,
+    transient: isRetryableStatus(res.status),
+    retryAfterMs: parseRetryAfter(res.headers.get("retry-after")),
+  });
 }
 
 /** Wraps a network failure (refused, reset, TLS, DNS) in a one-line error naming the host. */
@@ -135,5 +145,44 @@ export function networkError(error: unknown, ctx: ErrorContext, host: string): R
       cause: error,
       transient: true,
     },
+  );
+}
+
+/**
+ * The error for a request that kept failing transiently until the retry policy gave up, naming
+ * the registry and saying what to do: `Pull of X failed: registry HOST sent no answer for 30 s
+ * (3 attempts); check the network, or raise IMG_REGISTRY_TIMEOUT`. Not transient: the
+ * policy is spent, so an enclosing request must not retry it again.
+ */
+export function exhaustedError(
+  error: unknown,
+  ctx: ErrorContext,
+  host: string,
+  attempts: number,
+): RegistryError {
+  const tries = `${attempts} attempt${attempts === 1 ? "" : "s"}`;
+  if (error instanceof StallError) {
+    const what = error.phase === "answer"
+      ? "sent no answer"
+      : error.phase === "body"
+      ? "stopped sending data"
+      : "stopped taking the upload";
+    return new RegistryError(
+      `${ctx.action} failed: registry ${host} ${what} for ${
+        formatSeconds(error.ms)
+      } (${tries}); check the network, or raise IMG_REGISTRY_TIMEOUT if the registry is just slow`,
+      { cause: error, transient: false },
+    );
+  }
+  if (error instanceof RegistryError && error.status !== undefined) {
+    return new RegistryError(
+      `${error.message} (registry ${host} answered ${error.status} to ${tries}); try again later, or raise IMG_REGISTRY_RETRIES`,
+      { cause: error, status: error.status, code: error.code, transient: false },
+    );
+  }
+  const base = networkError(error, ctx, host);
+  return new RegistryError(
+    `${base.message} (${tries}); check the network and try again`,
+    { cause: error, transient: false },
   );
 }

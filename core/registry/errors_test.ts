@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { describeErrorBody, networkError, responseError } from "./errors.ts";
+import {
+  describeErrorBody,
+  exhaustedError,
+  networkError,
+  RegistryError,
+  responseError,
+} from "./errors.ts";
+import { StallError } from "./_watchdog.ts";
 
 Deno.test("describeErrorBody words distribution error bodies as docker does", () => {
   assert.deepEqual(
@@ -79,4 +86,33 @@ Deno.test("networkError names the host and keeps one line", () => {
     "Pull of app:1 failed: cannot reach registry example.com: error sending request connection refused",
   );
   assert.equal(e.transient, true);
+});
+
+Deno.test("exhaustedError names the registry, what went wrong and what to do, on one line", () => {
+  const ctx = { action: "Pull of app:1", domain: "example.com" };
+  const stall = exhaustedError(new StallError("body", 15_000), ctx, "example.com", 2);
+  assert.equal(
+    stall.message,
+    "Pull of app:1 failed: registry example.com stopped sending data for 15 s (2 attempts); check the network, or raise IMG_REGISTRY_TIMEOUT if the registry is just slow",
+  );
+  assert.equal(stall.transient, false, "a spent policy is not retried again by an outer one");
+  const busy = exhaustedError(
+    new RegistryError("Pull of app:1 failed: toomanyrequests: slow down", {
+      status: 429,
+      transient: true,
+    }),
+    ctx,
+    "example.com",
+    5,
+  );
+  assert.equal(
+    busy.message,
+    "Pull of app:1 failed: toomanyrequests: slow down (registry example.com answered 429 to 5 attempts); try again later, or raise IMG_REGISTRY_RETRIES",
+  );
+  assert.equal(busy.status, 429);
+  const reset = exhaustedError(new TypeError("connection reset"), ctx, "example.com", 5);
+  assert.equal(
+    reset.message,
+    "Pull of app:1 failed: cannot reach registry example.com: connection reset (5 attempts); check the network and try again",
+  );
 });

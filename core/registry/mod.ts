@@ -35,4 +35,9 @@ export {
   type PushOptions,
   type TransferProgress,
 } from "./transfer.ts";
-export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./_retry.ts";
+export {
+  DEFAULT_RETRY_POLICY,
+  DEFAULT_TIMEOUT_MS,
+  type RetryPolicy,
+  retryPolicyFromEnv,
+} from "./_retry.ts";

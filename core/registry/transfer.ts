@@ -50,8 +50,8 @@ export interface PullResult {
 }
 
 /**
- * Pulls an image into the content store: the index (if any) and the chosen manifest are stored
- * as blobs, then the config and the layers are fetched (blobs already present are skipped).
+ * Pulls an image into the content store: the config and the layers are fetched (blobs already
+ * present are skipped), then the chosen manifest and the index (if any) are stored as blobs.
  */
 export async function pull(
   client: RegistryClient,
@@ -60,9 +60,6 @@ export async function pull(
   options: PullOptions,
 ): Promise<PullResult> {
   const resolved = await client.resolve(ref, options.choose);
-  if (resolved.index) {
-    await store.put(resolved.index.bytes, resolved.index.descriptor.digest as Digest);
-  }
   const manifest = resolved.manifest.manifest;
   const blobs = [manifest.config, ...manifest.layers];
   for (const d of blobs) options.onProgress?.({ descriptor: d, status: "waiting", bytes: 0 });
@@ -76,8 +73,12 @@ export async function pull(
       bytes: d.size,
     });
   });
-  // The manifest goes in last, so a stored manifest means its blobs are all there.
+  // The manifest (and the index) go in last, so a stored manifest means its blobs are all
+  // there, and a failed pull leaves only whole, verified blobs behind.
   await store.put(resolved.manifest.bytes, resolved.manifest.descriptor.digest as Digest);
+  if (resolved.index) {
+    await store.put(resolved.index.bytes, resolved.index.descriptor.digest as Digest);
+  }
   return {
     descriptor: resolved.index?.descriptor ?? resolved.manifest.descriptor,
     index: resolved.index?.descriptor,

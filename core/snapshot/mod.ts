@@ -17,4 +17,4 @@ export {
   type OverlayLayoutOptions,
   OverlayLayoutSnapshotter,
 } from "./overlay_layout.ts";
-export { type BackendChoice, chooseSnapshotter, SNAPSHOTTER_PREFERENCE } from "./select.ts";
+export { type BackendChoice, chooseSnapshotter } from "./select.ts";

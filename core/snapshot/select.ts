@@ -1,15 +1,15 @@
 /**
- * `--backend auto`: the fastest snapshotter that works here. Each candidate plugin probes
- * itself (a scratch mount under its own root); the first that works is chosen: kernel
- * overlayfs, else fuse-overlayfs, else native, which needs nothing.
+ * `--backend auto`: the preferred snapshotter that works here, among every loaded snapshotter
+ * plugin (built-in or external). Each declares a `priority` and may probe itself with
+ * `supported()` (a scratch mount under its own root); the highest priority that works is
+ * chosen. With the built-ins: kernel overlayfs, else fuse-overlayfs, else native, which needs
+ * nothing.
  *
  * @module
  */
-import type { PluginContext } from "../plugin.ts";
+import { ImgError } from "../errors.ts";
+import type { PluginContext, SnapshotterPlugin } from "../plugin.ts";
 import type { PluginLoader } from "../plugin_loader.ts";
-
-/** The backends `auto` tries, in order. */
-export const SNAPSHOTTER_PREFERENCE: readonly string[] = ["overlayfs", "fuse-overlayfs", "native"];
 
 /** What {@linkcode chooseSnapshotter} chose, and why it passed over the others. */
 export interface BackendChoice {
@@ -19,37 +19,48 @@ export interface BackendChoice {
   skipped: { name: string; reason: string }[];
 }
 
+/** The snapshotter plugins in the order `auto` tries them: highest priority first, then by name. */
+function byPriority(plugins: readonly SnapshotterPlugin[]): SnapshotterPlugin[] {
+  return [...plugins].sort((a, b) =>
+    (b.priority ?? 0) - (a.priority ?? 0) || a.name.localeCompare(b.name)
+  );
+}
+
 /**
- * Chooses the first of `candidates` whose plugin is installed and whose probe (if it has
- * one) succeeds, and says why each earlier one was passed over. `rootFor` gives each
- * backend's own snapshot root. The last candidate is taken without a probe when nothing
- * else worked.
+ * Chooses, among the snapshotter plugins `loader` has, the one of highest priority whose
+ * `supported()` probe (if it has one) says it works here, and says why each one before it
+ * was passed over. `rootFor` gives each backend's own snapshot root. Throws when none works.
  */
 export async function chooseSnapshotter(
   loader: PluginLoader,
   ctx: PluginContext,
   rootFor: (backend: string) => string,
-  candidates: readonly string[] = SNAPSHOTTER_PREFERENCE,
 ): Promise<BackendChoice> {
   const skipped: { name: string; reason: string }[] = [];
-  for (let i = 0; i < candidates.length; i++) {
-    const name = candidates[i];
-    if (!loader.has("snapshotter", name)) {
-      skipped.push({ name, reason: "no such snapshotter plugin is installed" });
-      continue;
+  const plugins: SnapshotterPlugin[] = [];
+  for (const name of loader.names("snapshotter")) {
+    try {
+      plugins.push(await loader.get("snapshotter", name));
+    } catch (e) {
+      skipped.push({ name, reason: e instanceof Error ? e.message : String(e) });
     }
-    const last = i === candidates.length - 1;
+  }
+  for (const plugin of byPriority(plugins)) {
     let reason: string | undefined;
     try {
-      const plugin = await loader.get("snapshotter", name);
-      reason = plugin.probe && !last
-        ? await plugin.probe({ ...ctx, root: rootFor(name) })
-        : undefined;
+      const support = plugin.supported
+        ? await plugin.supported({ ...ctx, root: rootFor(plugin.name) })
+        : { supported: true as const };
+      if (support.supported) return { name: plugin.name, skipped };
+      reason = support.reason;
     } catch (e) {
       reason = e instanceof Error ? e.message : String(e);
     }
-    if (reason === undefined) return { name, skipped };
-    skipped.push({ name, reason });
+    skipped.push({ name: plugin.name, reason });
   }
-  return { name: candidates[candidates.length - 1], skipped };
+  throw new ImgError(
+    `No snapshotter works here (${
+      skipped.map((s) => `${s.name}: ${s.reason}`).join("; ") || "none is loaded"
+    }): load one with --plugin and choose it with --backend`,
+  );
 }

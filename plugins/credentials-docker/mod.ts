@@ -14,6 +14,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import type { Credential, CredentialsPlugin, CredentialStore, PluginContext } from "@img/core";
 import { API_VERSION } from "@img/core";
 import { configFilePath, DockerConfigFile, serverAddress } from "./config_file.ts";
@@ -135,7 +136,7 @@ export type DockerCredentialsPlugin = CredentialsPlugin & {
 const plugin: DockerCredentialsPlugin = {
   kind: "credentials",
   name: "docker",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description:
     "Credentials in docker's config.json (~/.docker/config.json or $DOCKER_CONFIG) and docker-credential-* helpers",

@@ -5,9 +5,21 @@
  * @module
  */
 import type { Executor, ExecutorMount, ExecutorStdio, Mount, ProcessSpec } from "@img/core";
-import { mountAll, unmountAll } from "./_mount.ts";
-import { rootPath as resolveInRoot } from "@img/core";
-import { findStubs, removeStubs, type Stub } from "./_stubs.ts";
+import {
+  exitCode,
+  findStubs,
+  hostsContent,
+  makeWorkdir,
+  mountAll,
+  processStart,
+  pump,
+  randomStepId,
+  readOomScoreAdj,
+  removeStubs,
+  stepNofile,
+  type Stub,
+  unmountAll,
+} from "@img/core/exec";
 import {
   findRuntime,
   flavorOf,
@@ -16,14 +28,7 @@ import {
   RUNTIME_ENV,
   runtimeCommand,
 } from "./runtime.ts";
-import {
-  DEFAULT_HOSTNAME,
-  DEFAULT_NOFILE,
-  generateSpec,
-  hardNofileLimit,
-  type OciMount,
-  toOciMounts,
-} from "./spec.ts";
+import { DEFAULT_HOSTNAME, generateSpec, type OciMount, toOciMounts } from "./spec.ts";
 import { ensureAdditionalGids, resolveUser } from "@img/core";
 
 /** Options of {@linkcode OciExecutor}. */
@@ -50,25 +55,6 @@ interface Owner {
 /** How long to keep asking the runtime to kill an aborted container before killing it. */
 const KILL_TIMEOUT_MS = 7000;
 
-/** The hosts file BuildKit gives a step. */
-function hostsContent(hostname: string): string {
-  return `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`;
-}
-
-/**
- * The start time of process `pid` (field 22 of `/proc/<pid>/stat`), or undefined if it is
- * gone or a zombie that nobody reaped yet.
- */
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[0] === "Z" || fields[0] === "X" ? undefined : fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
 /** The real uid and gid of process `pid`, as this user namespace sees them. */
 function processIds(pid: number): { uid: number; gid: number } | undefined {
   try {
@@ -81,11 +67,6 @@ function processIds(pid: number): { uid: number; gid: number } | undefined {
   } catch {
     return undefined;
   }
-}
-
-function randomId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return "img-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function exists(path: string): boolean {
@@ -105,24 +86,6 @@ function removeQuietly(path: string): boolean {
     return e instanceof Deno.errors.NotFound;
   }
 }
-
-const SIGNALS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-};
 
 /** Runs RUN steps through an OCI runtime (crun or runc). */
 export class OciExecutor implements Executor {
@@ -181,7 +144,7 @@ export class OciExecutor implements Executor {
     });
     await this.#cleaned;
 
-    const id = randomId();
+    const id = randomStepId();
     const bundle = `${this.bundlesDir}/${id}`;
     await Deno.mkdir(this.stateRoot, { recursive: true, mode: 0o711 });
     await Deno.mkdir(bundle, { recursive: true, mode: 0o711 });
@@ -225,7 +188,6 @@ export class OciExecutor implements Executor {
       }
 
       const extra: OciMount[] = mounts.flatMap((m) => toOciMounts(m.target, m.mounts, m.readonly));
-      const hardNofile = hardNofileLimit();
       const spec = generateSpec({
         rootPath,
         rootReadonly,
@@ -240,7 +202,7 @@ export class OciExecutor implements Executor {
         hostname,
         resolvConf,
         hostsFile,
-        nofile: hardNofile === undefined ? undefined : Math.min(DEFAULT_NOFILE, hardNofile),
+        nofile: stepNofile(),
         oomScoreAdj: readOomScoreAdj(),
         mounts: extra,
       });
@@ -322,8 +284,7 @@ export class OciExecutor implements Executor {
     if (aborted || signal?.aborted) {
       throw signal?.reason ?? new DOMException("The step was aborted", "AbortError");
     }
-    if (status.signal) return 128 + (SIGNALS[status.signal] ?? 0);
-    return status.code;
+    return exitCode(status);
   }
 
   async #runtimeOutput(args: string[], runtime = this.runtime): Promise<Deno.CommandOutput> {
@@ -470,42 +431,5 @@ export class OciExecutor implements Executor {
       // no runtime state yet
     }
     return cleaned;
-  }
-}
-
-async function pump(
-  stream: ReadableStream<Uint8Array>,
-  sink: (chunk: Uint8Array) => void,
-): Promise<void> {
-  for await (const chunk of stream) sink(chunk);
-}
-
-function readOomScoreAdj(): number | undefined {
-  try {
-    const n = Number(Deno.readTextFileSync("/proc/self/oom_score_adj").trim());
-    return Number.isInteger(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Creates the working directory inside the root filesystem if it is missing, owned by the
- * step's user, as BuildKit does before it starts the process.
- */
-async function makeWorkdir(root: string, cwd: string, uid: number, gid: number): Promise<void> {
-  const path = resolveInRoot(root, cwd);
-  if (exists(path)) return;
-  const missing: string[] = [];
-  for (let p = path; p.length > root.length && !exists(p); p = p.slice(0, p.lastIndexOf("/"))) {
-    missing.unshift(p);
-  }
-  await Deno.mkdir(path, { recursive: true, mode: 0o755 });
-  for (const dir of missing) {
-    try {
-      await Deno.chown(dir, uid, gid);
-    } catch {
-      // an id outside the user namespace: leave it to root
-    }
   }
 }

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { API_VERSION, type ExecutorPlugin } from "@img/core";
 import { OciExecutor } from "./executor.ts";
 
@@ -55,7 +56,7 @@ export {
 const plugin: ExecutorPlugin = {
   kind: "executor",
   name: "oci",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Runs RUN steps through crun or runc, rootless",
   create: (ctx) => new OciExecutor({ stateDir: ctx.stateDir, env: ctx.env, debug: ctx.debug }),

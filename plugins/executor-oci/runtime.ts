@@ -5,6 +5,7 @@
  * @module
  */
 import { ImgError, inUserNamespace, libc } from "@img/core";
+import { lookPath } from "@img/core/exec";
 
 /** The environment variable that chooses the runtime: `crun`, `runc` or a path. */
 export const RUNTIME_ENV = "IMG_RUNTIME";
@@ -28,26 +29,7 @@ export interface OciRuntime {
 const NONE_FOUND =
   "No OCI runtime found: install crun (apt-get install crun) or runc (apt-get install runc)";
 
-/** Looks `name` up in a `PATH` string; returns the absolute path of an executable file. */
-export function lookPath(name: string, path: string | undefined): string | undefined {
-  if (name.includes("/")) return isExecutable(name) ? name : undefined;
-  for (const dir of (path ?? "").split(":")) {
-    if (!dir) continue;
-    const candidate = `${dir.replace(/\/+$/, "")}/${name}`;
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** Whether `file` is an executable regular file. */
-export function isExecutable(file: string): boolean {
-  try {
-    const st = Deno.statSync(file);
-    return st.isFile && ((st.mode ?? 0) & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
+export { isExecutable, lookPath } from "@img/core/exec";
 
 /** Whose conventions a runtime binary follows, from its name (`runc` in it: runc's). */
 export function flavorOf(file: string): RuntimeFlavor {

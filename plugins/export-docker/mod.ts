@@ -14,6 +14,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { z } from "zod";
 import {
   API_VERSION,
@@ -70,7 +71,7 @@ export const dockerExporter: Exporter = {
 const plugin: ExporterPlugin = {
   kind: "exporter",
   name: "docker",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Writes the image as a docker-archive tarball (docker load, podman load)",
   create: () => dockerExporter,

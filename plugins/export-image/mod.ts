@@ -7,6 +7,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { z } from "zod";
 import {
   API_VERSION,
@@ -63,7 +64,7 @@ export const imageExporter: Exporter = {
 const plugin: ExporterPlugin = {
   kind: "exporter",
   name: "image",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Stores the image in the local image store and pushes it with push=true",
   create: () => imageExporter,

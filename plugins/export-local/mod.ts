@@ -23,6 +23,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import {
@@ -121,7 +122,7 @@ export const localExporter: Exporter = {
 const plugin: ExporterPlugin = {
   kind: "exporter",
   name: "local",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Writes the final root filesystem into a directory",
   create: () => localExporter,

@@ -28,6 +28,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { z } from "zod";
 import {
   API_VERSION,
@@ -125,7 +126,7 @@ export const ociExporter: Exporter = {
 const plugin: ExporterPlugin = {
   kind: "exporter",
   name: "oci",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Writes the image as an OCI image layout tarball (or directory with tar=false)",
   create: () => ociExporter,

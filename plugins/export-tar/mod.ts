@@ -17,6 +17,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { join } from "node:path";
 import { z } from "zod";
 import {
@@ -77,7 +78,7 @@ export const tarExporter: Exporter = {
 const plugin: ExporterPlugin = {
   kind: "exporter",
   name: "tar",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Writes the final root filesystem as a tar archive (a file or stdout)",
   create: () => tarExporter,

@@ -1227,7 +1227,7 @@ export function parseDockerfile(text: string | Uint8Array, options: ParseOptions
 /** True for the official Dockerfile frontend images (`docker/dockerfile:1`, `...-upstream`). */
 function isDockerfileFrontend(ref: string): boolean {
   const name = ref.split(/\s/)[0].replace(/@.*$/, "").replace(/:[^/]*$/, "");
-  return /^((docker\.io\/)?docker\/dockerfile(-upstream)?)$/.test(name);
+  return /^((docker\.io\/)?docker\/dockerfile(-upstream)?|img\/frontend-dockerfile)$/.test(name);
 }
 
 /**

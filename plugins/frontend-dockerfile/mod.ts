@@ -23,6 +23,7 @@ export * from "./dockerignore.ts";
 export * from "./convert.ts";
 export * from "./frontend.ts";
 
+import meta from "./deno.json" with { type: "json" };
 import { API_VERSION, type FrontendPlugin } from "@img/core";
 import { DockerfileFrontend } from "./frontend.ts";
 
@@ -30,7 +31,7 @@ import { DockerfileFrontend } from "./frontend.ts";
 const plugin: FrontendPlugin = {
   kind: "frontend",
   name: "dockerfile",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Dockerfile frontend: Dockerfile and .dockerignore to a build graph",
   create: () => new DockerfileFrontend(),

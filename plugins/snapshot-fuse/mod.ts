@@ -17,6 +17,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { API_VERSION, type PluginContext, type SnapshotterPlugin } from "@img/core";
 import { FuseOverlayfsSnapshotter, probeFuseOverlayfs } from "./snapshotter.ts";
 
@@ -38,7 +39,7 @@ export interface FuseOverlayfsSnapshotterPlugin extends SnapshotterPlugin {
 const plugin: FuseOverlayfsSnapshotterPlugin = {
   kind: "snapshotter",
   name: "fuse-overlayfs",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Overlay snapshots mounted by the fuse-overlayfs program",
   create(ctx) {
@@ -47,8 +48,10 @@ const plugin: FuseOverlayfsSnapshotterPlugin = {
       program: ctx.env.IMG_FUSE_OVERLAYFS || undefined,
     });
   },
-  probe(ctx) {
-    return probeFuseOverlayfs(ctx.root, ctx.env.IMG_FUSE_OVERLAYFS || undefined);
+  priority: 200,
+  async supported(ctx) {
+    const reason = await probeFuseOverlayfs(ctx.root, ctx.env.IMG_FUSE_OVERLAYFS || undefined);
+    return reason === undefined ? { supported: true } : { supported: false, reason };
   },
 };
 

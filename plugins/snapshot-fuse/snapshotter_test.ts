@@ -3,12 +3,13 @@ import { API_VERSION, pluginEntrySchemas, pluginManifestSchema } from "@img/core
 import { overlaySnapshotterSuite } from "../../tests/_util/overlay_snapshotter_suite.ts";
 import fuse, { FuseOverlayfsSnapshotter, probeFuseOverlayfs } from "./mod.ts";
 
-Deno.test("the plugin is a valid snapshotter plugin named fuse-overlayfs with a probe", () => {
+Deno.test("the plugin is a valid snapshotter plugin named fuse-overlayfs with a supported() probe and a priority", () => {
   pluginManifestSchema.parse(fuse);
   pluginEntrySchemas.snapshotter.parse(fuse);
   assert.equal(fuse.name, "fuse-overlayfs");
   assert.equal(fuse.apiVersion, API_VERSION);
-  assert.equal(typeof fuse.probe, "function");
+  assert.equal(typeof fuse.supported, "function");
+  assert.equal(typeof fuse.priority, "number");
 });
 
 Deno.test("the probe says why when fuse-overlayfs is not installed", async () => {
@@ -34,7 +35,10 @@ Deno.test({
   async fn() {
     const root = Deno.makeTempDirSync();
     try {
-      assert.equal(await fuse.probe!({ stateDir: root, env: {}, debug() {}, root }), undefined);
+      assert.deepEqual(
+        await fuse.supported!({ stateDir: root, env: {}, debug() {}, root }),
+        { supported: true },
+      );
       assert.deepEqual([...Deno.readDirSync(root)], [], "the probe cleans up");
     } finally {
       Deno.removeSync(root, { recursive: true });

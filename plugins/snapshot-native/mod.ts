@@ -18,6 +18,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { API_VERSION, type PluginContext, type SnapshotterPlugin } from "@img/core";
 import { NativeSnapshotter } from "./snapshotter.ts";
 
@@ -37,9 +38,10 @@ export interface NativeSnapshotterPlugin extends SnapshotterPlugin {
 const plugin: NativeSnapshotterPlugin = {
   kind: "snapshotter",
   name: "native",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Copy-based snapshots: plain directories, copied with copy_file_range",
+  priority: 100,
   create(ctx) {
     return new NativeSnapshotter(ctx.root, { debug: ctx.debug });
   },

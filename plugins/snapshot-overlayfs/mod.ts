@@ -16,6 +16,7 @@
  *
  * @module
  */
+import meta from "./deno.json" with { type: "json" };
 import { API_VERSION, type PluginContext, type SnapshotterPlugin } from "@img/core";
 import { OverlayfsSnapshotter, probeOverlayfs } from "./snapshotter.ts";
 
@@ -35,14 +36,16 @@ export interface OverlayfsSnapshotterPlugin extends SnapshotterPlugin {
 const plugin: OverlayfsSnapshotterPlugin = {
   kind: "snapshotter",
   name: "overlayfs",
-  version: "0.1.0",
+  version: meta.version,
   apiVersion: API_VERSION,
   description: "Kernel overlayfs snapshots, mounted in the user namespace with userxattr",
   create(ctx) {
     return new OverlayfsSnapshotter(ctx.root, { debug: ctx.debug });
   },
-  probe(ctx) {
-    return probeOverlayfs(ctx.root);
+  priority: 300,
+  async supported(ctx) {
+    const reason = await probeOverlayfs(ctx.root);
+    return reason === undefined ? { supported: true } : { supported: false, reason };
   },
 };
 

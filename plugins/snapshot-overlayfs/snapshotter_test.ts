@@ -3,12 +3,13 @@ import { API_VERSION, pluginEntrySchemas, pluginManifestSchema } from "@img/core
 import { overlaySnapshotterSuite } from "../../tests/_util/overlay_snapshotter_suite.ts";
 import overlayfs, { OverlayfsSnapshotter } from "./mod.ts";
 
-Deno.test("the plugin is a valid snapshotter plugin named overlayfs with a probe", () => {
+Deno.test("the plugin is a valid snapshotter plugin named overlayfs with a supported() probe and a priority", () => {
   pluginManifestSchema.parse(overlayfs);
   pluginEntrySchemas.snapshotter.parse(overlayfs);
   assert.equal(overlayfs.name, "overlayfs");
   assert.equal(overlayfs.apiVersion, API_VERSION);
-  assert.equal(typeof overlayfs.probe, "function");
+  assert.equal(typeof overlayfs.supported, "function");
+  assert.equal(typeof overlayfs.priority, "number");
 });
 
 overlaySnapshotterSuite(
@@ -24,9 +25,9 @@ Deno.test({
   async fn() {
     const root = Deno.makeTempDirSync();
     try {
-      assert.equal(
-        await overlayfs.probe!({ stateDir: root, env: {}, debug() {}, root }),
-        undefined,
+      assert.deepEqual(
+        await overlayfs.supported!({ stateDir: root, env: {}, debug() {}, root }),
+        { supported: true },
       );
       assert.deepEqual([...Deno.readDirSync(root)], [], "the probe cleans up");
     } finally {

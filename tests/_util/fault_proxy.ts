@@ -1,14 +1,16 @@
 /**
- * A fault-injecting HTTP/1.1 proxy for tests of retries and resumable downloads.
+ * A fault-injecting HTTP/1.1 proxy for tests of retries, timeouts and resumable transfers.
  *
  * It listens on a free loopback port and forwards each client connection to `target`. It
  * parses requests and responses (keep-alive, `Content-Length`, chunked bodies, `1xx`
  * interim responses, `HEAD`), so a pooling client such as Deno's `fetch` or Go's
- * `net/http` (skopeo) works through it. For the first `times` requests whose path matches
- * `matchPath` and get a 2xx response with a body (so `HEAD` probes and `401` challenges do
- * not use up a fault), it forwards the response head and `resetAfterBytes` bytes of the
- * body, then closes the client connection abruptly, so the client's body read fails
- * mid-stream.
+ * `net/http` (skopeo) works through it. It injects `fault` into the first `times` requests
+ * whose path matches `matchPath` (and method `matchMethod`); `Infinity` makes it permanent.
+ * Faults on the response (`cut-body`, the default, `reset-after-headers`,
+ * `stall-after-headers`, `truncate`) only count responses that are 2xx with a body, so
+ * `HEAD` probes and `401` challenges do not use them up. `cut-body` forwards the response
+ * head and `resetAfterBytes` bytes of the body, then closes the client connection
+ * abruptly, so the client's body read fails mid-stream.
  *
  * ```ts
  * await using proxy = await startFaultProxy(registry.host, {
@@ -21,16 +23,45 @@
  * @module
  */
 
+/**
+ * The fault to inject:
+ * - `cut-body`: forward the response head and `resetAfterBytes` of its body, then close;
+ * - `reset-after-headers`: forward the response head, then close;
+ * - `truncate`: forward the response head and half its body, then close;
+ * - `stall-after-headers`: forward the response head, then send nothing more;
+ * - `reset-before-headers`: close the connection as soon as the request arrives;
+ * - `stall-before-headers`: take the request and never answer;
+ * - `status`: answer `status` (with `headers`) instead of the registry;
+ * - `drop-upload`: forward the request head and half its body, then close both sides.
+ */
+export type FaultKind =
+  | "cut-body"
+  | "reset-after-headers"
+  | "truncate"
+  | "stall-after-headers"
+  | "reset-before-headers"
+  | "stall-before-headers"
+  | "status"
+  | "drop-upload";
+
 /** Options for {@linkcode startFaultProxy}. */
 export interface FaultProxyOptions {
+  /** The fault (default `cut-body`). */
+  fault?: FaultKind;
   /**
-   * Body bytes forwarded before the connection is cut. The cut always truncates: for a
-   * body of `n` bytes, at most `n - 1` bytes get through.
+   * For `cut-body`: body bytes forwarded before the connection is cut. The cut always
+   * truncates: for a body of `n` bytes, at most `n - 1` bytes get through.
    */
-  resetAfterBytes: number;
-  /** Only responses to requests whose path matches are cut (default: every request). */
+  resetAfterBytes?: number;
+  /** For `status`: the status to answer (default 503). */
+  status?: number;
+  /** For `status`: headers of the answer, such as `retry-after`. */
+  headers?: Record<string, string>;
+  /** Only requests whose path matches get the fault (default: every request). */
   matchPath?: RegExp;
-  /** How many matching 2xx responses with a body are cut (default 1); later ones pass. */
+  /** Only requests with this method get the fault (default: any method). */
+  matchMethod?: string;
+  /** How many matching requests get the fault (default 1; `Infinity`: all); later ones pass. */
   times?: number;
 }
 
@@ -52,7 +83,7 @@ export interface ProxiedRequest {
 export interface FaultProxy {
   /** `127.0.0.1:PORT` of the proxy, to use instead of the target's host. */
   readonly host: string;
-  /** How many responses have been cut so far. */
+  /** How many faults have been injected so far. */
   readonly resets: number;
   /** How many client connections the proxy has accepted so far. */
   readonly connections: number;
@@ -250,6 +281,11 @@ export async function startFaultProxy(
     throw new Error(`Fault proxy target ${target} does not accept connections: ${e}`);
   }
   let faultsLeft = opts.times ?? 1;
+  const fault = opts.fault ?? "cut-body";
+  const requestSide = ["reset-before-headers", "stall-before-headers", "status", "drop-upload"]
+    .includes(fault);
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => markStopped = resolve);
   let resets = 0;
   let connections = 0;
   const requests: ProxiedRequest[] = [];
@@ -274,6 +310,8 @@ export async function startFaultProxy(
       open.delete(upstream);
     };
     const pending: { req: ProxiedRequest; matches: boolean }[] = [];
+    let endNow!: () => void;
+    const ended = new Promise<void>((resolve) => endNow = resolve);
     let wake: (() => void) | undefined;
     let requestsDone = false;
     let raw = false;
@@ -304,10 +342,57 @@ export async function startFaultProxy(
             faulted: false,
           };
           requests.push(req);
-          pending.push({ req, matches: opts.matchPath?.test(path) ?? true });
+          const matches = (opts.matchPath?.test(path) ?? true) &&
+            (opts.matchMethod === undefined || opts.matchMethod === method);
+          const kind = bodyKind(head.headers, "none");
+          const hasBody = kind.kind === "chunked" || (kind.kind === "length" && kind.length > 0);
+          if (
+            requestSide && matches && faultsLeft > 0 && (fault !== "drop-upload" || hasBody)
+          ) {
+            faultsLeft--;
+            resets++;
+            req.faulted = true;
+            if (fault === "status") {
+              await forwardBody(r, kind, () => Promise.resolve());
+              req.status = opts.status ?? 503;
+              const body = new TextEncoder().encode(
+                JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "injected fault" }] }),
+              );
+              const extra = Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`)
+                .join("");
+              await writeAll(
+                client,
+                new TextEncoder().encode(
+                  `HTTP/1.1 ${req.status} Injected\r\ncontent-type: application/json\r\n` +
+                    `content-length: ${body.length}\r\n${extra}\r\n`,
+                ),
+              );
+              await writeAll(client, body);
+              continue;
+            }
+            if (fault === "stall-before-headers") await stopped;
+            if (fault === "drop-upload") {
+              const half = kind.kind === "length" ? Math.floor(kind.length / 2) : 1024;
+              await writeAll(upstream, headBytes);
+              let budget = half;
+              try {
+                await forwardBody(r, kind, async (b) => {
+                  const part = b.subarray(0, Math.max(0, budget));
+                  budget -= part.length;
+                  if (part.length) await writeAll(upstream, part);
+                  if (budget <= 0) throw new Cut();
+                });
+              } catch (e) {
+                if (!(e instanceof Cut)) throw e;
+              }
+            }
+            endNow();
+            return;
+          }
+          pending.push({ req, matches });
           wake?.();
           await writeAll(upstream, headBytes);
-          await forwardBody(r, bodyKind(head.headers, "none"), (b) => writeAll(upstream, b));
+          await forwardBody(r, kind, (b) => writeAll(upstream, b));
         }
       } finally {
         requestsDone = true;
@@ -337,13 +422,23 @@ export async function startFaultProxy(
         if (next) next.req.status = status;
         const noBody = next?.req.method === "HEAD" || status === 204 || status === 304;
         const kind = noBody ? { kind: "none" as const } : bodyKind(head.headers, "eof");
-        const fault = next?.matches && faultsLeft > 0 && kind.kind !== "none" &&
-          status >= 200 && status < 300;
-        if (fault) {
+        const faulty = !requestSide && next?.matches && faultsLeft > 0 &&
+          kind.kind !== "none" && status >= 200 && status < 300;
+        if (faulty) {
           faultsLeft--;
-          let budget = opts.resetAfterBytes;
+          let budget = fault === "cut-body"
+            ? opts.resetAfterBytes ?? 0
+            : fault === "truncate"
+            ? (kind.kind === "length" ? Math.floor(kind.length / 2) : 1024)
+            : 0;
           if (kind.kind === "length") budget = Math.min(budget, kind.length - 1);
           await writeAll(client, headBytes);
+          if (fault === "stall-after-headers") {
+            next!.req.faulted = true;
+            resets++;
+            await stopped;
+            return;
+          }
           try {
             await forwardBody(r, kind, async (b) => {
               const part = b.subarray(0, Math.max(0, budget));
@@ -367,6 +462,7 @@ export async function startFaultProxy(
 
     // Either side ending (or failing) ends the connection pair.
     await Promise.race([
+      ended,
       requestPump().catch(() => {}).then(() => {
         // The client is done sending; let an in-flight response finish.
         upstream.closeWrite().catch(() => {});
@@ -387,6 +483,7 @@ export async function startFaultProxy(
   })().catch(() => {});
 
   const stop = async () => {
+    markStopped();
     try {
       listener.close();
     } catch { /* already closed */ }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { rootPath as resolveInRoot } from "@img/core";
+import { rootPath as resolveInRoot } from "../root_path.ts";
 
 /** A path the runtime may create, and the times of its parent directory. */
 export interface Stub {

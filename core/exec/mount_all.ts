@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { libc, type Mount, mountAt } from "@img/core";
+import * as libc from "../libc.ts";
+import { mountAt } from "../mounts.ts";
+import type { Mount } from "../snapshotter.ts";
 
 const MS_MANDLOCK = 0x40;
 const MS_DIRSYNC = 0x80;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { findStubs, removeStubs } from "./_stubs.ts";
+import { findStubs, removeStubs } from "./stubs.ts";
 
 Deno.test("mount stubs: created targets are removed, existing ones and content kept", async () => {
   const root = await Deno.makeTempDir({ prefix: "img-stubs-test-" });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { libc } from "@img/core";
-import { parseMountOptions } from "./_mount.ts";
+import * as libc from "../libc.ts";
+import { parseMountOptions } from "./mount_all.ts";
 
 Deno.test("parseMountOptions splits flags from data", () => {
   assert.deepEqual(
