@@ -23,9 +23,9 @@ import type { BuildDefinition, Frontend, FrontendClient } from "./frontend.ts";
 import { type LoadedImage, loadImage } from "./image/image.ts";
 import { findImage } from "./image/store.ts";
 import {
+  configMatchesPlatform,
   formatPlatform,
   hostPlatform,
-  normalizePlatform,
   type Platform,
   platformMatches,
   selectPlatformManifest,
@@ -143,7 +143,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       ) {
         // A stored image without a platform in its record is used only if its config fits.
         image = await loadImage(state.content, local.target, platform).catch(() => undefined);
-        if (image && !configFits(image.config, platform)) image = undefined;
+        if (image && !configMatchesPlatform(image.config, platform)) image = undefined;
       }
       if (!image) {
         const result = await pull(deps.registry, ref, state.content, {
@@ -325,16 +325,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   return { config: configs[0], configs, responses };
 }
 
-/** Reports whether an image config is for `platform`'s OS and architecture. */
-function configFits(config: ImageConfig, platform: Platform): boolean {
-  const c = normalizePlatform({
-    os: config.os ?? "linux",
-    architecture: config.architecture ?? "",
-  });
-  return c.os === platform.os && c.architecture === platform.architecture;
-}
-
-/** The platforms, normalized, without duplicates, in order. */
+/** The platforms without duplicates, in order. */
 function uniquePlatforms(platforms: readonly Platform[]): Platform[] {
   const out: Platform[] = [];
   for (const p of platforms) if (!out.some((q) => platformMatches(q, p))) out.push(p);

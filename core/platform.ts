@@ -80,6 +80,22 @@ export function platformPathName(p: Platform): string {
   return formatPlatform(p).replaceAll("/", "_");
 }
 
+/**
+ * Reports whether an image config (its `os` and `architecture`) is for `platform`'s OS and
+ * architecture, after normalization (a config without an OS is `linux`).
+ */
+export function configMatchesPlatform(
+  config: { os?: string; architecture?: string },
+  platform: Platform,
+): boolean {
+  const c = normalizePlatform({
+    os: config.os ?? "linux",
+    architecture: config.architecture ?? "",
+  });
+  const p = normalizePlatform(platform);
+  return c.os === p.os && c.architecture === p.architecture;
+}
+
 /** The platform img runs on. */
 export function hostPlatform(): Platform {
   const arch = Deno.build.arch as string;

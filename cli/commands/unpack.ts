@@ -7,6 +7,7 @@ import { Command } from "@commander-js/extra-typings";
 import { basename, dirname, join, resolve } from "node:path";
 import {
   applyLayer,
+  configMatchesPlatform,
   decompressStream,
   type Digest,
   ensureRootless,
@@ -14,7 +15,6 @@ import {
   findImage,
   formatPlatform,
   hostPlatform,
-  type ImageConfig,
   ImgError,
   layerCompression,
   libc,
@@ -22,7 +22,6 @@ import {
   NotFoundError,
   parsePlatform,
   parseReference,
-  type Platform,
 } from "@img/core";
 import { contextOf } from "../program.ts";
 import { normalizeName } from "./tag.ts";
@@ -36,12 +35,6 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotADirectory) return false;
     throw e;
   }
-}
-
-/** Reports whether an image config is for `platform`'s OS and architecture. */
-function configMatches(config: ImageConfig, platform: Platform): boolean {
-  const c = parsePlatform(`${config.os ?? "linux"}/${config.architecture ?? ""}`);
-  return c.os === platform.os && c.architecture === platform.architecture;
 }
 
 /** The `unpack` command. */
@@ -71,7 +64,7 @@ export function unpackCommand(): Command<[string], { output: string; platform?: 
         if (!rec) throw new NotFoundError(`No such image: ${input}: pull it first`);
         const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
         const image = await loadImage(ctx.state.content, rec.target, platform);
-        if (opts.platform && !configMatches(image.config, platform)) {
+        if (opts.platform && !configMatchesPlatform(image.config, platform)) {
           throw new ImgError(
             `Image ${input} is for ${image.config.os}/${image.config.architecture}, not ${
               formatPlatform(platform)
