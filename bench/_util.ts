@@ -63,7 +63,12 @@ export function buildahBud(
   global: string[],
   dir: string,
   tag: string,
-  options: { base: string; noCache?: boolean },
+  options: {
+    base: string;
+    noCache?: boolean;
+    /** `--platform a,b`; with it the result is a manifest list named `tag` (`--manifest`). */
+    platforms?: string[];
+  },
 ): string[] {
   return [
     "buildah",
@@ -80,8 +85,9 @@ export function buildahBud(
     ...(options.noCache ? ["--no-cache"] : []),
     "--build-arg",
     `BASE=${options.base}`,
-    "-t",
-    tag,
+    ...(options.platforms
+      ? ["--platform", options.platforms.join(","), "--manifest", tag]
+      : ["-t", tag]),
     dir,
   ];
 }

@@ -6,20 +6,30 @@
  */
 import { join } from "node:path";
 import type { Digest } from "./digest.ts";
+import { checkEmulation, runsNatively } from "./binfmt.ts";
+import { ImgError } from "./errors.ts";
 import type {
   ExportContext,
   ExporterInstance,
   ExportResponse,
   ExportResult,
+  PlatformExportResult,
   ResultLayer,
 } from "./exporter.ts";
 import { withMountedDir } from "./mounts.ts";
 import { Lease } from "./gc/leases.ts";
 import type { Executor } from "./executor.ts";
-import type { Frontend, FrontendClient } from "./frontend.ts";
-import { loadImage } from "./image/image.ts";
+import type { BuildDefinition, Frontend, FrontendClient } from "./frontend.ts";
+import { type LoadedImage, loadImage } from "./image/image.ts";
 import { findImage } from "./image/store.ts";
-import { type Platform, selectPlatformManifest } from "./platform.ts";
+import {
+  configMatchesPlatform,
+  formatPlatform,
+  hostPlatform,
+  type Platform,
+  platformMatches,
+  selectPlatformManifest,
+} from "./platform.ts";
 import type { ProgressWriter } from "./progress.ts";
 import { formatReference, parseReference, repositoryName } from "./reference.ts";
 import type { RegistryClient } from "./registry/client.ts";
@@ -63,8 +73,14 @@ export interface BuildOptions {
   dockerfileText?: Uint8Array;
   /** Frontend options: `filename`, `target`, `build-arg:NAME`, `label:NAME`, ... */
   frontendOptions: Record<string, string>;
-  /** The platform to build for. */
+  /** The platform to build for (when `platforms` is not given). */
   platform: Platform;
+  /**
+   * The platforms to build for (`--platform linux/amd64,linux/arm64`): one solve each,
+   * sharing what does not depend on the platform; with more than one, the exporters get
+   * every platform's result at once (an image index). Duplicates are dropped.
+   */
+  platforms?: Platform[];
   /** Ignore the build cache. */
   noCache?: boolean;
   /** Re-resolve base images from their registry even when the image store has them. */
@@ -86,8 +102,10 @@ export interface BuildOptions {
 
 /** What a build produced. */
 export interface BuildResult {
-  /** The image config. */
+  /** The image config (of the first platform). */
   config: ImageConfig;
+  /** The image config of each platform, in order. */
+  configs: ImageConfig[];
   /** The exporters' responses. */
   responses: ExportResponse[];
 }
@@ -129,20 +147,24 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     const started = time();
     progress.write({ type: "vertex.started", vertex, name: vname, time: started });
     try {
-      let target: Descriptor;
+      let image: LoadedImage | undefined;
       if (
         local &&
         (local.target.platform === undefined || selectPlatformManifest([local.target], platform))
       ) {
-        target = local.target;
-      } else {
+        // A stored image without a platform in its record is used only if its config fits.
+        image = await loadImage(state.content, local.target, platform).catch(() => undefined);
+        if (image && !configMatchesPlatform(image.config, platform)) image = undefined;
+      }
+      if (!image) {
         const result = await pull(deps.registry, ref, state.content, {
           choose: platformChooser(platform),
         });
-        target = result.manifest;
-        state.images.put(name, target);
+        const target: Descriptor = result.manifest;
+        // The local store keeps the host's image under the name, as `img pull` does.
+        if (platformMatches(hostPlatform(), platform)) state.images.put(name, target);
+        image = await loadImage(state.content, target, platform);
       }
-      const image = await loadImage(state.content, target, platform);
       progress.write({ type: "vertex.done", vertex, name: vname, time: time(), started });
       return {
         ref: `${repositoryName(ref)}${ref.tag ? `:${ref.tag}` : ""}@${image.descriptor.digest}`,
@@ -189,17 +211,56 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       const r = await resolveOnce(ref, platform);
       return { ref: r.ref, digest: r.digest, config: r.config };
     },
-    warn: (message) => progress.write({ type: "warning", message, time: time() }),
-  };
-
-  const definition = await deps.frontend.solve(
-    {
-      options: { ...options.frontendOptions, ...(options.noCache ? { "no-cache": "" } : {}) },
-      platforms: [options.platform],
+    warn: (message) => {
+      // Each platform's solve reads the same Dockerfile: warn once.
+      if (warned.has(message)) return;
+      warned.add(message);
+      progress.write({ type: "warning", message, time: time() });
     },
-    client,
+  };
+  const warned = new Set<string>();
+
+  const platforms = uniquePlatforms(
+    options.platforms?.length ? options.platforms : [
+      options.platform,
+    ],
   );
-  if (options.evaluateOnly) return { config: definition.config, responses: [] };
+  const multi = platforms.length > 1;
+  if (multi && deps.exporters.some((e) => typeof e.exportPlatforms !== "function")) {
+    throw new ImgError(
+      `An --output cannot hold ${platforms.length} platforms: use type=oci or type=image for an image index, or one --platform`,
+    );
+  }
+  const definitions: BuildDefinition[] = await Promise.all(
+    platforms.map((platform) =>
+      deps.frontend.solve(
+        {
+          options: {
+            ...options.frontendOptions,
+            ...(options.noCache ? { "no-cache": "" } : {}),
+            // As BuildKit's frontend option: step names then say which platform they are for.
+            ...(multi ? { "multi-platform": "true" } : {}),
+          },
+          platforms: [platform],
+        },
+        client,
+      )
+    ),
+  );
+  if (options.evaluateOnly) {
+    const configs = definitions.map((d) => d.config);
+    return { config: configs[0], configs, responses: [] };
+  }
+  // Foreign RUN steps need a qemu-user handler: say so before anything runs.
+  const foreign = new Map<string, Platform>();
+  for (const d of definitions) {
+    for (const v of d.graph.vertices.values()) {
+      if (v.op.type === "exec" && v.platform && !runsNatively(v.platform)) {
+        foreign.set(formatPlatform(v.platform), v.platform);
+      }
+    }
+  }
+  for (const p of foreign.values()) await checkEmulation(p);
   const solver = new GraphSolver({
     lease,
     snapshotter: deps.snapshotter,
@@ -211,25 +272,24 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     sameOwner: deps.sameOwner,
     secrets: options.secrets,
     ssh: options.ssh,
-    fetchImage: async (ref) => {
+    fetchImage: async (ref, vertex) => {
       const at = ref.lastIndexOf("@");
       const digest = ref.slice(at + 1) as Digest;
       if (!(await state.content.has(digest))) {
         await pull(deps.registry, parseReference(ref), state.content, {
-          choose: platformChooser(options.platform),
+          choose: platformChooser(vertex.platform ?? platforms[0]),
         });
       }
       return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
     },
   });
-  const solved = await solver.solve(definition.graph, {
+  const solved = await solver.solveAll(definitions.map((d) => d.graph), {
     noCache: options.noCache,
     progress,
     signal: options.signal,
   }).finally(() => options.ssh?.close());
 
   const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };
-  const made = new Map<string, Promise<ResultLayer[]>>();
   const ctx: ExportContext = {
     content: state.content,
     progress,
@@ -240,15 +300,15 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     },
   };
   const responses: ExportResponse[] = [];
-  // The final root filesystem stays visible (a read-only view) while the exporters run.
-  const view = `export-${crypto.randomUUID()}`;
-  const mounts = await deps.snapshotter.view(view, solved.snapshot);
-  try {
-    await withMountedDir(mounts, async (rootfs) => {
+  // The final root filesystems stay visible (read-only views) while the exporters run.
+  await withViews(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
+    const results: PlatformExportResult[] = definitions.map((definition, i) => {
+      const snapshot = solved[i].snapshot;
+      const made = new Map<string, Promise<ResultLayer[]>>();
       const result: ExportResult = {
         config: definition.config,
         names: options.names,
-        rootfs,
+        rootfs: rootfses[i],
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
@@ -262,16 +322,49 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
           ]);
           let p = made.get(key);
           if (!p) {
-            p = snapshotLayers(layerDeps, solved.snapshot, layerOptions);
+            p = snapshotLayers(layerDeps, snapshot, layerOptions);
             made.set(key, p);
           }
           return p;
         },
       };
-      for (const exporter of deps.exporters) responses.push(await exporter.export(result, ctx));
+      return { platform: platforms[i], result };
     });
+    for (const exporter of deps.exporters) {
+      responses.push(
+        multi
+          ? await exporter.exportPlatforms!(results, ctx)
+          : await exporter.export(results[0].result, ctx),
+      );
+    }
+  });
+  const configs = definitions.map((d) => d.config);
+  return { config: configs[0], configs, responses };
+}
+
+/** The platforms without duplicates, in order. */
+function uniquePlatforms(platforms: readonly Platform[]): Platform[] {
+  const out: Platform[] = [];
+  for (const p of platforms) if (!out.some((q) => platformMatches(q, p))) out.push(p);
+  return out;
+}
+
+/** Runs `fn` with a read-only view of each snapshot mounted, in order. */
+async function withViews<T>(
+  snapshotter: Snapshotter,
+  snapshots: readonly string[],
+  fn: (dirs: string[]) => Promise<T>,
+  dirs: string[] = [],
+): Promise<T> {
+  if (dirs.length === snapshots.length) return await fn(dirs);
+  const view = `export-${crypto.randomUUID()}`;
+  const mounts = await snapshotter.view(view, snapshots[dirs.length]);
+  try {
+    return await withMountedDir(
+      mounts,
+      (dir) => withViews(snapshotter, snapshots, fn, [...dirs, dir]),
+    );
   } finally {
-    await deps.snapshotter.remove(view).catch(() => {});
+    await snapshotter.remove(view).catch(() => {});
   }
-  return { config: definition.config, responses };
 }

@@ -9,6 +9,7 @@ import type { ContentStore } from "./content/store.ts";
 import type { ImageStore } from "./image/store.ts";
 import type { ProgressWriter } from "./progress.ts";
 import type { LayerCompression } from "./media_types.ts";
+import type { Platform } from "./platform.ts";
 import type { Descriptor, ImageConfig } from "./schemas.ts";
 
 /** A layer of a result, as a blob in the content store. */
@@ -99,10 +100,24 @@ export interface SaveRequest {
   dest?: string;
 }
 
+/** One platform's result of a multi-platform build (`--platform linux/amd64,linux/arm64`). */
+export interface PlatformExportResult {
+  /** The platform the result was built for. */
+  platform: Platform;
+  /** The result, as a single-platform build gives it (`names` are the same for each). */
+  result: ExportResult;
+}
+
 /** One configured export, made from the `--output` attributes. */
 export interface ExporterInstance {
   /** Exports the result. */
   export(result: ExportResult, ctx: ExportContext): Promise<ExportResponse>;
+  /**
+   * Exports the results of a build for several platforms at once (an image index, a
+   * directory per platform, ...), in the order of `--platform`. Optional: img refuses a
+   * multi-platform build, before it starts, with an output that lacks it.
+   */
+  exportPlatforms?(results: PlatformExportResult[], ctx: ExportContext): Promise<ExportResponse>;
 }
 
 /**

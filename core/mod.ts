@@ -62,6 +62,11 @@
  *   `progress` writer for warnings and statuses, and the `stateDir`. The response is a map of
  *   strings (`containerimage.digest`, `image.name`); set {@linkcode RESPONSE_STDOUT} to
  *   `"true"` when the export went to standard output, so that img prints nothing else there.
+ * - `ExporterInstance.exportPlatforms(results: PlatformExportResult[], ctx) -> ExportResponse`
+ *   (optional): what a multi-platform build (`--platform linux/amd64,linux/arm64`) calls
+ *   instead of `export`, with each platform's result; {@linkcode exportImageIndex} writes an
+ *   image index over them. img refuses a build for several platforms, before it starts, with an
+ *   output whose instance lacks it.
  * - `Exporter.saveImages(request: SaveRequest, ctx: ExportContext) -> ExportResponse`
  *   (optional): what `img save --format NAME IMAGE...` calls instead, with images from the
  *   local store ({@linkcode StoredImage}: a manifest and the names to write) and the `-o`
@@ -176,12 +181,14 @@ export {
   withTag,
 } from "./reference.ts";
 export {
+  configMatchesPlatform,
   formatPlatform,
   hostPlatform,
   normalizePlatform,
   parsePlatform,
   type Platform,
   platformMatches,
+  platformPathName,
 } from "./platform.ts";
 export type { Credential, CredentialStore } from "./credentials.ts";
 export {
@@ -215,6 +222,7 @@ export type {
   ExportResponse,
   ExportResult,
   LayerOptions,
+  PlatformExportResult,
   ResultLayer,
   SaveRequest,
   StoredImage,

@@ -71,6 +71,31 @@ export function formatPlatform(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
 }
 
+/**
+ * The platform as a file name (`linux_arm64`, `linux_arm_v7`): the directory or tar entry a
+ * `local` or `tar` export of a multi-platform build writes each platform's files under, as
+ * buildx names them.
+ */
+export function platformPathName(p: Platform): string {
+  return formatPlatform(p).replaceAll("/", "_");
+}
+
+/**
+ * Reports whether an image config (its `os` and `architecture`) is for `platform`'s OS and
+ * architecture, after normalization (a config without an OS is `linux`).
+ */
+export function configMatchesPlatform(
+  config: { os?: string; architecture?: string },
+  platform: Platform,
+): boolean {
+  const c = normalizePlatform({
+    os: config.os ?? "linux",
+    architecture: config.architecture ?? "",
+  });
+  const p = normalizePlatform(platform);
+  return c.os === p.os && c.architecture === p.architecture;
+}
+
 /** The platform img runs on. */
 export function hostPlatform(): Platform {
   const arch = Deno.build.arch as string;

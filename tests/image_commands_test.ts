@@ -39,12 +39,12 @@ Deno.test("pull, tag, push to another repository: skopeo sees the same layers", 
 
     const ls = await imgOk(["ls"], { state });
     const lines = ls.stdout.trimEnd().split("\n");
-    match(lines[0], /^NAME\s+SIZE\s+CREATED AT\s+UPDATED AT\s+DIGEST$/);
+    match(lines[0], /^NAME\s+SIZE\s+CREATED AT\s+UPDATED AT\s+DIGEST\s+PLATFORM$/);
     equal(lines.length, 3);
     for (const line of lines.slice(1)) {
       match(
         line,
-        /\d+(\.\d+)?(B|KiB|MiB)\s+(Less than a second|\d+ seconds?) ago\s+.* ago\s+sha256:[a-f0-9]{64}$/,
+        /\d+(\.\d+)?(B|KiB|MiB)\s+(Less than a second|\d+ seconds?) ago\s+.* ago\s+sha256:[a-f0-9]{64}\s+linux\/(amd64|arm64)$/,
       );
       ok(line.includes(pushed.digest));
     }

@@ -116,7 +116,10 @@ export function buildCommand() {
       collect,
       [] as string[],
     )
-    .option("--platform <platform>", "set the platform for the build (the host's)")
+    .option(
+      "--platform <platforms>",
+      "set target platforms, comma-separated (e.g. linux/amd64,linux/arm64; default: the host's)",
+    )
     .option(
       "--executor <name>",
       "run RUN steps with executor NAME: oci (crun or runc), chroot, or auto (oci if installed)",
@@ -215,12 +218,11 @@ export function buildCommand() {
           dockerfileDir = dirname(abs);
           filename = basename(abs);
         }
-        const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
-        const host = hostPlatform();
-        if (platform.architecture !== host.architecture || platform.os !== host.os) {
-          throw new ImgError(
-            `Building for ${opts.platform} is not supported yet: img builds for the host's platform`,
-          );
+        const platforms = opts.platform
+          ? opts.platform.split(",").map((p) => p.trim()).filter(Boolean).map(parsePlatform)
+          : [hostPlatform()];
+        if (platforms.length === 0) {
+          throw new ImgError("--platform needs a platform: e.g. --platform linux/arm64");
         }
         const frontendOptions: Record<string, string> = { filename };
         if (opts.target) frontendOptions.target = opts.target;
@@ -251,7 +253,14 @@ export function buildCommand() {
           const plugin = await loader.get("exporter", o.type);
           // A plugin's errors are reported as its own: `img: exporter NAME: ...`.
           const exporter = await guardExporter(plugin, ctx.pluginContext);
-          exporters.push(await exporter.resolve(o.attrs));
+          const instance = await exporter.resolve(o.attrs);
+          if (platforms.length > 1 && typeof instance.exportPlatforms !== "function") {
+            // As buildx: a docker archive holds one platform's image.
+            throw new ImgError(
+              `type=${o.type} cannot export ${platforms.length} platforms: use type=oci for an image index, or build one --platform`,
+            );
+          }
+          exporters.push(instance);
         }
         const chosen = chooseFrontend({
           flag: opts.frontend,
@@ -307,7 +316,8 @@ export function buildCommand() {
               dockerfileDir,
               dockerfileText,
               frontendOptions,
-              platform,
+              platform: platforms[0],
+              platforms,
               noCache: opts.cache === false,
               pull: opts.pull,
               names: opts.tag,

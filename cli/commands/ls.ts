@@ -5,13 +5,17 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import {
+  type Digest,
   familiarReference,
   findImage,
+  formatPlatform,
   type ImageRecord,
   ImgError,
+  isIndexMediaType,
+  normalizePlatform,
   parseReference,
 } from "@img/core";
-import { loadImage } from "@img/core/image";
+import { loadImage, parseIndex } from "@img/core/image";
 import type { State } from "@img/core/state";
 import { contextOf } from "../program.ts";
 import { formatListing } from "../ui/format.ts";
@@ -88,15 +92,53 @@ interface Row {
   size: number;
   created: Date;
   labels: Record<string, string>;
+  /** `linux/amd64,linux/arm64` for an index; empty when unknown. */
+  platforms: string;
 }
 
+/** A stored image's row: its size (for an index, of it and its stored platforms), platforms. */
 async function loadRow(state: State, rec: ImageRecord): Promise<Row> {
+  const fallback = {
+    rec,
+    size: rec.target.size,
+    created: rec.createdAt,
+    labels: {},
+    platforms: "",
+  };
+  if (isIndexMediaType(rec.target.mediaType)) {
+    try {
+      const index = parseIndex(
+        await state.content.read(rec.target.digest as Digest),
+        `Index ${rec.target.digest}`,
+      );
+      let size = rec.target.size;
+      const platforms: string[] = [];
+      for (const child of index.manifests) {
+        if (!child.platform || child.platform.os === "unknown") continue;
+        platforms.push(formatPlatform(normalizePlatform(child.platform)));
+        size += await loadImage(state.content, child).then((i) => i.size, () => 0);
+      }
+      return { ...fallback, size, platforms: platforms.join(",") };
+    } catch {
+      return fallback;
+    }
+  }
   try {
     const image = await loadImage(state.content, rec.target);
-    const created = image.config.created ? new Date(image.config.created) : rec.createdAt;
-    return { rec, size: image.size, created, labels: image.config.config?.Labels ?? {} };
+    const c = image.config;
+    const created = c.created ? new Date(c.created) : rec.createdAt;
+    const platforms = c.architecture
+      ? formatPlatform(
+        normalizePlatform({
+          os: c.os ?? "linux",
+          architecture: c.architecture,
+          variant: c.variant,
+        }),
+      )
+      : "";
+    return { rec, size: image.size, created, labels: c.config?.Labels ?? {}, platforms };
   } catch {
-    return { rec, size: rec.target.size, created: rec.createdAt, labels: {} };
+    return fallback;
   }
 }
 
@@ -189,6 +231,7 @@ export function lsCommand(): Command<[], { filter: string[]; quiet?: true; forma
             CreatedSince: timeAgo(row.created, now),
             UpdatedSince: timeAgo(row.rec.updatedAt, now),
             StoredSince: timeAgo(row.rec.createdAt, now),
+            Platform: row.platforms,
           };
         });
         const out = opts.quiet
@@ -199,6 +242,7 @@ export function lsCommand(): Command<[], { filter: string[]; quiet?: true; forma
             ["CREATED AT", "StoredSince"],
             ["UPDATED AT", "UpdatedSince"],
             ["DIGEST", "Digest"],
+            ["PLATFORM", "Platform"],
           ], {
             Repository: "REPOSITORY",
             Tag: "TAG",
@@ -208,6 +252,7 @@ export function lsCommand(): Command<[], { filter: string[]; quiet?: true; forma
             CreatedAt: "CREATED AT",
             CreatedSince: "CREATED",
             Name: "NAME",
+            Platform: "PLATFORM",
           });
         await Deno.stdout.write(new TextEncoder().encode(out));
       } finally {

@@ -11,20 +11,26 @@ import {
   type Exporter,
   findImage,
   ImgError,
+  isIndexMediaType,
   NotFoundError,
+  parsePlatform,
   parseReference,
   type PluginContext,
   ProgressWriter,
   type StoredImage,
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
+import { loadImage } from "@img/core/image";
 import type { PluginLoader } from "@img/core/loader";
 import { push } from "@img/core/registry";
 import { contextOf } from "../program.ts";
 import { normalizeName } from "./tag.ts";
 
 /** The `save` command. */
-export function saveCommand(): Command<[string[]], { format: string; output?: string }> {
+export function saveCommand(): Command<
+  [string[]],
+  { format: string; output?: string; platform?: string }
+> {
   return new Command("save")
     .usage("[OPTIONS] IMAGE [IMAGE...]")
     .description("Save one or more images to a tar archive (streamed to STDOUT by default)")
@@ -35,6 +41,10 @@ export function saveCommand(): Command<[string[]], { format: string; output?: st
       "docker",
     )
     .option("-o, --output <file>", "write to a file, instead of STDOUT")
+    .option(
+      "--platform <platform>",
+      "save only this platform of a multi-platform image (default: the whole index)",
+    )
     .action(async (inputs, opts, cmd) => {
       const ctx = contextOf(cmd);
       try {
@@ -44,7 +54,8 @@ export function saveCommand(): Command<[string[]], { format: string; output?: st
           );
         }
         const saveImages = await saverOf(await ctx.plugins(), opts.format, ctx.pluginContext);
-        const images: StoredImage[] = inputs.map((input) => {
+        const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+        const images: StoredImage[] = await Promise.all(inputs.map(async (input) => {
           const rec = findImage(ctx.state.images, input, normalizeName);
           if (!rec) throw new NotFoundError(`No such image: ${input}`);
           const byName = (() => {
@@ -54,8 +65,12 @@ export function saveCommand(): Command<[string[]], { format: string; output?: st
               return false;
             }
           })();
-          return { names: byName ? [rec.name] : [], manifest: rec.target };
-        });
+          // With --platform, an index gives way to that platform's manifest.
+          const manifest = platform && isIndexMediaType(rec.target.mediaType)
+            ? (await loadImage(ctx.state.content, rec.target, platform)).descriptor
+            : rec.target;
+          return { names: byName ? [rec.name] : [], manifest };
+        }));
         const state = ctx.state;
         const progress = new ProgressWriter();
         progress.listen((e) => {

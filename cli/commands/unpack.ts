@@ -6,12 +6,16 @@
 import { Command } from "@commander-js/extra-typings";
 import { basename, dirname, join, resolve } from "node:path";
 import {
+  configMatchesPlatform,
   type Digest,
   familiarReference,
   findImage,
+  formatPlatform,
+  hostPlatform,
   ImgError,
   layerCompression,
   NotFoundError,
+  parsePlatform,
   parseReference,
 } from "@img/core";
 import { loadImage } from "@img/core/image";
@@ -33,12 +37,16 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 }
 
 /** The `unpack` command. */
-export function unpackCommand(): Command<[string], { output: string }> {
+export function unpackCommand(): Command<[string], { output: string; platform?: string }> {
   return new Command("unpack")
     .usage("[OPTIONS] IMAGE")
     .description("Unpack an image to a rootfs directory")
     .argument("<image>")
     .option("-o, --output <dir>", "directory to unpack the rootfs to", "rootfs")
+    .option(
+      "--platform <platform>",
+      "the platform to unpack from a multi-platform image (default: the host's)",
+    )
     .action(async (input, opts, cmd) => {
       const ctx = contextOf(cmd);
       // Ownership and device nodes need root of a user namespace; everything after this line
@@ -53,7 +61,15 @@ export function unpackCommand(): Command<[string], { output: string }> {
         }
         const rec = findImage(ctx.state.images, input, normalizeName);
         if (!rec) throw new NotFoundError(`No such image: ${input}: pull it first`);
-        const image = await loadImage(ctx.state.content, rec.target);
+        const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+        const image = await loadImage(ctx.state.content, rec.target, platform);
+        if (opts.platform && !configMatchesPlatform(image.config, platform)) {
+          throw new ImgError(
+            `Image ${input} is for ${image.config.os}/${image.config.architecture}, not ${
+              formatPlatform(platform)
+            }: pull it with --platform ${formatPlatform(platform)}`,
+          );
+        }
         // Unpack next to the target and rename at the end: a failure leaves no half tree.
         const work = join(
           dirname(target),

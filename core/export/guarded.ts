@@ -70,12 +70,22 @@ export async function guardExporter(
         if (typeof instance?.export !== "function") {
           throw new ImgError("resolve() did not return an object with an export() method");
         }
+        const exportPlatforms = instance.exportPlatforms;
         return {
           export: (result, exportCtx) =>
             attributed(plugin, async () => {
               const response = await instance.export(result, exportCtx);
               return response ?? {};
             }),
+          ...(typeof exportPlatforms === "function"
+            ? {
+              exportPlatforms: (results, exportCtx) =>
+                attributed(plugin, async () => {
+                  const response = await exportPlatforms.call(instance, results, exportCtx);
+                  return response ?? {};
+                }),
+            }
+            : {}),
         };
       }),
   };

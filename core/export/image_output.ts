@@ -28,8 +28,13 @@
  */
 import { z } from "zod";
 import { ImgError } from "../errors.ts";
-import type { ExportContext, ExportResult, LayerOptions } from "../exporter.ts";
-import { writeImage } from "../image/build_image.ts";
+import type {
+  ExportContext,
+  ExportResult,
+  LayerOptions,
+  PlatformExportResult,
+} from "../exporter.ts";
+import { writeImage, writeImageIndex } from "../image/build_image.ts";
 import type { LayerCompression } from "../media_types.ts";
 import type { Descriptor, ImageConfig } from "../schemas.ts";
 import { booleanAttribute, parseExporterAttributes } from "./attributes.ts";
@@ -205,4 +210,41 @@ export async function exportImage(
     written.manifest = { ...written.manifest, annotations: image.descriptorAnnotations };
   }
   return written;
+}
+
+/**
+ * Exports each platform's result as {@linkcode exportImage} does and writes an image index
+ * (a Docker manifest list with `oci-mediatypes=false`) over them, each manifest with its
+ * `platform` (the platform built for, with its variant); returns the index's descriptor
+ * (with `image.descriptorAnnotations`) and the manifests.
+ */
+export async function exportImageIndex(
+  results: readonly PlatformExportResult[],
+  ctx: Pick<ExportContext, "content" | "progress">,
+  image: ImageOutputOptions,
+): Promise<{ index: Descriptor; manifests: Descriptor[] }> {
+  const manifests: Descriptor[] = [];
+  for (const { platform, result } of results) {
+    // Descriptor annotations belong on the index's descriptor, not on its entries.
+    const { manifest } = await exportImage(result, ctx, { ...image, descriptorAnnotations: {} });
+    manifests.push({
+      ...manifest,
+      platform: {
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+      },
+    });
+  }
+  const mediaTypes = image.mediaTypes === "docker" && image.compression !== "zstd"
+    ? "docker"
+    : "oci";
+  let index = await writeImageIndex(ctx.content, manifests, {
+    mediaTypes,
+    annotations: image.indexAnnotations,
+  });
+  if (Object.keys(image.descriptorAnnotations).length > 0) {
+    index = { ...index, annotations: image.descriptorAnnotations };
+  }
+  return { index, manifests };
 }

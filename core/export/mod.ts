@@ -27,6 +27,7 @@ export {
 export { guardExporter, PluginError } from "./guarded.ts";
 export {
   exportImage,
+  exportImageIndex,
   imageLayerOptions,
   type ImageOutputAttributeOptions,
   type ImageOutputOptions,

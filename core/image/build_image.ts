@@ -9,7 +9,7 @@ import type { ResultLayer } from "../exporter.ts";
 import { ImgError } from "../errors.ts";
 import { layerMediaType } from "../layer/blob.ts";
 import { layerCompression, MediaType } from "../media_types.ts";
-import type { Descriptor, History, ImageConfig, Manifest } from "../schemas.ts";
+import type { Descriptor, History, ImageConfig, Index, Manifest } from "../schemas.ts";
 
 /**
  * Matches history to layers as BuildKit's `normalizeLayersAndHistory` does: surplus
@@ -116,4 +116,40 @@ export async function writeImage(
 
 function sortedObject(o: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Stores an image index (OCI, or a Docker manifest list with `mediaTypes: "docker"`) of
+ * `manifests` (each with its `platform`) in `content` and returns its descriptor. The JSON is
+ * written with a fixed key order, so the same manifests always give the same digest.
+ *
+ * @throws {ImgError} for annotations on a Docker manifest list, which has no place for them.
+ */
+export async function writeImageIndex(
+  content: ContentStore,
+  manifests: readonly Descriptor[],
+  options: WriteImageOptions = {},
+): Promise<Descriptor> {
+  const mediaTypes = options.mediaTypes ?? "oci";
+  const annotations = options.annotations ?? {};
+  if (mediaTypes === "docker" && Object.keys(annotations).length > 0) {
+    throw new ImgError(
+      "Annotations need OCI media types: remove oci-mediatypes=false or the annotations",
+    );
+  }
+  const mediaType = mediaTypes === "docker" ? MediaType.dockerManifestList : MediaType.ociIndex;
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType,
+    manifests: manifests.map((m) => ({
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.size,
+      ...(m.platform ? { platform: m.platform } : {}),
+      ...(m.annotations && mediaTypes === "oci" ? { annotations: m.annotations } : {}),
+    })),
+    ...(Object.keys(annotations).length ? { annotations: sortedObject(annotations) } : {}),
+  };
+  const info = await content.put(JSON.stringify(index));
+  return { mediaType, digest: info.digest, size: info.size };
 }

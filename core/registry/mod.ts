@@ -29,6 +29,8 @@ export { describeErrorBody, RegistryError, type RegistryErrorOptions } from "./e
 export {
   platformChooser,
   pull,
+  pullAllPlatforms,
+  type PullAllResult,
   type PullOptions,
   type PullResult,
   push,

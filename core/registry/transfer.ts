@@ -154,3 +154,44 @@ export async function push(
 export function platformChooser(wanted: Platform): ManifestChooser {
   return (manifests) => selectPlatformManifest(manifests, wanted);
 }
+
+/** What {@linkcode pullAllPlatforms} fetched. */
+export interface PullAllResult {
+  /** The descriptor the reference resolved to: the index, or the manifest if there is none. */
+  descriptor: Descriptor;
+  /** Each platform's pull (one, without an index), in the index's order. */
+  images: PullResult[];
+}
+
+/**
+ * Pulls every platform of an image (`img pull --all-platforms`): the index and each of its
+ * image manifests with their configs and layers (record the index in the image store only
+ * when this returns). Attestation manifests are left out. A reference to a single manifest
+ * pulls that.
+ */
+export async function pullAllPlatforms(
+  client: RegistryClient,
+  ref: Reference,
+  store: ContentStore,
+  options: Omit<PullOptions, "choose"> = {},
+): Promise<PullAllResult> {
+  let entries: Descriptor[] = [];
+  const first = await pull(client, ref, store, {
+    ...options,
+    choose: (manifests) => {
+      entries = manifests.filter((d) =>
+        isManifestMediaType(d.mediaType) &&
+        d.annotations?.["vnd.docker.reference.type"] !== "attestation-manifest"
+      );
+      return entries[0];
+    },
+  });
+  if (!first.index) return { descriptor: first.descriptor, images: [first] };
+  const images = [first];
+  for (const entry of entries.slice(1)) {
+    const byDigest: Reference = { domain: ref.domain, path: ref.path, digest: entry.digest };
+    const one = await pull(client, byDigest, store, { ...options, choose: () => undefined });
+    images.push({ ...one, manifest: { ...one.manifest, platform: entry.platform } });
+  }
+  return { descriptor: first.index, images };
+}

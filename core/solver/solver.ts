@@ -102,14 +102,29 @@ export class GraphSolver implements Solver {
 
   /** Solves `graph` and returns the snapshot holding its root's output. */
   async solve(graph: BuildGraph, options: SolveOptions): Promise<SolveResult> {
-    const run = new SolveRun(this.#deps, this.#cache, graph, options);
-    const result = await run.solve(graph.root);
-    if (result.kind !== "snapshot") {
-      throw new ImgError(
-        "The build result has no file system: the final stage must start FROM an image or scratch",
-      );
-    }
-    return { snapshot: result.snapshot, cacheKey: await run.cacheKey(graph.root) };
+    const [result] = await this.solveAll([graph], options);
+    return result;
+  }
+
+  /**
+   * Solves several graphs (one per platform of a multi-platform build) at once, as one run:
+   * a vertex they share (same digest: a context transfer, a `--platform=$BUILDPLATFORM`
+   * step) runs once. Returns each graph's result, in order.
+   */
+  async solveAll(graphs: readonly BuildGraph[], options: SolveOptions): Promise<SolveResult[]> {
+    const vertices = new Map<Digest, Vertex>();
+    for (const g of graphs) for (const [d, v] of g.vertices) vertices.set(d, v);
+    const union: BuildGraph = { vertices, root: graphs[0].root };
+    const run = new SolveRun(this.#deps, this.#cache, union, options);
+    return await Promise.all(graphs.map(async (graph) => {
+      const result = await run.solve(graph.root);
+      if (result.kind !== "snapshot") {
+        throw new ImgError(
+          "The build result has no file system: the final stage must start FROM an image or scratch",
+        );
+      }
+      return { snapshot: result.snapshot, cacheKey: await run.cacheKey(graph.root) };
+    }));
   }
 }
 

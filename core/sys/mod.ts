@@ -17,3 +17,4 @@ export * as libc from "../libc.ts";
 export * from "../mounts.ts";
 export * from "../user.ts";
 export * from "../root_path.ts";
+export * from "../binfmt.ts";

@@ -12,14 +12,17 @@ import { z } from "zod";
 import {
   API_VERSION,
   booleanAttribute,
+  type Descriptor,
   type Digest,
+  type ExportContext,
   type Exporter,
   type ExporterInstance,
   type ExporterPlugin,
+  type ExportResponse,
   imageNamesAttribute,
   ImgError,
 } from "@img/core";
-import { exportImage, parseImageOutputAttributes } from "@img/core/export";
+import { exportImage, exportImageIndex, parseImageOutputAttributes } from "@img/core/export";
 
 const attributes = {
   name: z.string().optional(),
@@ -34,18 +37,30 @@ export const imageExporter: Exporter = {
     if (attrs.push && names.length === 0) {
       throw new ImgError("push=true needs a name: add name=... or -t NAME");
     }
+    const store = async (
+      ctx: ExportContext,
+      target: Descriptor,
+      extra: ExportResponse = {},
+    ): Promise<ExportResponse> => {
+      for (const name of names) ctx.images.put(name, target);
+      if (attrs.push) { for (const name of names) await ctx.push(name, target); }
+      return {
+        "containerimage.digest": target.digest,
+        ...extra,
+        ...(names.length ? { "image.name": names.join(",") } : {}),
+      };
+    };
     return {
       async export(result, ctx) {
         const { manifest } = await exportImage(result, ctx, image);
         const stored = await ctx.content.readJSON(manifest.digest as Digest);
         const configDigest = (stored as { config: { digest: string } }).config.digest;
-        for (const name of names) ctx.images.put(name, manifest);
-        if (attrs.push) { for (const name of names) await ctx.push(name, manifest); }
-        return {
-          "containerimage.digest": manifest.digest,
-          "containerimage.config.digest": configDigest,
-          ...(names.length ? { "image.name": names.join(",") } : {}),
-        };
+        return await store(ctx, manifest, { "containerimage.config.digest": configDigest });
+      },
+      // Several platforms: one image index, stored and pushed under the names.
+      async exportPlatforms(results, ctx) {
+        const { index } = await exportImageIndex(results, ctx, image);
+        return await store(ctx, index);
       },
     };
   },

@@ -35,6 +35,7 @@ import {
   type ExportResponse,
   ImgError,
   parseExporterAttributes,
+  platformPathName,
   STDOUT_DEST,
 } from "@img/core";
 import { mergeInto } from "./_merge.ts";
@@ -101,6 +102,16 @@ export const localExporter: Exporter = {
           onWarning: (message) =>
             ctx.progress.write({ type: "warning", message, time: Date.now() }),
         });
+        return {};
+      },
+      // Several platforms: a directory per platform (`DEST/linux_arm64/`), as buildx writes.
+      async exportPlatforms(results, ctx): Promise<ExportResponse> {
+        for (const { platform, result } of results) {
+          await exportDirectory(result.rootfs, join(dest, platformPathName(platform)), {
+            onWarning: (message) =>
+              ctx.progress.write({ type: "warning", message, time: Date.now() }),
+          });
+        }
         return {};
       },
     };

@@ -33,6 +33,8 @@ import { z } from "zod";
 import {
   API_VERSION,
   booleanAttribute,
+  type Descriptor,
+  type ExportContext,
   ExportDestination,
   type Exporter,
   type ExporterInstance,
@@ -43,7 +45,7 @@ import {
   RESPONSE_STDOUT,
   STDOUT_DEST,
 } from "@img/core";
-import { exportImage, parseImageOutputAttributes } from "@img/core/export";
+import { exportImage, exportImageIndex, parseImageOutputAttributes } from "@img/core/export";
 import { writeOciArchive, writeOciLayout } from "./oci_layout.ts";
 
 export {
@@ -80,19 +82,34 @@ export const ociExporter: Exporter = {
       }
       dir = opts.dest;
     }
+    const write = async (
+      ctx: ExportContext,
+      names: string[],
+      manifest: Descriptor,
+      annotations: Record<string, string>,
+    ): Promise<ExportResponse> => {
+      const images = [{ names, manifest }];
+      const layout = { annotations };
+      if (dir !== undefined) await writeOciLayout(images, ctx.content, dir, layout);
+      else await dest!.write((out) => writeOciArchive(images, ctx.content, out, layout));
+      return {
+        "containerimage.digest": manifest.digest,
+        ...(names.length ? { "image.name": names.join(",") } : {}),
+        ...(dest?.isStdout ? { [RESPONSE_STDOUT]: "true" } : {}),
+      };
+    };
     return {
       async export(result, ctx): Promise<ExportResponse> {
-        const names = imageNamesAttribute(opts.name, result.names);
         const { manifest } = await exportImage(result, ctx, image);
-        const images = [{ names, manifest }];
-        const layout = { annotations: image.indexAnnotations };
-        if (dir !== undefined) await writeOciLayout(images, ctx.content, dir, layout);
-        else await dest!.write((out) => writeOciArchive(images, ctx.content, out, layout));
-        return {
-          "containerimage.digest": manifest.digest,
-          ...(names.length ? { "image.name": names.join(",") } : {}),
-          ...(dest?.isStdout ? { [RESPONSE_STDOUT]: "true" } : {}),
-        };
+        const names = imageNamesAttribute(opts.name, result.names);
+        return await write(ctx, names, manifest, image.indexAnnotations);
+      },
+      // Several platforms: the layout's index.json points at one image index over them.
+      async exportPlatforms(results, ctx): Promise<ExportResponse> {
+        // annotation-index.* go into the image index, as BuildKit puts them, not index.json.
+        const { index } = await exportImageIndex(results, ctx, image);
+        const names = imageNamesAttribute(opts.name, results[0].result.names);
+        return await write(ctx, names, index, {});
       },
     };
   },

@@ -18,6 +18,7 @@
  * @module
  */
 import meta from "./deno.json" with { type: "json" };
+import { join } from "node:path";
 import { z } from "zod";
 import {
   API_VERSION,
@@ -27,9 +28,11 @@ import {
   type ExporterPlugin,
   type ExportResponse,
   parseExporterAttributes,
+  platformPathName,
   RESPONSE_STDOUT,
   writeLayerDiff,
 } from "@img/core";
+import { libc, mountAt } from "@img/core/sys";
 
 const attributes = z.object({ dest: z.string().optional() });
 
@@ -41,6 +44,29 @@ export const tarExporter: Exporter = {
     return {
       async export(result): Promise<ExportResponse> {
         await dest.write((out) => writeLayerDiff(undefined, result.rootfs, out));
+        return dest.isStdout ? { [RESPONSE_STDOUT]: "true" } : {};
+      },
+      // Several platforms: one tar with each platform's files under `linux_arm64/`, as buildx
+      // writes it: each root filesystem is bound (read-only) under a directory of that name.
+      async exportPlatforms(results, ctx): Promise<ExportResponse> {
+        const top = await Deno.makeTempDir({ dir: ctx.stateDir, prefix: "tar-export-" });
+        const mounted: string[] = [];
+        try {
+          for (const { platform, result } of results) {
+            const dir = join(top, platformPathName(platform));
+            await Deno.mkdir(dir, { mode: 0o755 });
+            mountAt({ type: "bind", source: result.rootfs, options: ["rbind", "ro"] }, dir);
+            mounted.push(dir);
+          }
+          await dest.write((out) => writeLayerDiff(undefined, top, out));
+        } finally {
+          for (const dir of mounted.reverse()) libc.umount2(dir, libc.MNT_DETACH);
+          // Never recursive: a mount left behind must not lose the snapshot's files.
+          for (const { platform } of results) {
+            await Deno.remove(join(top, platformPathName(platform))).catch(() => {});
+          }
+          await Deno.remove(top).catch(() => {});
+        }
         return dest.isStdout ? { [RESPONSE_STDOUT]: "true" } : {};
       },
     };

@@ -63,8 +63,10 @@ export interface ConvertOptions {
   buildArgs: Record<string, string>;
   /** `--label` values, added to the final image. */
   labels: Record<string, string>;
-  /** The platform the build runs on and targets. */
+  /** The platform the build targets (`TARGETPLATFORM`). */
   platform: Platform;
+  /** The platform the build runs on (`BUILDPLATFORM`); the target platform by default. */
+  buildPlatform?: Platform;
   /** The `.dockerignore` patterns, applied to the context. */
   excludes: string[];
   /** Build checks: the converter reports `UndefinedVar` to it. */
@@ -79,6 +81,11 @@ export interface ConvertOptions {
   networkMode?: "default" | "none";
   /** Entitlements granted with `--allow` (`network.host`, `security.insecure`). */
   allow?: string[];
+  /**
+   * One of several platforms is being built: step names carry the stage's platform
+   * (`[linux/arm64 build 2/3] RUN ...`), as BuildKit shows them.
+   */
+  multiPlatform?: boolean;
 }
 
 interface StageState {
@@ -89,6 +96,8 @@ interface StageState {
   total: number;
   step: number;
   head: Digest;
+  /** The platform the stage's steps run for (`FROM --platform`, else the target's). */
+  platform: Platform;
   config: ImageConfig;
   /** Declared ARGs in scope with their values (`undefined` = declared without value). */
   args: Map<string, string | undefined>;
@@ -239,11 +248,20 @@ export class DockerfileConverter {
     return `${this.#df.fileName}:${inst.startLine}`;
   }
 
+  /** The start of a step's name: `[build `, or `[linux/arm64 build ` for several platforms. */
+  #prefix(st: StageState): string {
+    if (!this.#opts.multiPlatform) return st.prefix;
+    return `[${fmtPlatform(st.platform)}${st.prefix === "[" ? " " : ` ${st.prefix.slice(1)}`}`;
+  }
+
   /** The predefined platform args (`TARGETPLATFORM`, `BUILDARCH`, ...). */
   #platformArgs(): Map<string, string> {
-    const p = this.#opts.platform;
     const m = new Map<string, string>();
-    for (const prefix of ["TARGET", "BUILD"]) {
+    const platforms: [string, Platform][] = [
+      ["TARGET", this.#opts.platform],
+      ["BUILD", this.#opts.buildPlatform ?? this.#opts.platform],
+    ];
+    for (const [prefix, p] of platforms) {
       m.set(`${prefix}PLATFORM`, fmtPlatform(p));
       m.set(`${prefix}OS`, p.os);
       m.set(`${prefix}ARCH`, p.architecture);
@@ -323,6 +341,7 @@ export class DockerfileConverter {
         total: vertexSteps + 1,
         step: 0,
         head: "" as Digest,
+        platform: this.#opts.platform,
         config: emptyImage(this.#opts.platform),
         args: new Map(),
         shell: ["/bin/sh", "-c"],
@@ -381,14 +400,18 @@ export class DockerfileConverter {
       throw this.#error("base name (" + st.stage.baseName + ") should not be blank", from);
     }
     const platformSpec = st.stage.platform ? this.#expand(st.stage.platform, meta, from) : "";
-    const platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
     const baseStage = this.#findStage(baseName, st.stage.index);
+    let platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
     if (baseName.toLowerCase() === st.stage.name && st.stage.name !== "" && !baseStage) {
       throw this.#error(`circular dependency detected on stage: ${st.stage.name}`, from);
     }
-    const fromName = () => `${st.prefix}${++st.step}/${st.total}] FROM`;
+    st.platform = platform;
+    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
     if (baseStage) {
       await this.#convertStage(baseStage, meta, chain);
+      // A stage built on another stage runs for that stage's platform, as BuildKit does.
+      if (!platformSpec) platform = baseStage.platform;
+      st.platform = platform;
       st.head = baseStage.head;
       st.config = structuredClone(baseStage.config);
       st.shell = baseStage.shell;
@@ -427,6 +450,7 @@ export class DockerfileConverter {
       if (!st.config.config.Env) st.config.config.Env = [DEFAULT_PATH];
       if (st.config.config.Shell) st.shell = st.config.config.Shell;
     }
+    st.platform = platform;
     // Args of the meta scope are visible again only when the stage declares them.
     st.args = new Map();
     const onbuild = st.config.config?.OnBuild ?? [];
@@ -476,7 +500,7 @@ export class DockerfileConverter {
   }
 
   #name(st: StageState, inst: Instruction): string {
-    return `${st.prefix}${++st.step}/${st.total}] ${inst.original.split("\n")[0]}`;
+    return `${this.#prefix(st)}${++st.step}/${st.total}] ${inst.original.split("\n")[0]}`;
   }
 
   async #dispatch(
@@ -744,7 +768,12 @@ export class DockerfileConverter {
       },
       inputs,
       this.#name(st, raw),
-      { location: this.#location(raw), ignoreCache: this.#ignoreCache(st) },
+      // The platform is part of the RUN's digest: amd64 and arm64 never share its result.
+      {
+        platform: st.platform,
+        location: this.#location(raw),
+        ignoreCache: this.#ignoreCache(st),
+      },
     );
     const argsPrefix = buildArgs.length ? `|${buildArgs.length} ${buildArgs.join(" ")} ` : "";
     this.#history(st, `RUN ${argsPrefix}${args.join(" ")} # buildkit`, false);

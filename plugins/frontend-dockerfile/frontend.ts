@@ -5,7 +5,7 @@
  * Options (BuildKit's names): `filename` (default `Dockerfile`), `target`,
  * `build-arg:NAME`, `label:NAME`, `no-cache` (empty: every step; else the stages to build
  * without the cache), `force-network-mode` (`default`, `none`), `allow` (entitlements:
- * `network.host`, `security.insecure`), `source-date-epoch`, `check` (a `# check=`
+ * `network.host`, `security.insecure`), `source-date-epoch`, `multi-platform`, `check` (a `# check=`
  * value that replaces the file's; so does the `BUILDKIT_DOCKERFILE_CHECK` build arg).
  *
  * Build check violations are reported as warnings (`Rule: message (line N)`); with
@@ -77,6 +77,7 @@ export class DockerfileFrontend implements Frontend {
       ),
       labels: prefixed(o, "label:"),
       platform: request.platforms[0] ?? hostPlatform(),
+      buildPlatform: hostPlatform(),
       excludes: ignoreText ? parseDockerignore(ignoreText) : [],
       created: epoch !== undefined ? new Date(Number(epoch) * 1000) : new Date(),
       // BuildKit's no-cache: empty for every step, else the stages to build afresh.
@@ -87,6 +88,7 @@ export class DockerfileFrontend implements Frontend {
       networkMode: parseNetworkMode(o["force-network-mode"]),
       allow: o.allow ? o.allow.split(",") : [],
       linter,
+      multiPlatform: o["multi-platform"] === "true",
     });
     const definition = await converter.convert();
     for (const w of linter.warnings) client.warn(formatCheckWarning(w));

@@ -82,7 +82,7 @@ export interface BuiltImage {
   layers: Layer[];
 }
 
-let baseLayer: Promise<Layer> | undefined;
+const baseLayers = new Map<string, Promise<Layer>>();
 
 /** Returns the busybox applet names (`sh`, `ls`, ...), from `busybox --list`, sorted. */
 export async function busyboxApplets(): Promise<string[]> {
@@ -94,9 +94,12 @@ export async function busyboxApplets(): Promise<string[]> {
     .sort();
 }
 
-/** The entries of the busybox root filesystem layer. */
-export async function busyboxRootfsEntries(): Promise<TarEntry[]> {
-  const busybox = await Deno.readFile(BUSYBOX_PATH);
+/**
+ * The entries of the busybox root filesystem layer, with the busybox binary read from
+ * `binary` (another architecture's, say; the applet links come from the host's busybox).
+ */
+export async function busyboxRootfsEntries(binary: string = BUSYBOX_PATH): Promise<TarEntry[]> {
+  const busybox = await Deno.readFile(binary);
   const dir = (path: string, mode = 0o755, uid = 0, gid = 0): TarEntry => ({
     path,
     type: "dir",
@@ -131,13 +134,17 @@ export async function busyboxRootfsEntries(): Promise<TarEntry[]> {
   return entries;
 }
 
-/** Returns the (cached) gzip busybox root filesystem layer. */
-export function busyboxLayer(): Promise<Layer> {
-  baseLayer ??= busyboxRootfsEntries().then(buildLayer).catch((e) => {
-    baseLayer = undefined;
-    throw e;
-  });
-  return baseLayer;
+/** Returns the (cached) gzip busybox root filesystem layer, with the busybox of `binary`. */
+export function busyboxLayer(binary: string = BUSYBOX_PATH): Promise<Layer> {
+  let layer = baseLayers.get(binary);
+  if (!layer) {
+    layer = busyboxRootfsEntries(binary).then(buildLayer).catch((e) => {
+      baseLayers.delete(binary);
+      throw e;
+    });
+    baseLayers.set(binary, layer);
+  }
+  return layer;
 }
 
 /** Returns the image config for `layers` (busybox first), as the layout builders write it. */
@@ -162,8 +169,9 @@ async function writeBusyboxImage(
   w: OciLayoutWriter,
   extraLayers: TarEntry[][],
   architecture: string,
+  binary: string = BUSYBOX_PATH,
 ): Promise<{ manifest: Descriptor; config: ImageConfig; layers: Layer[] }> {
-  const layers = [await busyboxLayer()];
+  const layers = [await busyboxLayer(binary)];
   for (const entries of extraLayers) layers.push(await buildLayer(entries));
   const config = busyboxConfig(layers, architecture);
   const platform: OciPlatform = {
@@ -314,20 +322,35 @@ export interface BuiltIndex {
   manifests: Descriptor[];
 }
 
+/** Options of {@linkcode buildBusyboxIndexLayout} and {@linkcode pushBusyboxIndex}. */
+export interface BusyboxIndexOptions {
+  /** The tag in `index.json` (default `latest`). */
+  tag?: string;
+  /** Layers stacked on top of busybox in every platform's image. */
+  extraLayers?: TarEntry[][];
+  /**
+   * The busybox binary of each architecture (`{ arm64: ".../busybox" }`); an architecture
+   * not named gets the host's busybox, so only its config says which platform it is for.
+   */
+  binaries?: Record<string, string>;
+}
+
 /**
  * Writes a multi-platform busybox image (an OCI image index with a `linux/amd64` and a
- * `linux/arm64/v8` manifest) into `dir`. Both use the host's busybox layer; only the
- * configs' architecture differs, which is enough for platform-selection tests.
+ * `linux/arm64/v8` manifest) into `dir`. By default both use the host's busybox layer and
+ * only the configs' architecture differs, which is enough for platform-selection tests;
+ * `binaries` gives real ones (see {@linkcode foreignBusybox}).
  */
 export async function buildBusyboxIndexLayout(
   dir: string,
-  opts: { tag?: string; extraLayers?: TarEntry[][] } = {},
+  opts: BusyboxIndexOptions = {},
 ): Promise<BuiltIndex> {
   const tag = opts.tag ?? "latest";
   const w = new OciLayoutWriter(dir);
   const manifests: Descriptor[] = [];
   for (const arch of ["amd64", "arm64"]) {
-    manifests.push((await writeBusyboxImage(w, opts.extraLayers ?? [], arch)).manifest);
+    const binary = opts.binaries?.[arch] ?? BUSYBOX_PATH;
+    manifests.push((await writeBusyboxImage(w, opts.extraLayers ?? [], arch, binary)).manifest);
   }
   const index = await w.writeIndexBlob(manifests);
   await w.tag(index, tag);
@@ -383,11 +406,15 @@ export async function pushBusyboxIndex(
   registryHost: string,
   repo = "library/busybox",
   tag = "latest",
-  opts: Omit<PushOptions, "layered"> = {},
+  opts: Omit<PushOptions, "layered"> & Pick<BusyboxIndexOptions, "binaries"> = {},
 ): Promise<Pushed> {
   const dir = await Deno.makeTempDir({ prefix: "img-busybox-index-" });
   try {
-    const index = await buildBusyboxIndexLayout(dir, { tag, extraLayers: opts.extraLayers });
+    const index = await buildBusyboxIndexLayout(dir, {
+      tag,
+      extraLayers: opts.extraLayers,
+      binaries: opts.binaries,
+    });
     const reference = `${registryHost}/${repo}:${tag}`;
     await skopeoCopy(`oci:${dir}:${tag}`, `docker://${reference}`, opts.creds, true);
     return { reference, digest: index.digest, index };
@@ -423,3 +450,42 @@ export const BUSYBOX_MEDIA_TYPES = {
   config: MediaType.ociConfig,
   layer: MediaType.ociLayerGzip,
 } as const;
+
+/**
+ * Where `.ci/run` downloads Debian's `busybox-static` for foreign architectures
+ * (`apt-get download busybox-static:arm64`); `IMG_TEST_DEBS` overrides it.
+ */
+export const FOREIGN_DEBS_DIR = Deno.env.get("IMG_TEST_DEBS") ?? "/var/cache/img-test";
+
+/**
+ * Extracts the static busybox of Debian architecture `debArch` (`arm64`) from the
+ * `busybox-static_*_<debArch>.deb` in {@linkcode FOREIGN_DEBS_DIR} with `dpkg-deb -x` into
+ * `into`, and returns the binary's path, or why it cannot (no such package downloaded).
+ */
+export async function foreignBusybox(
+  debArch: string,
+  into: string,
+): Promise<{ path: string } | { reason: string }> {
+  let deb: string | undefined;
+  try {
+    for await (const e of Deno.readDir(FOREIGN_DEBS_DIR)) {
+      if (e.name.startsWith("busybox-static_") && e.name.endsWith(`_${debArch}.deb`)) {
+        deb = `${FOREIGN_DEBS_DIR}/${e.name}`;
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (!deb) {
+    return {
+      reason:
+        `no busybox-static_*_${debArch}.deb in ${FOREIGN_DEBS_DIR} (.ci/run downloads it: dpkg --add-architecture ${debArch} && apt-get download busybox-static:${debArch})`,
+    };
+  }
+  const out = await new Deno.Command("dpkg-deb", { args: ["-x", deb, into], stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`dpkg-deb -x ${deb} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return { path: `${into}/bin/busybox` };
+}
