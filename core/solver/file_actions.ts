@@ -25,7 +25,7 @@
 import type { FileAction } from "../build_graph.ts";
 import { ImgError } from "../errors.ts";
 import * as exact from "../fs/exact.ts";
-import { displayName } from "../fs/raw_name.ts";
+import { displayName, hasRawBytes } from "../fs/raw_name.ts";
 import { joinRoot, lstatOrUndefined } from "../layer/_path.ts";
 import { mknodCommand } from "../layer/apply.ts";
 import { major, minor } from "../libc.ts";
@@ -438,6 +438,13 @@ async function mkfile(root: string, action: MkfileAction, ctx: FileActionContext
   const resolved = resolveInside(root, clampComponents(action.path), what);
   if (resolved.length === 0) throw new ImgError(`Cannot write a file at "${action.path}"`);
   const path = joinRoot(root, resolved);
+  if (hasRawBytes(path)) {
+    throw new ImgError(
+      `Cannot write the file "${action.path}": it leads to "/${
+        displayName(resolved.join("/"))
+      }", whose name is not UTF-8; write it with RUN instead`,
+    );
+  }
   const existing = lstatOrUndefined(path);
   if (existing?.isDirectory) {
     throw new ImgError(`Cannot write the file "${action.path}": it is a directory`);
