@@ -278,6 +278,7 @@ const SYMBOLS = {
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   unlink: { parameters: ["buffer"], result: "i32" },
   rmdir: { parameters: ["buffer"], result: "i32" },
+  rename: { parameters: ["buffer", "buffer"], result: "i32" },
   chmod: { parameters: ["buffer", "u32"], result: "i32" },
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   opendir: { parameters: ["buffer"], result: "pointer" },
@@ -757,6 +758,11 @@ export function unlink(path: string): void {
 /** rmdir(2). */
 export function rmdir(path: string): void {
   if (libc().rmdir(cstr(path)) !== 0) fail("rmdir", path);
+}
+
+/** rename(2): `from` replaces `to`. */
+export function rename(from: string, to: string): void {
+  if (libc().rename(cstr(from), cstr(to)) !== 0) fail("rename", from);
 }
 
 /** chmod(2) (follows a final symlink, as `Deno.chmodSync` does). */

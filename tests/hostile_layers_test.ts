@@ -176,3 +176,91 @@ Deno.test("a layer whose content is not its diff_id is refused by unpack and by 
     await removeTree(tmp);
   }
 });
+
+Deno.test("COPY keeps names that are not UTF-8 byte-exact into -o type=oci and type=local, and caches", async () => {
+  await using registry = await startRegistry();
+  const tmp = await Deno.makeTempDir({ prefix: "img-hostile-copy-" });
+  const state = `${tmp}/state`;
+  try {
+    await pushBusybox(registry.host, "hostile/copy", "latest", {
+      extraLayers: [[
+        { path: "dir", type: "dir" },
+        { path: `dir/${BAD}`, content: "bad" },
+        { path: `dir/${DIR}`, type: "dir" },
+        { path: `dir/${DIR}/child`, content: "child" },
+        { path: "dir/sym", type: "symlink", target: BAD },
+        { path: "dir/hard", type: "hardlink", target: `dir/${BAD}` },
+      ]],
+    });
+    const ref = `${registry.host}/hostile/copy:latest`;
+    const ctx = `${tmp}/ctx`;
+    await Deno.mkdir(ctx);
+    // The context holds such a name too: its checksum is the COPY's cache key.
+    await run([
+      "python3",
+      "-c",
+      "import os,sys; os.makedirs(os.fsencode(sys.argv[1]) + b'/ctxdir/ctx-\\xff')",
+      ctx,
+    ]);
+    await Deno.writeTextFile(
+      `${ctx}/Dockerfile`,
+      `FROM ${ref} AS hostile\nFROM scratch\nCOPY --from=hostile /dir /copied\nCOPY ctxdir /fromctx\n`,
+    );
+    const expected = [
+      "(b'copied/bad-\\xff\\xfe-name', b'', INO)",
+      "(b'copied/dir-\\xe9\\x80', b'', 0)",
+      "(b'copied/dir-\\xe9\\x80/child', b'', 0)",
+      "(b'copied/sym', b'bad-\\xff\\xfe-name', 0)",
+      "(b'copied/hard', b'', INO)",
+      "(b'fromctx/ctx-\\xff', b'', 0)",
+    ];
+    const checkTree = async (dir: string, what: string) => {
+      const tree = (await run(["python3", "-c", LIST_TREE, dir])).split("\n");
+      const ino = tree.find((l) => l.startsWith("(b'copied/hard'"))?.match(/, (\d+)\)$/)?.[1];
+      ok(ino && ino !== "0", `${what}: copied/hard is a hard link in\n${tree.join("\n")}`);
+      for (const line of expected.map((l) => l.replace("INO", ino))) {
+        ok(tree.includes(line), `${what}: ${line} in\n${tree.join("\n")}`);
+      }
+      ok(!tree.some((l) => l.includes("\\xef\\xbf\\xbd")), `${what}: no U+FFFD`);
+    };
+
+    const oci = `${tmp}/copy.tar`;
+    const build = ["build", "--no-console", "-o", `type=oci,dest=${oci}`, ctx];
+    const first = await imgOk(build, { state });
+    equal((first.stderr.match(/ CACHED$/gm) ?? []).length, 0, first.stderr);
+    const layers = (await run(["python3", "-c", LIST_OCI_LAYERS, oci])).trim().split("\n");
+    equal(layers.length, 2, layers.join("\n"));
+    const copied = layers[0].split("|");
+    for (
+      const entry of [
+        "(b'copied/bad-\\xff\\xfe-name', b'')",
+        "(b'copied/dir-\\xe9\\x80/child', b'')",
+        "(b'copied/sym', b'bad-\\xff\\xfe-name')",
+        "(b'copied/hard', b'copied/bad-\\xff\\xfe-name')",
+      ]
+    ) ok(copied.includes(entry), `${entry} in ${copied.join(" ")}`);
+    ok(layers[1].split("|").includes("(b'fromctx/ctx-\\xff', b'')"), layers[1]);
+    ok(!layers.join("").includes("\\xef\\xbf\\xbd"), "no U+FFFD in any layer");
+
+    // The same build again: both COPY steps' cache keys are stable.
+    const second = await imgOk(build, { state });
+    match(second.stderr, /COPY ctxdir \/fromctx\n#\d+ CACHED/, second.stderr);
+    ok(
+      !/ DONE /.test(second.stderr.replace(/load metadata[^\n]*\n#\d+ DONE[^\n]*/g, "")),
+      second.stderr,
+    );
+
+    // A new directory, and one that exists (the tree is merged into it).
+    const fresh = `${tmp}/local-new`;
+    await imgOk(["build", "--no-console", "-o", `type=local,dest=${fresh}`, ctx], { state });
+    await checkTree(fresh, "new dest");
+    const existing = `${tmp}/local-existing`;
+    await Deno.mkdir(`${existing}/copied`, { recursive: true });
+    await Deno.writeTextFile(`${existing}/keep.txt`, "keep");
+    await imgOk(["build", "--no-console", "-o", `type=local,dest=${existing}`, ctx], { state });
+    await checkTree(existing, "existing dest");
+    equal(await Deno.readTextFile(`${existing}/keep.txt`), "keep");
+  } finally {
+    await removeTree(tmp);
+  }
+});

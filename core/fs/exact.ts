@@ -60,14 +60,7 @@ export async function readDirNames(path: string): Promise<string[]> {
 
 /** The file `path` (not a symlink), open for reading. */
 export async function openFile(path: string): Promise<Deno.FsFile> {
-  if (!hasRawBytes(path)) return await Deno.open(path, { read: true });
-  const fd = libc.openRead(path);
-  try {
-    // The same file again, by its descriptor: Deno can hold it from there.
-    return await Deno.open(`/proc/self/fd/${fd}`, { read: true });
-  } finally {
-    libc.close(fd);
-  }
+  return hasRawBytes(path) ? openFileSync(path) : await Deno.open(path, { read: true });
 }
 
 /** The whole content of the file `path`. */
@@ -83,6 +76,37 @@ export async function copyFile(src: string, dst: string): Promise<void> {
   const from = await openFile(src);
   const to = createFile(dst, 0o600);
   await from.readable.pipeTo(to.writable);
+}
+
+/** Copies the content of the regular file `src` into the new file `dst`, synchronously. */
+export function copyFileSync(src: string, dst: string): void {
+  if (!hasRawBytes(src) && !hasRawBytes(dst)) return Deno.copyFileSync(src, dst);
+  using from = openFileSync(src);
+  using to = createFile(dst, 0o600);
+  const buf = new Uint8Array(1 << 20);
+  while (true) {
+    const n = from.readSync(buf);
+    if (n === null) break;
+    for (let off = 0; off < n;) off += to.writeSync(buf.subarray(off, n));
+  }
+}
+
+/** The file `path` (not a symlink), open for reading, synchronously. */
+function openFileSync(path: string): Deno.FsFile {
+  if (!hasRawBytes(path)) return Deno.openSync(path, { read: true });
+  const fd = libc.openRead(path);
+  try {
+    // The same file again, by its descriptor: Deno can hold it from there.
+    return Deno.openSync(`/proc/self/fd/${fd}`, { read: true });
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/** `rename(2)`: `from` replaces `to`. */
+export function rename(from: string, to: string): void {
+  if (hasRawBytes(from) || hasRawBytes(to)) libc.rename(from, to);
+  else Deno.renameSync(from, to);
 }
 
 /** A new regular file (`O_CREAT | O_EXCL`), open for writing. */

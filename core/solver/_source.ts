@@ -9,6 +9,7 @@
  */
 import dockerignore, { type Ignore } from "@balena/dockerignore";
 import { ImgError, NotFoundError } from "../errors.ts";
+import * as exact from "../fs/exact.ts";
 import { joinRoot, lstatOrUndefined, resolveInRoot, SymlinkEscapeError } from "../layer/_path.ts";
 import { BadPatternError, matchGlob, splitWildcards } from "./_glob.ts";
 
@@ -38,9 +39,9 @@ export function clampComponents(path: string): string[] {
   return out;
 }
 
-/** Entry names of a directory, sorted as Go's `os.ReadDir` sorts them. */
+/** Entries of a directory, names byte-exact, sorted as Go's `os.ReadDir` sorts them. */
 export function readDirSorted(path: string): Deno.DirEntry[] {
-  return [...Deno.readDirSync(path)].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return exact.readDir(path).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
 // A CommonJS module whose types declare an ES default export: take the factory either way.

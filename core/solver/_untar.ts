@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { chmod, lchown, link, lstat, lutimes, mkdir, utime } from "../fs/exact.ts";
+import { chmod, lchown, link, lstat, lutimes, mkdir, openFile, utime } from "../fs/exact.ts";
 import { prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 import { displayName } from "../fs/raw_name.ts";
@@ -40,17 +40,24 @@ export interface ExtractOptions {
 }
 
 /** A command's stdout as a stream; `undefined` if the command is not installed. */
-function commandStream(cmd: string, path: string): ReadableStream<Uint8Array> | undefined {
+async function commandStream(
+  cmd: string,
+  path: string,
+): Promise<ReadableStream<Uint8Array> | undefined> {
+  // The file goes in on stdin: a command line cannot carry a name that is not UTF-8.
+  const file = await openFile(path);
   try {
     const child = new Deno.Command(cmd, {
-      args: ["-dc", "--", path],
-      stdin: "null",
+      args: ["-dc"],
+      stdin: "piped",
       stdout: "piped",
       stderr: "null",
     }).spawn();
     child.status.catch(() => {});
+    file.readable.pipeTo(child.stdin).catch(() => {});
     return child.stdout;
   } catch (e) {
+    file.close();
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
@@ -59,7 +66,7 @@ function commandStream(cmd: string, path: string): ReadableStream<Uint8Array> | 
 /** The decompressed content of `path`, whatever its compression. */
 async function openDecompressed(path: string): Promise<ReadableStream<Uint8Array> | undefined> {
   const head = new Uint8Array(6);
-  const file = await Deno.open(path);
+  const file = await openFile(path);
   let n = 0;
   try {
     while (n < head.length) {
@@ -72,7 +79,7 @@ async function openDecompressed(path: string): Promise<ReadableStream<Uint8Array
   }
   if (startsWith(head, [0x42, 0x5a, 0x68])) return commandStream("bzip2", path);
   if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return commandStream("xz", path);
-  return decompressStream((await Deno.open(path)).readable);
+  return decompressStream((await openFile(path)).readable);
 }
 
 /** Whether a 512-byte block is a tar header with a valid checksum (as Go's reader checks). */

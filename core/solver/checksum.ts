@@ -20,6 +20,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import type { Digest } from "../digest.ts";
+import * as exact from "../fs/exact.ts";
 import { lstatOrUndefined } from "../layer/_path.ts";
 import { EntryFilter, readDirSorted, resolveSource, SourceNotFoundError } from "./_source.ts";
 
@@ -59,7 +60,7 @@ async function fileDigest(path: string, info: Deno.FileInfo): Promise<string> {
   const cached = fileDigests.get(path);
   if (cached?.key === key) return cached.hex;
   const hash = createHash("sha256");
-  using file = await Deno.open(path);
+  using file = await exact.openFile(path);
   const buf = new Uint8Array(1 << 20);
   while (true) {
     const n = await file.read(buf);
@@ -96,7 +97,7 @@ class Summer {
   async entry(kind: string, path: string, host: string, info: Deno.FileInfo, withMode = true) {
     let payload = "";
     if (info.isFile) payload = await fileDigest(host, info);
-    else if (info.isSymlink) payload = Deno.readLinkSync(host);
+    else if (info.isSymlink) payload = exact.readLink(host);
     else if (info.isCharDevice || info.isBlockDevice) payload = `${info.rdev}`;
     const mode = withMode ? (info.mode ?? 0) & 0o7777 : 0;
     const fields: (string | number)[] = [kind, path, typeOf(info), mode, payload];
@@ -112,7 +113,7 @@ class Summer {
       const decision = filter.check(childRel, childRootRel, entry.isDirectory);
       if (decision === "skip") continue;
       const childHost = `${host}/${entry.name}`;
-      const info = Deno.lstatSync(childHost);
+      const info = exact.lstat(childHost);
       await this.entry("entry", childRel, childHost, info);
       if (info.isDirectory) await this.walk(childHost, childRel, childRootRel, filter);
     }

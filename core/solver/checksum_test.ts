@@ -5,6 +5,8 @@ import {
   checksumSources,
   SourceNotFoundError,
 } from "./checksum.ts";
+import * as exact from "../fs/exact.ts";
+import { decodeName } from "../fs/raw_name.ts";
 
 const scratch: string[] = [];
 globalThis.addEventListener("unload", () => {
@@ -132,4 +134,27 @@ Deno.test("checksum: a second checksum of a 200-file tree is quick and equal", a
   assert.equal(await checksumPath(dir), first);
   const warm = performance.now() - t1;
   assert.ok(warm < 1000, `warm checksum took ${warm} ms (cold ${cold} ms)`);
+});
+
+Deno.test("checksum: a name that is not UTF-8 is read byte-exact and keyed apart from U+FFFD", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "img-checksum-raw-" });
+  scratch.push(dir);
+  const bad = decodeName(new Uint8Array([0x62, 0xff]));
+  exact.mkdir(`${dir}/src`, 0o755);
+  exact.mkdir(`${dir}/src/${bad}`, 0o755);
+  const f = exact.createFile(`${dir}/src/${bad}/f`, 0o644);
+  f.writeSync(new TextEncoder().encode("one"));
+  f.close();
+  const first = await checksumSources(dir, ["src"], OPTS);
+  assert.equal(await checksumSources(dir, ["src"], OPTS), first);
+
+  // The same name as Deno's lossy listing gives it: another key.
+  const other = await Deno.makeTempDir({ prefix: "img-checksum-raw-" });
+  scratch.push(other);
+  Deno.mkdirSync(`${other}/src/b\uFFFD`, { recursive: true });
+  Deno.writeTextFileSync(`${other}/src/b\uFFFD/f`, "one");
+  assert.notEqual(await checksumSources(other, ["src"], OPTS), first);
+
+  exact.chmod(`${dir}/src/${bad}/f`, 0o600);
+  assert.notEqual(await checksumSources(dir, ["src"], OPTS), first);
 });

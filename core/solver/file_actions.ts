@@ -22,9 +22,10 @@
  *
  * @module
  */
-import { lchownSync, lutimesSync } from "node:fs";
 import type { FileAction } from "../build_graph.ts";
 import { ImgError } from "../errors.ts";
+import * as exact from "../fs/exact.ts";
+import { displayName, hasRawBytes } from "../fs/raw_name.ts";
 import { joinRoot, lstatOrUndefined } from "../layer/_path.ts";
 import { mknodCommand } from "../layer/apply.ts";
 import { major, minor } from "../libc.ts";
@@ -112,7 +113,7 @@ function namesDirectory(path: string): boolean {
 }
 
 function setOwner(path: string, owner: Owner | undefined, sameOwner: boolean): void {
-  if (owner && sameOwner) lchownSync(path, owner.uid, owner.gid);
+  if (owner && sameOwner) exact.lchown(path, owner.uid, owner.gid);
 }
 
 /**
@@ -138,17 +139,17 @@ function mkdirAll(
         }" exists and is not a directory`,
       );
     }
-    Deno.mkdirSync(p);
+    exact.mkdir(p, 0o777);
     setOwner(p, owner, sameOwner);
-    Deno.chmodSync(p, mode);
+    exact.chmod(p, mode);
   }
 }
 
 function setTimes(path: string, info: Deno.FileInfo): void {
   const mtime = info.mtime ?? new Date(0);
   const atime = info.atime ?? mtime;
-  if (info.isSymlink) lutimesSync(path, atime, mtime);
-  else Deno.utimeSync(path, atime, mtime);
+  if (info.isSymlink) exact.lutimes(path, atime, mtime);
+  else exact.utime(path, atime, mtime);
 }
 
 async function copy(root: string, action: CopyAction, ctx: FileActionContext): Promise<void> {
@@ -280,7 +281,7 @@ class Copier {
   }
 
   #display(target: string): string {
-    return target.slice(this.o.root.length) || "/";
+    return displayName(target.slice(this.o.root.length) || "/");
   }
 
   /** Creates the directories that were waiting for something to be copied below them. */
@@ -289,7 +290,7 @@ class Copier {
       if (d.created) continue;
       const info = lstatOrUndefined(d.target);
       if (!info) {
-        Deno.mkdirSync(d.target);
+        exact.mkdir(d.target, 0o777);
         this.#copyInfo(d.info, d.target);
       } else if (!info.isDirectory) {
         throw new ImgError(`Cannot copy to non-directory "${this.#display(d.target)}"`);
@@ -299,7 +300,7 @@ class Copier {
   }
 
   #copy(src: string, rel: string, rootRel: string, target: string, overwrite: boolean): void {
-    const info = Deno.lstatSync(src);
+    const info = exact.lstat(src);
     this.#createPending();
     if (!info.isDirectory) {
       const existing = lstatOrUndefined(target);
@@ -308,7 +309,7 @@ class Copier {
           `Cannot replace the directory "${this.#display(target)}" with a file`,
         );
       }
-      if (existing) Deno.removeSync(target);
+      if (existing) exact.removeAll(target);
     }
     let copyInfo = true;
     if (info.isDirectory) {
@@ -316,21 +317,21 @@ class Copier {
       if (!overwrite) copyInfo = created;
     } else if (info.isFile) {
       const link = this.#linkSource(info, target);
-      if (link) Deno.linkSync(link, target);
-      else Deno.copyFileSync(src, target);
+      if (link) exact.link(link, target);
+      else exact.copyFileSync(src, target);
     } else if (info.isSymlink) {
-      Deno.symlinkSync(Deno.readLinkSync(src), target);
+      exact.symlink(exact.readLink(src), target);
     } else if (info.isFifo || info.isCharDevice || info.isBlockDevice) {
       const type = info.isFifo ? 0o010000 : info.isBlockDevice ? 0o060000 : 0o020000;
       const rdev = info.rdev ?? 0;
       try {
         mknodCommand.mknod(target, type, (info.mode ?? 0) & 0o7777, major(rdev), minor(rdev));
       } catch (e) {
-        this.o.onWarning?.(`Skipped "${rel || rootRel}": ${(e as Error).message}`);
+        this.o.onWarning?.(`Skipped "${displayName(rel || rootRel)}": ${(e as Error).message}`);
         return;
       }
     } else {
-      this.o.onWarning?.(`Skipped the socket "${rel || rootRel}"`);
+      this.o.onWarning?.(`Skipped the socket "${displayName(rel || rootRel)}"`);
       return;
     }
     if (copyInfo) this.#copyInfo(info, target);
@@ -358,8 +359,8 @@ class Copier {
     const existing = lstatOrUndefined(target);
     if (!existing) {
       // Writable while its contents are copied; its own mode comes after them (#copyInfo).
-      Deno.mkdirSync(target);
-      Deno.chmodSync(target, ((info.mode ?? 0o755) & 0o7777) | 0o700);
+      exact.mkdir(target, 0o777);
+      exact.chmod(target, ((info.mode ?? 0o755) & 0o7777) | 0o700);
       created = true;
     } else if (!existing.isDirectory) {
       throw new ImgError(`Cannot copy to non-directory "${this.#display(target)}"`);
@@ -388,7 +389,7 @@ class Copier {
       const pending: PendingDir = {
         src: childSrc,
         target: childTarget,
-        info: Deno.lstatSync(childSrc),
+        info: exact.lstat(childSrc),
         created: false,
       };
       this.#pending.push(pending);
@@ -406,11 +407,11 @@ class Copier {
     if (this.o.sameOwner) {
       const uid = this.o.owner?.uid ?? (this.o.rootOwned ? 0 : info.uid ?? 0);
       const gid = this.o.owner?.gid ?? (this.o.rootOwned ? 0 : info.gid ?? 0);
-      lchownSync(target, uid, gid);
+      exact.lchown(target, uid, gid);
     }
     if (!info.isSymlink) {
       const mode = (info.mode ?? 0) & 0o7777;
-      Deno.chmodSync(target, this.o.chmod ? this.o.chmod(mode, info.isDirectory) : mode);
+      exact.chmod(target, this.o.chmod ? this.o.chmod(mode, info.isDirectory) : mode);
     }
     setTimes(target, info);
   }
@@ -427,7 +428,7 @@ async function mkdir(root: string, action: MkdirAction, ctx: FileActionContext):
   }
   const path = joinRoot(root, resolved);
   try {
-    Deno.mkdirSync(path);
+    exact.mkdir(path, 0o777);
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) return;
     if (e instanceof Deno.errors.NotFound) {
@@ -439,7 +440,7 @@ async function mkdir(root: string, action: MkdirAction, ctx: FileActionContext):
     throw e;
   }
   setOwner(path, owner, ctx.sameOwner);
-  Deno.chmodSync(path, mode);
+  exact.chmod(path, mode);
 }
 
 async function mkfile(root: string, action: MkfileAction, ctx: FileActionContext): Promise<void> {
@@ -448,6 +449,13 @@ async function mkfile(root: string, action: MkfileAction, ctx: FileActionContext
   const resolved = resolveInside(root, clampComponents(action.path), what);
   if (resolved.length === 0) throw new ImgError(`Cannot write a file at "${action.path}"`);
   const path = joinRoot(root, resolved);
+  if (hasRawBytes(path)) {
+    throw new ImgError(
+      `Cannot write the file "${action.path}": it leads to "/${
+        displayName(resolved.join("/"))
+      }", whose name is not UTF-8; write it with RUN instead`,
+    );
+  }
   const existing = lstatOrUndefined(path);
   if (existing?.isDirectory) {
     throw new ImgError(`Cannot write the file "${action.path}": it is a directory`);
@@ -498,7 +506,7 @@ function rmPath(root: string, components: string[], display: string, allowNotFou
   const parent = resolveInside(root, components.slice(0, -1), what);
   const path = joinRoot(root, [...parent, components[components.length - 1]]);
   try {
-    Deno.removeSync(path, { recursive: true });
+    exact.removeAll(path);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory)) throw e;
   }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { libc } from "@img/core/sys";
+import { exact, libc } from "@img/core/sys";
 
 /** Options of {@linkcode mergeInto}. */
 export interface MergeOptions {
@@ -15,34 +15,43 @@ export interface MergeOptions {
   sameOwner: boolean;
 }
 
-/** Moves every entry of `src` into `dst` (both directories on one filesystem); `src` ends empty. */
+/** `lstat`, or `undefined` when `path` does not exist. */
+async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await exact.lstatAsync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Moves every entry of `src` into `dst` (both directories on one filesystem); `src` ends empty.
+ * Names are kept byte for byte, also those that are not UTF-8.
+ */
 export async function mergeInto(src: string, dst: string, options: MergeOptions): Promise<void> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(src)) names.push(e.name);
+  const names = await exact.readDirNames(src);
   names.sort();
   for (const name of names) {
     const s = `${src}/${name}`;
     const d = `${dst}/${name}`;
-    const sInfo = await Deno.lstat(s);
-    const dInfo = await Deno.lstat(d).catch((e) => {
-      if (e instanceof Deno.errors.NotFound) return undefined;
-      throw e;
-    });
+    const sInfo = await exact.lstatAsync(s);
+    const dInfo = await lstatOrUndefined(d);
     if (dInfo?.isDirectory && sInfo.isDirectory) {
       await mergeInto(s, d, options);
       if (options.sameOwner) {
         try {
-          libc.lchown(d, sInfo.uid ?? 0, sInfo.gid ?? 0);
+          exact.lchown(d, sInfo.uid ?? 0, sInfo.gid ?? 0);
         } catch (e) {
           if (!libc.isErrno(e, "EPERM", "EINVAL")) throw e;
         }
       }
-      await Deno.chmod(d, (sInfo.mode ?? 0o755) & 0o7777);
-      await Deno.utime(d, sInfo.atime ?? new Date(), sInfo.mtime ?? new Date());
+      exact.chmod(d, (sInfo.mode ?? 0o755) & 0o7777);
+      exact.utime(d, sInfo.atime ?? new Date(), sInfo.mtime ?? new Date());
       continue;
     }
     // A directory in the way is removed first; anything else is replaced by the rename.
-    if (dInfo?.isDirectory) await Deno.remove(d, { recursive: true });
-    await Deno.rename(s, d);
+    if (dInfo?.isDirectory) exact.removeAll(d);
+    exact.rename(s, d);
   }
 }
