@@ -99,21 +99,18 @@ for (const user of ["root", "builder"]) {
         ? (asUser ? outsideUid(asUser, 0) : isRoot ? 0 : outsideUid(currentUserName(), 0))
         : outsideUid(asUser ?? currentUserName(), 1000);
       if (asUser || !isRoot) assert.equal(Deno.statSync(`/proc/${step}`).uid, expectUid);
-      // img dies without cleaning up: SIGKILL to the namespaced process and its parent.
-      const [inner, outer] = (await waitFor("the pids", () => {
-        try {
-          return Deno.readTextFileSync(`${dir}/pids`);
-        } catch {
-          return undefined;
-        }
-      })).split(" ").map(Number);
-      for (const p of [outer, inner]) {
-        try {
-          Deno.kill(p, "SIGKILL");
-        } catch (e) {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-        }
-      }
+      // SIGKILL to img's own process only, as a CI runner that kills its main pid does: the
+      // step must die with it (img's PID namespace dies with img).
+      const img = Number(
+        await waitFor("img's pid", () => {
+          try {
+            return Deno.readTextFileSync(`${dir}/pid`) || undefined;
+          } catch {
+            return undefined;
+          }
+        }),
+      );
+      Deno.kill(img, "SIGKILL");
       await child.status;
       await waitFor("the step to die", () => sleepers(seconds).length ? undefined : true);
     } finally {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { ensureRootless } from "@img/core/rootless";
+import { ensureRootless, inUserNamespace } from "@img/core/rootless";
 import { ChrootExecutor } from "../executor.ts";
 import {
   makeRootfs,
@@ -24,13 +24,12 @@ export async function runScenarios(dir: string): Promise<ScenarioResults> {
 }
 
 /**
- * For the killed-img test: writes this process's pid and its parent's to `dir/pids`, then
- * runs `sleep <seconds>` as `user` until it is killed.
+ * For the killed-img test: runs `sleep <seconds>` as `user` until it is killed (main has
+ * written img's own pid, outside the namespace, to `dir/pid`).
  */
 async function killedImg(dir: string, user: string, seconds: string): Promise<void> {
   await makeRootfs(`${dir}/rootfs`);
   const ex = new ChrootExecutor({ stateDir: `${dir}/state` });
-  await Deno.writeTextFile(`${dir}/pids`, `${Deno.pid} ${Deno.ppid}`);
   await ex.run(
     [{ type: "bind", source: `${dir}/rootfs`, options: ["rbind", "rw"] }],
     { args: ["sleep", seconds], env: [PATH_ENV], cwd: "/", uid: 0, gid: 0, user, network: "host" },
@@ -40,8 +39,11 @@ async function killedImg(dir: string, user: string, seconds: string): Promise<vo
 }
 
 if (import.meta.main) {
-  await ensureRootless();
   const [dir, mode, user, seconds] = Deno.args;
+  if (mode === "start" && !inUserNamespace()) {
+    await Deno.writeTextFile(`${dir}/pid`, String(Deno.pid));
+  }
+  await ensureRootless();
   if (mode === "start") await killedImg(dir, user, seconds);
   else console.log(JSON.stringify(await runScenarios(dir)));
 }
