@@ -32,6 +32,7 @@ import { GraphSolver } from "./solver/solver.ts";
 import { snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
+import { span } from "./trace.ts";
 
 /** What a build needs. */
 export interface BuildDeps {
@@ -100,6 +101,7 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
 
 /** Runs a build: frontend, solve, layers, exports. */
 export async function runBuild(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {
+  using _build = span("build (runBuild)");
   // Everything the build uses is leased, so a prune in another process leaves it alone.
   using lease = Lease.acquire(deps.state.db);
   return await build(deps, options, lease);
@@ -262,6 +264,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
           return p;
         },
       };
+      using _trace = span("export");
       for (const exporter of deps.exporters) responses.push(await exporter.export(result, ctx));
     });
   } finally {

@@ -22,6 +22,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { Digest } from "../digest.ts";
 import { lstatOrUndefined } from "../layer/_path.ts";
 import { EntryFilter, readDirSorted, resolveSource, SourceNotFoundError } from "./_source.ts";
+import { span } from "../trace.ts";
 
 export { SourceNotFoundError } from "./_source.ts";
 
@@ -133,6 +134,7 @@ export async function checksumSources(
   sources: string[],
   options: ChecksumOptions = {},
 ): Promise<Digest> {
+  using _trace = span("context scan and hashing");
   const root = Deno.realPathSync(dir);
   const filter = new EntryFilter(options.exclude, options.ignore);
   const ignoreOnly = new EntryFilter(undefined, options.ignore);
