@@ -189,6 +189,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     warn: (message) => progress.write({ type: "warning", message, time: time() }),
   };
 
+  const frontendSpan = span("frontend (Dockerfile to graph, base resolve)");
   const definition = await deps.frontend.solve(
     {
       options: { ...options.frontendOptions, ...(options.noCache ? { "no-cache": "" } : {}) },
@@ -196,6 +197,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     },
     client,
   );
+  frontendSpan.end();
   const solver = new GraphSolver({
     lease,
     snapshotter: deps.snapshotter,
@@ -211,6 +213,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       const at = ref.lastIndexOf("@");
       const digest = ref.slice(at + 1) as Digest;
       if (!(await state.content.has(digest))) {
+        using _pull = span("base image pull");
         await pull(deps.registry, parseReference(ref), state.content, {
           choose: platformChooser(options.platform),
         });
@@ -218,11 +221,13 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
     },
   });
+  const solveSpan = span("solve (graph)");
   const solved = await solver.solve(definition.graph, {
     noCache: options.noCache,
     progress,
     signal: options.signal,
   }).finally(() => options.ssh?.close());
+  solveSpan.end();
 
   const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };
   const made = new Map<string, Promise<ResultLayer[]>>();

@@ -15,6 +15,7 @@ import {
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
 import { ensureRootless } from "@img/core/rootless";
+import { span } from "@img/core/trace";
 import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { contextOf } from "../program.ts";
@@ -144,6 +145,7 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        const setup = span("plugins, frontend, snapshotter, executor setup");
         const loader = await ctx.plugins();
         const outputs = parseOutputs(opts.output, opts.tag);
         const exporters: ExporterInstance[] = [];
@@ -179,6 +181,7 @@ export function buildCommand() {
         ctx.debug(`executor: ${executorChoice.name} (${executorChoice.reason})`);
         const executor = await (await loader.get("executor", executorChoice.name))
           .create(ctx.pluginContext);
+        setup.end();
         const progress = new ProgressWriter();
         const display = createProgressDisplay({ mode: progressMode });
         progress.listen(display.listener);
