@@ -22,7 +22,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { Digest } from "../digest.ts";
 import { lstatOrUndefined } from "../layer/_path.ts";
 import { EntryFilter, readDirSorted, resolveSource, SourceNotFoundError } from "./_source.ts";
-import { span } from "../trace.ts";
+import { add, span, start } from "../trace.ts";
 
 export { SourceNotFoundError } from "./_source.ts";
 
@@ -60,6 +60,7 @@ async function fileDigest(path: string, info: Deno.FileInfo): Promise<string> {
   const cached = fileDigests.get(path);
   if (cached?.key === key) return cached.hex;
   const hash = createHash("sha256");
+  const traced = start();
   using file = await Deno.open(path);
   const buf = new Uint8Array(1 << 20);
   while (true) {
@@ -68,6 +69,7 @@ async function fileDigest(path: string, info: Deno.FileInfo): Promise<string> {
     hash.update(buf.subarray(0, n));
   }
   const hex = hash.digest("hex");
+  add("context file content (read + sha256)", traced);
   if (fileDigests.size >= MAX_CACHED) fileDigests.clear();
   fileDigests.set(path, { key, hex });
   return hex;
