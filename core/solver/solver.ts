@@ -372,6 +372,7 @@ class SolveRun {
     return this.#commitNew(v, inputs[0], key, async (mounts) => {
       await this.#withInputDirs(inputs, async (dirs) => {
         await withMountedDir(mounts, async (dest) => {
+          using _trace = span("file actions (COPY, ...)");
           await applyFileActions(op.actions, {
             dest,
             inputs: dirs,
