@@ -5,10 +5,14 @@
  */
 import { CommanderError } from "commander";
 import { ImgError } from "@img/core";
+import { markStartup, span } from "@img/core/trace";
 import { createProgram } from "./program.ts";
+
+const mainAt = performance.timeOrigin + performance.now();
 
 /** Runs img with `args` and returns its exit code. */
 export async function main(args: string[]): Promise<number> {
+  markStartup(mainAt);
   const program = createProgram();
   const debug = args.includes("-d") || args.includes("--debug");
   const all = (c: typeof program): (typeof program)[] => [
@@ -22,6 +26,7 @@ export async function main(args: string[]): Promise<number> {
     });
   }
   try {
+    using _trace = span("command");
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {

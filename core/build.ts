@@ -42,6 +42,7 @@ import { GraphSolver } from "./solver/solver.ts";
 import { snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
+import { span } from "./trace.ts";
 
 /** What a build needs. */
 export interface BuildDeps {
@@ -123,6 +124,7 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
 
 /** Runs a build: frontend, solve, layers, exports. */
 export async function runBuild(deps: BuildDeps, options: BuildOptions): Promise<BuildResult> {
+  using _build = span("build (runBuild)");
   // Everything the build uses is leased, so a prune in another process leaves it alone.
   using lease = Lease.acquire(deps.state.db);
   return await build(deps, options, lease);
@@ -231,6 +233,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       `An --output cannot hold ${platforms.length} platforms: use type=oci or type=image for an image index, or one --platform`,
     );
   }
+  const frontendSpan = span("frontend (Dockerfile to graph, base resolve)");
   const definitions: BuildDefinition[] = await Promise.all(
     platforms.map((platform) =>
       deps.frontend.solve(
@@ -247,6 +250,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       )
     ),
   );
+  frontendSpan.end();
   if (options.evaluateOnly) {
     const configs = definitions.map((d) => d.config);
     return { config: configs[0], configs, responses: [] };
@@ -276,6 +280,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       const at = ref.lastIndexOf("@");
       const digest = ref.slice(at + 1) as Digest;
       if (!(await state.content.has(digest))) {
+        using _pull = span("base image pull");
         await pull(deps.registry, parseReference(ref), state.content, {
           choose: platformChooser(vertex.platform ?? platforms[0]),
         });
@@ -283,11 +288,13 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
     },
   });
+  const solveSpan = span("solve (graph)");
   const solved = await solver.solveAll(definitions.map((d) => d.graph), {
     noCache: options.noCache,
     progress,
     signal: options.signal,
   }).finally(() => options.ssh?.close());
+  solveSpan.end();
 
   const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };
   const ctx: ExportContext = {
@@ -330,6 +337,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       };
       return { platform: platforms[i], result };
     });
+    using _trace = span("export");
     for (const exporter of deps.exporters) {
       responses.push(
         multi

@@ -16,6 +16,7 @@ import {
 import { guardExporter } from "@img/core/export";
 import { ensureRootless } from "@img/core/rootless";
 import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
+import { span } from "@img/core/trace";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
@@ -240,6 +241,7 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        const setup = span("plugins, frontend, snapshotter, executor setup");
         const loader = await ctx.plugins();
         Object.assign(frontendOptions, frontendFlagOptions(flags));
         ctx.debug(
@@ -288,6 +290,7 @@ export function buildCommand() {
         ctx.debug(`executor: ${executorChoice.name} (${executorChoice.reason})`);
         const executor = await (await loader.get("executor", executorChoice.name))
           .create(ctx.pluginContext);
+        setup.end();
         const progress = new ProgressWriter();
         const warnings: string[] = [];
         progress.listen((e) => {

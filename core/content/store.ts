@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { type Digest, Digester, digestHex, isDigest } from "../digest.ts";
 import { DigestMismatchError, ImgError, NotFoundError } from "../errors.ts";
+import { add, start } from "../trace.ts";
 
 /** What the store knows about a blob. */
 export interface BlobInfo {
@@ -79,7 +80,9 @@ export class ContentStore {
       for await (const chunk of stream) {
         digester.update(chunk);
         let off = 0;
+        const tw = start();
         while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+        add("blob write (file writes)", tw);
         options.onProgress?.(digester.size);
         if (options.size !== undefined && digester.size > options.size) {
           throw new ImgError(
@@ -89,7 +92,9 @@ export class ContentStore {
           );
         }
       }
+      const ts = start();
       await file.syncData();
+      add("blob write (fsync)", ts);
       file.close();
       closed = true;
       const digest = digester.digest();

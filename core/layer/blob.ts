@@ -11,6 +11,7 @@ import { ImgError } from "../errors.ts";
 import { type LayerCompression, MediaType } from "../media_types.ts";
 import { compressStream } from "./compress.ts";
 import { type LayerDiffOptions, writeLayerDiff } from "./diff.ts";
+import { add, span, start } from "../trace.ts";
 
 /** A layer written into the content store. */
 export interface LayerBlob {
@@ -125,8 +126,10 @@ export async function layerBlobFromWriter(
   write: (out: WritableStream<Uint8Array>) => Promise<{ diffID: Digest }>,
   options: LayerBlobOptions = {},
 ): Promise<LayerBlob> {
+  using _trace = span("layer blob (diff+compress+write)");
   const pipe = new TransformStream<Uint8Array, Uint8Array>();
-  const writing = write(pipe.writable);
+  const diffStart = start();
+  const writing = write(pipe.writable).finally(() => add("layer diff (tar stream out)", diffStart));
   const [written, blob] = await Promise.allSettled([
     writing,
     layerBlob(store, pipe.readable, options),

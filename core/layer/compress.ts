@@ -9,6 +9,7 @@ import type { Transform } from "node:stream";
 import { ImgError } from "../errors.ts";
 import type { LayerCompression } from "../media_types.ts";
 import { feedWritable } from "./_node_stream.ts";
+import { add, start } from "../trace.ts";
 
 export type { LayerCompression } from "../media_types.ts";
 
@@ -44,6 +45,7 @@ export function compressStream(
   const compressor = createCompressor(compression, level);
   if (!compressor) return stream;
   const z = compressor;
+  const compressStart = start();
   const reader = stream.getReader();
   let sourceError: unknown;
   let cancelled = false;
@@ -54,6 +56,7 @@ export function compressStream(
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         if ((controller.desiredSize ?? 1) <= 0) z.pause();
       });
+      z.on("end", () => add("compression (stream open to end)", compressStart));
       z.on("end", () => controller.close());
       z.on("error", (err: Error) => {
         if (cancelled) return;

@@ -31,6 +31,7 @@ import {
   SINGLE_MAPPING_ENV,
   systemHost,
 } from "./_checks.ts";
+import { span, traceChildEnv } from "../trace.ts";
 
 /** Set to `1` in the environment of the re-executed child. */
 export const ROOTLESS_CHILD_ENV = "IMG_ROOTLESS_CHILD";
@@ -269,6 +270,7 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
     debug("rootless: running as root, no user namespace needed");
     return;
   }
+  const checks = span("rootless checks (plan, unshare features)");
   const plan = await rootlessPlan(options);
   for (const w of plan.warnings) warn(w);
   const command = selfCommand();
@@ -283,12 +285,14 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
       "rootless: no setpriv with --pdeathsig (util-linux < 2.33): killing only img's own process leaves its namespace running",
     );
   }
-  const env: Record<string, string> = { [ROOTLESS_CHILD_ENV]: "1" };
+  const env: Record<string, string> = { [ROOTLESS_CHILD_ENV]: "1", ...traceChildEnv() };
   if (lifetime.pidNamespace) {
     env[PID_NAMESPACE_ENV] = "1";
     env[HOST_PID_ENV] = String(Deno.pid);
   }
 
+  checks.end();
+  const reexec = span("rootless re-exec (spawn, child runs, exit)");
   let child: Deno.ChildProcess;
   if (plan.method === "newuidmap") {
     debug(`rootless: ${plan.unshare} --user --mount, mapped by newuidmap: ${command.join(" ")}`);
@@ -308,6 +312,7 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
     }).spawn();
   }
   const status = await waitForwardingSignals(child, lifetime.pidNamespace);
+  reexec.end();
   Deno.exit(status.code);
 }
 

@@ -23,6 +23,7 @@ import type { Digest } from "../digest.ts";
 import * as exact from "../fs/exact.ts";
 import { lstatOrUndefined } from "../layer/_path.ts";
 import { EntryFilter, readDirSorted, resolveSource, SourceNotFoundError } from "./_source.ts";
+import { add, span, start } from "../trace.ts";
 
 export { SourceNotFoundError } from "./_source.ts";
 
@@ -60,6 +61,7 @@ async function fileDigest(path: string, info: Deno.FileInfo): Promise<string> {
   const cached = fileDigests.get(path);
   if (cached?.key === key) return cached.hex;
   const hash = createHash("sha256");
+  const traced = start();
   using file = await exact.openFile(path);
   const buf = new Uint8Array(1 << 20);
   while (true) {
@@ -68,6 +70,7 @@ async function fileDigest(path: string, info: Deno.FileInfo): Promise<string> {
     hash.update(buf.subarray(0, n));
   }
   const hex = hash.digest("hex");
+  add("context file content (read + sha256)", traced);
   if (fileDigests.size >= MAX_CACHED) fileDigests.clear();
   fileDigests.set(path, { key, hex });
   return hex;
@@ -134,6 +137,7 @@ export async function checksumSources(
   sources: string[],
   options: ChecksumOptions = {},
 ): Promise<Digest> {
+  using _trace = span("context scan and hashing");
   const root = Deno.realPathSync(dir);
   const filter = new EntryFilter(options.exclude, options.ignore);
   const ignoreOnly = new EntryFilter(undefined, options.ignore);

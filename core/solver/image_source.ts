@@ -16,6 +16,7 @@ import type { ImageConfig, Manifest } from "../schemas.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import { type BuildCache, PULLED_VARIANT } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
+import { span } from "../trace.ts";
 
 /** The chain IDs of a list of diff IDs, as the OCI image spec defines them. */
 export function chainIDs(diffIDs: readonly string[]): Digest[] {
@@ -87,6 +88,7 @@ export async function unpackImage(
           const tar = decompressStream(blob, layerCompression(layer.mediaType), {
             reuseChunks: true,
           });
+          using _trace = span("base layer unpack");
           await applyLayer(dir, tar, {
             sameOwner: deps.sameOwner,
             xattrs: { lset: (p, n, v) => libc.lsetxattr(p, n, v) },

@@ -19,6 +19,7 @@ import { type LayerCompression, layerCompression } from "../media_types.ts";
 import { withMountedDir } from "../mounts.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import { type BuildCache, type LayerRecord, layerVariant, PULLED_VARIANT } from "./cache.ts";
+import { span } from "../trace.ts";
 
 /** Options for {@linkcode snapshotLayers}. */
 export interface SnapshotLayersOptions {
@@ -64,6 +65,7 @@ export async function snapshotLayers(
   top: string,
   options: SnapshotLayersOptions = {},
 ): Promise<ResultLayer[]> {
+  using _trace = span("layers (snapshots to blobs)");
   const chain = await snapshotChain(deps.snapshotter, top);
   const compression = options.compression ?? "gzip";
   const layers: ResultLayer[] = [];

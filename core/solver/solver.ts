@@ -34,6 +34,7 @@ import { unpackImage } from "./image_source.ts";
 import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { SshAgents } from "./ssh.ts";
+import { span } from "../trace.ts";
 
 /** What the solver works with. */
 export interface SolverDeps {
@@ -250,6 +251,7 @@ class SolveRun {
   async #solveVertex(v: Vertex): Promise<Result> {
     if (v.op.type === "source") return await this.#solveSource(v, v.op);
     const key = await this.cacheKey(v.digest);
+    const lookup = span("cache lookup");
     if (!this.options.noCache && !this.#ignoresCache(v)) {
       const cached = this.cache.lookup(key);
       // A prune removing the snapshot right now makes it a miss.
@@ -257,11 +259,13 @@ class SolveRun {
         const info = await this.deps.snapshotter.stat(cached);
         if (info?.kind === "committed") {
           this.#event("vertex.cached", v);
+          lookup.end();
           return { kind: "snapshot", snapshot: cached };
         }
         this.cache.forget(key);
       }
     }
+    lookup.end();
     const inputs = await Promise.all(v.inputs.map((i) => this.solve(i)));
     this.options.signal?.throwIfAborted();
     const started = Date.now();
@@ -340,7 +344,9 @@ class SolveRun {
     const active = `active-${crypto.randomUUID()}`;
     const description = describe(v);
     this.deps.lease?.add("snapshot", active);
+    const prep = span("snapshot prepare");
     const mounts = await sn.prepare(active, parentKey, { "img.description": description });
+    prep.end();
     try {
       await fn(mounts);
     } catch (e) {
@@ -396,6 +402,7 @@ class SolveRun {
     return this.#commitNew(v, inputs[0], key, async (mounts) => {
       await this.#withInputDirs(inputs, async (dirs) => {
         await withMountedDir(mounts, async (dest) => {
+          using _trace = span("file actions (COPY, ...)");
           await applyFileActions(op.actions, {
             dest,
             inputs: dirs,
@@ -419,6 +426,7 @@ class SolveRun {
       const prepared = await prepareRunMounts(this.deps, op.mounts, inputs, seedKeys);
       const extra = prepared.mounts;
       try {
+        using _trace = span("RUN (executor)");
         const code = await executor.run(
           rootfs,
           {

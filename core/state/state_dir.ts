@@ -9,6 +9,7 @@ import { ContentStore } from "../content/store.ts";
 import { ImageStore } from "../image/store.ts";
 import { ImgError } from "../errors.ts";
 import { StateDB } from "./db.ts";
+import { span } from "../trace.ts";
 
 /** The default state directory: `$XDG_DATA_HOME/img`, else `~/.local/share/img`. */
 export function defaultStateDir(
@@ -43,6 +44,7 @@ export class State implements Disposable {
 
   /** Opens (creating if needed) the state directory `dir`. */
   static open(dir: string): State {
+    using _trace = span("state open");
     try {
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
