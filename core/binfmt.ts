@@ -15,6 +15,29 @@ import { formatPlatform, hostPlatform, type Platform } from "./platform.ts";
 /** Where the kernel lists the binfmt_misc handlers. */
 export const BINFMT_MISC_DIR = "/proc/sys/fs/binfmt_misc";
 
+/**
+ * The environment variable that carries the host's qemu handlers into img's re-executed
+ * child: its PID namespace has a procfs of its own, without the host's binfmt_misc mount,
+ * while the handlers (kept by the kernel) still apply to what runs there.
+ */
+export const HOST_BINFMT_ENV = "IMG_HOST_BINFMT";
+
+/**
+ * The host's qemu handlers as {@linkcode HOST_BINFMT_ENV} carries them (JSON of each
+ * handler file's text by name), or `undefined` when binfmt_misc is not mounted at `dir`.
+ */
+export function hostBinfmtHandlers(dir: string = BINFMT_MISC_DIR): string | undefined {
+  const handlers: Record<string, string> = {};
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.name.startsWith("qemu-")) handlers[e.name] = Deno.readTextFileSync(`${dir}/${e.name}`);
+    }
+  } catch {
+    return undefined;
+  }
+  return JSON.stringify(handlers);
+}
+
 /** The package that registers the handlers on Debian and Ubuntu. */
 export const QEMU_PACKAGE = "qemu-user-static";
 
@@ -78,7 +101,7 @@ export function qemuHandlerName(platform: Platform): string {
  */
 export async function checkEmulation(
   platform: Platform,
-  options: { dir?: string; host?: Platform } = {},
+  options: { dir?: string; host?: Platform; hostHandlers?: string } = {},
 ): Promise<void> {
   const host = options.host ?? hostPlatform();
   if (runsNatively(platform, host)) return;
@@ -87,12 +110,21 @@ export async function checkEmulation(
   const wanted = formatPlatform(platform);
   const setup =
     `install ${QEMU_PACKAGE} on the host (in a container, on the container's host: binfmt_misc is the host kernel's)`;
+  // In img's namespace, the handlers the parent saw on the host.
+  const carried = options.dir === undefined
+    ? options.hostHandlers ?? Deno.env.get(HOST_BINFMT_ENV)
+    : options.hostHandlers;
   let text: string;
   try {
-    text = await Deno.readTextFile(`${dir}/${name}`);
+    if (carried !== undefined) {
+      const found = (JSON.parse(carried) as Record<string, string>)[name];
+      if (found === undefined) throw new Deno.errors.NotFound(name);
+      text = found;
+    } else text = await Deno.readTextFile(`${dir}/${name}`);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
-    const mounted = await Deno.stat(`${dir}/status`).then(() => true, () => false);
+    const mounted = carried !== undefined ||
+      await Deno.stat(`${dir}/status`).then(() => true, () => false);
     throw new ImgError(
       mounted
         ? `Cannot run RUN steps for ${wanted} on this ${

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { checkEmulation, parseBinfmtHandler, qemuHandlerName, runsNatively } from "./binfmt.ts";
+import {
+  checkEmulation,
+  hostBinfmtHandlers,
+  parseBinfmtHandler,
+  qemuHandlerName,
+  runsNatively,
+} from "./binfmt.ts";
 import { parsePlatform } from "./platform.ts";
 
 const AMD64 = parsePlatform("linux/amd64");
@@ -72,6 +78,23 @@ Deno.test("checkEmulation: missing, disabled and non-F handlers are errors namin
       () => checkEmulation(ARM64, { dir: `${dir}/none`, host: AMD64 }),
       /binfmt_misc is not mounted .*qemu-user-static/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkEmulation: inside img's namespace, the handlers the parent carried count", async () => {
+  const dir = await binfmtDir({ "qemu-aarch64": QEMU_AARCH64 });
+  try {
+    const carried = hostBinfmtHandlers(dir);
+    assert.ok(carried);
+    assert.deepEqual(Object.keys(JSON.parse(carried)), ["qemu-aarch64"]);
+    await checkEmulation(ARM64, { host: AMD64, hostHandlers: carried });
+    await assert.rejects(
+      () => checkEmulation(parsePlatform("linux/s390x"), { host: AMD64, hostHandlers: carried }),
+      /no qemu-s390x handler/,
+    );
+    assert.equal(hostBinfmtHandlers("/nonexistent"), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

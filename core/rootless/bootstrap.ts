@@ -32,6 +32,7 @@ import {
   systemHost,
 } from "./_checks.ts";
 import { span, traceChildEnv } from "../trace.ts";
+import { HOST_BINFMT_ENV, hostBinfmtHandlers } from "../binfmt.ts";
 
 /** Set to `1` in the environment of the re-executed child. */
 export const ROOTLESS_CHILD_ENV = "IMG_ROOTLESS_CHILD";
@@ -286,6 +287,8 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
     );
   }
   const env: Record<string, string> = { [ROOTLESS_CHILD_ENV]: "1", ...traceChildEnv() };
+  const binfmt = hostBinfmtHandlers();
+  if (binfmt !== undefined) env[HOST_BINFMT_ENV] = binfmt;
   if (lifetime.pidNamespace) {
     env[PID_NAMESPACE_ENV] = "1";
     env[HOST_PID_ENV] = String(Deno.pid);
