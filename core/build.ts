@@ -30,6 +30,14 @@ import type { Snapshotter } from "./snapshotter.ts";
 import type { State } from "./state/state_dir.ts";
 import { GraphSolver } from "./solver/solver.ts";
 import { snapshotLayers } from "./solver/layers.ts";
+import {
+  type BuildCacheImports,
+  type CacheExportSpec,
+  type CacheImportSpec,
+  exportBuildCache,
+  importBuildCache,
+} from "./cache/mod.ts";
+import type { Reference } from "./reference.ts";
 
 /** What a build needs. */
 export interface BuildDeps {
@@ -71,6 +79,10 @@ export interface BuildOptions {
   names: string[];
   /** Aborts the build. */
   signal?: AbortSignal;
+  /** Caches to import (`--cache-from`). */
+  cacheFrom?: CacheImportSpec[];
+  /** Caches to export (`--cache-to`), after the exporters. */
+  cacheTo?: CacheExportSpec[];
 }
 
 /** What a build produced. */
@@ -188,7 +200,17 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     },
     client,
   );
+  // --cache-from: a source that cannot be read is a warning.
+  let imports: BuildCacheImports | undefined;
+  if (options.cacheFrom?.length && !options.noCache) {
+    imports = await importBuildCache(options.cacheFrom, {
+      content: state.content,
+      registry: deps.registry,
+      progress,
+    });
+  }
   const solver = new GraphSolver({
+    imports,
     lease,
     snapshotter: deps.snapshotter,
     executor: deps.executor,
@@ -216,6 +238,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 
   const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };
   const made = new Map<string, Promise<ResultLayer[]>>();
+  const pushed: Reference[] = [];
   const ctx: ExportContext = {
     content: state.content,
     progress,
@@ -223,6 +246,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     images: state.images,
     push: async (name, descriptor) => {
       await push(deps.registry, parseReference(name), descriptor, state.content);
+      pushed.push(parseReference(name));
     },
   };
   const responses: ExportResponse[] = [];
@@ -258,6 +282,18 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     });
   } finally {
     await deps.snapshotter.remove(view).catch(() => {});
+  }
+  // --cache-to: after the image push, so the cache's layers are already in the registry.
+  if (options.cacheTo?.length) {
+    await exportBuildCache(options.cacheTo, solved.steps ?? [], {
+      content: state.content,
+      registry: deps.registry,
+      progress,
+      imports,
+      pushed,
+      // The layers made for the image are recorded, so the same blobs come back here.
+      layersOf: (snapshot, compression) => snapshotLayers(layerDeps, snapshot, { compression }),
+    });
   }
   return { config: definition.config, responses };
 }

@@ -130,3 +130,4 @@ export * from "./root_path.ts";
 export * from "./solver/mod.ts";
 export * from "./build.ts";
 export * from "./gc/mod.ts";
+export * from "./cache/mod.ts";

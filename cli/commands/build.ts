@@ -21,6 +21,7 @@ import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
+import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return await new Response(stream).bytes();
@@ -80,6 +81,18 @@ export function buildCommand() {
       collect,
       [] as string[],
     )
+    .option(
+      "--cache-from <spec>",
+      "external cache sources: type=registry,ref=REF or type=local,src=DIR (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--cache-to <spec>",
+      "cache export destinations: type=registry,ref=REF or type=local,dest=DIR, mode=min|max (repeatable)",
+      collect,
+      [] as string[],
+    )
     .option("--platform <platform>", "set the platform for the build (the host's)")
     .addOption(insecureRegistryOption())
     .action(async (path, opts, cmd) => {
@@ -126,6 +139,9 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        // --cache-from/--cache-to: refused before building when malformed.
+        const cacheFrom = parseCacheFrom(opts.cacheFrom);
+        const cacheTo = parseCacheTo(opts.cacheTo);
         const loader = await ctx.plugins();
         const outputs = parseOutputs(opts.output, opts.tag);
         const exporters: ExporterInstance[] = [];
@@ -187,6 +203,8 @@ export function buildCommand() {
               pull: opts.pull,
               names: opts.tag,
               signal: abort.signal,
+              cacheFrom,
+              cacheTo,
             },
           );
           display.done("FINISHED");

@@ -24,13 +24,20 @@ import { mountTemporarily, withMountedDir } from "../mounts.ts";
 import type { ProgressWriter } from "../progress.ts";
 import type { Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
-import type { SolveOptions, Solver, SolveResult } from "../solver.ts";
+import type {
+  CacheImports,
+  ImportedCacheRecord,
+  SolvedStep,
+  SolveOptions,
+  Solver,
+  SolveResult,
+} from "../solver.ts";
 import type { StateDB } from "../state/db.ts";
 import { BuildCache } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
 import { applyFileActions } from "./file_actions.ts";
-import { unpackImage } from "./image_source.ts";
+import { unpackImage, unpackLayers } from "./image_source.ts";
 
 /** What the solver works with. */
 export interface SolverDeps {
@@ -55,13 +62,17 @@ export interface SolverDeps {
   sameOwner: boolean;
   /** The build's lease: every snapshot it uses is recorded, so a prune leaves it alone. */
   lease?: Lease;
+  /** Cache records imported with `--cache-from`, used where the local cache has no record. */
+  imports?: CacheImports;
 }
 
 /** The output of a solved vertex. */
 type Result =
   | { kind: "snapshot"; snapshot: string }
   | { kind: "local"; dir: string; excludes: string[] }
-  | { kind: "scratch" };
+  | { kind: "scratch" }
+  // An imported cache record, unpacked into snapshots only when something needs its files.
+  | { kind: "remote"; record: ImportedCacheRecord; snapshot?: Promise<string> };
 
 const SCRATCH = "scratch";
 
@@ -96,13 +107,17 @@ export class GraphSolver implements Solver {
   /** Solves `graph` and returns the snapshot holding its root's output. */
   async solve(graph: BuildGraph, options: SolveOptions): Promise<SolveResult> {
     const run = new SolveRun(this.#deps, this.#cache, graph, options);
-    const result = await run.solve(graph.root);
+    const result = await run.need(await run.solve(graph.root));
     if (result.kind !== "snapshot") {
       throw new ImgError(
         "The build result has no file system: the final stage must start FROM an image or scratch",
       );
     }
-    return { snapshot: result.snapshot, cacheKey: await run.cacheKey(graph.root) };
+    return {
+      snapshot: result.snapshot,
+      cacheKey: await run.cacheKey(graph.root),
+      steps: await run.steps(graph.root),
+    };
   }
 }
 
@@ -201,6 +216,56 @@ class SolveRun {
     }
   }
 
+  // --- cache import/export (--cache-from, --cache-to) ---
+
+  /** `r`, with an imported record unpacked into snapshots (once). */
+  async need(r: Result): Promise<Result> {
+    if (r.kind !== "remote") return r;
+    r.snapshot ??= this.#materialize(r.record);
+    return { kind: "snapshot", snapshot: await r.snapshot };
+  }
+
+  async #materialize(record: ImportedCacheRecord): Promise<string> {
+    await this.deps.imports!.fetchLayers(record.layers);
+    const snapshot = await unpackLayers(record.layers, {
+      snapshotter: this.deps.snapshotter,
+      content: this.deps.content,
+      cache: this.cache,
+      sameOwner: this.deps.sameOwner,
+      lease: this.deps.lease,
+      ref: "build cache",
+    });
+    if (snapshot === undefined) throw new ImgError(`Cache record ${record.key} has no layers`);
+    return snapshot;
+  }
+
+  /** The steps solved so far, those of the final stage (`root`'s chain) marked. */
+  async steps(root: Digest): Promise<SolvedStep[]> {
+    const final = new Set<Digest>();
+    for (let d: Digest | undefined = root; d !== undefined;) {
+      const v = this.vertex(d);
+      if (v.op.type === "source") break;
+      final.add(d);
+      d = v.inputs[0];
+    }
+    const out: SolvedStep[] = [];
+    for (const [d, p] of this.#results) {
+      const v = this.vertex(d);
+      if (v.op.type === "source") continue;
+      const r = await p.catch(() => undefined);
+      if (r === undefined) continue;
+      const step = { key: await this.cacheKey(d), description: v.name, final: final.has(d) };
+      if (r.kind === "snapshot") out.push({ ...step, snapshot: r.snapshot });
+      else if (r.kind === "remote") {
+        const snapshot = r.snapshot && await r.snapshot.catch(() => undefined);
+        out.push(snapshot ? { ...step, snapshot } : { ...step, layers: r.record.layers });
+      }
+    }
+    return out;
+  }
+
+  // --- end of cache import/export ---
+
   solve(d: Digest): Promise<Result> {
     let p = this.#results.get(d);
     if (!p) {
@@ -224,8 +289,15 @@ class SolveRun {
         }
         this.cache.forget(key);
       }
+      const imported = this.deps.imports?.lookup(key);
+      if (imported !== undefined) {
+        this.#event("vertex.cached", v);
+        return { kind: "remote", record: imported };
+      }
     }
-    const inputs = await Promise.all(v.inputs.map((i) => this.solve(i)));
+    const inputs = await Promise.all(
+      v.inputs.map(async (i) => await this.need(await this.solve(i))),
+    );
     this.options.signal?.throwIfAborted();
     const started = Date.now();
     this.#event("vertex.started", v);
@@ -340,6 +412,7 @@ class SolveRun {
         dirs[i] = undefined;
         return await go(i + 1);
       }
+      if (r.kind === "remote") throw new Error("An imported input was not unpacked");
       const view = `view-${crypto.randomUUID()}`;
       views.push(view);
       const mounts = await sn.view(view, r.snapshot);

@@ -1,0 +1,25 @@
+/**
+ * Build cache that travels between machines: `--cache-to` exports the cache keys of a build
+ * and their layers as an OCI artifact (see `format.ts` for the format) to a registry or an OCI
+ * layout directory; `--cache-from` imports it, so a build from an empty state reuses them.
+ *
+ * @module
+ */
+export {
+  type CacheExportSpec,
+  type CacheImportSpec,
+  parseCacheExport,
+  parseCacheImport,
+} from "./spec.ts";
+export {
+  buildCacheArtifact,
+  CACHE_ARTIFACT_TYPE,
+  CACHE_CONFIG_MEDIA_TYPE,
+  type CacheArtifact,
+  type CacheExportRecord,
+  parseCacheRecords,
+} from "./format.ts";
+export { BuildCacheImports, type CacheImportDeps, importBuildCache } from "./imports.ts";
+export { type CacheExportDeps, exportBuildCache } from "./export.ts";
+export { loadLocalCache, saveLocalCache } from "./local_cache.ts";
+export { type CacheSource, loadRegistryCache, saveRegistryCache } from "./registry_cache.ts";
