@@ -4,7 +4,7 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
-import { startFaultProxy } from "./_util/fault_proxy.ts";
+import { type ProxiedRequest, startFaultProxy } from "./_util/fault_proxy.ts";
 import { pushBusybox } from "./_util/busybox.ts";
 import { img, imgOk, removeTree, run } from "./_util/img.ts";
 
@@ -72,9 +72,13 @@ function builtDigest(stdout: string): string {
 }
 
 async function withEnv(
-  fn: (e: { host: string; base: string; tmp: string; puts: () => Map<string, number> }) => Promise<
-    void
-  >,
+  fn: (e: {
+    host: string;
+    base: string;
+    tmp: string;
+    puts: () => Map<string, number>;
+    requests: () => ProxiedRequest[];
+  }) => Promise<void>,
 ) {
   await using registry = await startRegistry();
   await pushBusybox(registry.host, "library/busybox", "latest");
@@ -95,7 +99,13 @@ async function withEnv(
     return counts;
   };
   try {
-    await fn({ host: proxy.host, base: `${proxy.host}/library/busybox:latest`, tmp, puts });
+    await fn({
+      host: proxy.host,
+      base: `${proxy.host}/library/busybox:latest`,
+      tmp,
+      puts,
+      requests: () => proxy.requests,
+    });
   } finally {
     await removeTree(tmp);
   }
@@ -106,7 +116,7 @@ function buildArgs(base: string, ctx: string, ...extra: string[]): string[] {
 }
 
 Deno.test("registry cache: mode=max from machine A makes every step CACHED on empty machine B, same image; a changed file re-runs only the steps after it", async () => {
-  await withEnv(async ({ host, base, tmp, puts }) => {
+  await withEnv(async ({ host, base, tmp, puts, requests }) => {
     const image = `${host}/app/hello:v1`;
     const cacheRef = `${host}/cache/hello:max`;
     const a = await imgOk(
@@ -126,7 +136,8 @@ Deno.test("registry cache: mode=max from machine A makes every step CACHED on em
     match(a.stderr, /exporting cache to /);
 
     // Nothing uploaded twice: the cache push mounts or skips the image's blobs.
-    for (const [digest, n] of puts()) equal(n, 1, `${digest} was uploaded ${n} times`);
+    const putsA = puts();
+    for (const [digest, n] of putsA) equal(n, 1, `${digest} was uploaded ${n} times`);
 
     // skopeo reads the cache artifact; its layers include the image's.
     const raw = JSON.parse(
@@ -140,6 +151,7 @@ Deno.test("registry cache: mode=max from machine A makes every step CACHED on em
     const cacheLayers = new Set(raw.layers.map((l: { digest: string }) => l.digest));
     ok(imageLayers.every((d) => cacheLayers.has(d)), "the cache holds the image's own layers");
     ok(cacheLayers.size > imageLayers.length, "mode=max also holds the build stage's layers");
+    ok(imageLayers.every((d) => putsA.has(d)), "the proxy saw the image's uploads");
     // skopeo copies it, too.
     await run([
       "skopeo",
@@ -151,11 +163,34 @@ Deno.test("registry cache: mode=max from machine A makes every step CACHED on em
 
     // Machine B: another state and another checkout of the same context.
     const ctxB = await writeContext(`${tmp}/b/checkout`, contextFiles());
+    const seen = requests().length;
     const b = await imgOk(
-      buildArgs(base, ctxB, "-t", "hello", "--cache-from", `type=registry,ref=${cacheRef}`),
+      buildArgs(
+        base,
+        ctxB,
+        "-t",
+        "hello",
+        "--cache-from",
+        `type=registry,ref=${cacheRef}`,
+        "--cache-to",
+        `type=registry,ref=${cacheRef}-b,mode=max`,
+      ),
       { state: `${tmp}/b/state`, env: ENV },
     );
     allCached(b.stderr);
+    // Lazy: B downloaded the final image's layers only, never the build stage's.
+    const fetched = requests().slice(seen).filter((r) => r.method === "GET")
+      .map((r) => r.path.match(/\/blobs\/(sha256:[a-f0-9]{64})/)?.[1]).filter((d) => d);
+    ok(fetched.length > 0);
+    for (const d of fetched) {
+      ok(!cacheLayers.has(d) || imageLayers.includes(d!), `${d} of the build stage was fetched`);
+    }
+    // B's own mode=max export keeps every record it imported, and uploads no layer again.
+    const rawB = JSON.parse(
+      await run(["skopeo", "inspect", "--raw", "--tls-verify=false", `docker://${cacheRef}-b`]),
+    );
+    deepEqual(new Set(rawB.layers.map((l: { digest: string }) => l.digest)), cacheLayers);
+    for (const [digest, n] of puts()) equal(n, 1, `${digest} was uploaded ${n} times`);
     equal(builtDigest(b.stdout), builtDigest(a.stdout), "the same image on both machines");
     await imgOk(["unpack", "-o", `${tmp}/b/rootfs`, "hello"], { state: `${tmp}/b/state` });
     equal(await Deno.readTextFile(`${tmp}/b/rootfs/all.txt`), "A\nb\nc\n");

@@ -239,7 +239,11 @@ class SolveRun {
     return snapshot;
   }
 
-  /** The steps solved so far, those of the final stage (`root`'s chain) marked. */
+  /**
+   * Every step of the graph with a result: solved in this run, or (for steps that were not
+   * visited because a later step was cached) found in the local or imported cache. Those of
+   * the final stage (`root`'s chain) are marked.
+   */
   async steps(root: Digest): Promise<SolvedStep[]> {
     const final = new Set<Digest>();
     for (let d: Digest | undefined = root; d !== undefined;) {
@@ -248,20 +252,41 @@ class SolveRun {
       final.add(d);
       d = v.inputs[0];
     }
+    const reachable = new Set<Digest>();
+    const walk = (d: Digest) => {
+      if (reachable.has(d)) return;
+      reachable.add(d);
+      for (const i of this.vertex(d).inputs) walk(i);
+    };
+    walk(root);
     const out: SolvedStep[] = [];
-    for (const [d, p] of this.#results) {
+    for (const d of reachable) {
       const v = this.vertex(d);
       if (v.op.type === "source") continue;
-      const r = await p.catch(() => undefined);
-      if (r === undefined) continue;
-      const step = { key: await this.cacheKey(d), description: v.name, final: final.has(d) };
-      if (r.kind === "snapshot") out.push({ ...step, snapshot: r.snapshot });
-      else if (r.kind === "remote") {
+      const key = await this.cacheKey(d).catch(() => undefined);
+      if (key === undefined) continue;
+      const step = { key, description: v.name, final: final.has(d) };
+      const p = this.#results.get(d);
+      const r = p ? await p.catch(() => undefined) : await this.#cachedResult(key);
+      if (r?.kind === "snapshot") out.push({ ...step, snapshot: r.snapshot });
+      else if (r?.kind === "remote") {
         const snapshot = r.snapshot && await r.snapshot.catch(() => undefined);
         out.push(snapshot ? { ...step, snapshot } : { ...step, layers: r.record.layers });
       }
     }
     return out;
+  }
+
+  /** The result cached for `key` (local first, then imported), without running anything. */
+  async #cachedResult(key: Digest): Promise<Result | undefined> {
+    const local = this.cache.lookup(key);
+    if (local !== undefined && (this.deps.lease?.add("snapshot", local) ?? true)) {
+      if ((await this.deps.snapshotter.stat(local))?.kind === "committed") {
+        return { kind: "snapshot", snapshot: local };
+      }
+    }
+    const imported = this.deps.imports?.lookup(key);
+    return imported && { kind: "remote", record: imported };
   }
 
   // --- end of cache import/export ---
