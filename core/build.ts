@@ -29,13 +29,15 @@ import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
 import type { Snapshotter } from "./snapshotter.ts";
 import type { State } from "./state/state_dir.ts";
 import { GraphSolver } from "./solver/solver.ts";
-import { snapshotLayers } from "./solver/layers.ts";
+import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
 import {
   type BuildCacheImports,
   type CacheExportSpec,
   type CacheImportSpec,
   exportBuildCache,
   importBuildCache,
+  INLINE_CACHE_FIELD,
+  inlineCache,
 } from "./cache/mod.ts";
 import type { Reference } from "./reference.ts";
 
@@ -249,6 +251,16 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       pushed.push(parseReference(name));
     },
   };
+  // --cache-to type=inline: the final stage's cache records go into the image's config.
+  const config: ImageConfig = options.cacheTo?.some((s) => s.type === "inline")
+    ? {
+      ...definition.config,
+      [INLINE_CACHE_FIELD]: await inlineCache(
+        solved.steps ?? [],
+        async (snapshot) => (await snapshotChain(deps.snapshotter, snapshot)).length,
+      ),
+    } as ImageConfig
+    : definition.config;
   const responses: ExportResponse[] = [];
   // The final root filesystem stays visible (a read-only view) while the exporters run.
   const view = `export-${crypto.randomUUID()}`;
@@ -256,7 +268,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   try {
     await withMountedDir(mounts, async (rootfs) => {
       const result: ExportResult = {
-        config: definition.config,
+        config,
         names: options.names,
         rootfs,
         ...(definition.sourceDateEpoch !== undefined

@@ -263,6 +263,66 @@ Deno.test("local cache: an OCI layout directory round-trips between two state di
   });
 });
 
+Deno.test("inline cache: the image's own config carries the cache, --cache-from IMAGE reuses its layers", async () => {
+  await withEnv(async ({ host, base, tmp }) => {
+    const image = `${host}/app/inline:latest`;
+    const a = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/a/ctx`, contextFiles()),
+        "-o",
+        `type=image,name=${image},push=true`,
+        "--cache-to",
+        "type=inline",
+      ),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    const config = JSON.parse(
+      await run([
+        "skopeo",
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        `docker://${image}`,
+      ]),
+    );
+    equal(config["img.cache.v1"].records.length, 3, "the final stage's three steps");
+
+    const b = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/b/ctx`, contextFiles()),
+        "-t",
+        "inline",
+        "--cache-from",
+        image,
+        "--cache-to",
+        "type=inline",
+      ),
+      { state: `${tmp}/b/state`, env: ENV },
+    );
+    allCached(b.stderr);
+    equal(builtDigest(b.stdout), builtDigest(a.stdout));
+
+    // A changed c.txt: COPY --from=build is still the image's second layer.
+    const c = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/c/ctx`, contextFiles("c2\n")),
+        "-t",
+        "inline",
+        "--cache-from",
+        image,
+      ),
+      { state: `${tmp}/c/state`, env: ENV },
+    );
+    deepEqual([...stepStatus(c.stderr).values()].sort(), ["CACHED", "DONE", "DONE"], c.stderr);
+    await imgOk(["unpack", "-o", `${tmp}/c/rootfs`, "inline"], { state: `${tmp}/c/state` });
+    equal(await Deno.readTextFile(`${tmp}/c/rootfs/all.txt`), "A\nb\nc2\n");
+  });
+});
+
 Deno.test("an unreachable cache source warns and builds; a failing --cache-to fails unless ignore-error=true; bad specs are refused", async () => {
   await withEnv(async ({ base, tmp }) => {
     const ctx = await writeContext(`${tmp}/ctx`, contextFiles());
@@ -297,7 +357,8 @@ Deno.test("an unreachable cache source warns and builds; a failing --cache-to fa
       const [flag, spec, message] of [
         ["--cache-to", "type=registry,ref=x/y:z,colour=red", /Unknown attribute "colour"/],
         ["--cache-to", "type=s3,bucket=b", /Unknown cache type "s3"/],
-        ["--cache-to", "type=inline", /type inline is not supported yet/],
+        ["--cache-from", "type=inline", /type=inline does not exist/],
+        ["--cache-to", "type=inline,mode=max", /inline cache holds mode=min only/],
         ["--cache-from", "type=local", /Missing src=/],
         ["--cache-to", "type=registry,ref=x/y:z,mode=all", /Invalid mode="all"/],
       ] as const

@@ -14,7 +14,7 @@ import type { RegistryClient } from "../registry/client.ts";
 import type { Descriptor } from "../schemas.ts";
 import type { SolvedStep } from "../solver.ts";
 import { asVertex } from "./_vertex.ts";
-import { buildCacheArtifact, type CacheExportRecord } from "./format.ts";
+import { buildCacheArtifact, type CacheExportRecord, type InlineCache } from "./format.ts";
 import type { BuildCacheImports } from "./imports.ts";
 import { saveLocalCache } from "./local_cache.ts";
 import { saveRegistryCache } from "./registry_cache.ts";
@@ -66,6 +66,8 @@ export async function exportBuildCache(
     await deps.imports.fetchBlob(d);
   };
   for (const spec of specs) {
+    // An inline cache is in the image's config already (see inlineCache).
+    if (spec.type === "inline") continue;
     const name = spec.type === "registry"
       ? `exporting cache to ${formatReference(spec.ref)}`
       : `exporting cache to ${spec.dest} (tag ${spec.tag})`;
@@ -99,4 +101,23 @@ export async function exportBuildCache(
       });
     }
   }
+}
+
+/**
+ * The inline cache of an image (`--cache-to type=inline`): the steps of its final stage, each
+ * as the number of the image's layers its result is. `chainLength` counts a snapshot's chain.
+ */
+export async function inlineCache(
+  steps: SolvedStep[],
+  chainLength: (snapshot: string) => Promise<number>,
+): Promise<InlineCache> {
+  const records: InlineCache["records"] = [];
+  for (const step of steps) {
+    if (!step.final) continue;
+    const layers = step.snapshot !== undefined
+      ? await chainLength(step.snapshot)
+      : step.layers?.length ?? 0;
+    if (layers > 0) records.push({ key: step.key, description: step.description, layers });
+  }
+  return { records };
 }

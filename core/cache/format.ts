@@ -151,3 +151,51 @@ export function parseCacheRecords(
     }),
   }));
 }
+
+/**
+ * The field of an image config that holds its inline cache (`--cache-to type=inline`), as
+ * BuildKit's `moby.buildkit.cache.v0`: `{ "records": [{ "key", "description", "layers": N }] }`,
+ * where a record's result is the image's first `N` layers.
+ */
+export const INLINE_CACHE_FIELD = "img.cache.v1";
+
+const inlineSchema = z.object({
+  records: z.array(z.object({
+    key: z.string(),
+    description: z.string(),
+    layers: z.number().int().positive(),
+  })),
+});
+
+/** An inline cache: the records of the final stage, each the image's first `layers` layers. */
+export type InlineCache = z.infer<typeof inlineSchema>;
+
+/** The records of an image's inline cache, from its manifest and config bytes. */
+export function parseInlineCache(
+  manifest: Manifest,
+  config: Uint8Array,
+  name: string,
+): ImportedCacheRecord[] {
+  let parsed;
+  try {
+    const json = JSON.parse(new TextDecoder().decode(config));
+    const field = json[INLINE_CACHE_FIELD];
+    if (field === undefined) {
+      throw new ImgError(
+        `${name} has no inline cache: build it with --cache-to type=inline, or export a cache with type=registry`,
+      );
+    }
+    parsed = { inline: inlineSchema.parse(field), diffIDs: json.rootfs.diff_ids as string[] };
+  } catch (e) {
+    if (e instanceof ImgError) throw e;
+    throw new ImgError(`The inline cache of ${name} is not valid; build the image again`);
+  }
+  return parsed.inline.records.filter((r) => r.layers <= manifest.layers.length).map((r) => ({
+    key: r.key,
+    description: r.description,
+    layers: manifest.layers.slice(0, r.layers).map((descriptor, i) => ({
+      descriptor,
+      diffID: parsed.diffIDs[i],
+    })),
+  }));
+}

@@ -17,9 +17,12 @@ export {
   CACHE_CONFIG_MEDIA_TYPE,
   type CacheArtifact,
   type CacheExportRecord,
+  INLINE_CACHE_FIELD,
+  type InlineCache,
   parseCacheRecords,
+  parseInlineCache,
 } from "./format.ts";
 export { BuildCacheImports, type CacheImportDeps, importBuildCache } from "./imports.ts";
-export { type CacheExportDeps, exportBuildCache } from "./export.ts";
+export { type CacheExportDeps, exportBuildCache, inlineCache } from "./export.ts";
 export { loadLocalCache, saveLocalCache } from "./local_cache.ts";
 export { type CacheSource, loadRegistryCache, saveRegistryCache } from "./registry_cache.ts";

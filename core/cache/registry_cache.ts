@@ -8,13 +8,13 @@
 import type { ContentStore } from "../content/store.ts";
 import type { Digest } from "../digest.ts";
 import { ImgError } from "../errors.ts";
-import { isIndexMediaType } from "../media_types.ts";
+import { isIndexMediaType, MediaType } from "../media_types.ts";
 import { formatReference, type Reference } from "../reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { push } from "../registry/transfer.ts";
 import { type Descriptor, manifestSchema } from "../schemas.ts";
 import type { ImportedCacheRecord } from "../solver.ts";
-import { type CacheArtifact, parseCacheRecords } from "./format.ts";
+import { type CacheArtifact, parseCacheRecords, parseInlineCache } from "./format.ts";
 
 /** A cache read from a source, whose layer blobs are fetched when needed. */
 export interface CacheSource {
@@ -26,7 +26,10 @@ export interface CacheSource {
   fetch(descriptor: Descriptor): Promise<void>;
 }
 
-/** Reads the cache at `ref`: its manifest and config (no layer is downloaded). */
+/**
+ * Reads the cache at `ref`: its manifest and config (no layer is downloaded). An image
+ * (rather than a cache artifact) gives the inline cache in its config.
+ */
 export async function loadRegistryCache(
   client: RegistryClient,
   ref: Reference,
@@ -40,9 +43,13 @@ export async function loadRegistryCache(
   const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(fetched.bytes)));
   await client.fetchBlob(ref, manifest.config, content);
   const config = await content.read(manifest.config.digest as Digest);
+  const image = manifest.config.mediaType === MediaType.ociConfig ||
+    manifest.config.mediaType === MediaType.dockerConfig;
   return {
     name,
-    records: parseCacheRecords(manifest, config, name),
+    records: image
+      ? parseInlineCache(manifest, config, name)
+      : parseCacheRecords(manifest, config, name),
     fetch: async (d) => {
       await client.fetchBlob(ref, d, content);
     },

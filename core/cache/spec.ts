@@ -18,6 +18,8 @@ export type CacheExportSpec =
   & (
     | { type: "registry"; ref: Reference }
     | { type: "local"; dest: string; tag: string }
+    // The records of the final stage in the exported image's own config.
+    | { type: "inline" }
   )
   & {
     /** `min`: the steps of the exported image's stage; `max`: every step built. */
@@ -30,11 +32,12 @@ export type CacheExportSpec =
 
 const COMPRESSIONS: readonly LayerCompression[] = ["gzip", "zstd", "uncompressed"];
 
-const INLINE =
-  "Cache type inline is not supported yet: use type=registry,ref=REG/REPO:buildcache or type=local";
-
 function unknownType(type: string, flag: string): ImgError {
-  if (type === "inline") return new ImgError(INLINE);
+  if (type === "inline") {
+    return new ImgError(
+      "--cache-from type=inline does not exist: give the image, type=registry,ref=REG/APP:TAG",
+    );
+  }
   return new ImgError(`Unknown cache type "${type}" for ${flag}: use type=registry or type=local`);
 }
 
@@ -82,8 +85,19 @@ export function parseCacheImport(type: string, attrs: Record<string, string>): C
 export function parseCacheExport(type: string, attrs: Record<string, string>): CacheExportSpec {
   const common = ["mode", "compression", "oci-mediatypes", "ignore-error"];
   const what = `--cache-to type=${type}`;
-  let target: { type: "registry"; ref: Reference } | { type: "local"; dest: string; tag: string };
-  if (type === "registry") {
+  let target:
+    | { type: "registry"; ref: Reference }
+    | { type: "local"; dest: string; tag: string }
+    | { type: "inline" };
+  if (type === "inline") {
+    refuseUnknown(attrs, ["mode"], what);
+    if (attrs.mode !== undefined && attrs.mode !== "min") {
+      throw new ImgError(
+        `Invalid mode="${attrs.mode}" for ${what}: an inline cache holds mode=min only; use type=registry for mode=max`,
+      );
+    }
+    target = { type };
+  } else if (type === "registry") {
     refuseUnknown(attrs, ["ref", ...common], what);
     target = { type, ref: parseReference(required(attrs, "ref", what)) };
   } else if (type === "local") {

@@ -41,7 +41,9 @@ Deno.test("cache-to and cache-from refuse what they would not honour", () => {
     () => parseCacheExport("registry", { ref: "a/b", "oci-mediatypes": "false" }),
     /oci-mediatypes=false is not supported/,
   );
-  throws(() => parseCacheExport("inline", {}), /type inline is not supported yet/);
+  equal(parseCacheExport("inline", {}).type, "inline");
+  throws(() => parseCacheExport("inline", { mode: "max" }), /inline cache holds mode=min only/);
+  throws(() => parseCacheImport("inline", {}), /type=inline does not exist/);
   throws(() => parseCacheExport("gha", {}), /Unknown cache type "gha"/);
   throws(() => parseCacheImport("local", {}), /Missing src=/);
   throws(
