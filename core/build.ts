@@ -27,6 +27,7 @@ import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
 import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
 import type { Snapshotter } from "./snapshotter.ts";
+import type { SolvedStep } from "./solver.ts";
 import type { State } from "./state/state_dir.ts";
 import { GraphSolver } from "./solver/solver.ts";
 import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
@@ -252,11 +253,13 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     },
   };
   // --cache-to type=inline: the final stage's cache records go into the image's config.
+  let steps: Promise<SolvedStep[]> | undefined;
+  const solvedSteps = () => steps ??= solved.steps?.() ?? Promise.resolve([]);
   const config: ImageConfig = options.cacheTo?.some((s) => s.type === "inline")
     ? {
       ...definition.config,
       [INLINE_CACHE_FIELD]: await inlineCache(
-        solved.steps ?? [],
+        await solvedSteps(),
         async (snapshot) => (await snapshotChain(deps.snapshotter, snapshot)).length,
       ),
     } as ImageConfig
@@ -297,7 +300,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   }
   // --cache-to: after the image push, so the cache's layers are already in the registry.
   if (options.cacheTo?.length) {
-    await exportBuildCache(options.cacheTo, solved.steps ?? [], {
+    await exportBuildCache(options.cacheTo, await solvedSteps(), {
       content: state.content,
       registry: deps.registry,
       progress,

@@ -24,8 +24,11 @@ export interface SolveResult {
   snapshot: string;
   /** The cache key of the root vertex. */
   cacheKey: Digest;
-  /** Every step (non-source vertex) the solve went through, for cache export. */
-  steps?: SolvedStep[];
+  /**
+   * Every step (non-source vertex) of the graph with a result, for cache export: computed
+   * when asked, as it checksums what a cached build skipped.
+   */
+  steps?: () => Promise<SolvedStep[]>;
 }
 
 /** A layer of an imported cache record: the blob and the digest of its tar. */

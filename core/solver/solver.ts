@@ -116,7 +116,7 @@ export class GraphSolver implements Solver {
     return {
       snapshot: result.snapshot,
       cacheKey: await run.cacheKey(graph.root),
-      steps: await run.steps(graph.root),
+      steps: () => run.steps(graph.root),
     };
   }
 }
