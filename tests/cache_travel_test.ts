@@ -323,6 +323,68 @@ Deno.test("inline cache: the image's own config carries the cache, --cache-from 
   });
 });
 
+Deno.test("a cached layer that cannot be fetched during the build is a warning: the step runs", async () => {
+  await using registry = await startRegistry();
+  await pushBusybox(registry.host, "library/busybox", "latest");
+  const tmp = await Deno.makeTempDir({ prefix: "img-cache-travel-" });
+  try {
+    const cacheRef = (host: string) => `${host}/cache/hello:max`;
+    const a = await imgOk(
+      buildArgs(
+        `${registry.host}/library/busybox:latest`,
+        await writeContext(`${tmp}/a/ctx`, contextFiles()),
+        "-o",
+        `type=image,name=${registry.host}/app/hello:v1,push=true`,
+        "--cache-to",
+        `type=registry,ref=${cacheRef(registry.host)},mode=max`,
+      ),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    match(a.stdout, /Successfully built/);
+    const layers = JSON.parse(
+      await run([
+        "skopeo",
+        "inspect",
+        "--tls-verify=false",
+        `docker://${registry.host}/app/hello:v1`,
+      ]),
+    ).Layers as string[];
+    // The registry loses the top layer (the final RUN's) once B has read the cache manifest.
+    await using proxy = await startFaultProxy(registry.host, {
+      fault: "status",
+      status: 404,
+      matchMethod: "GET",
+      matchPath: new RegExp(`/blobs/${layers[layers.length - 1]}`),
+      times: Infinity,
+    });
+    const b = await imgOk(
+      buildArgs(
+        `${proxy.host}/library/busybox:latest`,
+        await writeContext(`${tmp}/b/ctx`, contextFiles()),
+        "-t",
+        "hello",
+        "--cache-from",
+        cacheRef(proxy.host),
+      ),
+      { state: `${tmp}/b/state`, env: ENV },
+    );
+    match(
+      b.stderr,
+      /The cached result of \[stage-1 4\/4\] RUN [^\n]* could not be fetched, running the step/,
+    );
+    equal(
+      stepStatus(b.stderr).get("[stage-1 4/4] RUN cat /out.txt /c.txt > /all.txt"),
+      "DONE",
+      b.stderr,
+    );
+    ok(proxy.resets > 0, "the fault was injected");
+    await imgOk(["unpack", "-o", `${tmp}/b/rootfs`, "hello"], { state: `${tmp}/b/state` });
+    equal(await Deno.readTextFile(`${tmp}/b/rootfs/all.txt`), "A\nb\nc\n");
+  } finally {
+    await removeTree(tmp);
+  }
+});
+
 Deno.test("an unreachable cache source warns and builds; a failing --cache-to fails unless ignore-error=true; bad specs are refused", async () => {
   await withEnv(async ({ base, tmp }) => {
     const ctx = await writeContext(`${tmp}/ctx`, contextFiles());

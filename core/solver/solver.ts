@@ -4,7 +4,9 @@
  *
  * A vertex's cache key is computed before anything runs: the digest of its op, its inputs'
  * cache keys and the content checksums of the local files it reads. A rebuild whose keys are
- * all in the cache therefore runs nothing and does not even unpack the base image.
+ * all in the cache therefore runs nothing and does not even unpack the base image. An image
+ * source is keyed by its digest alone, so keys agree between machines that name the same image
+ * through different registries or mirrors.
  *
  * @module
  */
@@ -72,7 +74,7 @@ type Result =
   | { kind: "local"; dir: string; excludes: string[] }
   | { kind: "scratch" }
   // An imported cache record, unpacked into snapshots only when something needs its files.
-  | { kind: "remote"; record: ImportedCacheRecord; snapshot?: Promise<string> };
+  | { kind: "remote"; record: ImportedCacheRecord; vertex: Vertex; snapshot?: Promise<string> };
 
 const SCRATCH = "scratch";
 
@@ -86,6 +88,19 @@ function describe(v: Vertex): string {
 function localExcludes(op: SourceOp): string[] {
   const raw = op.attrs?.excludes;
   return raw ? JSON.parse(raw) as string[] : [];
+}
+
+/**
+ * The cache key of a source: an image pinned by digest is keyed by that digest alone, so the
+ * same image reached through another registry name or mirror (another machine) shares the
+ * cache; any other source by its op.
+ */
+function sourceKey(v: Vertex, op: SourceOp): Digest {
+  const at = op.identifier.lastIndexOf("@");
+  if (op.identifier.startsWith("docker-image://") && at > 0) {
+    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs: op.attrs ?? {} }));
+  }
+  return v.digest;
 }
 
 /** Solves build graphs with a snapshotter and an executor. */
@@ -152,10 +167,12 @@ class SolveRun {
   }
 
   async #computeKey(v: Vertex): Promise<Digest> {
-    if (v.op.type === "source") return v.digest;
+    if (v.op.type === "source") return sourceKey(v, v.op);
     const inputs = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
     const content = await this.#contentChecksums(v);
-    return sha256(canonicalJSON({ vertex: v.digest, inputs, content }));
+    // The op itself, not its vertex digest: that covers the inputs' digests, which name base
+    // images by reference; their cache keys stand in for them.
+    return sha256(canonicalJSON({ op: v.op, platform: v.platform ?? null, inputs, content }));
   }
 
   /** Checksums of the local files `v` reads: COPY sources and bind mounts of local inputs. */
@@ -221,7 +238,22 @@ class SolveRun {
   /** `r`, with an imported record unpacked into snapshots (once). */
   async need(r: Result): Promise<Result> {
     if (r.kind !== "remote") return r;
-    r.snapshot ??= this.#materialize(r.record);
+    r.snapshot ??= this.#materialize(r.record).catch(async (e) => {
+      // A cache source that fails now is a warning: the step runs instead.
+      this.progress.write({
+        type: "warning",
+        vertex: r.vertex.digest,
+        message: `The cached result of ${r.vertex.name} could not be fetched, running the step: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        time: Date.now(),
+      });
+      // Shown as a vertex of its own: the first was shown CACHED already.
+      const rerun = { ...r.vertex, digest: sha256(`${r.vertex.digest} run`) };
+      const ran = await this.#execute(rerun, r.record.key as Digest);
+      if (ran.kind !== "snapshot") throw e;
+      return ran.snapshot;
+    });
     return { kind: "snapshot", snapshot: await r.snapshot };
   }
 
@@ -267,7 +299,7 @@ class SolveRun {
       if (key === undefined) continue;
       const step = { key, description: v.name, final: final.has(d) };
       const p = this.#results.get(d);
-      const r = p ? await p.catch(() => undefined) : await this.#cachedResult(key);
+      const r = p ? await p.catch(() => undefined) : await this.#cachedResult(v, key);
       if (r?.kind === "snapshot") out.push({ ...step, snapshot: r.snapshot });
       else if (r?.kind === "remote") {
         const snapshot = r.snapshot && await r.snapshot.catch(() => undefined);
@@ -278,7 +310,7 @@ class SolveRun {
   }
 
   /** The result cached for `key` (local first, then imported), without running anything. */
-  async #cachedResult(key: Digest): Promise<Result | undefined> {
+  async #cachedResult(v: Vertex, key: Digest): Promise<Result | undefined> {
     const local = this.cache.lookup(key);
     if (local !== undefined && (this.deps.lease?.add("snapshot", local) ?? true)) {
       if ((await this.deps.snapshotter.stat(local))?.kind === "committed") {
@@ -286,7 +318,7 @@ class SolveRun {
       }
     }
     const imported = this.deps.imports?.lookup(key);
-    return imported && { kind: "remote", record: imported };
+    return imported && { kind: "remote", record: imported, vertex: v };
   }
 
   // --- end of cache import/export ---
@@ -317,9 +349,14 @@ class SolveRun {
       const imported = this.deps.imports?.lookup(key);
       if (imported !== undefined) {
         this.#event("vertex.cached", v);
-        return { kind: "remote", record: imported };
+        return { kind: "remote", record: imported, vertex: v };
       }
     }
+    return await this.#execute(v, key);
+  }
+
+  /** Runs step `v` (its inputs first) and commits its result for `key`. */
+  async #execute(v: Vertex, key: Digest): Promise<Result> {
     const inputs = await Promise.all(
       v.inputs.map(async (i) => await this.need(await this.solve(i))),
     );
