@@ -37,12 +37,23 @@ import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
 import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
 import type { Snapshotter } from "./snapshotter.ts";
+import type { SolvedStep, SolveResult } from "./solver.ts";
 import type { State } from "./state/state_dir.ts";
 import { GraphSolver } from "./solver/solver.ts";
-import { snapshotLayers } from "./solver/layers.ts";
+import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
+import {
+  type BuildCacheImports,
+  type CacheExportSpec,
+  type CacheImportSpec,
+  exportBuildCache,
+  importBuildCache,
+  INLINE_CACHE_FIELD,
+  inlineCache,
+} from "./cache/mod.ts";
 import { span } from "./trace.ts";
+import type { Reference } from "./reference.ts";
 
 /** What a build needs. */
 export interface BuildDeps {
@@ -99,6 +110,10 @@ export interface BuildOptions {
    * is solved or exported, and the result has no responses.
    */
   evaluateOnly?: boolean;
+  /** Caches to import (`--cache-from`). */
+  cacheFrom?: CacheImportSpec[];
+  /** Caches to export (`--cache-to`), after the exporters. */
+  cacheTo?: CacheExportSpec[];
 }
 
 /** What a build produced. */
@@ -233,6 +248,11 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       `An --output cannot hold ${platforms.length} platforms: use type=oci or type=image for an image index, or one --platform`,
     );
   }
+  if (multi && options.cacheTo?.some((s) => s.type === "inline")) {
+    throw new ImgError(
+      `--cache-to type=inline cannot hold the cache of ${platforms.length} platforms: use type=registry or type=local, or one --platform`,
+    );
+  }
   const frontendSpan = span("frontend (Dockerfile to graph, base resolve)");
   const definitions: BuildDefinition[] = await Promise.all(
     platforms.map((platform) =>
@@ -265,7 +285,17 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     }
   }
   for (const p of foreign.values()) await checkEmulation(p);
+  // --cache-from: a source that cannot be read is a warning.
+  let imports: BuildCacheImports | undefined;
+  if (options.cacheFrom?.length && !options.noCache) {
+    imports = await importBuildCache(options.cacheFrom, {
+      content: state.content,
+      registry: deps.registry,
+      progress,
+    });
+  }
   const solver = new GraphSolver({
+    imports,
     lease,
     snapshotter: deps.snapshotter,
     executor: deps.executor,
@@ -297,6 +327,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   solveSpan.end();
 
   const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };
+  const pushed: Reference[] = [];
   const ctx: ExportContext = {
     content: state.content,
     progress,
@@ -304,8 +335,20 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     images: state.images,
     push: async (name, descriptor) => {
       await push(deps.registry, parseReference(name), descriptor, state.content);
+      pushed.push(parseReference(name));
     },
   };
+  // The steps of every platform, for --cache-to (computed only when one asks).
+  let steps: Promise<SolvedStep[]> | undefined;
+  const solvedSteps = () => steps ??= allSteps(solved);
+  // --cache-to type=inline (one platform only, refused above otherwise): the final stage's
+  // cache records go into the image's config.
+  const inline = options.cacheTo?.some((s) => s.type === "inline")
+    ? await inlineCache(
+      await solvedSteps(),
+      async (snapshot) => (await snapshotChain(deps.snapshotter, snapshot)).length,
+    )
+    : undefined;
   const responses: ExportResponse[] = [];
   // The final root filesystems stay visible (read-only views) while the exporters run.
   await withViews(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
@@ -313,7 +356,9 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       const snapshot = solved[i].snapshot;
       const made = new Map<string, Promise<ResultLayer[]>>();
       const result: ExportResult = {
-        config: definition.config,
+        config: inline
+          ? { ...definition.config, [INLINE_CACHE_FIELD]: inline } as ImageConfig
+          : definition.config,
         names: options.names,
         rootfs: rootfses[i],
         ...(definition.sourceDateEpoch !== undefined
@@ -346,8 +391,36 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       );
     }
   });
+  // --cache-to: after the image push, so the cache's layers are already in the registry.
+  if (options.cacheTo?.length) {
+    await exportBuildCache(options.cacheTo, await solvedSteps(), {
+      content: state.content,
+      registry: deps.registry,
+      progress,
+      imports,
+      pushed,
+      // The layers made for the image are recorded, so the same blobs come back here.
+      layersOf: (snapshot, compression) => snapshotLayers(layerDeps, snapshot, { compression }),
+    });
+  }
   const configs = definitions.map((d) => d.config);
   return { config: configs[0], configs, responses };
+}
+
+/**
+ * The steps of every platform's solve, once each (a step two platforms share, as a
+ * `--platform=$BUILDPLATFORM` stage, is in the final stage if it is in either's).
+ */
+async function allSteps(solved: readonly SolveResult[]): Promise<SolvedStep[]> {
+  const byKey = new Map<string, SolvedStep>();
+  for (const s of solved) {
+    for (const step of await s.steps?.() ?? []) {
+      const seen = byKey.get(step.key);
+      if (!seen) byKey.set(step.key, step);
+      else if (step.final && !seen.final) byKey.set(step.key, { ...seen, final: true });
+    }
+  }
+  return [...byKey.values()];
 }
 
 /** The platforms without duplicates, in order. */

@@ -205,7 +205,7 @@ export {
   type Vertex,
 } from "./build_graph.ts";
 export type { BuildDefinition, BuildRequest, Frontend, FrontendClient } from "./frontend.ts";
-export type { SolveOptions, Solver, SolveResult } from "./solver.ts";
+export type { CacheLayer, SolvedStep, SolveOptions, Solver, SolveResult } from "./solver.ts";
 export type {
   Mount,
   SnapshotDiffOptions,

@@ -6,6 +6,7 @@
 import type { BuildGraph } from "./build_graph.ts";
 import type { Digest } from "./digest.ts";
 import type { ProgressWriter } from "./progress.ts";
+import type { Descriptor } from "./schemas.ts";
 
 /** Options for one solve. */
 export interface SolveOptions {
@@ -23,6 +24,51 @@ export interface SolveResult {
   snapshot: string;
   /** The cache key of the root vertex. */
   cacheKey: Digest;
+  /**
+   * Every step (non-source vertex) of the graph with a result, for cache export: computed
+   * when asked, as it checksums what a cached build skipped.
+   */
+  steps?: () => Promise<SolvedStep[]>;
+}
+
+/** A layer of an imported cache record: the blob and the digest of its tar. */
+export interface CacheLayer {
+  /** The layer blob. */
+  descriptor: Descriptor;
+  /** The digest of the uncompressed tar. */
+  diffID: string;
+}
+
+/** A cache record imported with `--cache-from`: a step's result as a chain of layer blobs. */
+export interface ImportedCacheRecord {
+  /** The step's cache key. */
+  key: string;
+  /** What made it (`RUN make`). */
+  description: string;
+  /** The result's layers, base first. */
+  layers: CacheLayer[];
+}
+
+/** The cache records imported for one build (`--cache-from`). */
+export interface CacheImports {
+  /** The record for `key`, if a source has one. */
+  lookup(key: string): ImportedCacheRecord | undefined;
+  /** Brings the blobs of `layers` into the content store (from the source that had them). */
+  fetchLayers(layers: CacheLayer[]): Promise<void>;
+}
+
+/** A step of a solved build: its cache key and where its result is. */
+export interface SolvedStep {
+  /** The cache key. */
+  key: Digest;
+  /** The step's name (`[build 2/4] RUN make`). */
+  description: string;
+  /** Whether the step is in the final stage (the exported image's chain). */
+  final: boolean;
+  /** The committed snapshot with the result, when it exists locally. */
+  snapshot?: string;
+  /** The result's layers, when it was imported and never needed locally. */
+  layers?: CacheLayer[];
 }
 
 /**

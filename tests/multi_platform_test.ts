@@ -250,9 +250,103 @@ RUN ["/bin/sh", "-c", "echo built > /built.txt"]
   },
 });
 
-/** How many times a step started (its name line, not CACHED) in plain progress output. */
+Deno.test({
+  name:
+    "--cache-to with two platforms: mode=max and mode=min carry both platforms' steps to an empty state; type=inline is refused",
+  ignore: noEmulation !== undefined,
+  async fn() {
+    await withEnv(async ({ base, tmp }) => {
+      const ctx = await writeContext(`${tmp}/ctx`, {
+        "Dockerfile": `ARG BASE
+FROM --platform=$BUILDPLATFORM \${BASE} AS build
+ARG TARGETARCH
+RUN echo for $TARGETARCH > /target.txt
+
+FROM \${BASE}
+COPY --from=build /target.txt /
+RUN echo on $(uname -m) > /arch.txt
+`,
+      });
+      const build = (state: string, out: string, ...extra: string[]) =>
+        img([
+          "build",
+          "--platform",
+          "linux/amd64,linux/arm64",
+          "--progress",
+          "plain",
+          "--build-arg",
+          `BASE=${base}`,
+          "-o",
+          `type=local,dest=${out}`,
+          ...extra,
+          ctx,
+        ], { state });
+      const check = async (out: string) => {
+        for (const [arch, uname] of [["amd64", "x86_64"], ["arm64", "aarch64"]]) {
+          equal(await Deno.readTextFile(`${out}/linux_${arch}/target.txt`), `for ${arch}\n`);
+          equal(await Deno.readTextFile(`${out}/linux_${arch}/arch.txt`), `on ${uname}\n`);
+        }
+      };
+      const a = await build(
+        `${tmp}/a`,
+        `${tmp}/out-a`,
+        "--cache-to",
+        `type=local,dest=${tmp}/max,mode=max`,
+        "--cache-to",
+        `type=local,dest=${tmp}/min,mode=min`,
+      );
+      equal(a.code, 0, a.stderr);
+      equal(countRuns(a.stderr, "RUN echo on"), 2, a.stderr);
+      await check(`${tmp}/out-a`);
+
+      // mode=max, empty state: no RUN of either platform runs again.
+      const b = await build(
+        `${tmp}/b`,
+        `${tmp}/out-b`,
+        "--cache-from",
+        `type=local,src=${tmp}/max`,
+      );
+      equal(b.code, 0, b.stderr);
+      equal(countRuns(b.stderr, "RUN echo for"), 0, b.stderr);
+      equal(countRuns(b.stderr, "RUN echo on"), 0, b.stderr);
+      match(b.stderr, /\[linux\/arm64 stage-1 3\/3\] RUN echo on .*\n#\d+ CACHED/);
+      match(b.stderr, /\[linux\/amd64 stage-1 3\/3\] RUN echo on .*\n#\d+ CACHED/);
+      await check(`${tmp}/out-b`);
+
+      // mode=min: each platform's final stage is in the cache.
+      const c = await build(
+        `${tmp}/c`,
+        `${tmp}/out-c`,
+        "--cache-from",
+        `type=local,src=${tmp}/min`,
+      );
+      equal(c.code, 0, c.stderr);
+      equal(countRuns(c.stderr, "RUN echo on"), 0, c.stderr);
+      await check(`${tmp}/out-c`);
+
+      // An inline cache lives in one image config: refused for an index, before building.
+      const d = await build(`${tmp}/d`, `${tmp}/out-d`, "--cache-to", "type=inline");
+      equal(d.code, 1, d.stderr);
+      match(d.stderr, /--cache-to type=inline cannot hold the cache of 2 platforms/);
+      equal(countRuns(d.stderr, "RUN echo"), 0, d.stderr);
+    });
+  },
+});
+
+/**
+ * How many times a step ran in plain progress output: its vertices (`#N [...] STEP`, a name
+ * printed again when other output came between counts once) that were not CACHED.
+ */
 function countRuns(stderr: string, step: string): number {
-  return stderr.split("\n").filter((l) => /^#\d+ \[/.test(l) && l.includes(step)).length;
+  const vertices = new Set<string>();
+  const cached = new Set<string>();
+  for (const line of stderr.split("\n")) {
+    const named = /^#(\d+) \[/.exec(line);
+    if (named && line.includes(step)) vertices.add(named[1]);
+    const hit = /^#(\d+) CACHED/.exec(line);
+    if (hit) cached.add(hit[1]);
+  }
+  return [...vertices].filter((v) => !cached.has(v)).length;
 }
 
 Deno.test({

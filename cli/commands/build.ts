@@ -22,6 +22,7 @@ import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
+import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
 import {
   applyOutputFlags,
@@ -133,8 +134,20 @@ export function buildCommand() {
       [] as string[],
     )
     .option(
+      "--cache-from <spec>",
+      "external cache sources: type=registry,ref=REF or type=local,src=DIR (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option(
       "--ssh <spec>",
       "SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY]] (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--cache-to <spec>",
+      "cache export destinations: type=registry,ref=REF or type=local,dest=DIR, mode=min|max (repeatable)",
       collect,
       [] as string[],
     )
@@ -241,6 +254,9 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        // --cache-from/--cache-to: refused before building when malformed.
+        const cacheFrom = parseCacheFrom(opts.cacheFrom);
+        const cacheTo = parseCacheTo(opts.cacheTo);
         const setup = span("plugins, frontend, snapshotter, executor setup");
         const loader = await ctx.plugins();
         Object.assign(frontendOptions, frontendFlagOptions(flags));
@@ -328,6 +344,8 @@ export function buildCommand() {
               secrets: SecretStore.parse(opts.secret, ctx.env),
               ssh: SshAgents.parse(opts.ssh, ctx.env),
               evaluateOnly: opts.check,
+              cacheFrom,
+              cacheTo,
             },
           );
           display.done("FINISHED");

@@ -17,6 +17,7 @@ import type { Snapshotter } from "../snapshotter.ts";
 import { type BuildCache, PULLED_VARIANT } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 import { span } from "../trace.ts";
+import type { CacheLayer } from "../solver.ts";
 
 /** The chain IDs of a list of diff IDs, as the OCI image spec defines them. */
 export function chainIDs(diffIDs: readonly string[]): Digest[] {
@@ -65,11 +66,27 @@ export async function unpackImage(
       } has ${manifest.layers.length} layers but ${diffIDs.length} diff_ids in its config; the image is corrupt, pull it again`,
     );
   }
+  return await unpackLayers(
+    manifest.layers.map((descriptor, i) => ({ descriptor, diffID: diffIDs[i] })),
+    deps,
+  );
+}
+
+/**
+ * Unpacks `layers` (base first, their blobs in the content store) into snapshots named by
+ * chain ID (skipping those that exist) and returns the top snapshot's name, or `undefined`
+ * when there are none.
+ */
+export async function unpackLayers(
+  layers: readonly CacheLayer[],
+  deps: UnpackDeps,
+): Promise<string | undefined> {
+  const diffIDs = layers.map((l) => l.diffID);
   const chain = chainIDs(diffIDs);
   let parent: string | undefined;
   const description = deps.ref ? `pulled from ${deps.ref}` : "pulled layer";
-  for (let i = 0; i < manifest.layers.length; i++) {
-    const layer = manifest.layers[i];
+  for (let i = 0; i < layers.length; i++) {
+    const layer = layers[i].descriptor;
     const name = layerSnapshotName(chain[i]);
     // A prune may be removing this layer's snapshot right now: wait for it to finish.
     while (deps.lease && !deps.lease.add("snapshot", name)) {

@@ -11,7 +11,13 @@
 export { GraphSolver, type SolverDeps } from "./solver.ts";
 export { BuildCache, type CacheRecord, type LayerRecord } from "./cache.ts";
 export { snapshotChain, snapshotLayers, type SnapshotLayersOptions } from "./layers.ts";
-export { chainIDs, layerSnapshotName, type UnpackDeps, unpackImage } from "./image_source.ts";
+export {
+  chainIDs,
+  layerSnapshotName,
+  type UnpackDeps,
+  unpackImage,
+  unpackLayers,
+} from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
 export { checksumPath, checksumSources } from "./checksum.ts";
 export { type BuildDeps, type BuildOptions, type BuildResult, runBuild } from "../build.ts";

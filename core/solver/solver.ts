@@ -4,7 +4,9 @@
  *
  * A vertex's cache key is computed before anything runs: the digest of its op, its inputs'
  * cache keys and the content checksums of the local files it reads. A rebuild whose keys are
- * all in the cache therefore runs nothing and does not even unpack the base image.
+ * all in the cache therefore runs nothing and does not even unpack the base image. An image
+ * source is keyed by its digest alone, so keys agree between machines that name the same image
+ * through different registries or mirrors.
  *
  * @module
  */
@@ -24,13 +26,20 @@ import { withMountedDir } from "../mounts.ts";
 import type { ProgressWriter } from "../progress.ts";
 import type { Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
-import type { SolveOptions, Solver, SolveResult } from "../solver.ts";
+import type {
+  CacheImports,
+  ImportedCacheRecord,
+  SolvedStep,
+  SolveOptions,
+  Solver,
+  SolveResult,
+} from "../solver.ts";
 import type { StateDB } from "../state/db.ts";
 import { BuildCache } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
 import { applyFileActions } from "./file_actions.ts";
-import { unpackImage } from "./image_source.ts";
+import { unpackImage, unpackLayers } from "./image_source.ts";
 import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { SshAgents } from "./ssh.ts";
@@ -63,13 +72,20 @@ export interface SolverDeps {
   secrets?: SecretStore;
   /** The build's SSH agents (`--ssh`). */
   ssh?: SshAgents;
+  /** Cache records imported with `--cache-from`, used where the local cache has no record. */
+  imports?: CacheImports;
 }
 
 /** The output of a solved vertex. */
 type Result =
   | { kind: "snapshot"; snapshot: string }
   | { kind: "local"; dir: string; excludes: string[] }
-  | { kind: "scratch" };
+  | { kind: "scratch" }
+  // An imported cache record, unpacked into snapshots only when something needs its files.
+  | { kind: "remote"; record: ImportedCacheRecord; vertex: Vertex; snapshot?: Promise<string> };
+
+/** A result whose files are here: what a step's inputs are once {@linkcode SolveRun.need}ed. */
+type Ready = Exclude<Result, { kind: "remote" }>;
 
 const SCRATCH = "scratch";
 
@@ -83,6 +99,19 @@ function describe(v: Vertex): string {
 function localExcludes(op: SourceOp): string[] {
   const raw = op.attrs?.excludes;
   return raw ? JSON.parse(raw) as string[] : [];
+}
+
+/**
+ * The cache key of a source: an image pinned by digest is keyed by that digest alone, so the
+ * same image reached through another registry name or mirror (another machine) shares the
+ * cache; any other source by its op.
+ */
+function sourceKey(v: Vertex, op: SourceOp): Digest {
+  const at = op.identifier.lastIndexOf("@");
+  if (op.identifier.startsWith("docker-image://") && at > 0) {
+    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs: op.attrs ?? {} }));
+  }
+  return v.digest;
 }
 
 /** Solves build graphs with a snapshotter and an executor. */
@@ -118,13 +147,17 @@ export class GraphSolver implements Solver {
     const union: BuildGraph = { vertices, root: graphs[0].root };
     const run = new SolveRun(this.#deps, this.#cache, union, options);
     return await Promise.all(graphs.map(async (graph) => {
-      const result = await run.solve(graph.root);
+      const result = await run.need(await run.solve(graph.root));
       if (result.kind !== "snapshot") {
         throw new ImgError(
           "The build result has no file system: the final stage must start FROM an image or scratch",
         );
       }
-      return { snapshot: result.snapshot, cacheKey: await run.cacheKey(graph.root) };
+      return {
+        snapshot: result.snapshot,
+        cacheKey: await run.cacheKey(graph.root),
+        steps: () => run.steps(graph.root),
+      };
     }));
   }
 }
@@ -160,10 +193,12 @@ class SolveRun {
   }
 
   async #computeKey(v: Vertex): Promise<Digest> {
-    if (v.op.type === "source") return v.digest;
+    if (v.op.type === "source") return sourceKey(v, v.op);
     const inputs = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
     const content = await this.#contentChecksums(v);
-    return sha256(canonicalJSON({ vertex: v.digest, inputs, content }));
+    // The op itself, not its vertex digest: that covers the inputs' digests, which name base
+    // images by reference; their cache keys stand in for them.
+    return sha256(canonicalJSON({ op: v.op, platform: v.platform ?? null, inputs, content }));
   }
 
   /** Checksums of the local files `v` reads: COPY sources and bind mounts of local inputs. */
@@ -224,6 +259,96 @@ class SolveRun {
     }
   }
 
+  // --- cache import/export (--cache-from, --cache-to) ---
+
+  /** `r`, with an imported record unpacked into snapshots (once). */
+  async need(r: Result): Promise<Ready> {
+    if (r.kind !== "remote") return r;
+    r.snapshot ??= this.#materialize(r.record).catch(async (e) => {
+      // A cache source that fails now is a warning: the step runs instead.
+      this.progress.write({
+        type: "warning",
+        vertex: r.vertex.digest,
+        message: `The cached result of ${r.vertex.name} could not be fetched, running the step: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        time: Date.now(),
+      });
+      // Shown as a vertex of its own: the first was shown CACHED already.
+      const rerun = { ...r.vertex, digest: sha256(`${r.vertex.digest} run`) };
+      const ran = await this.#execute(rerun, r.record.key as Digest);
+      if (ran.kind !== "snapshot") throw e;
+      return ran.snapshot;
+    });
+    return { kind: "snapshot", snapshot: await r.snapshot };
+  }
+
+  async #materialize(record: ImportedCacheRecord): Promise<string> {
+    await this.deps.imports!.fetchLayers(record.layers);
+    const snapshot = await unpackLayers(record.layers, {
+      snapshotter: this.deps.snapshotter,
+      content: this.deps.content,
+      cache: this.cache,
+      sameOwner: this.deps.sameOwner,
+      lease: this.deps.lease,
+      ref: "build cache",
+    });
+    if (snapshot === undefined) throw new ImgError(`Cache record ${record.key} has no layers`);
+    return snapshot;
+  }
+
+  /**
+   * Every step of the graph with a result: solved in this run, or (for steps that were not
+   * visited because a later step was cached) found in the local or imported cache. Those of
+   * the final stage (`root`'s chain) are marked.
+   */
+  async steps(root: Digest): Promise<SolvedStep[]> {
+    const final = new Set<Digest>();
+    for (let d: Digest | undefined = root; d !== undefined;) {
+      const v = this.vertex(d);
+      if (v.op.type === "source") break;
+      final.add(d);
+      d = v.inputs[0];
+    }
+    const reachable = new Set<Digest>();
+    const walk = (d: Digest) => {
+      if (reachable.has(d)) return;
+      reachable.add(d);
+      for (const i of this.vertex(d).inputs) walk(i);
+    };
+    walk(root);
+    const out: SolvedStep[] = [];
+    for (const d of reachable) {
+      const v = this.vertex(d);
+      if (v.op.type === "source") continue;
+      const key = await this.cacheKey(d).catch(() => undefined);
+      if (key === undefined) continue;
+      const step = { key, description: v.name, final: final.has(d) };
+      const p = this.#results.get(d);
+      const r = p ? await p.catch(() => undefined) : await this.#cachedResult(v, key);
+      if (r?.kind === "snapshot") out.push({ ...step, snapshot: r.snapshot });
+      else if (r?.kind === "remote") {
+        const snapshot = r.snapshot && await r.snapshot.catch(() => undefined);
+        out.push(snapshot ? { ...step, snapshot } : { ...step, layers: r.record.layers });
+      }
+    }
+    return out;
+  }
+
+  /** The result cached for `key` (local first, then imported), without running anything. */
+  async #cachedResult(v: Vertex, key: Digest): Promise<Result | undefined> {
+    const local = this.cache.lookup(key);
+    if (local !== undefined && (this.deps.lease?.add("snapshot", local) ?? true)) {
+      if ((await this.deps.snapshotter.stat(local))?.kind === "committed") {
+        return { kind: "snapshot", snapshot: local };
+      }
+    }
+    const imported = this.deps.imports?.lookup(key);
+    return imported && { kind: "remote", record: imported, vertex: v };
+  }
+
+  // --- end of cache import/export ---
+
   solve(d: Digest): Promise<Result> {
     let p = this.#results.get(d);
     if (!p) {
@@ -264,9 +389,22 @@ class SolveRun {
         }
         this.cache.forget(key);
       }
+      const imported = this.deps.imports?.lookup(key);
+      if (imported !== undefined) {
+        lookup.end();
+        this.#event("vertex.cached", v);
+        return { kind: "remote", record: imported, vertex: v };
+      }
     }
     lookup.end();
-    const inputs = await Promise.all(v.inputs.map((i) => this.solve(i)));
+    return await this.#execute(v, key);
+  }
+
+  /** Runs step `v` (its inputs first) and commits its result for `key`. */
+  async #execute(v: Vertex, key: Digest): Promise<Result> {
+    const inputs = await Promise.all(
+      v.inputs.map(async (i) => await this.need(await this.solve(i))),
+    );
     this.options.signal?.throwIfAborted();
     const started = Date.now();
     this.#event("vertex.started", v);
@@ -335,7 +473,7 @@ class SolveRun {
   /** Prepares a writable snapshot over `parent`, runs `fn` on it and commits it as the result for `key`. */
   async #commitNew(
     v: Vertex,
-    parent: Result | undefined,
+    parent: Ready | undefined,
     key: Digest,
     fn: (mounts: Mount[]) => Promise<void>,
   ): Promise<string> {
@@ -366,7 +504,7 @@ class SolveRun {
 
   /** Runs `fn` with a directory for each input (undefined for scratch). */
   async #withInputDirs<T>(
-    inputs: Result[],
+    inputs: Ready[],
     fn: (dirs: (string | undefined)[]) => Promise<T>,
   ): Promise<T> {
     const dirs: (string | undefined)[] = [];
@@ -398,7 +536,7 @@ class SolveRun {
     }
   }
 
-  #file(v: Vertex, op: FileOp, inputs: Result[], key: Digest): Promise<string> {
+  #file(v: Vertex, op: FileOp, inputs: Ready[], key: Digest): Promise<string> {
     return this.#commitNew(v, inputs[0], key, async (mounts) => {
       await this.#withInputDirs(inputs, async (dirs) => {
         await withMountedDir(mounts, async (dest) => {
@@ -418,7 +556,7 @@ class SolveRun {
     });
   }
 
-  #exec(v: Vertex, op: ExecOp, inputs: Result[], key: Digest): Promise<string> {
+  #exec(v: Vertex, op: ExecOp, inputs: Ready[], key: Digest): Promise<string> {
     const executor = this.deps.executor;
     if (!executor) throw new ImgError("This build runs commands, but no executor is configured");
     return this.#commitNew(v, inputs[0], key, async (rootfs) => {

@@ -1,0 +1,434 @@
+/**
+ * Build cache that travels between machines (`--cache-to`/`--cache-from`): two state dirs
+ * stand for two machines, one real registry (behind a counting proxy) for the cache.
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { startRegistry } from "./_util/registry.ts";
+import { type ProxiedRequest, startFaultProxy } from "./_util/fault_proxy.ts";
+import { pushBusybox } from "./_util/busybox.ts";
+import { img, imgOk, removeTree, run } from "./_util/img.ts";
+
+const DOCKERFILE = `ARG BASE
+FROM \${BASE} AS build
+WORKDIR /src
+COPY a.txt .
+RUN tr a-z A-Z < a.txt > A.txt
+COPY b.txt .
+RUN cat A.txt b.txt > out.txt
+
+FROM \${BASE}
+COPY --from=build /src/out.txt /out.txt
+COPY c.txt /c.txt
+RUN cat /out.txt /c.txt > /all.txt
+`;
+
+const ENV = { SOURCE_DATE_EPOCH: "1700000000" };
+
+async function writeContext(dir: string, files: Record<string, string>): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [path, content] of Object.entries(files)) {
+    await Deno.writeTextFile(`${dir}/${path}`, content);
+  }
+  return dir;
+}
+
+function contextFiles(c = "c\n"): Record<string, string> {
+  return { Dockerfile: DOCKERFILE, "a.txt": "a\n", "b.txt": "b\n", "c.txt": c };
+}
+
+/**
+ * Asserts that no step ran: every step printed is CACHED (the solver stops at the first cached
+ * step on each path, so a build whose last step is cached prints only that one).
+ */
+function allCached(stderr: string): void {
+  const steps = stepStatus(stderr);
+  ok(steps.size >= 1, stderr);
+  ok([...steps.values()].every((s) => s === "CACHED"), stderr);
+  ok(!/^#\d+ \[[^\]]*\d+\/\d+\] RUN [^\n]*\n#\d+ DONE/m.test(stderr), stderr);
+}
+
+/** The status of each build step in plain progress output: step name -> CACHED or DONE. */
+function stepStatus(stderr: string): Map<string, string> {
+  const names = new Map<string, string>();
+  const out = new Map<string, string>();
+  for (const line of stderr.split("\n")) {
+    const named = line.match(/^#(\d+) (\[[^\]]*\d+\/\d+\] .*)$/);
+    if (named && !names.has(named[1])) {
+      names.set(named[1], named[2]);
+      continue;
+    }
+    const status = line.match(/^#(\d+) (CACHED|DONE|ERROR)/);
+    if (status && names.has(status[1])) out.set(names.get(status[1])!, status[2]);
+  }
+  // FROM lines are the base image, not a cached step.
+  for (const k of [...out.keys()]) if (/\] FROM /.test(k)) out.delete(k);
+  return out;
+}
+
+function builtDigest(stdout: string): string {
+  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
+  ok(m, stdout);
+  return m[1];
+}
+
+async function withEnv(
+  fn: (e: {
+    host: string;
+    base: string;
+    tmp: string;
+    puts: () => Map<string, number>;
+    requests: () => ProxiedRequest[];
+  }) => Promise<void>,
+) {
+  await using registry = await startRegistry();
+  await pushBusybox(registry.host, "library/busybox", "latest");
+  // Every request of img goes through the proxy, which counts them.
+  await using proxy = await startFaultProxy(registry.host, { times: 0 });
+  const tmp = await Deno.makeTempDir({ prefix: "img-cache-travel-" });
+  const puts = () => {
+    const counts = new Map<string, number>();
+    for (const r of proxy.requests) {
+      const m = r.path.match(
+        /\/blobs\/uploads\/[^?]*\?(?:.*&)?digest=(sha256(?::|%3A)[a-f0-9]{64})/i,
+      );
+      if (r.method === "PUT" && m) {
+        const d = decodeURIComponent(m[1]);
+        counts.set(d, (counts.get(d) ?? 0) + 1);
+      }
+    }
+    return counts;
+  };
+  try {
+    await fn({
+      host: proxy.host,
+      base: `${proxy.host}/library/busybox:latest`,
+      tmp,
+      puts,
+      requests: () => proxy.requests,
+    });
+  } finally {
+    await removeTree(tmp);
+  }
+}
+
+function buildArgs(base: string, ctx: string, ...extra: string[]): string[] {
+  return ["build", "--no-console", "--build-arg", `BASE=${base}`, ...extra, ctx];
+}
+
+Deno.test("registry cache: mode=max from machine A makes every step CACHED on empty machine B, same image; a changed file re-runs only the steps after it", async () => {
+  await withEnv(async ({ host, base, tmp, puts, requests }) => {
+    const image = `${host}/app/hello:v1`;
+    const cacheRef = `${host}/cache/hello:max`;
+    const a = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/a/ctx`, contextFiles()),
+        "-o",
+        `type=image,name=${image},push=true`,
+        "--cache-to",
+        `type=registry,ref=${cacheRef},mode=max`,
+      ),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    const stepsA = stepStatus(a.stderr);
+    equal(stepsA.size, 8, a.stderr);
+    ok([...stepsA.values()].every((s) => s === "DONE"), a.stderr);
+    match(a.stderr, /exporting cache to /);
+
+    // Nothing uploaded twice: the cache push mounts or skips the image's blobs.
+    const putsA = puts();
+    for (const [digest, n] of putsA) equal(n, 1, `${digest} was uploaded ${n} times`);
+
+    // skopeo reads the cache artifact; its layers include the image's.
+    const raw = JSON.parse(
+      await run(["skopeo", "inspect", "--raw", "--tls-verify=false", `docker://${cacheRef}`]),
+    );
+    equal(raw.artifactType, "application/vnd.img.cache.v1");
+    equal(raw.config.mediaType, "application/vnd.img.cache.config.v1+json");
+    const imageLayers = JSON.parse(
+      await run(["skopeo", "inspect", "--tls-verify=false", `docker://${image}`]),
+    ).Layers as string[];
+    const cacheLayers = new Set(raw.layers.map((l: { digest: string }) => l.digest));
+    ok(imageLayers.every((d) => cacheLayers.has(d)), "the cache holds the image's own layers");
+    ok(cacheLayers.size > imageLayers.length, "mode=max also holds the build stage's layers");
+    ok(imageLayers.every((d) => putsA.has(d)), "the proxy saw the image's uploads");
+    // skopeo copies it, too.
+    await run([
+      "skopeo",
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${cacheRef}`,
+      `oci:${tmp}/copied:cache`,
+    ]);
+
+    // Machine B: another state and another checkout of the same context.
+    const ctxB = await writeContext(`${tmp}/b/checkout`, contextFiles());
+    const seen = requests().length;
+    const b = await imgOk(
+      buildArgs(
+        base,
+        ctxB,
+        "-t",
+        "hello",
+        "--cache-from",
+        `type=registry,ref=${cacheRef}`,
+        "--cache-to",
+        `type=registry,ref=${cacheRef}-b,mode=max`,
+      ),
+      { state: `${tmp}/b/state`, env: ENV },
+    );
+    allCached(b.stderr);
+    // Lazy: B downloaded the final image's layers only, never the build stage's.
+    const fetched = requests().slice(seen).filter((r) => r.method === "GET")
+      .map((r) => r.path.match(/\/blobs\/(sha256:[a-f0-9]{64})/)?.[1]).filter((d) => d);
+    ok(fetched.length > 0);
+    for (const d of fetched) {
+      ok(!cacheLayers.has(d) || imageLayers.includes(d!), `${d} of the build stage was fetched`);
+    }
+    // B's own mode=max export keeps every record it imported, and uploads no layer again.
+    const rawB = JSON.parse(
+      await run(["skopeo", "inspect", "--raw", "--tls-verify=false", `docker://${cacheRef}-b`]),
+    );
+    deepEqual(new Set(rawB.layers.map((l: { digest: string }) => l.digest)), cacheLayers);
+    for (const [digest, n] of puts()) equal(n, 1, `${digest} was uploaded ${n} times`);
+    equal(builtDigest(b.stdout), builtDigest(a.stdout), "the same image on both machines");
+    await imgOk(["unpack", "-o", `${tmp}/b/rootfs`, "hello"], { state: `${tmp}/b/state` });
+    equal(await Deno.readTextFile(`${tmp}/b/rootfs/all.txt`), "A\nb\nc\n");
+
+    // Machine C, empty too, with c.txt changed: only the steps from COPY c.txt on run.
+    const ctxC = await writeContext(`${tmp}/c/checkout`, contextFiles("c changed\n"));
+    const c = await imgOk(
+      buildArgs(base, ctxC, "-t", "hello", "--cache-from", cacheRef),
+      { state: `${tmp}/c/state`, env: ENV },
+    );
+    const stepsC = stepStatus(c.stderr);
+    deepEqual(
+      [...stepsC].sort(),
+      [
+        ["[stage-1 2/4] COPY --from=build /src/out.txt /out.txt", "CACHED"],
+        ["[stage-1 3/4] COPY c.txt /c.txt", "DONE"],
+        ["[stage-1 4/4] RUN cat /out.txt /c.txt > /all.txt", "DONE"],
+      ],
+      c.stderr,
+    );
+    await imgOk(["unpack", "-o", `${tmp}/c/rootfs`, "hello"], { state: `${tmp}/c/state` });
+    equal(await Deno.readTextFile(`${tmp}/c/rootfs/all.txt`), "A\nb\nc changed\n");
+  });
+});
+
+Deno.test("local cache: an OCI layout directory round-trips between two state dirs, every step CACHED", async () => {
+  await withEnv(async ({ base, tmp }) => {
+    const cacheDir = `${tmp}/ci-cache`;
+    const a = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/a/ctx`, contextFiles()),
+        "-t",
+        "hello",
+        "--cache-to",
+        `type=local,dest=${cacheDir},mode=max`,
+      ),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    const raw = JSON.parse(await run(["skopeo", "inspect", "--raw", `oci:${cacheDir}:latest`]));
+    equal(raw.artifactType, "application/vnd.img.cache.v1");
+    const b = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/b/ctx`, contextFiles()),
+        "-t",
+        "hello",
+        "--cache-from",
+        `type=local,src=${cacheDir}`,
+      ),
+      { state: `${tmp}/b/state`, env: ENV },
+    );
+    allCached(b.stderr);
+    equal(builtDigest(b.stdout), builtDigest(a.stdout));
+
+    // mode=min (the default) holds only the final stage's steps.
+    const minDir = `${tmp}/min-cache`;
+    await imgOk(
+      buildArgs(base, `${tmp}/a/ctx`, "-t", "hello", "--cache-to", `type=local,dest=${minDir}`),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    const c = await imgOk(
+      buildArgs(base, `${tmp}/b/ctx`, "-t", "hello", "--cache-from", `type=local,src=${minDir}`),
+      { state: `${tmp}/c/state`, env: ENV },
+    );
+    allCached(c.stderr);
+    equal(builtDigest(c.stdout), builtDigest(a.stdout));
+    const minRaw = JSON.parse(await run(["skopeo", "inspect", "--raw", `oci:${minDir}:latest`]));
+    ok(minRaw.layers.length < raw.layers.length, "mode=min leaves the build stage's layers out");
+  });
+});
+
+Deno.test("inline cache: the image's own config carries the cache, --cache-from IMAGE reuses its layers", async () => {
+  await withEnv(async ({ host, base, tmp }) => {
+    const image = `${host}/app/inline:latest`;
+    const a = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/a/ctx`, contextFiles()),
+        "-o",
+        `type=image,name=${image},push=true`,
+        "--cache-to",
+        "type=inline",
+      ),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    const config = JSON.parse(
+      await run([
+        "skopeo",
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        `docker://${image}`,
+      ]),
+    );
+    equal(config["img.cache.v1"].records.length, 3, "the final stage's three steps");
+
+    const b = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/b/ctx`, contextFiles()),
+        "-t",
+        "inline",
+        "--cache-from",
+        image,
+        "--cache-to",
+        "type=inline",
+      ),
+      { state: `${tmp}/b/state`, env: ENV },
+    );
+    allCached(b.stderr);
+    equal(builtDigest(b.stdout), builtDigest(a.stdout));
+
+    // A changed c.txt: COPY --from=build is still the image's second layer.
+    const c = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/c/ctx`, contextFiles("c2\n")),
+        "-t",
+        "inline",
+        "--cache-from",
+        image,
+      ),
+      { state: `${tmp}/c/state`, env: ENV },
+    );
+    deepEqual([...stepStatus(c.stderr).values()].sort(), ["CACHED", "DONE", "DONE"], c.stderr);
+    await imgOk(["unpack", "-o", `${tmp}/c/rootfs`, "inline"], { state: `${tmp}/c/state` });
+    equal(await Deno.readTextFile(`${tmp}/c/rootfs/all.txt`), "A\nb\nc2\n");
+  });
+});
+
+Deno.test("a cached layer that cannot be fetched during the build is a warning: the step runs", async () => {
+  await using registry = await startRegistry();
+  await pushBusybox(registry.host, "library/busybox", "latest");
+  const tmp = await Deno.makeTempDir({ prefix: "img-cache-travel-" });
+  try {
+    const cacheRef = (host: string) => `${host}/cache/hello:max`;
+    const a = await imgOk(
+      buildArgs(
+        `${registry.host}/library/busybox:latest`,
+        await writeContext(`${tmp}/a/ctx`, contextFiles()),
+        "-o",
+        `type=image,name=${registry.host}/app/hello:v1,push=true`,
+        "--cache-to",
+        `type=registry,ref=${cacheRef(registry.host)},mode=max`,
+      ),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    match(a.stdout, /Successfully built/);
+    const layers = JSON.parse(
+      await run([
+        "skopeo",
+        "inspect",
+        "--tls-verify=false",
+        `docker://${registry.host}/app/hello:v1`,
+      ]),
+    ).Layers as string[];
+    // The registry loses the top layer (the final RUN's) once B has read the cache manifest.
+    await using proxy = await startFaultProxy(registry.host, {
+      fault: "status",
+      status: 404,
+      matchMethod: "GET",
+      matchPath: new RegExp(`/blobs/${layers[layers.length - 1]}`),
+      times: Infinity,
+    });
+    const b = await imgOk(
+      buildArgs(
+        `${proxy.host}/library/busybox:latest`,
+        await writeContext(`${tmp}/b/ctx`, contextFiles()),
+        "-t",
+        "hello",
+        "--cache-from",
+        cacheRef(proxy.host),
+      ),
+      { state: `${tmp}/b/state`, env: ENV },
+    );
+    match(
+      b.stderr,
+      /The cached result of \[stage-1 4\/4\] RUN [^\n]* could not be fetched, running the step/,
+    );
+    equal(
+      stepStatus(b.stderr).get("[stage-1 4/4] RUN cat /out.txt /c.txt > /all.txt"),
+      "DONE",
+      b.stderr,
+    );
+    ok(proxy.resets > 0, "the fault was injected");
+    await imgOk(["unpack", "-o", `${tmp}/b/rootfs`, "hello"], { state: `${tmp}/b/state` });
+    equal(await Deno.readTextFile(`${tmp}/b/rootfs/all.txt`), "A\nb\nc\n");
+  } finally {
+    await removeTree(tmp);
+  }
+});
+
+Deno.test("an unreachable cache source warns and builds; a failing --cache-to fails unless ignore-error=true; bad specs are refused", async () => {
+  await withEnv(async ({ base, tmp }) => {
+    const ctx = await writeContext(`${tmp}/ctx`, contextFiles());
+    const state = `${tmp}/state`;
+    const unreachable = "127.0.0.1:1/nothing/here:cache";
+    const warned = await imgOk(
+      buildArgs(base, ctx, "-t", "hello", "--cache-from", `type=registry,ref=${unreachable}`),
+      { state, env: ENV },
+    );
+    match(warned.stderr, /Cache source 127\.0\.0\.1:1\/nothing\/here:cache could not be read/);
+    match(warned.stdout, /Successfully built/);
+
+    const missing = await imgOk(
+      buildArgs(base, ctx, "-t", "hello", "--cache-from", `type=local,src=${tmp}/none`),
+      { state, env: ENV },
+    );
+    match(missing.stderr, /could not be read/);
+
+    const failed = await img(
+      buildArgs(base, ctx, "--cache-to", `type=registry,ref=${unreachable}`),
+      { state, env: ENV },
+    );
+    equal(failed.code, 1, failed.stderr);
+    match(failed.stderr, /Exporting the build cache failed/);
+    const ignored = await imgOk(
+      buildArgs(base, ctx, "--cache-to", `type=registry,ref=${unreachable},ignore-error=true`),
+      { state, env: ENV },
+    );
+    match(ignored.stderr, /Exporting the build cache failed, ignored/);
+
+    for (
+      const [flag, spec, message] of [
+        ["--cache-to", "type=registry,ref=x/y:z,colour=red", /Unknown attribute "colour"/],
+        ["--cache-to", "type=s3,bucket=b", /Unknown cache type "s3"/],
+        ["--cache-from", "type=inline", /type=inline does not exist/],
+        ["--cache-to", "type=inline,mode=max", /inline cache holds mode=min only/],
+        ["--cache-from", "type=local", /Missing src=/],
+        ["--cache-to", "type=registry,ref=x/y:z,mode=all", /Invalid mode="all"/],
+      ] as const
+    ) {
+      const r = await img(buildArgs(base, ctx, flag, spec), { state });
+      equal(r.code, 1, r.stderr);
+      match(r.stderr, message);
+      equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+});
