@@ -114,6 +114,7 @@ export * from "./registry/mod.ts";
 export * from "./archive/mod.ts";
 export * from "./layer/mod.ts";
 export * from "./rootless/mod.ts";
+export * from "./host/mod.ts";
 export * as libc from "./libc.ts";
 export * from "./mounts.ts";
 export * from "./fs/copy_tree.ts";
