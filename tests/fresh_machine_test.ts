@@ -108,6 +108,7 @@ async function enter(root: string, script: string, log?: string): Promise<Run> {
     stderr: log ? "inherit" : "piped",
   }).output();
   const seconds = (performance.now() - started) / 1000;
+  console.log(`fresh machine: ${seconds.toFixed(1)} s: ${script.split("\n").at(-1)!.slice(0, 80)}`);
   const output = log
     ? await Deno.readTextFile(`${root}${log}`)
     : new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
@@ -134,6 +135,10 @@ Deno.test({
         const cacheArgs = CACHE ? [`--cache-dir=${CACHE}/debs`] : [];
         if (CACHE) await Deno.mkdir(`${CACHE}/debs`, { recursive: true });
         if (CACHE) await Deno.mkdir(`${CACHE}/apt/partial`, { recursive: true });
+        // As Debian's container images do: dpkg without fsync (a throwaway machine; several
+        // times faster on a busy disk).
+        await Deno.mkdir(`${root}/etc/dpkg/dpkg.cfg.d`, { recursive: true });
+        await Deno.writeTextFile(`${root}/etc/dpkg/dpkg.cfg.d/unsafe-io`, "force-unsafe-io\n");
         const started = performance.now();
         await sh(
           ["debootstrap", "--variant=minbase", ...cacheArgs, "bookworm", root, mirror],

@@ -189,7 +189,7 @@ async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
       XDG_RUNTIME_DIR: runtimeDir,
       IMG_TEST_USER: name,
     };
-    for (const k of ["CI", "TERM", "NO_COLOR", "IMG_FRESH_MACHINE"]) {
+    for (const k of ["CI", "TERM", "NO_COLOR"]) {
       const v = Deno.env.get(k);
       if (v !== undefined) env[k] = v;
     }
