@@ -13,11 +13,22 @@
  * @module
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { PASS_THROUGH } from "../tools/setup.ts";
 
 const ENABLED = Deno.env.get("IMG_FRESH_MACHINE") === "1" && Deno.uid() === 0;
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CACHE = Deno.env.get("IMG_FRESH_MACHINE_CACHE");
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * The host's network settings (proxies, the variables that point programs at its CA bundle),
+ * which the machine shares with the host as it shares its apt sources: `NAME=value ...`.
+ */
+const NETWORK_ENV = PASS_THROUGH.filter((k) => !["CI", "TERM", "NO_COLOR", "LANG"].includes(k))
+  .flatMap((k) => {
+    const v = Deno.env.get(k);
+    return v === undefined ? [] : [`${k}='${v.replaceAll("'", "")}'`];
+  }).join(" ");
 
 /** The README's lines for installing Deno and its two commands, read from the README. */
 async function readmeCommands(): Promise<{ platform: string; commands: string[] }> {
@@ -85,7 +96,7 @@ async function enter(root: string, script: string, log?: string): Promise<Run> {
     "cd /",
     "umount -l /.oldroot",
     "rmdir /.oldroot",
-    `exec env -i HOME=/root PATH=${PATH} LANG=C.UTF-8 TERM=dumb CI=true bash -c "$1"`,
+    `exec env -i HOME=/root PATH=${PATH} LANG=C.UTF-8 TERM=dumb CI=true ${NETWORK_ENV} bash -c "$1"`,
   ].join("\n");
   const started = performance.now();
   const wrapped = log ? `set -o pipefail; { ${script}\n} 2>&1 | tee ${log}` : script;
@@ -130,51 +141,65 @@ Deno.test({
 
     const root = await Deno.makeTempDir({ prefix: "img-fresh-debian-" });
     try {
-      await t.step("debootstrap bookworm", async () => {
-        const mirror = await hostMirror();
-        const cacheArgs = CACHE ? [`--cache-dir=${CACHE}/debs`] : [];
-        if (CACHE) await Deno.mkdir(`${CACHE}/debs`, { recursive: true });
-        if (CACHE) await Deno.mkdir(`${CACHE}/apt/partial`, { recursive: true });
-        // As Debian's container images do: dpkg without fsync (a throwaway machine; several
-        // times faster on a busy disk).
-        await Deno.mkdir(`${root}/etc/dpkg/dpkg.cfg.d`, { recursive: true });
-        await Deno.writeTextFile(`${root}/etc/dpkg/dpkg.cfg.d/unsafe-io`, "force-unsafe-io\n");
-        const started = performance.now();
-        await sh(
-          ["debootstrap", "--variant=minbase", ...cacheArgs, "bookworm", root, mirror],
-          true,
-        );
-        console.log(`debootstrap: ${((performance.now() - started) / 1000).toFixed(0)} s`);
-        // The host's apt sources (updates, security) and name resolution, as a machine has.
-        await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});
-        await sh([
-          "sh",
-          "-c",
-          `cp /etc/apt/sources.list.d/*.sources ${root}/etc/apt/sources.list.d/ 2>/dev/null || cp /etc/apt/sources.list ${root}/etc/apt/`,
-        ]);
-        await Deno.copyFile("/etc/resolv.conf", `${root}/etc/resolv.conf`);
-        // The commit under test, as the remote the machine clones from.
-        await sh(["git", "clone", "-q", "--bare", REPO, `${root}/srv/img.git`]);
-      });
+      if (
+        !await t.step("debootstrap bookworm", async () => {
+          const mirror = await hostMirror();
+          const cacheArgs = CACHE ? [`--cache-dir=${CACHE}/debs`] : [];
+          if (CACHE) await Deno.mkdir(`${CACHE}/debs`, { recursive: true });
+          if (CACHE) await Deno.mkdir(`${CACHE}/apt/partial`, { recursive: true });
+          // As Debian's container images do: dpkg without fsync (a throwaway machine; several
+          // times faster on a busy disk).
+          await Deno.mkdir(`${root}/etc/dpkg/dpkg.cfg.d`, { recursive: true });
+          await Deno.writeTextFile(`${root}/etc/dpkg/dpkg.cfg.d/unsafe-io`, "force-unsafe-io\n");
+          const started = performance.now();
+          await sh(
+            ["debootstrap", "--variant=minbase", ...cacheArgs, "bookworm", root, mirror],
+            true,
+          );
+          console.log(`debootstrap: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+          // The host's apt sources (updates, security) and name resolution, as a machine has.
+          await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});
+          await sh([
+            "sh",
+            "-c",
+            `cp /etc/apt/sources.list.d/*.sources ${root}/etc/apt/sources.list.d/ 2>/dev/null || cp /etc/apt/sources.list ${root}/etc/apt/`,
+          ]);
+          await Deno.copyFile("/etc/resolv.conf", `${root}/etc/resolv.conf`);
+          // The host's local certificate authorities (a TLS-inspecting proxy's, say), which
+          // update-ca-certificates adds to the bundle when ca-certificates is installed.
+          await sh([
+            "sh",
+            "-c",
+            `cp /usr/local/share/ca-certificates/*.crt ${root}/usr/local/share/ca-certificates/ 2>/dev/null || true`,
+          ]);
+          // The commit under test, as the remote the machine clones from.
+          await sh(["git", "clone", "-q", "--bare", REPO, `${root}/srv/img.git`]);
+        })
+      ) return;
 
-      await t.step("git, ca-certificates and Deno, as the README says", async () => {
-        const run = await enter(
-          root,
-          [
-            "set -e",
-            "apt-get update -qq",
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git ca-certificates >/dev/null",
-            `export DEBIAN_FRONTEND=noninteractive; ${platform} >/dev/null`,
-            "deno --version",
-            // the clone root's commands run in, and an ordinary user's own clone
-            `git clone -q /srv/img.git /root/img && git -C /root/img checkout -q --detach ${commit}`,
-            "useradd --system --create-home --shell /bin/bash newcomer",
-            `runuser -u newcomer -- sh -c 'git clone -q /srv/img.git ~/img && git -C ~/img checkout -q --detach ${commit}'`,
-          ].join("\n"),
-        );
-        equal(run.code, 0, run.output);
-        ok(run.output.includes("deno 2."), run.output.slice(-3000));
-      });
+      if (
+        !await t.step("git, ca-certificates and Deno, as the README says", async () => {
+          const run = await enter(
+            root,
+            [
+              "set -e",
+              "apt-get update -qq",
+              "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git ca-certificates >/dev/null",
+              `export DEBIAN_FRONTEND=noninteractive; ${platform} >/dev/null`,
+              "deno --version",
+              // the clone root's commands run in, and an ordinary user's own clone
+              `git clone -q /srv/img.git /root/img && git -C /root/img checkout -q --detach ${commit}`,
+              "useradd --system --create-home --shell /bin/bash newcomer",
+              // (cloned by root and handed over: git refuses a repository another user owns)
+              `git clone -q /srv/img.git /home/newcomer/img && git -C /home/newcomer/img checkout -q --detach ${commit}`,
+              "chown -R newcomer: /home/newcomer/img",
+              "test -f /home/newcomer/img/deno.json",
+            ].join("\n"),
+          );
+          equal(run.code, 0, run.output);
+          ok(run.output.includes("deno 2."), run.output.slice(-3000));
+        })
+      ) return;
 
       const asNewcomer = (job: string) =>
         enter(
@@ -182,28 +207,37 @@ Deno.test({
           `set -o pipefail; cd /home/newcomer/img && runuser -u newcomer -- env -i HOME=/home/newcomer PATH=${PATH} NO_COLOR=1 deno task ${job} 2>&1 | grep -v '^Task '`,
         );
 
-      await t.step("an ordinary user on the bare machine gets one line with the fix", async () => {
-        const run = await asNewcomer("demo");
-        ok(run.code !== 0, run.output);
-        const lines = run.output.trim().split("\n");
-        console.log(`newcomer: ${run.seconds.toFixed(2)} s: ${lines.join(" | ")}`);
-        equal(lines.length, 1, run.output);
-        match(lines[0], /^img: .* is missing .*apt-get install \S+/);
-        ok(run.seconds < 2, `took ${run.seconds} s`);
-      });
+      if (
+        !await t.step(
+          "an ordinary user on the bare machine gets one line with the fix",
+          async () => {
+            const run = await asNewcomer("demo");
+            ok(run.code !== 0, run.output);
+            const lines = run.output.trim().split("\n");
+            console.log(`newcomer: ${run.seconds.toFixed(2)} s: ${lines.join(" | ")}`);
+            equal(lines.length, 1, run.output);
+            match(lines[0], /^img: .* is missing .*apt-get install \S+/);
+            ok(run.seconds < 2, `took ${run.seconds} s`);
+          },
+        )
+      ) return;
 
-      await t.step("deno task demo, as root", async () => {
-        const run = await enter(root, "cd /root/img && deno task demo", "/root/demo.log");
-        equal(run.code, 0, run.output.slice(-3000));
-        ok(run.output.includes("HELLO FROM IMG"), run.output.slice(-3000));
-        ok(run.output.includes("demo finished"), run.output.slice(-3000));
-      });
+      if (
+        !await t.step("deno task demo, as root", async () => {
+          const run = await enter(root, "cd /root/img && deno task demo", "/root/demo.log");
+          equal(run.code, 0, run.output.slice(-3000));
+          ok(run.output.includes("HELLO FROM IMG"), run.output.slice(-3000));
+          ok(run.output.includes("demo finished"), run.output.slice(-3000));
+        })
+      ) return;
 
-      await t.step("deno task test, as root", async () => {
-        const run = await enter(root, "cd /root/img && deno task test", "/root/test.log");
-        equal(run.code, 0, run.output.slice(-3000));
-        match(run.output, /^ok \| \d+ passed.* \| 0 failed/m);
-      });
+      if (
+        !await t.step("deno task test, as root", async () => {
+          const run = await enter(root, "cd /root/img && deno task test", "/root/test.log");
+          equal(run.code, 0, run.output.slice(-3000));
+          match(run.output, /^ok \| \d+ passed.* \| 0 failed/m);
+        })
+      ) return;
 
       await t.step(
         "an ordinary user without subordinate ranges gets one line with the fix",

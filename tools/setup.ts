@@ -31,6 +31,29 @@ import {
   suggestStart,
 } from "../core/rootless/subid.ts";
 
+/**
+ * The environment the unprivileged user's run keeps from root's: the terminal, CI, and the
+ * network settings (proxies, extra CA certificates) that downloading npm packages may need.
+ */
+export const PASS_THROUGH = [
+  "CI",
+  "TERM",
+  "NO_COLOR",
+  "LANG",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "NODE_EXTRA_CA_CERTS",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
+  "NPM_CONFIG_REGISTRY",
+];
+
 /** What the set-up runs once the host is ready. */
 export type Job = "demo" | "test";
 
@@ -189,7 +212,7 @@ async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
       XDG_RUNTIME_DIR: runtimeDir,
       IMG_TEST_USER: name,
     };
-    for (const k of ["CI", "TERM", "NO_COLOR"]) {
+    for (const k of PASS_THROUGH) {
       const v = Deno.env.get(k);
       if (v !== undefined) env[k] = v;
     }
