@@ -208,6 +208,8 @@ async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
   try {
     const env: Record<string, string> = {
       HOME: user.home,
+      USER: name,
+      LOGNAME: name,
       PATH: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
       XDG_RUNTIME_DIR: runtimeDir,
       IMG_TEST_USER: name,
