@@ -8,7 +8,8 @@
  *
  * Slow (a few minutes, most of it apt and the whole suite once more), so it runs only with
  * `IMG_FRESH_MACHINE=1`, as root: `.ci/run` runs it. Set `IMG_FRESH_MACHINE_CACHE=DIR` to keep
- * the downloaded packages between local runs.
+ * the downloaded packages and the bootstrapped root filesystem between local runs (CI runs it
+ * from nothing).
  *
  * @module
  */
@@ -152,10 +153,16 @@ Deno.test({
           await Deno.mkdir(`${root}/etc/dpkg/dpkg.cfg.d`, { recursive: true });
           await Deno.writeTextFile(`${root}/etc/dpkg/dpkg.cfg.d/unsafe-io`, "force-unsafe-io\n");
           const started = performance.now();
-          await sh(
-            ["debootstrap", "--variant=minbase", ...cacheArgs, "bookworm", root, mirror],
-            true,
-          );
+          const tarball = `${CACHE}/bookworm-minbase.tar`;
+          if (CACHE && await Deno.stat(tarball).catch(() => null)) {
+            await sh(["tar", "-C", root, "-xf", tarball], true); // a local re-run
+          } else {
+            await sh(
+              ["debootstrap", "--variant=minbase", ...cacheArgs, "bookworm", root, mirror],
+              true,
+            );
+            if (CACHE) await sh(["tar", "-C", root, "-cf", tarball, "."], true);
+          }
           console.log(`debootstrap: ${((performance.now() - started) / 1000).toFixed(0)} s`);
           // The host's apt sources (updates, security) and name resolution, as a machine has.
           await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});
@@ -170,7 +177,7 @@ Deno.test({
           await sh([
             "sh",
             "-c",
-            `cp /usr/local/share/ca-certificates/*.crt ${root}/usr/local/share/ca-certificates/ 2>/dev/null || true`,
+            `mkdir -p ${root}/usr/local/share/ca-certificates && cp /usr/local/share/ca-certificates/*.crt ${root}/usr/local/share/ca-certificates/ 2>/dev/null || true`,
           ]);
           // The commit under test, as the remote the machine clones from.
           await sh(["git", "clone", "-q", "--bare", REPO, `${root}/srv/img.git`]);
