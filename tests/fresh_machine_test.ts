@@ -18,6 +18,11 @@ import { PASS_THROUGH } from "../tools/setup.ts";
 
 const ENABLED = Deno.env.get("IMG_FRESH_MACHINE") === "1" && Deno.uid() === 0;
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+if (!ENABLED) {
+  console.error(
+    "fresh_machine_test: ignored: needs root and IMG_FRESH_MACHINE=1 (.ci/run sets both)",
+  );
+}
 const CACHE = Deno.env.get("IMG_FRESH_MACHINE_CACHE");
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -6,6 +6,11 @@ const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const ROOT = Deno.uid() === 0;
 /** A user the root-only tests create: an ordinary (system) user, so no subordinate ranges. */
 const NOSUB = "imgnosub";
+if (!ROOT) {
+  console.error(
+    "setup_test: the tests as a user without subordinate ranges need root to create and become that user (.ci/run runs them as root)",
+  );
+}
 
 Deno.test("the test job runs deno test with its arguments; the demo runs examples/demo.ts", () => {
   assert.deepEqual(jobCommand("test", ["a_test.ts"]), [Deno.execPath(), "test", "-A", "a_test.ts"]);
