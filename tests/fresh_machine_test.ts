@@ -169,6 +169,7 @@ Deno.test({
             if (CACHE) await sh(["tar", "-C", root, "-cf", tarball, "."], true);
           }
           console.log(`debootstrap: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+          await Deno.chmod(root, 0o755); // a machine's / (the temp dir was private to root)
           // The host's apt sources (updates, security) and name resolution, as a machine has.
           await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});
           await sh([
