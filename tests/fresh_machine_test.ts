@@ -24,6 +24,8 @@ if (!ENABLED) {
   );
 }
 const CACHE = Deno.env.get("IMG_FRESH_MACHINE_CACHE");
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
@@ -126,9 +128,12 @@ async function enter(root: string, script: string, log?: string): Promise<Run> {
   }).output();
   const seconds = (performance.now() - started) / 1000;
   console.log(`fresh machine: ${seconds.toFixed(1)} s: ${script.split("\n").at(-1)!.slice(0, 80)}`);
-  const output = log
-    ? await Deno.readTextFile(`${root}${log}`)
-    : new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const output =
+    (log
+      ? await Deno.readTextFile(`${root}${log}`)
+      : new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr))
+      // deno colours its output even into a pipe
+      .replace(ANSI, "");
   return { code: out.code, output, seconds };
 }
 
