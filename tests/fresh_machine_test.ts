@@ -219,23 +219,27 @@ Deno.test({
         })
       ) return;
 
+      // `deno task` first downloads every npm package deno.json names into the user's cache
+      // (denoland/deno#30887), before the task runs: those lines are Deno's, not img's.
       const asNewcomer = (job: string) =>
         enter(
           root,
-          `set -o pipefail; cd /home/newcomer/img && runuser -u newcomer -- env -i HOME=/home/newcomer PATH=${PATH} NO_COLOR=1 deno task ${job} 2>&1 | grep -v '^Task '`,
+          `set -o pipefail; cd /home/newcomer/img && runuser -u newcomer -- env -i HOME=/home/newcomer PATH=${PATH} NO_COLOR=1 ${NETWORK_ENV} deno task ${job} 2>&1 | grep -v '^Task \\|^Download '`,
         );
 
       if (
         !await t.step(
           "an ordinary user on the bare machine gets one line with the fix",
           async () => {
-            const run = await asNewcomer("demo");
-            ok(run.code !== 0, run.output);
-            const lines = run.output.trim().split("\n");
-            console.log(`newcomer: ${run.seconds.toFixed(2)} s: ${lines.join(" | ")}`);
-            equal(lines.length, 1, run.output);
-            match(lines[0], /^img: .* is missing .*apt-get install \S+/);
-            ok(run.seconds < 2, `took ${run.seconds} s`);
+            for (const cache of ["cold", "warm"]) {
+              const run = await asNewcomer("demo");
+              ok(run.code !== 0, run.output);
+              const lines = run.output.trim().split("\n");
+              console.log(`newcomer (${cache} deno cache): ${run.seconds.toFixed(2)} s: ${lines}`);
+              equal(lines.length, 1, run.output);
+              match(lines[0], /^img: .* is missing .*apt-get install \S+/);
+              if (cache === "warm") ok(run.seconds < 2, `took ${run.seconds} s`);
+            }
           },
         )
       ) return;
