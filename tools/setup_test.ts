@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { firstProblem, jobCommand } from "./setup.ts";
+import { firstProblem, jobCommand, PASS_THROUGH } from "./setup.ts";
 import { MAIN } from "../tests/_util/img.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -68,6 +68,8 @@ async function asNoSub(home: string, argv: string[]) {
       `HOME=${home}`,
       `PATH=${Deno.env.get("PATH")}`,
       "NO_COLOR=1",
+      ...PASS_THROUGH.filter((k) => k !== "NO_COLOR" && Deno.env.get(k) !== undefined)
+        .map((k) => `${k}=${Deno.env.get(k)}`),
       ...argv,
     ],
     cwd: REPO,
@@ -87,6 +89,9 @@ Deno.test({
   ignore: !ROOT,
   async fn() {
     const home = await ensureNoSubUser();
+    // The first `deno task` of a user downloads every npm package deno.json names
+    // (denoland/deno#30887) before the task runs: the time is taken once that is cached.
+    await asNoSub(home, [Deno.execPath(), "task", "demo"]);
     const run = await asNoSub(home, [Deno.execPath(), "task", "demo"]);
     assert.notEqual(run.code, 0);
     assert.equal(run.stdout, "");
