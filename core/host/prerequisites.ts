@@ -85,18 +85,18 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     package: { debian: "busybox-static", fedora: "busybox" },
   },
   {
+    name: "skopeo",
+    feature: "pushing the demo's base image; tests that check pushed images",
+    need: "demo",
+    programs: ["skopeo"],
+    package: { debian: "skopeo", fedora: "skopeo" },
+  },
+  {
     name: "runc",
     feature: "tests of the second OCI runtime",
     need: "test",
     programs: ["runc"],
     package: { debian: "runc", fedora: "runc" },
-  },
-  {
-    name: "skopeo",
-    feature: "tests that check pushed images",
-    need: "test",
-    programs: ["skopeo"],
-    package: { debian: "skopeo", fedora: "skopeo" },
   },
   {
     name: "umoci",

@@ -93,14 +93,14 @@ Deno.test("disabled user namespaces name the sysctl, for root too", async () => 
 
 Deno.test("the demo's checks leave out what only the tests use", async () => {
   await withDir(async (dir) => {
-    const host = await fakeHost(dir, { subuid: "alice:100000:65536\n", missing: ["skopeo"] });
+    const host = await fakeHost(dir, { subuid: "alice:100000:65536\n", missing: ["umoci"] });
     const demo = await checkHost({ purpose: "demo", host });
-    assert.ok(!demo.some((r) => r.name === "skopeo"));
+    assert.ok(!demo.some((r) => r.name === "umoci"));
     assert.ok(demo.some((r) => r.name === "subordinate ids"));
     const test = await checkHost({ purpose: "test", host });
-    const skopeo = test.find((r) => r.name === "skopeo")!;
-    assert.equal(skopeo.ok, false);
-    assert.equal(skopeo.debianPackage, "skopeo");
+    const umoci = test.find((r) => r.name === "umoci")!;
+    assert.equal(umoci.ok, false);
+    assert.equal(umoci.debianPackage, "umoci");
     assert.ok(requiredFor("test", "demo"));
     assert.ok(!requiredFor("demo", "test"));
   });
