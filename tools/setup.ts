@@ -60,8 +60,8 @@ export type Job = "demo" | "test";
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 /** The checks a job requires: the demo needs a build and its registry, the tests everything. */
-export function purposeOf(job: Job): Purpose {
-  return job === "demo" ? "demo" : "test";
+function purposeOf(job: Job): Purpose {
+  return job === "demo" ? "demo" : "all";
 }
 
 /** The command a job runs once the host is ready, as argv. */
@@ -173,7 +173,7 @@ async function prepareKernel(): Promise<void> {
 
 /** The root path: install, create the user, lend it the checkout, re-run this as the user. */
 async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
-  const results = await checkHost({ purpose: job === "test" ? "all" : "demo" });
+  const results = await checkHost({ purpose: purposeOf(job) });
   await installMissing(results.filter((r) => !r.ok && r.debianPackage));
   const name = Deno.env.get("IMG_TEST_USER") || "imgtest";
   const user = await ensureUser(name);
@@ -251,7 +251,7 @@ async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
  * the host is ready. Optional pieces that are missing are returned as notes.
  */
 export async function firstProblem(job: Job): Promise<{ problem: string | null; notes: string[] }> {
-  const results = await checkHost({ purpose: job === "test" ? "all" : "demo" });
+  const results = await checkHost({ purpose: purposeOf(job) });
   const failed = results.filter((r) => !r.ok);
   const blocking = failed.find((r) => r.need !== "optional");
   const notes = failed.filter((r) => r.need === "optional").map((r) => problemLine(r));
