@@ -350,8 +350,8 @@ export async function checkHost(options: CheckHostOptions = {}): Promise<CheckRe
 
 /** One line for a failed check: what is missing, what uses it, and the command that fixes it. */
 export function problemLine(result: CheckResult): string {
-  if (result.debianPackage) {
-    return `${result.name} is missing (${result.feature}): ${result.detail}; install it with ${result.fix}`;
-  }
-  return result.fix ?? `${result.name}: ${result.detail}`;
+  const line = result.debianPackage
+    ? `${result.name} is missing (${result.feature}): ${result.detail}; install it with ${result.fix}`
+    : result.fix ?? `${result.name}: ${result.detail}`;
+  return line[0].toUpperCase() + line.slice(1);
 }
