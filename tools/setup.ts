@@ -179,6 +179,7 @@ async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
   const user = await ensureUser(name);
   if (job === "test") await prepareKernel();
   const runtimeDir = `/run/user/${user.uid}`;
+  await Deno.mkdir("/run/user", { recursive: true, mode: 0o755 });
   await Deno.mkdir(runtimeDir, { recursive: true, mode: 0o700 });
   await Deno.chown(runtimeDir, user.uid, user.gid);
   await Deno.chmod(runtimeDir, 0o700);
