@@ -20,6 +20,7 @@ import { buildCommand } from "./commands/build.ts";
 import { duCommand } from "./commands/du.ts";
 import { pruneCommand } from "./commands/prune.ts";
 import { unpackCommand } from "./commands/unpack.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { collect } from "./ui/options.ts";
 
 /** Returns the context for a command's action, built from the global flags. */
@@ -53,6 +54,7 @@ export function createProgram(): Command<[], Record<string, unknown>> {
     .helpCommand(false)
     .configureHelp({ sortSubcommands: true, subcommandTerm: (cmd) => cmd.name() });
   program.addCommand(buildCommand());
+  program.addCommand(doctorCommand());
   program.addCommand(duCommand());
   program.addCommand(loginCommand());
   program.addCommand(logoutCommand());

@@ -336,8 +336,6 @@ RUN date +%s%N > /second.txt
 
     for (
       const [flag, expected] of [
-        [["--secret", "id=x,src=/etc/hostname"], /^img: --secret is not supported yet/],
-        [["--ssh", "default"], /^img: --ssh is not supported yet/],
         [["--build-context", "x=/tmp"], /^img: --build-context is not supported yet/],
         [["--add-host", "a:1.2.3.4"], /^img: --add-host is not supported yet/],
         [["--shm-size", "1g"], /^img: --shm-size is not supported yet/],
