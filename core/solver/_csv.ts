@@ -6,8 +6,14 @@
  */
 import { ImgError } from "../errors.ts";
 
-/** Splits one CSV record into its fields; `"` quotes a field, `""` is a quote inside one. */
-export function splitCSVRecord(s: string): string[] {
+/**
+ * Splits one CSV record into its fields; `"` quotes a field, `""` is a quote inside one.
+ * `badQuote` makes the error for a quoted field that is not closed by a quote and a comma.
+ */
+export function splitCSVRecord(
+  s: string,
+  badQuote: (s: string) => Error = badQuoteError,
+): string[] {
   const fields: string[] = [];
   let i = 0;
   for (;;) {
@@ -37,6 +43,6 @@ export function splitCSVRecord(s: string): string[] {
   }
 }
 
-function badQuote(s: string): ImgError {
+function badQuoteError(s: string): ImgError {
   return new ImgError(`Invalid value "${s}": a quoted field is not closed by a quote and a comma`);
 }

@@ -26,3 +26,4 @@ export { MAX_SECRET_SIZE, parseSecretSpec, type SecretSource, SecretStore } from
 export { type AgentRelay, parseSshSpec, relayAgent, SshAgents, type SshSource } from "./ssh.ts";
 export { acquireCacheMount, type CacheMountHandle, type CacheMountOptions } from "./cache_mount.ts";
 export { type ModeChange, parseChmod } from "./_chmod.ts";
+export { splitCSVRecord } from "./_csv.ts";

@@ -5,7 +5,7 @@
  */
 import { InstructionError } from "./errors.ts";
 import { goQuote } from "./shell_lex.ts";
-import { splitCSV } from "./_csv.ts";
+import { splitCSVRecord } from "@img/core/solver";
 import { parseRAMInBytes } from "./_size.ts";
 import { suggest } from "./_suggest.ts";
 
@@ -87,7 +87,7 @@ export function parseMount(spec: string, expand?: (word: string) => string): Run
     unexpanded: false,
   };
   let roAuto = true;
-  for (const field of splitCSV(spec)) {
+  for (const field of splitCSVRecord(spec, badMountQuote)) {
     const eq = field.indexOf("=");
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
     if (eq < 0) {
@@ -252,4 +252,10 @@ function parseBool(key: string, value: string): boolean {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return false;
   throw new InstructionError(`invalid value for ${key}: ${value}`);
+}
+
+function badMountQuote(): InstructionError {
+  return new InstructionError(
+    `failed to parse csv mounts: extraneous or missing " in quoted-field`,
+  );
 }
