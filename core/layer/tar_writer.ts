@@ -4,7 +4,7 @@
  * not enough (long or non-ASCII names, large ids or sizes, `SCHILY.xattr.*` records with
  * binary values), and the bytes of the archive hashed while they are written.
  *
- * `core/archive/_tar_writer.ts` writes archives of blobs with fixed metadata over
+ * `core/archive/tar_writer.ts` writes archives of blobs with fixed metadata over
  * `tar-stream`; layers need full control of headers and binary-safe PAX values, which
  * `tar-stream` does not give, so this writer encodes headers itself (as Go's `archive/tar`
  * does with `FormatPAX`).
