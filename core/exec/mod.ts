@@ -15,3 +15,4 @@ export * from "./step_defaults.ts";
 export * from "./step_process.ts";
 export * from "./workdir.ts";
 export * from "./look_path.ts";
+export * from "./fs.ts";

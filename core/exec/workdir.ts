@@ -5,15 +5,7 @@
  * @module
  */
 import { rootPath as resolveInRoot } from "../root_path.ts";
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pathExists as exists } from "./fs.ts";
 
 /**
  * Creates the working directory `cwd` inside the root filesystem `root` if it is missing,

@@ -24,6 +24,7 @@ import {
   processStart,
   pump,
   randomStepId,
+  removeQuietly,
   removeStubs,
   stepMounts,
   stepNofile,
@@ -62,15 +63,6 @@ function isFile(path: string): boolean {
     return !Deno.statSync(path).isDirectory;
   } catch {
     return false;
-  }
-}
-
-function removeQuietly(path: string): boolean {
-  try {
-    Deno.removeSync(path);
-    return true;
-  } catch (e) {
-    return e instanceof Deno.errors.NotFound;
   }
 }
 

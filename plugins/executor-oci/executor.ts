@@ -11,10 +11,12 @@ import {
   hostsContent,
   makeWorkdir,
   mountAll,
+  pathExists,
   processStart,
   pump,
   randomStepId,
   readOomScoreAdj,
+  removeQuietly,
   removeStubs,
   stepNofile,
   type Stub,
@@ -86,24 +88,6 @@ function processIds(pid: number): { uid: number; gid: number } | undefined {
     return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function removeQuietly(path: string): boolean {
-  try {
-    Deno.removeSync(path);
-    return true;
-  } catch (e) {
-    return e instanceof Deno.errors.NotFound;
   }
 }
 
@@ -238,7 +222,7 @@ export class OciExecutor implements Executor {
       this.#debug(`executor: ${runtime.name} run ${id}: ${process.args.join(" ")}`);
       return await this.#runContainer(id, bundle, stdio, signal);
     } finally {
-      if (exists(`${this.stateRoot}/${id}`)) await this.#delete(runtime, id);
+      if (pathExists(`${this.stateRoot}/${id}`)) await this.#delete(runtime, id);
       // Stubs are removed before the root filesystem is unmounted: in an overlay they live
       // in the mounted tree, not in the directory under it.
       removeStubs(stubs);
@@ -437,22 +421,22 @@ export class OciExecutor implements Executor {
       const its = owner?.runtime && owner.runtime !== runtime.path && isExecutable(owner.runtime)
         ? { name: owner.runtime, path: owner.runtime, flavor: flavorOf(owner.runtime) }
         : runtime;
-      if (exists(`${this.#stateRootOf(its)}/${id}`)) {
+      if (pathExists(`${this.#stateRootOf(its)}/${id}`)) {
         // A dead owner's PID namespace died with it, and every container in it: its pids
         // name nothing (or someone else) here.
         if (here) await this.#killStale(its, id);
         await this.#delete(its, id);
         // Keep the bundle of a container that could not be deleted: the next run retries.
-        if (exists(`${this.#stateRootOf(its)}/${id}`)) continue;
+        if (pathExists(`${this.#stateRootOf(its)}/${id}`)) continue;
       }
-      if (exists(`${bundle}/rootfs`)) unmountAll(`${bundle}/rootfs`);
+      if (pathExists(`${bundle}/rootfs`)) unmountAll(`${bundle}/rootfs`);
       if (this.#removeBundle(bundle)) cleaned++;
     }
     try {
       for await (const entry of Deno.readDir(this.stateRoot)) {
         if (!entry.isDirectory || bundles.has(entry.name)) continue;
         // Started after the bundles were listed: not stale.
-        if (exists(`${this.bundlesDir}/${entry.name}`)) continue;
+        if (pathExists(`${this.bundlesDir}/${entry.name}`)) continue;
         this.#debug(`executor: deleting container ${entry.name}, which has no bundle`);
         // In img's own PID namespace, a container this process did not start ran in another
         // one, which its pids do not name.
