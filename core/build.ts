@@ -53,6 +53,9 @@ import {
   inlineCache,
 } from "./cache/mod.ts";
 import { span } from "./trace.ts";
+import type { Attestation, AttestationRequest } from "./attest/attestation.ts";
+import { provenanceAttestation, type ProvenanceMaterial } from "./attest/provenance.ts";
+import { sbomAttestation } from "./attest/sbom.ts";
 import type { Reference } from "./reference.ts";
 
 /** What a build needs. */
@@ -114,6 +117,11 @@ export interface BuildOptions {
   cacheFrom?: CacheImportSpec[];
   /** Caches to export (`--cache-to`), after the exporters. */
   cacheTo?: CacheExportSpec[];
+  /**
+   * Attestations to make (`--provenance`, `--sbom`): each platform's result carries them to the
+   * exporters, which attach them beside the image (none when not asked, as img's default).
+   */
+  attest?: AttestationRequest;
 }
 
 /** What a build produced. */
@@ -149,6 +157,8 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const { state, progress } = deps;
   const filename = options.frontendOptions.filename ?? "Dockerfile";
   const time = () => Date.now();
+  const startedOn = new Date();
+  const invocationId = crypto.randomUUID();
 
   const resolveImage = async (
     input: string,
@@ -203,12 +213,15 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 
   // Each base image is resolved once per build, however many stages use it.
   const resolved = new Map<string, ReturnType<typeof resolveImage>>();
+  // The base images by platform, for the provenance's materials.
+  const bases: { input: string; platform: Platform; image: ReturnType<typeof resolveImage> }[] = [];
   const resolveOnce = (ref: string, platform: Platform) => {
     const key = `${ref}|${platform.os}/${platform.architecture}/${platform.variant ?? ""}`;
     let p = resolved.get(key);
     if (!p) {
       p = resolveImage(ref, platform);
       resolved.set(key, p);
+      bases.push({ input: ref, platform, image: p });
     }
     return p;
   };
@@ -352,6 +365,21 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const responses: ExportResponse[] = [];
   // The final root filesystems stay visible (read-only views) while the exporters run.
   await withViews(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
+    const attestations = options.attest
+      ? await Promise.all(
+        platforms.map((platform, i) =>
+          makeAttestations(options, options.attest!, {
+            platform,
+            platforms,
+            rootfs: rootfses[i],
+            bases,
+            startedOn,
+            invocationId,
+            sourceDateEpoch: definitions[i].sourceDateEpoch,
+          })
+        ),
+      )
+      : undefined;
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
       const snapshot = solved[i].snapshot;
       const made = new Map<string, Promise<ResultLayer[]>>();
@@ -364,6 +392,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
+        ...(attestations?.[i].length ? { attestations: attestations[i] } : {}),
         layers: (layerOptions = {}) => {
           const o = layerOptions;
           const key = JSON.stringify([
@@ -405,6 +434,72 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   }
   const configs = definitions.map((d) => d.config);
   return { config: configs[0], configs, responses };
+}
+
+/** What {@linkcode makeAttestations} needs of one platform's build. */
+interface AttestationInput {
+  platform: Platform;
+  platforms: readonly Platform[];
+  rootfs: string;
+  bases: { input: string; platform: Platform; image: Promise<{ digest: string }> }[];
+  startedOn: Date;
+  invocationId: string;
+  sourceDateEpoch?: number;
+}
+
+/**
+ * The attestations of one platform's result: SLSA provenance (its materials are the base
+ * images resolved for this platform, or for a platform that is not a target, such as
+ * `$BUILDPLATFORM`) and the SBOM of its final root filesystem.
+ */
+async function makeAttestations(
+  options: BuildOptions,
+  request: AttestationRequest,
+  input: AttestationInput,
+): Promise<Attestation[]> {
+  const out: Attestation[] = [];
+  if (request.provenance) {
+    const materials: ProvenanceMaterial[] = [];
+    for (const base of input.bases) {
+      const forThis = platformMatches(base.platform, input.platform);
+      const forBuild = !input.platforms.some((p) => platformMatches(p, base.platform));
+      if (!forThis && !forBuild) continue;
+      const ref = parseReference(base.input);
+      const { digest } = await base.image;
+      const material = {
+        repository: repositoryName(ref),
+        ...(ref.tag ? { tag: ref.tag } : {}),
+        digest,
+        platform: formatPlatform(base.platform),
+      };
+      if (!materials.some((m) => m.digest === digest && m.platform === material.platform)) {
+        materials.push(material);
+      }
+    }
+    out.push(provenanceAttestation({
+      mode: request.provenance.mode,
+      frontend: request.frontend ?? "dockerfile.v0",
+      frontendOptions: options.frontendOptions,
+      platform: formatPlatform(input.platform),
+      materials,
+      invocationId: input.invocationId,
+      ...(request.provenance.builderId ? { builderId: request.provenance.builderId } : {}),
+      startedOn: input.startedOn,
+      finishedOn: new Date(),
+    }));
+  }
+  if (request.sbom) {
+    out.push(
+      await sbomAttestation(input.rootfs, {
+        ...(options.names[0] ? { imageName: options.names[0] } : {}),
+        created: input.sourceDateEpoch !== undefined
+          ? new Date(input.sourceDateEpoch * 1000)
+          : new Date(),
+        tool: `Tool: ${request.tool ?? "img"}`,
+      }),
+    );
+  }
+  return out;
 }
 
 /**

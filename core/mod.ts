@@ -227,6 +227,7 @@ export type {
   SaveRequest,
   StoredImage,
 } from "./exporter.ts";
+export type { Attestation } from "./attest/attestation.ts";
 export {
   type AttributeParseResult,
   type AttributeSchema,

@@ -36,9 +36,9 @@ export interface BuildxFlags {
   shmSize?: string;
   /** Refused for now. */
   ulimit: string[];
-  /** `--provenance`: only `false` (img makes no attestation). */
+  /** `--provenance`: parsed by `_attest_flags.ts`. */
   provenance?: string;
-  /** `--sbom`: only `false` (img makes no attestation). */
+  /** `--sbom`: parsed by `_attest_flags.ts`. */
   sbom?: string;
   /** Refused for now. */
   buildContext: string[];
@@ -65,11 +65,6 @@ export function refuseUnsupported(f: BuildxFlags): void {
   }
   if (f.shmSize !== undefined) throw notYet("--shm-size", "RUN steps get the runtime's /dev/shm");
   if (f.ulimit.length) throw notYet("--ulimit", "RUN steps inherit img's limits");
-  for (const [option, value] of [["--provenance", f.provenance], ["--sbom", f.sbom]] as const) {
-    if (value !== undefined && !/^(false|0)$/i.test(value)) {
-      throw notYet(option, `img attaches no attestations (${option}=false is accepted)`);
-    }
-  }
   for (const e of f.allow) {
     if (!ENTITLEMENTS.includes(e)) {
       throw new ImgError(`Invalid --allow "${e}": use ${ENTITLEMENTS.join(" or ")}`);

@@ -24,6 +24,8 @@ import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
 import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
+import { parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
+import { VERSION } from "../version.ts";
 import {
   applyOutputFlags,
   type BuildxFlags,
@@ -191,8 +193,11 @@ export function buildCommand() {
       collect,
       [] as string[],
     )
-    .option("--provenance <value>", "provenance attestation (only false: img attaches none)")
-    .option("--sbom <value>", "SBOM attestation (only false: img attaches none)")
+    .option(
+      "--provenance <value>",
+      "SLSA provenance attestation: true, false, mode=min|max[,builder-id=URL] (default: none)",
+    )
+    .option("--sbom <value>", "SPDX SBOM attestation: true or false (default: none)")
     .option(
       "--build-context <name=value>",
       "additional build context (not supported yet)",
@@ -266,6 +271,8 @@ export function buildCommand() {
           }; BuildKit's default is a network namespace of their own that can reach out`,
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
+        const attest = parseAttestFlags(opts.provenance, opts.sbom);
+        refuseUnattestedOutputs(attest, outputs);
         const exporters: ExporterInstance[] = [];
         for (const o of outputs) {
           const plugin = await loader.get("exporter", o.type);
@@ -346,6 +353,7 @@ export function buildCommand() {
               evaluateOnly: opts.check,
               cacheFrom,
               cacheTo,
+              ...(attest ? { attest: { ...attest, tool: `img-${VERSION}` } } : {}),
             },
           );
           display.done("FINISHED");

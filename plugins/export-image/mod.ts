@@ -52,14 +52,15 @@ export const imageExporter: Exporter = {
     };
     return {
       async export(result, ctx) {
-        const { manifest } = await exportImage(result, ctx, image);
+        // With attestations (--provenance, --sbom) the target is an index holding them.
+        const { manifest, target } = await exportImage(result, ctx, image, names);
         const stored = await ctx.content.readJSON(manifest.digest as Digest);
         const configDigest = (stored as { config: { digest: string } }).config.digest;
-        return await store(ctx, manifest, { "containerimage.config.digest": configDigest });
+        return await store(ctx, target, { "containerimage.config.digest": configDigest });
       },
       // Several platforms: one image index, stored and pushed under the names.
       async exportPlatforms(results, ctx) {
-        const { index } = await exportImageIndex(results, ctx, image);
+        const { index } = await exportImageIndex(results, ctx, image, names);
         return await store(ctx, index);
       },
     };

@@ -100,15 +100,16 @@ export const ociExporter: Exporter = {
     };
     return {
       async export(result, ctx): Promise<ExportResponse> {
-        const { manifest } = await exportImage(result, ctx, image);
         const names = imageNamesAttribute(opts.name, result.names);
-        return await write(ctx, names, manifest, image.indexAnnotations);
+        // With attestations (--provenance, --sbom) the target is an index holding them.
+        const { target } = await exportImage(result, ctx, image, names);
+        return await write(ctx, names, target, image.indexAnnotations);
       },
       // Several platforms: the layout's index.json points at one image index over them.
       async exportPlatforms(results, ctx): Promise<ExportResponse> {
         // annotation-index.* go into the image index, as BuildKit puts them, not index.json.
-        const { index } = await exportImageIndex(results, ctx, image);
         const names = imageNamesAttribute(opts.name, results[0].result.names);
+        const { index } = await exportImageIndex(results, ctx, image, names);
         return await write(ctx, names, index, {});
       },
     };
