@@ -42,8 +42,6 @@ Deno.test("flags img cannot honour yet are refused by name", () => {
     [{ addHost: ["a:1.1.1.1"] }, /^--add-host is not supported yet/],
     [{ shmSize: "1g" }, /^--shm-size is not supported yet/],
     [{ ulimit: ["nofile=1"] }, /^--ulimit is not supported yet/],
-    [{ provenance: "mode=max" }, /^--provenance is not supported yet/],
-    [{ sbom: "true" }, /^--sbom is not supported yet/],
     [{ network: "bridge" }, /^Invalid --network "bridge"/],
     [{ network: "host" }, /^--network=host needs --allow network\.host$/],
     [{ allow: ["device"] }, /^Invalid --allow "device"/],

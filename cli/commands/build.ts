@@ -22,7 +22,7 @@ import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
-import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
+import { parseCacheFrom, parseCacheTo, withInlineCacheArg } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
 import { parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
 import { VERSION } from "../version.ts";
@@ -245,9 +245,8 @@ export function buildCommand() {
         }
         const frontendOptions: Record<string, string> = { filename };
         if (opts.target) frontendOptions.target = opts.target;
-        for (const [k, v] of Object.entries(keyValues(opts.buildArg, "build argument", ctx.env))) {
-          frontendOptions[`build-arg:${k}`] = v;
-        }
+        const buildArgs = keyValues(opts.buildArg, "build argument", ctx.env);
+        for (const [k, v] of Object.entries(buildArgs)) frontendOptions[`build-arg:${k}`] = v;
         // SOURCE_DATE_EPOCH from the environment, as buildx passes it; a build arg wins.
         const epoch = ctx.env.SOURCE_DATE_EPOCH;
         if (
@@ -261,7 +260,7 @@ export function buildCommand() {
 
         // --cache-from/--cache-to: refused before building when malformed.
         const cacheFrom = parseCacheFrom(opts.cacheFrom);
-        const cacheTo = parseCacheTo(opts.cacheTo);
+        const cacheTo = withInlineCacheArg(parseCacheTo(opts.cacheTo), buildArgs);
         const setup = span("plugins, frontend, snapshotter, executor setup");
         const loader = await ctx.plugins();
         Object.assign(frontendOptions, frontendFlagOptions(flags));
