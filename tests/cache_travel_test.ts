@@ -7,6 +7,7 @@ import { startRegistry } from "./_util/registry.ts";
 import { type ProxiedRequest, startFaultProxy } from "./_util/fault_proxy.ts";
 import { pushBusybox } from "./_util/busybox.ts";
 import { img, imgOk, removeTree, run } from "./_util/img.ts";
+import { allCached, stepStatus } from "./_util/steps.ts";
 
 const DOCKERFILE = `ARG BASE
 FROM \${BASE} AS build
@@ -34,35 +35,6 @@ async function writeContext(dir: string, files: Record<string, string>): Promise
 
 function contextFiles(c = "c\n"): Record<string, string> {
   return { Dockerfile: DOCKERFILE, "a.txt": "a\n", "b.txt": "b\n", "c.txt": c };
-}
-
-/**
- * Asserts that no step ran: every step printed is CACHED (the solver stops at the first cached
- * step on each path, so a build whose last step is cached prints only that one).
- */
-function allCached(stderr: string): void {
-  const steps = stepStatus(stderr);
-  ok(steps.size >= 1, stderr);
-  ok([...steps.values()].every((s) => s === "CACHED"), stderr);
-  ok(!/^#\d+ \[[^\]]*\d+\/\d+\] RUN [^\n]*\n#\d+ DONE/m.test(stderr), stderr);
-}
-
-/** The status of each build step in plain progress output: step name -> CACHED or DONE. */
-function stepStatus(stderr: string): Map<string, string> {
-  const names = new Map<string, string>();
-  const out = new Map<string, string>();
-  for (const line of stderr.split("\n")) {
-    const named = line.match(/^#(\d+) (\[[^\]]*\d+\/\d+\] .*)$/);
-    if (named && !names.has(named[1])) {
-      names.set(named[1], named[2]);
-      continue;
-    }
-    const status = line.match(/^#(\d+) (CACHED|DONE|ERROR)/);
-    if (status && names.has(status[1])) out.set(names.get(status[1])!, status[2]);
-  }
-  // FROM lines are the base image, not a cached step.
-  for (const k of [...out.keys()]) if (/\] FROM /.test(k)) out.delete(k);
-  return out;
 }
 
 function builtDigest(stdout: string): string {
