@@ -340,8 +340,8 @@ RUN date +%s%N > /second.txt
         [["--add-host", "a:1.2.3.4"], /^img: --add-host is not supported yet/],
         [["--shm-size", "1g"], /^img: --shm-size is not supported yet/],
         [["--ulimit", "nofile=1024"], /^img: --ulimit is not supported yet/],
-        [["--provenance", "mode=max"], /^img: --provenance is not supported yet/],
-        [["--sbom", "true"], /^img: --sbom is not supported yet/],
+        [["--provenance", "mode=full"], /^img: Invalid --provenance mode "full"/],
+        [["--sbom", "generator=x/y"], /^img: --sbom generator=x\/y cannot run/],
         [["--network", "host"], /^img: --network=host needs --allow network\.host$/],
         [["--allow", "device"], /^img: Invalid --allow "device"/],
       ] as const

@@ -214,6 +214,7 @@ export function buildCommand() {
           : [],
       };
       refuseUnsupported(flags);
+      const attest = parseAttestFlags(opts.provenance, opts.sbom);
       refuseRemoteContext(path);
       const ctx = contextOf(cmd);
       // RUN steps and file ownership need root of a user namespace: re-run inside one.
@@ -270,7 +271,6 @@ export function buildCommand() {
           }; BuildKit's default is a network namespace of their own that can reach out`,
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
-        const attest = parseAttestFlags(opts.provenance, opts.sbom);
         refuseUnattestedOutputs(attest, outputs);
         const exporters: ExporterInstance[] = [];
         for (const o of outputs) {
