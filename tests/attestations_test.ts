@@ -10,7 +10,7 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
-import { pushBusybox } from "./_util/busybox.ts";
+import { pushBusybox, pushBusyboxIndex } from "./_util/busybox.ts";
 import { img, imgOk, removeTree, run } from "./_util/img.ts";
 import { allCached } from "./_util/steps.ts";
 
@@ -64,17 +64,20 @@ interface Env {
   secretFile: string;
 }
 
+/** The layer that makes busybox look like Debian: a dpkg status file and os-release. */
+const DEBIANISH = [
+  { path: "var", type: "dir" as const },
+  { path: "var/lib", type: "dir" as const },
+  { path: "var/lib/dpkg", type: "dir" as const },
+  { path: "var/lib/dpkg/status", content: DPKG_STATUS },
+  { path: "etc/os-release", content: 'ID=debian\nVERSION_ID="12"\n' },
+];
+
 async function withEnv(fn: (e: Env) => Promise<void>): Promise<void> {
   await using registry = await startRegistry();
   // The base image has a dpkg status file, as a Debian image does.
   const pushed = await pushBusybox(registry.host, "library/debianish", "latest", {
-    extraLayers: [[
-      { path: "var", type: "dir" },
-      { path: "var/lib", type: "dir" },
-      { path: "var/lib/dpkg", type: "dir" },
-      { path: "var/lib/dpkg/status", content: DPKG_STATUS },
-      { path: "etc/os-release", content: 'ID=debian\nVERSION_ID="12"\n' },
-    ]],
+    extraLayers: [DEBIANISH],
   });
   const tmp = await Deno.makeTempDir({ prefix: "img-attest-" });
   try {
@@ -308,6 +311,67 @@ Deno.test("--provenance=true (mode=min) leaves out build args; -o type=oci carri
     // skopeo reads the layout and picks the image, not the attestation manifest.
     const inspected = JSON.parse(await run(["skopeo", "inspect", `oci:${layout}:v1`]));
     equal(inspected.Layers.length, 3);
+  });
+});
+
+Deno.test("several platforms: one index, each image's attestation manifest after the images", async () => {
+  await withEnv(async (e) => {
+    // Both platforms' bases hold the host's busybox; no RUN step, so no emulator is needed.
+    const base = await pushBusyboxIndex(e.host, "library/debianish-multi", "latest", {
+      extraLayers: [DEBIANISH],
+    });
+    await Deno.writeTextFile(`${e.ctx}/Dockerfile`, "ARG BASE\nFROM ${BASE}\nCOPY hello /hello\n");
+    await Deno.writeTextFile(`${e.ctx}/hello`, "hi\n");
+    const image = `${e.host}/app/multi:v1`;
+    await imgOk(
+      [
+        "build",
+        "--no-console",
+        "--build-arg",
+        `BASE=${base.reference}`,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--provenance=mode=min",
+        "--sbom=true",
+        "-t",
+        image,
+        "--push",
+        e.ctx,
+      ],
+      { state: `${e.tmp}/state`, env: ENV },
+    );
+    const index = await rawManifest(`docker://${image}`);
+    equal(index.manifests.length, 4, JSON.stringify(index));
+    const images = index.manifests.slice(0, 2);
+    deepEqual(images.map((m: Json) => m.platform.architecture), ["amd64", "arm64"]);
+    for (const [i, entry] of index.manifests.slice(2).entries()) {
+      deepEqual(entry.platform, { architecture: "unknown", os: "unknown" });
+      equal(entry.annotations["vnd.docker.reference.digest"], images[i].digest);
+      const manifest = await rawManifest(`docker://${e.host}/app/multi@${entry.digest}`);
+      const statements = await Promise.all(
+        manifest.layers.map(async (l: Json) =>
+          JSON.parse(await blob(e.host, "app/multi", l.digest))
+        ),
+      );
+      const provenance = statements.find((s) => s.predicateType.includes("slsa"));
+      equal(`sha256:${provenance.subject[0].digest.sha256}`, images[i].digest);
+      match(
+        provenance.subject[0].name,
+        new RegExp(`platform=linux%2F${images[i].platform.architecture}`),
+      );
+      equal(
+        provenance.predicate.invocation.environment.platform,
+        `linux/${images[i].platform.architecture}`,
+      );
+      // The material is the base image of the same platform.
+      const baseDigest = base.index!.manifests[i].digest.split(":")[1];
+      ok(
+        provenance.predicate.materials.some((m: Json) => m.digest.sha256 === baseDigest),
+        JSON.stringify(provenance.predicate.materials),
+      );
+      const sbom = statements.find((s) => s.predicateType === "https://spdx.dev/Document");
+      equal(sbomPackages(sbom).length, 2);
+    }
   });
 });
 
