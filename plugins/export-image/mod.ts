@@ -3,7 +3,9 @@
  * `-t` does): stores the built image under each name in the local image store, and pushes it
  * when asked. It takes the image attributes of `@img/core` (`compression=gzip|zstd|uncompressed`,
  * `compression-level`, `force-compression`, `oci-mediatypes=false` for a Docker schema 2
- * manifest, `rewrite-timestamp`, `annotation.<key>=<value>`).
+ * manifest, `rewrite-timestamp`, `annotation.<key>=<value>`). With `--provenance`/`--sbom` the
+ * stored and pushed image is an index of the image manifest and its attestation manifest, as
+ * buildx pushes it (`@img/core/export`'s `exportImage`).
  *
  * @module
  */

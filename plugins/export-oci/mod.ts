@@ -14,6 +14,9 @@
  * the tag, so `skopeo copy oci-archive:image.tar:latest ...` finds it. The archive is written
  * by {@linkcode writeOciArchive} into a temporary file renamed into place when complete.
  *
+ * With `--provenance`/`--sbom`, `index.json` points at an image index of the image manifest and
+ * its attestation manifest, as BuildKit's OCI exporter writes it.
+ *
  * `img save --format oci IMAGE...` is this exporter applied to stored images
  * ({@linkcode ociExporter}'s `saveImages`): the same writer, with default attributes
  * (Docker manifests converted to OCI media types, no index annotations).
