@@ -352,7 +352,16 @@ export function buildCommand() {
               evaluateOnly: opts.check,
               cacheFrom,
               cacheTo,
-              ...(attest ? { attest: { ...attest, tool: `img-${VERSION}` } } : {}),
+              ...(attest
+                ? {
+                  attest: {
+                    ...attest,
+                    tool: `img-${VERSION}`,
+                    // BuildKit's name of its Dockerfile frontend, in the provenance.
+                    frontend: chosen.name === "dockerfile" ? "dockerfile.v0" : chosen.name,
+                  },
+                }
+                : {}),
             },
           );
           display.done("FINISHED");
