@@ -10,7 +10,7 @@
  * @module
  */
 import { ImgError } from "@img/core";
-import type { AttestationRequest } from "@img/core/attest";
+import { type AttestationRequest, attestationsNotHeld } from "@img/core/attest";
 import { splitCsv } from "./_outputs.ts";
 import type { OutputSpec } from "./_outputs.ts";
 
@@ -103,13 +103,12 @@ export function refuseUnattestedOutputs(
   if (!request) return;
   for (const o of outputs) {
     if (o.type === "docker") {
-      throw new ImgError(
-        "type=docker cannot hold attestations (a docker archive has no image index): use type=oci or type=image, or drop --provenance and --sbom",
-      );
+      throw attestationsNotHeld(o.type, "a docker archive has no image index");
     }
     if (o.type === "local" || o.type === "tar") {
-      throw new ImgError(
-        `type=${o.type} cannot hold attestations yet: use type=oci or type=image, or drop --provenance and --sbom`,
+      throw attestationsNotHeld(
+        o.type,
+        "it writes files only, img writes no attestation files yet",
       );
     }
   }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ImgError } from "../errors.ts";
 
 /** The in-toto statement type BuildKit writes. */
 export const IN_TOTO_STATEMENT_TYPE = "https://in-toto.io/Statement/v0.1";
@@ -99,4 +100,14 @@ export function dockerPurl(repository: string, tag: string | undefined, platform
   return `pkg:docker/${path}${version}${
     platform ? `?platform=${encodeURIComponent(platform)}` : ""
   }`;
+}
+
+/**
+ * The error for an output that cannot hold attestations (`type=docker`: a docker archive has
+ * no image index, so buildx refuses it too), naming the output type and why.
+ */
+export function attestationsNotHeld(type: string, why: string): ImgError {
+  return new ImgError(
+    `type=${type} cannot hold attestations (${why}): use type=oci or type=image, or drop --provenance and --sbom`,
+  );
 }

@@ -4,7 +4,23 @@
  *
  * @module
  */
-export * from "./attestation.ts";
+export {
+  type Attestation,
+  ATTESTATION_MANIFEST_TYPE,
+  type AttestationRequest,
+  attestationsNotHeld,
+  dockerPurl,
+  IN_TOTO_MEDIA_TYPE,
+  IN_TOTO_STATEMENT_TYPE,
+  type InTotoStatement,
+  inTotoStatement,
+  type InTotoSubject,
+  PREDICATE_TYPE_ANNOTATION,
+  REFERENCE_DIGEST_ANNOTATION,
+  REFERENCE_TYPE_ANNOTATION,
+  SLSA_PROVENANCE_V02,
+  SPDX_DOCUMENT,
+} from "./attestation.ts";
 export {
   BUILDKIT_BUILD_TYPE,
   provenanceAttestation,
