@@ -10,21 +10,22 @@
  * `deno task validate:k8s` runs this file alone.
  */
 import { deepEqual, equal, match, ok, throws } from "node:assert/strict";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseAllDocuments } from "yaml";
+import { join } from "node:path";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { configFilePath } from "../plugins/credentials-docker/config_file.ts";
 import { defaultStateDir } from "../core/state/state_dir.ts";
 import { parseCacheFrom, parseCacheTo } from "../cli/commands/_cache_flags.ts";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const DIR = join(ROOT, "deploy", "kubernetes");
-
-/** A manifest document, as parsed from YAML. */
-type Doc = Record<string, unknown> & { apiVersion: string; kind: string };
+import { ROOT } from "./_util/img.ts";
+import {
+  type Container,
+  type Doc,
+  flagValues,
+  jobPods,
+  loadManifests,
+  type PodSpec,
+} from "./_util/kubernetes.ts";
 
 /** Each kind the manifests use: its model (validator) and the module and interface of its type. */
 const KINDS: Record<string, {
@@ -36,29 +37,6 @@ const KINDS: Record<string, {
   "v1/Secret": { model: Secret, module: "v1/Secret", type: "ISecret" },
   "batch/v1/Job": { model: Job, module: "batch/v1/Job", type: "IJob" },
 };
-
-/** The documents of every manifest file, and of every YAML block of the README. */
-async function manifests(): Promise<{ source: string; doc: Doc }[]> {
-  const out: { source: string; doc: Doc }[] = [];
-  const add = (source: string, text: string) => {
-    for (const parsed of parseAllDocuments(text)) {
-      if (parsed.errors.length) throw new Error(`${source}: ${parsed.errors[0].message}`);
-      const doc = parsed.toJS();
-      if (doc !== null) out.push({ source, doc });
-    }
-  };
-  for await (const e of Deno.readDir(DIR)) {
-    if (/\.ya?ml$/.test(e.name)) add(e.name, await Deno.readTextFile(join(DIR, e.name)));
-  }
-  const readme = await Deno.readTextFile(join(DIR, "README.md"));
-  // Fenced blocks, also indented ones in a list item (the indent is taken off each line).
-  const blocks = [...readme.matchAll(/^( *)```yaml\n([\s\S]*?)^\1```$/gm)];
-  for (const [i, [, indent, body]] of blocks.entries()) {
-    const text = body.split("\n").map((l) => l.startsWith(indent) ? l.slice(indent.length) : l);
-    add(`README.md block ${i + 1}`, text.join("\n"));
-  }
-  return out.sort((a, b) => a.source.localeCompare(b.source));
-}
 
 /** Validates `doc` against its kind's OpenAPI schema; throws with the schema's complaints. */
 function validate(doc: Doc): void {
@@ -100,46 +78,8 @@ async function strictFields(docs: Doc[]): Promise<{ ok: boolean; output: string 
   }
 }
 
-type Container = {
-  name: string;
-  image: string;
-  args?: string[];
-  env?: { name: string; value?: string }[];
-  securityContext?: Record<string, unknown>;
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
-};
-type PodSpec = {
-  hostUsers?: boolean;
-  securityContext?: Record<string, unknown>;
-  initContainers?: Container[];
-  containers: Container[];
-  volumes?: Record<string, unknown>[];
-};
-
-function jobs(all: { source: string; doc: Doc }[]) {
-  return all.filter((m) => m.doc.kind === "Job").map((m) => {
-    const template = (m.doc.spec as { template: Record<string, unknown> }).template;
-    return {
-      source: m.source,
-      annotations: ((template.metadata as { annotations?: Record<string, string> })
-        ?.annotations) ?? {},
-      pod: template.spec as PodSpec,
-    };
-  });
-}
-
-/** The value of each `--flag VALUE` / `--flag=VALUE` in `args`. */
-function flagValues(args: string[], flag: string): string[] {
-  const out: string[] = [];
-  args.forEach((a, i) => {
-    if (a === flag) out.push(args[i + 1]);
-    else if (a.startsWith(`${flag}=`)) out.push(a.slice(flag.length + 1));
-  });
-  return out;
-}
-
 Deno.test("every manifest in deploy/kubernetes and its README validates against the Kubernetes OpenAPI schemas", async () => {
-  const all = await manifests();
+  const all = await loadManifests();
   const files = new Set(all.map((m) => m.source));
   for (
     const f of ["build-context.yaml", "build-from-configmap.yaml", "build-from-git.yaml"]
@@ -157,7 +97,7 @@ Deno.test("every manifest in deploy/kubernetes and its README validates against 
 });
 
 Deno.test("the validators catch mistakes: a wrong type, a missing required field, a bad enum, an unknown field", async () => {
-  const job = (await manifests()).find((m) => m.source === "build-from-configmap.yaml")!.doc;
+  const job = (await loadManifests()).find((m) => m.source === "build-from-configmap.yaml")!.doc;
   const mutate = (fn: (pod: PodSpec) => void): Doc => {
     const copy = structuredClone(job);
     fn((copy.spec as { template: { spec: PodSpec } }).template.spec);
@@ -190,8 +130,8 @@ Deno.test("the validators catch mistakes: a wrong type, a missing required field
 });
 
 Deno.test("the build jobs push with a registry cache, read credentials and state where img looks, and run unprivileged", async () => {
-  const all = await manifests();
-  const found = jobs(all);
+  const all = await loadManifests();
+  const found = jobPods(all);
   equal(found.length, 2, "a ConfigMap job and a git job");
   const configMaps = new Set(
     all.filter((m) => m.doc.kind === "ConfigMap").map((m) =>
@@ -269,9 +209,6 @@ Deno.test("the build jobs push with a registry cache, read credentials and state
     equal(annotations["container.apparmor.security.beta.kubernetes.io/img"], "unconfined");
     if (sc.procMount === "Unmasked") equal(pod.hostUsers, false, `${source}: Unmasked needs it`);
     equal(pod.hostUsers, false, `${source}: a user namespace`);
-    ok(
-      (img as { resources?: { limits?: { memory?: string } } }).resources?.limits?.memory,
-      `${source}: a memory limit`,
-    );
+    ok(img.resources?.limits?.memory, `${source}: a memory limit`);
   }
 });
