@@ -511,6 +511,16 @@ Deno.test("imported cache records: img du lists them (lazy ones at 0B), later bu
     const again = await imgOk(buildArgs(base, ctxB, "-t", "hello"), { state: stateB, env: ENV });
     allCached(again.stderr);
 
+    // Records used within the hour, or that fit in --keep-storage, stay.
+    await imgOk(
+      ["prune", "-f", "-a", "--filter", "type=cache.imported", "--filter", "until=1h"],
+      { state: stateB },
+    );
+    await imgOk(
+      ["prune", "-f", "-a", "--filter", "type=cache.imported", "--keep-storage", "10GB"],
+      { state: stateB },
+    );
+    equal((await duRecords(stateB, "cache.imported")).length, 8);
     // prune without -a keeps the records whose layers the image "hello" holds; -a removes all.
     const pruned = await imgOk(["prune", "-f", "--filter", "type=cache.imported"], {
       state: stateB,
