@@ -285,13 +285,15 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     }
   }
   for (const p of foreign.values()) await checkEmulation(p);
-  // --cache-from: a source that cannot be read is a warning.
+  // --cache-from: a source that cannot be read is a warning. Records earlier builds imported
+  // into this state are found too.
   let imports: BuildCacheImports | undefined;
-  if (options.cacheFrom?.length && !options.noCache) {
-    imports = await importBuildCache(options.cacheFrom, {
+  if (!options.noCache) {
+    imports = await importBuildCache(options.cacheFrom ?? [], {
       content: state.content,
       registry: deps.registry,
       progress,
+      db: state.db,
     });
   }
   const solver = new GraphSolver({

@@ -82,6 +82,17 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE layers;
    ALTER TABLE layer_variants RENAME TO layers;
    CREATE INDEX layers_digest ON layers(digest);`,
+  // Cache records imported with `--cache-from` that a build used: the step's key, its layers
+  // (fetched only when needed) and the source they come from, so `img du`/`img prune` see them
+  // and later builds in this state reuse them.
+  `CREATE TABLE imported_cache (
+     key TEXT PRIMARY KEY,
+     description TEXT NOT NULL,
+     source TEXT NOT NULL,
+     layers TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_used INTEGER NOT NULL
+   );`,
 ];
 
 /** The schema version this img writes. */
