@@ -375,10 +375,11 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
       const snapshot = solved[i].snapshot;
       const made = new Map<string, Promise<ResultLayer[]>>();
+      const config = definition.sourceDateEpoch === undefined
+        ? createdWithResult(definition.config, solver.cache.createdAt(solved[i].cacheKey))
+        : definition.config;
       const result: ExportResult = {
-        config: inline
-          ? { ...definition.config, [INLINE_CACHE_FIELD]: inline } as ImageConfig
-          : definition.config,
+        config: inline ? { ...config, [INLINE_CACHE_FIELD]: inline } as ImageConfig : config,
         names: options.names,
         // Read only by the exporters that need the files (without the namespace, it throws).
         get rootfs() {
@@ -428,6 +429,25 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   }
   const configs = definitions.map((d) => d.config);
   return { config: configs[0], configs, responses };
+}
+
+/**
+ * `config` with the time of this build (its `created`, and that of the history entries the
+ * build added) replaced by `resultCreated`, when the result's cache record was made. As
+ * BuildKit: a rebuild with nothing changed makes the same image (the same ID), not a new one
+ * that differs only in its time; with SOURCE_DATE_EPOCH the times are already fixed.
+ */
+function createdWithResult(config: ImageConfig, resultCreated?: Date): ImageConfig {
+  const now = config.created;
+  if (!resultCreated || !now) return config;
+  const created = resultCreated.toISOString();
+  return {
+    ...config,
+    created,
+    ...(config.history
+      ? { history: config.history.map((h) => (h.created === now ? { ...h, created } : h)) }
+      : {}),
+  };
 }
 
 /**

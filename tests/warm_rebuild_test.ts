@@ -92,3 +92,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "without SOURCE_DATE_EPOCH a rebuild with nothing changed makes the same image, as BuildKit",
+  ignore: ROOT,
+  async fn() {
+    // Recorded from BuildKit in Debian's docker.io 20.10 engine: two builds of one Dockerfile
+    // a second apart write the same --iidfile, the image's Created that of the first build.
+    await using registry = await startRegistry();
+    await pushBusybox(registry.host, "library/busybox", "latest");
+    const tmp = await Deno.makeTempDir({ prefix: "img-warm-id-" });
+    try {
+      const ctx = `${tmp}/ctx`;
+      await Deno.mkdir(ctx);
+      await Deno.writeTextFile(
+        `${ctx}/Dockerfile`,
+        dockerfile(`${registry.host}/library/busybox:latest`),
+      );
+      await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
+      await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
+      const opts = { state: `${tmp}/state`, env: { IMG_NAMESPACE: "always" } };
+      const build = () => imgOk(["build", "--no-console", "-t", "same", ctx], opts);
+      const first = digestOf((await build()).stdout);
+      await new Promise((r) => setTimeout(r, 1100));
+      equal(digestOf((await build()).stdout), first, "entering the namespace");
+      delete (opts.env as Record<string, string>).IMG_NAMESPACE;
+      equal(digestOf((await build()).stdout), first, "without the namespace");
+      await Deno.writeTextFile(`${ctx}/b.txt`, "b2\n");
+      ok(digestOf((await build()).stdout) !== first, "a change makes another image");
+    } finally {
+      await removeTree(tmp);
+    }
+  },
+});
