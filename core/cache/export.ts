@@ -19,6 +19,7 @@ import type { BuildCacheImports } from "./imports.ts";
 import { saveLocalCache } from "./local_cache.ts";
 import { saveRegistryCache } from "./registry_cache.ts";
 import type { CacheExportSpec } from "./spec.ts";
+import { isNamespaceNeeded } from "../rootless/without_namespace.ts";
 
 /** What exporting the cache needs. */
 export interface CacheExportDeps {
@@ -118,6 +119,7 @@ export async function exportBuildCache(
       });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
+      if (isNamespaceNeeded(e)) throw e; // not a failure: the build goes on in the namespace
       if (!spec.ignoreError) {
         throw new ImgError(
           `Exporting the build cache failed: ${message} (add ignore-error=true to --cache-to to build anyway)`,

@@ -44,6 +44,7 @@ import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { SshAgents } from "./ssh.ts";
 import { span } from "../trace.ts";
+import { isNamespaceNeeded } from "../rootless/without_namespace.ts";
 
 /** What the solver works with. */
 export interface SolverDeps {
@@ -265,6 +266,7 @@ class SolveRun {
   async need(r: Result): Promise<Ready> {
     if (r.kind !== "remote") return r;
     r.snapshot ??= this.#materialize(r.record).catch(async (e) => {
+      if (isNamespaceNeeded(e)) throw e;
       // A cache source that fails now is a warning: the step runs instead.
       this.progress.write({
         type: "warning",
