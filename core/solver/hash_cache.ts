@@ -10,9 +10,11 @@
  *
  * Racily clean files (git's term): a file modified again within the timestamp granularity after
  * it was hashed keeps the times it was hashed with. An entry is therefore trusted only when the
- * file's mtime and ctime are older than the moment the entry was recorded by more than
- * {@linkcode RACY_MARGIN_NS} (which covers file systems with one- and two-second timestamps and
- * the kernel's coarse clock); a younger file is hashed again until it has aged.
+ * file's mtime and ctime are older than the moment the entry was recorded by more than a margin
+ * ({@linkcode racyMarginNs}): {@linkcode FINE_MARGIN_NS} on file systems with sub-millisecond
+ * timestamps (it covers the kernel's coarse clock, a tick behind the real one), and
+ * {@linkcode COARSE_MARGIN_NS} where times are whole milliseconds or seconds (FAT has two-second
+ * mtimes). A younger file is hashed again until it has aged.
  *
  * The database work is batched: the entries of a context are read in one query the first time a
  * process needs them, and new entries are written in one transaction by
@@ -26,8 +28,20 @@ import type { StateDB } from "../state/db.ts";
 
 export type { FileStamp } from "../libc.ts";
 
-/** How much older than its entry a file's mtime and ctime must be for the entry to be trusted. */
-export const RACY_MARGIN_NS = 2_000_000_000n;
+/** The racy margin for times with sub-millisecond digits (a few kernel clock ticks). */
+export const FINE_MARGIN_NS = 100_000_000n;
+/** The racy margin for times in whole milliseconds or seconds (coarse file systems). */
+export const COARSE_MARGIN_NS = 2_000_000_000n;
+
+/**
+ * How much older than its entry a file's mtime and ctime must be for the entry to be trusted:
+ * {@linkcode COARSE_MARGIN_NS} when both times are whole milliseconds (a file system with
+ * coarse timestamps; a fine one gives that once in 10^12), else {@linkcode FINE_MARGIN_NS}.
+ */
+export function racyMarginNs(stamp: Pick<FileStamp, "mtimeNs" | "ctimeNs">): bigint {
+  const coarse = stamp.mtimeNs % 1_000_000n === 0n && stamp.ctimeNs % 1_000_000n === 0n;
+  return coarse ? COARSE_MARGIN_NS : FINE_MARGIN_NS;
+}
 
 /** The most entries the table keeps; beyond it, the oldest recorded go. */
 export const MAX_ENTRIES = 500_000;
@@ -42,9 +56,9 @@ export interface HashEntry {
   recordedNs: bigint;
 }
 
-/** The current time in nanoseconds since the epoch. */
+/** The current time (the real-time clock file times come from), nanoseconds since the epoch. */
 export function nowNs(): bigint {
-  return BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+  return BigInt(Date.now()) * 1_000_000n;
 }
 
 /** SQLite integers are signed 64-bit: device and inode numbers are compared as such. */
@@ -52,7 +66,7 @@ const i64 = (n: bigint) => BigInt.asIntN(64, n);
 
 /**
  * Whether `entry` holds the digest of the file now stamped `stamp`: same device, inode, size,
- * mtime and ctime, and both times older than the entry by more than {@linkcode RACY_MARGIN_NS}.
+ * mtime and ctime, and both times older than the entry by more than {@linkcode racyMarginNs}.
  */
 export function isTrusted(entry: HashEntry, stamp: FileStamp): boolean {
   const e = entry.stamp;
@@ -60,7 +74,7 @@ export function isTrusted(entry: HashEntry, stamp: FileStamp): boolean {
     i64(e.dev) !== i64(stamp.dev) || i64(e.ino) !== i64(stamp.ino) || e.size !== stamp.size ||
     e.mtimeNs !== stamp.mtimeNs || e.ctimeNs !== stamp.ctimeNs
   ) return false;
-  const limit = entry.recordedNs - RACY_MARGIN_NS;
+  const limit = entry.recordedNs - racyMarginNs(stamp);
   return stamp.mtimeNs < limit && stamp.ctimeNs < limit;
 }
 

@@ -3,11 +3,13 @@ import { lstatStamp } from "../libc.ts";
 import { StateDB } from "../state/db.ts";
 import {
   clearContextHashes,
+  COARSE_MARGIN_NS,
   ContextHashCache,
   type FileStamp,
+  FINE_MARGIN_NS,
   isTrusted,
   nowNs,
-  RACY_MARGIN_NS,
+  racyMarginNs,
 } from "./hash_cache.ts";
 
 const SECOND = 1_000_000_000n;
@@ -28,7 +30,7 @@ async function fixture(): Promise<{ dir: string; db: StateDB } & Disposable> {
 
 /** When the entry of `stamp` is recorded long enough after the file's last change. */
 const aged = (stamp: FileStamp) =>
-  (stamp.mtimeNs > stamp.ctimeNs ? stamp.mtimeNs : stamp.ctimeNs) + RACY_MARGIN_NS + SECOND;
+  (stamp.mtimeNs > stamp.ctimeNs ? stamp.mtimeNs : stamp.ctimeNs) + COARSE_MARGIN_NS + SECOND;
 
 const count = (db: StateDB) => db.get<{ n: number }>("SELECT count(*) AS n FROM context_hashes")!.n;
 
@@ -83,12 +85,25 @@ Deno.test("hash cache: racily clean entries (times not older than the record) ar
   cache.flush();
   assert.equal(count(f.db), 0, "an entry that can never be trusted is not written");
   // Within the margin is still racy; beyond it is trusted.
-  assert.ok(!isTrusted({ stamp, digest: "d", recordedNs: stamp.mtimeNs + RACY_MARGIN_NS }, stamp));
-  assert.ok(!isTrusted({ stamp, digest: "d", recordedNs: stamp.ctimeNs + RACY_MARGIN_NS }, stamp));
+  const margin = racyMarginNs(stamp);
+  assert.ok(!isTrusted({ stamp, digest: "d", recordedNs: stamp.mtimeNs + margin }, stamp));
+  assert.ok(!isTrusted({ stamp, digest: "d", recordedNs: stamp.ctimeNs + margin }, stamp));
   assert.ok(isTrusted({ stamp, digest: "d", recordedNs: aged(stamp) }, stamp));
   // An entry whose times are later than its record (a clock set back) is not trusted either.
   const late = { ...stamp, mtimeNs: nowNs() + 10n * SECOND };
   assert.ok(!isTrusted({ stamp: late, digest: "d", recordedNs: nowNs() }, late));
+});
+
+Deno.test("hash cache: whole-second or whole-millisecond times get the coarse margin", () => {
+  const fine = { mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 1_700_000_000_123_456_790n };
+  assert.equal(racyMarginNs(fine), FINE_MARGIN_NS);
+  assert.equal(racyMarginNs({ ...fine, mtimeNs: 1_700_000_000_000_000_000n }), FINE_MARGIN_NS);
+  const seconds = { mtimeNs: 1_700_000_000_000_000_000n, ctimeNs: 1_700_000_002_000_000_000n };
+  assert.equal(racyMarginNs(seconds), COARSE_MARGIN_NS);
+  const stamp: FileStamp = { ...seconds, dev: 1n, ino: 1n, size: 1, isFile: true };
+  // FAT: a write 1.5 s after the hash keeps the two-second mtime it was hashed with.
+  assert.ok(!isTrusted({ stamp, digest: "d", recordedNs: seconds.ctimeNs + SECOND }, stamp));
+  assert.ok(isTrusted({ stamp, digest: "d", recordedNs: seconds.ctimeNs + 3n * SECOND }, stamp));
 });
 
 Deno.test("hash cache: a rewrite with the same size and mtime restored is seen through ctime", async () => {
