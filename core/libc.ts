@@ -807,7 +807,16 @@ export interface FileStamp {
 
 /** lstat through statx(2), with the nanoseconds that `Deno.FileInfo` rounds away. */
 export function lstatStamp(path: string): FileStamp {
+  return stampOf(statxView(path));
+}
+
+/** lstat through one statx(2): the `Deno.FileInfo` and the {@linkcode FileStamp}. */
+export function lstatWithStamp(path: string): [Deno.FileInfo, FileStamp] {
   const v = statxView(path);
+  return [infoOf(v), stampOf(v)];
+}
+
+function stampOf(v: DataView): FileStamp {
   return {
     dev: makedev(v.getUint32(136, true), v.getUint32(140, true)),
     ino: v.getBigUint64(32, true),
@@ -820,7 +829,10 @@ export function lstatStamp(path: string): FileStamp {
 
 /** lstat through statx(2), as a `Deno.FileInfo`. */
 export function lstat(path: string): Deno.FileInfo {
-  const v = statxView(path);
+  return infoOf(statxView(path));
+}
+
+function infoOf(v: DataView): Deno.FileInfo {
   const mode = v.getUint16(28, true);
   const type = mode & S_IFMT;
   return {

@@ -24,7 +24,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { Digest } from "../digest.ts";
 import * as exact from "../fs/exact.ts";
 import { lstatOrUndefined } from "../layer/_path.ts";
-import { lstatStamp } from "../libc.ts";
+import { type FileStamp, lstatStamp, lstatWithStamp } from "../libc.ts";
 import { EntryFilter, readDirSorted, resolveSource, SourceNotFoundError } from "./_source.ts";
 import { ContextHashCache, nowNs } from "./hash_cache.ts";
 import { add, count, span, start } from "../trace.ts";
@@ -80,6 +80,8 @@ interface FileRecord {
   host: string;
   rel: string;
   size: number;
+  /** The stamp the walk saw, if it took one. */
+  stamp?: FileStamp;
 }
 
 function typeOf(info: Deno.FileInfo): string {
@@ -104,7 +106,14 @@ class Summer {
   }
 
   /** Records one entry: its path, type, mode and content (a file's once it is known). */
-  entry(kind: string, path: string, host: string, info: Deno.FileInfo, withMode = true): void {
+  entry(
+    kind: string,
+    path: string,
+    host: string,
+    info: Deno.FileInfo,
+    withMode = true,
+    stamp?: FileStamp,
+  ): void {
     let payload = "";
     if (info.isSymlink) payload = exact.readLink(host);
     else if (info.isCharDevice || info.isBlockDevice) payload = `${info.rdev}`;
@@ -117,7 +126,7 @@ class Summer {
       : host.startsWith(`${this.root}/`)
       ? host.slice(this.root.length + 1)
       : host;
-    const file = { fields, host, rel, size: info.size };
+    const file = { fields, host, rel, size: info.size, stamp };
     this.#records.push(file);
     this.#files.push(file);
   }
@@ -130,8 +139,9 @@ class Summer {
       const decision = filter.check(childRel, childRootRel, entry.isDirectory);
       if (decision === "skip") continue;
       const childHost = `${host}/${entry.name}`;
-      const info = exact.lstat(childHost);
-      this.entry("entry", childRel, childHost, info);
+      // One statx for the entry and its cache stamp (nanosecond times).
+      const [info, stamp] = lstatWithStamp(childHost);
+      this.entry("entry", childRel, childHost, info, true, stamp);
       if (info.isDirectory) this.walk(childHost, childRel, childRootRel, filter);
     }
   }
@@ -142,11 +152,11 @@ class Summer {
    */
   async #fill(cache: ContextHashCache): Promise<void> {
     const recorded = nowNs();
-    const misses: { file: FileRecord; stamp: ReturnType<typeof lstatStamp> }[] = [];
+    const misses: { file: FileRecord; stamp: FileStamp }[] = [];
     {
       using _trace = span("context hash cache lookup");
       for (const file of this.#files) {
-        const stamp = lstatStamp(file.host);
+        const stamp = file.stamp ?? lstatStamp(file.host);
         const cached = cache.get(this.root, file.rel, stamp);
         if (cached === undefined) misses.push({ file, stamp });
         else file.fields[4] = cached;
