@@ -3,7 +3,8 @@
  * second `img build` of an unchanged context, in a new process, reads no file of it (the
  * `IMG_TRACE=1` counters say how many files were read and how many bytes), and a file rewritten
  * with the same size and its mtime restored with `touch -d` is still read again (its ctime
- * changed) and its new content reaches the result.
+ * changed) and its new content reaches the result. `img prune` empties the cache (with
+ * `--filter until=` it keeps the younger entries).
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
@@ -68,14 +69,16 @@ Deno.test("context hash cache: a rebuild in a new process reads no unchanged fil
 
     const cold = await build(state, ctx, out);
     deepEqual(cold, { read: total, bytes: smallBytes + BIG + dockerfileBytes, cached: 0 });
-    const db = new DatabaseSync(`${state}/img.db`, { readOnly: true });
-    try {
-      const rows = db.prepare("SELECT path FROM context_hashes ORDER BY path").all();
-      equal(rows.length, total, "one cache entry per context file");
-      ok(rows.some((r) => r.path === "sub/deeper/f0.txt"), "paths relative to the context");
-    } finally {
-      db.close();
-    }
+    const entries = () => {
+      const db = new DatabaseSync(`${state}/img.db`, { readOnly: true });
+      try {
+        return db.prepare("SELECT path FROM context_hashes").all().map((r) => r.path);
+      } finally {
+        db.close();
+      }
+    };
+    equal(entries().length, total, "one cache entry per context file");
+    ok(entries().includes("sub/deeper/f0.txt"), "paths relative to the context");
 
     const warm = await build(state, ctx, out);
     deepEqual(warm, { read: 0, bytes: 0, cached: total }, "nothing read in a new process");
@@ -95,6 +98,11 @@ Deno.test("context hash cache: a rebuild in a new process reads no unchanged fil
       "FILE 1\n".repeat(2),
       "the new content is copied",
     );
+
+    await imgOk(["prune", "-f", "--filter", "until=1h"], { state });
+    equal(entries().length, total, "entries younger than an hour are kept");
+    await imgOk(["prune", "-f"], { state });
+    deepEqual(entries(), [], "prune empties the context hash cache");
   } finally {
     await removeTree(tmp);
   }
