@@ -99,6 +99,7 @@ export class ContextHashCache {
   readonly #maxEntries: number;
   readonly #contexts = new Map<string, Map<string, HashEntry>>();
   readonly #pending = new Map<string, Map<string, HashEntry>>();
+  #memoryEntries = 0;
 
   /**
    * A cache backed by `db`, or by memory only; the table keeps at most `maxEntries` entries
@@ -151,6 +152,11 @@ export class ContextHashCache {
     const { dev, ino, size, mtimeNs, ctimeNs } = stamp;
     const entry: HashEntry = { stamp: { dev, ino, size, mtimeNs, ctimeNs }, digest, recordedNs };
     if (!isTrusted(entry, stamp)) return;
+    if (!this.#db && ++this.#memoryEntries > this.#maxEntries) {
+      // Memory only: bounded by starting again.
+      this.#contexts.clear();
+      this.#memoryEntries = 1;
+    }
     this.#entries(context).set(path, entry);
     let pending = this.#pending.get(context);
     if (!pending) this.#pending.set(context, pending = new Map());

@@ -138,3 +138,17 @@ Deno.test("hash cache: the table is bounded, and prune empties it", async () => 
   assert.equal(clearContextHashes(f.db), 3);
   assert.equal(count(f.db), 0);
 });
+
+Deno.test("hash cache: without a database it lives in memory, bounded", async () => {
+  using f = await fixture();
+  const stamp = lstatStamp(`${f.dir}/a.txt`);
+  const cache = new ContextHashCache(undefined, 2);
+  cache.set(f.dir, "a", stamp, "da", aged(stamp));
+  cache.set(f.dir, "b", stamp, "db", aged(stamp));
+  cache.flush();
+  assert.equal(count(f.db), 0, "nothing goes to a database");
+  assert.equal(cache.get(f.dir, "a", stamp), "da");
+  cache.set(f.dir, "c", stamp, "dc", aged(stamp));
+  assert.equal(cache.get(f.dir, "a", stamp), undefined, "over the bound, it starts again");
+  assert.equal(cache.get(f.dir, "c", stamp), "dc");
+});
