@@ -167,7 +167,12 @@ class Summer {
     const worker = async () => {
       while (next < misses.length) {
         const { file, stamp } = misses[next++];
-        file.fields[4] = await readDigest(file.host, file.size);
+        try {
+          file.fields[4] = await readDigest(file.host, file.size);
+        } catch (e) {
+          next = misses.length; // the other readers stop too
+          throw e;
+        }
         cache.set(this.root, file.rel, stamp, file.fields[4] as string, recorded);
       }
     };
