@@ -13,6 +13,7 @@ import type { Digest } from "../digest.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import type { StateDB } from "../state/db.ts";
+import { clearContextHashes } from "../solver/hash_cache.ts";
 import { anyLiveLease, doom, dropDeadLeases, releaseDoomed } from "./leases.ts";
 import { forgetImportedRecord, listImportedRecords } from "../cache/imported_records.ts";
 import {
@@ -151,6 +152,8 @@ export async function prune(deps: PruneDeps, options: PruneOptions = {}): Promis
       progress = true;
     }
   }
+  // Digests of context files: only a cache of what the files hold (a build reads them again).
+  clearContextHashes(deps.db, options.all ? undefined : options.until);
   // Blobs: those images reference stay, and those the remaining layer records name (a cache of
   // built layers) stay unless `all`. Blobs are left alone while a build runs.
   if (!quiet || anyLiveLease(deps.db)) {

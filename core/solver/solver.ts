@@ -38,6 +38,7 @@ import type { StateDB } from "../state/db.ts";
 import { BuildCache } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
+import { ContextHashCache } from "./hash_cache.ts";
 import { applyFileActions } from "./file_actions.ts";
 import { unpackImage, unpackLayers } from "./image_source.ts";
 import { prepareRunMounts } from "./run_mounts.ts";
@@ -166,13 +167,17 @@ export class GraphSolver implements Solver {
 class SolveRun {
   #keys = new Map<Digest, Promise<Digest>>();
   #results = new Map<Digest, Promise<Result>>();
+  /** Digests of local files, kept in the state database across builds. */
+  #hashes: ContextHashCache;
 
   constructor(
     readonly deps: SolverDeps,
     readonly cache: BuildCache,
     readonly graph: BuildGraph,
     readonly options: SolveOptions,
-  ) {}
+  ) {
+    this.#hashes = new ContextHashCache(deps.db);
+  }
 
   get progress(): ProgressWriter {
     return this.options.progress;
@@ -226,6 +231,7 @@ class SolveRun {
               followSymlinks: action.options?.followSymlinks,
               exclude: action.options?.exclude,
               ignore: src.excludes,
+              hashCache: this.#hashes,
             })),
         );
       }
@@ -234,7 +240,8 @@ class SolveRun {
         if (m.type !== "bind" || m.input === undefined) continue;
         const src = local(m.input);
         if (src !== undefined) {
-          sums.push(await checksumPath(m.source ? `${src.dir}/${m.source}` : src.dir));
+          const path = m.source ? `${src.dir}/${m.source}` : src.dir;
+          sums.push(await checksumPath(path, this.#hashes));
         }
       }
     }
