@@ -36,8 +36,15 @@ RUN --mount=type=secret,id=ca-certificates,target=/etc/ssl/certs/ca-certificates
 FROM ${BASE}
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates crun uidmap fuse-overlayfs >/dev/null \
- && rm -rf /var/lib/apt/lists/*
+      ca-certificates crun uidmap fuse-overlayfs libcap2-bin >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && chmod u-s /usr/bin/newuidmap /usr/bin/newgidmap \
+ && setcap cap_setuid=ep /usr/bin/newuidmap \
+ && setcap cap_setgid=ep /usr/bin/newgidmap
+# newuidmap and newgidmap with file capabilities instead of set-user-ID root (as Fedora ships
+# them): set-user-ID, they write the id maps as the container's root, which has no
+# CAP_SYS_ADMIN over the user namespace img (uid 1000) creates, so the kernel refuses; with
+# file capabilities they keep img's uid, the namespace's owner, and only add CAP_SETUID/SETGID.
 # The user img runs as, with the subordinate ids its user namespace maps. A rootless container
 # (podman's default, Kubernetes' hostUsers: false) has 65536 ids, 0 to 65535: the user is 1000
 # and its range the 64535 ids above it, all inside the container's.
