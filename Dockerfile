@@ -3,8 +3,8 @@
 # settings it does need (seccomp, AppArmor, /proc, /dev/fuse) are in deploy/README.md.
 #
 #   img build -t img .
-#   podman run --rm --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-#     --security-opt unmask=ALL --device /dev/fuse img build -t reg.example/app --push .
+#   podman run --rm --security-opt seccomp=deploy/seccomp.json --security-opt apparmor=unconfined \
+#     --security-opt unmask=ALL -v "$PWD:/src:ro" img build -o type=image,name=reg.example/app,push=true /src
 #
 # BASE is any Debian 12 (bookworm) image; DENO_VERSION the Deno that runs img.
 ARG BASE=debian:bookworm-slim
@@ -55,8 +55,13 @@ RUN useradd --uid 1000 --user-group --create-home --shell /bin/sh img \
  && chown -R img:img /home/img
 COPY --from=bundle /usr/local/bin/deno /usr/local/bin/deno
 COPY --from=bundle /img.js /opt/img/img.js
+RUN printf '#!/bin/sh\nexec deno run -A /opt/img/img.js "$@"\n' >/usr/local/bin/img \
+ && chmod 0755 /usr/local/bin/img
 USER img
 WORKDIR /home/img
 ENV DENO_NO_UPDATE_CHECK=1
-ENTRYPOINT ["deno", "run", "-A", "/opt/img/img.js"]
+# img's state on a volume rather than the container's own overlay root, where the kernel
+# refuses an overlayfs (img would copy snapshots instead: the native backend).
+VOLUME /home/img/.local/share/img
+ENTRYPOINT ["img"]
 CMD ["--help"]

@@ -155,6 +155,13 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     package: { debian: "openssh-client", fedora: "openssh-clients" },
   },
   {
+    name: "debootstrap",
+    feature: "the Debian base of img's own image in its test (tests/img_image_test.ts)",
+    need: "test",
+    programs: ["debootstrap"],
+    package: { debian: "debootstrap", fedora: "debootstrap" },
+  },
+  {
     name: "fuse-overlayfs",
     feature: "the fuse-overlayfs snapshot backend",
     need: "optional",
