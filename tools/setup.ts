@@ -218,14 +218,25 @@ export async function hostMirror(): Promise<string> {
 export const DEBIAN_BASE_TARBALL = "/var/cache/img-test/debian-bookworm-minbase.tar.gz";
 
 /**
- * Makes {@linkcode DEBIAN_BASE_TARBALL} once with `debootstrap --variant=minbase` (root), slimmed
- * as Debian's `-slim` images are: no device nodes, apt lists and caches, documentation, locales.
+ * Writes the Debian root filesystem at `root` to `tarball` (gzip), slimmed as Debian's `-slim`
+ * images are: no device nodes, apt lists and caches, documentation or locales.
  */
+export async function packDebianBase(root: string, tarball: string): Promise<void> {
+  await Deno.mkdir(tarball.replace(/\/[^/]*$/, ""), { recursive: true, mode: 0o755 });
+  const slim = ["dev", "var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"]
+    .concat(["usr/share/locale", "usr/share/info"]).map((d) => `--exclude=./${d}/*`);
+  const partial = `${tarball}.partial`;
+  await run(["tar", "--numeric-owner", ...slim, "-C", root, "-czf", partial, "."], {
+    quiet: true,
+  });
+  await Deno.chmod(partial, 0o644);
+  await Deno.rename(partial, tarball);
+}
+
+/** Makes {@linkcode DEBIAN_BASE_TARBALL} once with `debootstrap --variant=minbase` (root). */
 export async function fetchDebianBase(tarball = DEBIAN_BASE_TARBALL): Promise<void> {
   if (exists(tarball) || !exists("/usr/sbin/debootstrap")) return;
   say(`debootstrap --variant=minbase bookworm into ${tarball} (the base of img's own image)`);
-  const dir = tarball.replace(/\/[^/]*$/, "");
-  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
   const root = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "img-debian-base-" });
   try {
     // dpkg without fsync, as Debian's container images are made (several times faster)
@@ -234,14 +245,7 @@ export async function fetchDebianBase(tarball = DEBIAN_BASE_TARBALL): Promise<vo
     await run(["debootstrap", "--variant=minbase", "bookworm", root, await hostMirror()], {
       quiet: true,
     });
-    const slim = ["dev", "var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"]
-      .concat(["usr/share/locale", "usr/share/info"]).map((d) => `--exclude=./${d}/*`);
-    const partial = `${tarball}.partial`;
-    await run(["tar", "--numeric-owner", ...slim, "-C", root, "-czf", partial, "."], {
-      quiet: true,
-    });
-    await Deno.chmod(partial, 0o644);
-    await Deno.rename(partial, tarball);
+    await packDebianBase(root, tarball);
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
