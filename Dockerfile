@@ -1,10 +1,12 @@
+# syntax=docker/dockerfile:1
 # img's own image: `img build -t img .` from a checkout. It runs img as an ordinary user
 # (uid 1000) that enters its own user namespace, so the container needs no privileges; the
-# settings it does need (seccomp, AppArmor, /proc, /dev/fuse) are in deploy/README.md.
+# settings it does need (seccomp, AppArmor, /proc, two capabilities) are in deploy/README.md:
 #
-#   img build -t img .
-#   podman run --rm --security-opt seccomp=deploy/seccomp.json --security-opt apparmor=unconfined \
-#     --security-opt unmask=ALL -v "$PWD:/src:ro" img build -o type=image,name=reg.example/app,push=true /src
+#   podman run --rm --security-opt seccomp=deploy/seccomp.json \
+#     --security-opt apparmor=unconfined --security-opt unmask=ALL \
+#     --cap-drop ALL --cap-add SETUID --cap-add SETGID \
+#     -v "$PWD:/src:ro" img build --push -t reg.example/app /src
 #
 # BASE is any Debian 12 (bookworm) image; DENO_VERSION the Deno that runs img.
 ARG BASE=debian:bookworm-slim
@@ -34,6 +36,10 @@ RUN --mount=type=secret,id=ca-certificates,target=/etc/ssl/certs/ca-certificates
  && rm -rf /tmp/deno
 
 FROM ${BASE}
+# newuidmap and newgidmap with file capabilities instead of set-user-ID root (as Fedora ships
+# them): set-user-ID, they write the id maps as the container's root, which has no
+# CAP_SYS_ADMIN over the user namespace img (uid 1000) creates, so the kernel refuses; with
+# file capabilities they keep img's uid, the namespace's owner, and only add CAP_SETUID/SETGID.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       ca-certificates crun uidmap fuse-overlayfs libcap2-bin >/dev/null \
@@ -41,10 +47,6 @@ RUN apt-get update -qq \
  && chmod u-s /usr/bin/newuidmap /usr/bin/newgidmap \
  && setcap cap_setuid=ep /usr/bin/newuidmap \
  && setcap cap_setgid=ep /usr/bin/newgidmap
-# newuidmap and newgidmap with file capabilities instead of set-user-ID root (as Fedora ships
-# them): set-user-ID, they write the id maps as the container's root, which has no
-# CAP_SYS_ADMIN over the user namespace img (uid 1000) creates, so the kernel refuses; with
-# file capabilities they keep img's uid, the namespace's owner, and only add CAP_SETUID/SETGID.
 # The user img runs as, with the subordinate ids its user namespace maps. A rootless container
 # (podman's default, Kubernetes' hostUsers: false) has 65536 ids, 0 to 65535: the user is 1000
 # and its range the 64535 ids above it, all inside the container's.
