@@ -17,14 +17,14 @@ FROM ${BASE} AS bundle
 ARG DENO_VERSION=2.9.6
 ARG TARGETARCH
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ca-certificates curl >/dev/null \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ca-certificates wget >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 # Behind a TLS-inspecting proxy, hand the build its CA bundle:
 #   --secret id=ca-certificates,src=/etc/ssl/certs/ca-certificates.crt
 RUN --mount=type=secret,id=ca-certificates,target=/etc/ssl/certs/ca-certificates.crt \
     case "${TARGETARCH}" in amd64) arch=x64 ;; arm64) arch=arm64 ;; \
       *) echo "img's image: no Deno for ${TARGETARCH}" >&2; exit 1 ;; esac \
- && curl -fsSL "https://registry.npmjs.org/@deno/linux-${arch}-glibc/-/linux-${arch}-glibc-${DENO_VERSION}.tgz" \
+ && wget -qO- "https://registry.npmjs.org/@deno/linux-${arch}-glibc/-/linux-${arch}-glibc-${DENO_VERSION}.tgz" \
   | tar -xz -C /tmp package/deno \
  && install -m 0755 /tmp/package/deno /usr/local/bin/deno && rm -rf /tmp/package \
  && deno --version
