@@ -61,7 +61,9 @@ RUN printf '#!/bin/sh\nexec deno run -A /opt/img/img.js "$@"\n' >/usr/local/bin/
  && chmod 0755 /usr/local/bin/img
 USER img
 WORKDIR /home/img
-ENV DENO_NO_UPDATE_CHECK=1
+# Registries' certificates: Deno's own roots and the image's (so a derived image that adds a
+# private CA with update-ca-certificates reaches its registry).
+ENV DENO_NO_UPDATE_CHECK=1 DENO_TLS_CA_STORE=mozilla,system
 # img's state on a volume rather than the container's own overlay root, where the kernel
 # refuses an overlayfs (img would copy snapshots instead: the native backend).
 VOLUME /home/img/.local/share/img
