@@ -149,7 +149,6 @@ Deno.test({
         equal(config.config.User, "img");
         deepEqual(config.config.Entrypoint, ["img"]);
         deepEqual(Object.keys(config.config.Volumes ?? {}), ["/home/img/.local/share/img"]);
-        await removeTree(state);
       });
 
       const busybox = await pushBusybox(registry.host, "library/busybox", "latest");
