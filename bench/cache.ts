@@ -25,96 +25,15 @@ import { startRegistry } from "../tests/_util/registry.ts";
 import { pushBusybox } from "../tests/_util/busybox.ts";
 import { imgCommand, removeTree } from "../tests/_util/img.ts";
 import { asTestUser, isRoot, makeSharedTempDir } from "../tests/_util/user.ts";
-import { available, median, type Run, timed, writeFiles } from "./_util.ts";
+import { median, type Run, timed, writeFiles } from "./_util.ts";
+import { Engine } from "./_docker.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? "3");
 const PEERS = (Deno.env.get("BENCH_PEERS") ?? "img,buildkit").split(",");
-/** Debian's docker.io client and engine (BuildKit built in). */
-const DOCKER = "/usr/bin/docker";
-const DOCKERD = "/usr/sbin/dockerd";
 
 /** Runs img (as the test user when root) with its own state directory. */
 function imgRun(args: string[], state: string): Promise<Run> {
   return timed(asTestUser(imgCommand(args, state)));
-}
-
-/** A Docker engine of its own (data root, exec root, socket), as the issue prescribes. */
-class Engine implements AsyncDisposable {
-  #child: Deno.ChildProcess;
-  #dir: string;
-  readonly host: string;
-
-  private constructor(child: Deno.ChildProcess, dir: string, host: string) {
-    this.#child = child;
-    this.#dir = dir;
-    this.host = host;
-  }
-
-  /** Starts `dockerd` with an empty data root and waits until it answers. */
-  static async start(): Promise<Engine> {
-    const dir = await Deno.makeTempDir({ prefix: "img-bench-docker-" });
-    const host = `unix://${dir}/docker.sock`;
-    const child = new Deno.Command(DOCKERD, {
-      args: [
-        "--iptables=false",
-        "--bridge=none",
-        `--data-root=${dir}/data`,
-        `--exec-root=${dir}/exec`,
-        `--pidfile=${dir}/docker.pid`,
-        `--host=${host}`,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const engine = new Engine(child, dir, host);
-    for (let i = 0; i < 300; i++) {
-      if (await available([DOCKER, "-H", host, "version"])) return engine;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await engine[Symbol.asyncDispose]();
-    throw new Error(`dockerd did not answer on ${host} within 30 s`);
-  }
-
-  /** `docker build` in this engine (BuildKit, plain progress, the host's network). */
-  build(dir: string, args: string[]): Promise<Run> {
-    return timed([
-      DOCKER,
-      "-H",
-      this.host,
-      "build",
-      "--progress=plain",
-      "--network",
-      "host",
-      ...args,
-      dir,
-    ], { ...Deno.env.toObject(), DOCKER_BUILDKIT: "1" });
-  }
-
-  /** `docker ARGS` against this engine. */
-  docker(args: string[]): Promise<Run> {
-    return timed([DOCKER, "-H", this.host, ...args]);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    const stopped = await Promise.race([
-      this.#child.status.then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
-    ]);
-    if (!stopped) {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await this.#child.status;
-    }
-    // The engine's managed containerd can outlive it for a moment; its mounts are gone by now.
-    await new Deno.Command("umount", { args: ["-R", "-l", this.#dir], stderr: "null" }).output()
-      .catch(() => {});
-    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
-  }
 }
 
 /** The RUN and COPY steps a BuildKit-style plain progress log shows done (not cached). */
@@ -220,7 +139,7 @@ if (PEERS.includes("img")) {
 }
 
 if (PEERS.includes("buildkit")) {
-  if (!await available([DOCKERD, "--version"])) {
+  if (!await Engine.available()) {
     console.log("buildkit: no dockerd (apt-get install docker.io), skipped");
   } else {
     const image = `${registry.host}/bench/app:buildkit`;
