@@ -13,7 +13,7 @@
  * Cases: `simple` (five instructions), `parallel` (two stages that each `RUN sleep 2`),
  * `big-context` (5,000 small files and one 200 MB file, `COPY . /app`), `layers` (30 `RUN`s),
  * `last-copy` (after `simple`, a change to the one file only its last `COPY` reads) and
- * `debian` (a Debian 12 base, `dpkg-query` and `useradd` `RUN`s; `tests/_util/debian.ts`
+ * `debian` (a Debian 12 base, `dpkg-query` and `useradd` `RUN`s; `tools/setup.ts`
  * bootstraps it once as root). Cold: an empty state (img, buildah) or an engine with its build
  * cache and images pruned (BuildKit: its daemon stays up, which is what it is for). Warm: the
  * same build again with nothing changed.
@@ -26,7 +26,7 @@
 import { join } from "node:path";
 import { startRegistry } from "../tests/_util/registry.ts";
 import { pushBusybox } from "../tests/_util/busybox.ts";
-import { pushDebian } from "../tests/_util/debian.ts";
+import { DEBIAN_BASE_TARBALL, fetchDebianBase } from "../tools/setup.ts";
 import { MAIN, removeTree, ROOT } from "../tests/_util/img.ts";
 import { asTestUser, makeSharedTempDir } from "../tests/_util/user.ts";
 import { available, buildahBud, median, type Run, timed, writeFiles } from "./_util.ts";
@@ -212,7 +212,19 @@ const work = await makeSharedTempDir("img-bench-");
 await using registry = await startRegistry();
 await pushBusybox(registry.host, "library/busybox", "latest");
 const bases: Record<string, string> = { busybox: `${registry.host}/library/busybox:latest` };
-if (CASES.includes("debian")) bases.debian = await pushDebian(registry.host);
+if (CASES.includes("debian")) {
+  // The base of img's own image (tools/setup.ts debootstraps it once, as root), as an image.
+  await fetchDebianBase();
+  bases.debian = `${registry.host}/library/debian:bookworm`;
+  await timed([
+    "skopeo",
+    "copy",
+    "-q",
+    "--dest-tls-verify=false",
+    `tarball:${DEBIAN_BASE_TARBALL}`,
+    `docker://${bases.debian}`,
+  ]);
+}
 
 const tools: Tool[] = [];
 let engine: Engine | undefined;

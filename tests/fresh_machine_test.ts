@@ -15,7 +15,6 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { PASS_THROUGH } from "../tools/setup.ts";
-import { hostMirror } from "./_util/debian.ts";
 
 const ENABLED = Deno.env.get("IMG_FRESH_MACHINE") === "1" && Deno.uid() === 0;
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -51,6 +50,20 @@ async function readmeCommands(): Promise<{ platform: string; commands: string[] 
 }
 
 /** The mirror the host's apt uses for Debian (deb822 `URIs:` or a `deb` line). */
+async function hostMirror(): Promise<string> {
+  for (const file of ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]) {
+    try {
+      const text = await Deno.readTextFile(file);
+      const m = text.match(/^URIs:\s*(\S+\/debian)\s*$/m) ??
+        text.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm\b/m);
+      if (m) return m[1];
+    } catch {
+      // try the next
+    }
+  }
+  return "http://deb.debian.org/debian";
+}
+
 async function sh(cmd: string[], quiet = false): Promise<void> {
   const out = await new Deno.Command(cmd[0], {
     args: cmd.slice(1),
