@@ -10,6 +10,7 @@ import {
   type ContainerConfig,
   type Digest,
   type ExecMount,
+  familiarReference,
   type FileAction,
   type FrontendClient,
   GraphBuilder,
@@ -17,6 +18,7 @@ import {
   type ImageConfig,
   ImgError,
   parsePlatform,
+  parseReference,
   type Platform,
 } from "@img/core";
 import { parseChmod } from "@img/core/solver";
@@ -35,6 +37,7 @@ import { suggest } from "./_suggest.ts";
 import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 import { toExecMount } from "./exec_mount.ts";
+import { parseDockerignore } from "./dockerignore.ts";
 
 /** The PATH BuildKit gives images that start from scratch, and RUN steps without one. */
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -82,10 +85,25 @@ export interface ConvertOptions {
   /** Entitlements granted with `--allow` (`network.host`, `security.insecure`). */
   allow?: string[];
   /**
+   * Named contexts (BuildKit's `context:NAME` frontend options, `--build-context`): `NAME` or
+   * `NAME::PLATFORM` to `local:LOCAL`, `docker-image://REF` or `oci-layout://STORE:TAG@DIGEST`.
+   * A name replaces the stage of that name, and the image of that name in `FROM`,
+   * `COPY --from` and `RUN --mount from=`.
+   */
+  namedContexts?: Record<string, string>;
+  /**
    * One of several platforms is being built: step names carry the stage's platform
    * (`[linux/arm64 build 2/3] RUN ...`), as BuildKit shows them.
    */
   multiPlatform?: boolean;
+}
+
+/** A named context resolved: its graph vertex, and its image config (none for a directory). */
+interface NamedContext {
+  head: Digest;
+  config?: ImageConfig;
+  /** A directory (`local:`): copied onto scratch when a stage starts from it. */
+  local?: boolean;
 }
 
 interface StageState {
@@ -225,6 +243,7 @@ export class DockerfileConverter {
   readonly #lex: ShellLex;
   readonly #states: StageState[] = [];
   readonly #usedArgs = new Set<string>();
+  readonly #named = new Map<string, Promise<NamedContext | undefined>>();
   #context?: Digest;
 
   /** Creates a converter. */
@@ -402,12 +421,26 @@ export class DockerfileConverter {
     const platformSpec = st.stage.platform ? this.#expand(st.stage.platform, meta, from) : "";
     const baseStage = this.#findStage(baseName, st.stage.index);
     let platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
+    st.platform = platform;
+    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
+    // As BuildKit: a named context of the stage's name replaces the whole stage.
+    const replaced = st.stage.name
+      ? await this.#namedContext(st.stage.name, platformSpec ? platform : undefined, from)
+      : undefined;
+    if (replaced) {
+      this.#startFrom(st, replaced, platform);
+      st.converted = true;
+      return;
+    }
     if (baseName.toLowerCase() === st.stage.name && st.stage.name !== "" && !baseStage) {
       throw this.#error(`circular dependency detected on stage: ${st.stage.name}`, from);
     }
-    st.platform = platform;
-    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
-    if (baseStage) {
+    const named = !baseStage && baseName.toLowerCase() !== "scratch"
+      ? await this.#namedContext(baseName, platformSpec ? platform : undefined, from)
+      : undefined;
+    if (named) {
+      this.#startFrom(st, named, platform);
+    } else if (baseStage) {
       await this.#convertStage(baseStage, meta, chain);
       // A stage built on another stage runs for that stage's platform, as BuildKit does.
       if (!platformSpec) platform = baseStage.platform;
@@ -479,6 +512,155 @@ export class DockerfileConverter {
     }
     for (const inst of st.stage.commands) await this.#dispatch(st, inst, meta, chain);
     st.converted = true;
+  }
+
+  /**
+   * Starts `st` from a named context: an image's config (an image context), or an empty one
+   * with the directory's files as its root filesystem (a directory context).
+   */
+  #startFrom(st: StageState, named: NamedContext, platform: Platform): void {
+    st.head = named.head;
+    if (named.local) {
+      const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
+      st.head = this.#graph.add(
+        {
+          type: "file",
+          actions: [{
+            action: "copy",
+            input: 1,
+            src: ["."],
+            dest: "/",
+            options: { createDestPath: true },
+          }],
+        },
+        [scratch, named.head],
+        `${this.#prefix(st)}${++st.step}/${st.total}] FROM ${st.stage.baseName}`,
+      );
+    } else st.step++;
+    if (named.config) {
+      st.config = structuredClone(named.config);
+      st.config.config ??= {};
+      st.config.history ??= [];
+      if (!st.config.config.Env) st.config.config.Env = [DEFAULT_PATH];
+      if (st.config.config.Shell) st.shell = st.config.config.Shell;
+    } else st.config = emptyImage(platform);
+  }
+
+  /**
+   * The named context `name` (BuildKit's `NamedContext`): the name normalized as an image
+   * reference (`docker.io/library/alpine:latest` is `alpine`), `NAME::PLATFORM` before `NAME`;
+   * `undefined` when the build has none of that name.
+   */
+  #namedContext(
+    name: string,
+    platform: Platform | undefined,
+    inst: Instruction,
+  ): Promise<NamedContext | undefined> {
+    const contexts = this.#opts.namedContexts ?? {};
+    if (Object.keys(contexts).length === 0) return Promise.resolve(undefined);
+    let key: string;
+    try {
+      key = familiarReference(parseReference(name)).replace(/:latest$/, "");
+    } catch {
+      return Promise.resolve(undefined);
+    }
+    const p = platform ?? this.#opts.platform;
+    const withPlatform = `${key}::${fmtPlatform(p)}`;
+    const found = contexts[withPlatform] !== undefined ? withPlatform : key;
+    const value = contexts[found];
+    if (value === undefined) return Promise.resolve(undefined);
+    const cacheKey = `${found}|${fmtPlatform(p)}`;
+    let promise = this.#named.get(cacheKey);
+    if (!promise) {
+      promise = this.#loadNamedContext(found, value, p, inst);
+      this.#named.set(cacheKey, promise);
+    }
+    return promise;
+  }
+
+  async #loadNamedContext(
+    name: string,
+    value: string,
+    platform: Platform,
+    inst: Instruction,
+  ): Promise<NamedContext> {
+    const colon = value.indexOf(":");
+    const kind = colon < 0 ? "" : value.slice(0, colon);
+    const rest = value.slice(colon + 1).replace(/^\/\//, "");
+    const resolve = async (
+      ref: string,
+      options: Parameters<FrontendClient["resolveImageConfig"]>[2],
+    ) => {
+      try {
+        return await this.#client.resolveImageConfig(ref, platform, options);
+      } catch (e) {
+        if (e instanceof ImgError) throw this.#error(e.message, inst);
+        throw e;
+      }
+    };
+    switch (kind) {
+      case "local": {
+        const ignore = await this.#client.readFile(rest, ".dockerignore");
+        const excludes = ignore ? parseDockerignore(ignore) : [];
+        const head = this.#graph.add(
+          {
+            type: "source",
+            identifier: `local://${rest}`,
+            attrs: excludes.length ? { excludes: JSON.stringify(excludes) } : {},
+          },
+          [],
+          `[context ${name}] load from client`,
+        );
+        return { head, local: true };
+      }
+      case "docker-image": {
+        if (rest === "scratch") {
+          const head = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
+          return { head };
+        }
+        const resolved = await resolve(rest, { resolveMode: "pull" });
+        const head = this.#graph.add(
+          {
+            type: "source",
+            identifier: `docker-image://${resolved.ref}`,
+            attrs: { platform: fmtPlatform(platform) },
+          },
+          [],
+          `[context ${name}] ${rest}`,
+          { platform, location: this.#location(inst) },
+        );
+        return { head, config: resolved.config };
+      }
+      case "oci-layout": {
+        // STORE:TAG@DIGEST, as buildx passes it; the image is read from the store by digest.
+        const m = /^([^:@/]+)(?::[^@]*)?@(sha256:[a-f0-9]{64})$/.exec(rest);
+        if (!m) {
+          throw this.#error(
+            `oci-layout reference "${rest}" of context ${name} has no digest`,
+            inst,
+          );
+        }
+        const resolved = await resolve(`${name.split("::")[0]}@${m[2]}`, { ociStore: m[1] });
+        const head = this.#graph.add(
+          {
+            type: "source",
+            identifier: `oci-layout://${resolved.ref}`,
+            attrs: { platform: fmtPlatform(platform), "oci.store": m[1] },
+          },
+          [],
+          `[context ${name}] OCI load from client`,
+          { platform, location: this.#location(inst) },
+        );
+        return { head, config: resolved.config };
+      }
+      default:
+        throw this.#error(
+          `unsupported context source ${
+            kind || value
+          } for ${name}: use a directory, docker-image:// or oci-layout://`,
+          inst,
+        );
+    }
   }
 
   /** The variables an instruction's words expand against: the stage's ARGs, then its ENV. */
@@ -741,7 +923,10 @@ export class DockerfileConverter {
               if (stage) {
                 await this.#convertStage(stage, meta, chain, raw);
                 input = stage.head;
-              } else input = await this.#imageSource(from, raw);
+              } else {
+                input = (await this.#namedContext(from, undefined, raw))?.head ??
+                  await this.#imageSource(from, raw);
+              }
             } else input = this.#context_();
             inputs.push(input);
             return inputs.length - 1;
@@ -876,7 +1061,8 @@ export class DockerfileConverter {
       } else if (/^\d+$/.test(fromExpanded)) {
         throw this.#error(`invalid stage index ${fromExpanded}`, inst);
       } else {
-        source = await this.#imageSource(fromExpanded, inst);
+        source = (await this.#namedContext(fromExpanded, undefined, inst))?.head ??
+          await this.#imageSource(fromExpanded, inst);
       }
     } else source = this.#context_();
     if (inst.sourcePaths.some((p) => /^(https?|git):\/\//.test(p) || p.startsWith("git@"))) {
