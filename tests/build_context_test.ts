@@ -107,7 +107,8 @@ Deno.test("--build-context: a directory, docker-image:// and oci-layout:// repla
     equal(await Deno.readTextFile(`${root}/ran.txt`), "ran\n");
     equal(await exists(`${root}/from-copy.txt`), false, "not the local image of that name");
 
-    // 4. oci-layout://: a layout written by img build -o type=oci,tar=false, by tag and digest.
+    // 4. oci-layout://: a layout written by img build -o type=oci,tar=false (two names, so
+    // two index.json entries), by tag and by digest.
     const layoutCtx = `${tmp}/layout-ctx`;
     await Deno.mkdir(layoutCtx);
     await Deno.writeTextFile(
@@ -118,7 +119,7 @@ Deno.test("--build-context: a directory, docker-image:// and oci-layout:// repla
     await imgOk([
       "build",
       "-o",
-      `type=oci,tar=false,name=example.com/layout:v3,dest=${layout}`,
+      `type=oci,tar=false,"name=example.com/layout:v3,example.com/layout:v4",dest=${layout}`,
       layoutCtx,
     ], { state });
     const index = JSON.parse(await Deno.readTextFile(`${layout}/index.json`));
@@ -143,11 +144,12 @@ Deno.test("--build-context: a directory, docker-image:// and oci-layout:// repla
       equal(await Deno.readTextFile(`${root}/again.txt`), "from-layout\n");
     }
     const noTag = await img(
-      ["build", "--build-context", `base=oci-layout://${layout}:nope`, layoutCtx],
+      ["build", "--build-context", `base=oci-layout://${layout}`, layoutCtx],
       { state },
     );
     equal(noTag.code, 1);
-    match(noTag.stderr, /has no image tagged nope/);
+    // buildx: the entry tagged latest, else the only one; this layout has two, neither latest.
+    match(noTag.stderr, /has no image tagged latest and more than one image; add :TAG or @DIGEST/);
 
     // Git and URLs are other sources: refused, naming the option.
     const git = await img([
