@@ -199,8 +199,11 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
           choose: platformChooser(platform),
         });
         const target: Descriptor = result.manifest;
-        // The local store keeps the host's image under the name, as `img pull` does.
-        if (platformMatches(hostPlatform(), platform)) state.images.put(name, target);
+        // The local store keeps the host's image under the name, as `img pull` does; not for a
+        // docker-image:// named context, which leaves the local store alone.
+        if (platformMatches(hostPlatform(), platform) && resolveOptions.resolveMode !== "pull") {
+          state.images.put(name, target);
+        }
         image = await loadImage(state.content, target, platform);
       }
       progress.write({ type: "vertex.done", vertex, name: vname, time: time(), started });

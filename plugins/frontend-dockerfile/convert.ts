@@ -10,7 +10,6 @@ import {
   type ContainerConfig,
   type Digest,
   type ExecMount,
-  familiarReference,
   type FileAction,
   type FrontendClient,
   GraphBuilder,
@@ -18,7 +17,6 @@ import {
   type ImageConfig,
   ImgError,
   parsePlatform,
-  parseReference,
   type Platform,
 } from "@img/core";
 import { parseChmod } from "@img/core/solver";
@@ -37,7 +35,7 @@ import { suggest } from "./_suggest.ts";
 import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 import { toExecMount } from "./exec_mount.ts";
-import { parseDockerignore } from "./dockerignore.ts";
+import { loadNamedContext, type NamedContext, namedContextKey } from "./named_context.ts";
 
 /** The PATH BuildKit gives images that start from scratch, and RUN steps without one. */
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -96,14 +94,6 @@ export interface ConvertOptions {
    * (`[linux/arm64 build 2/3] RUN ...`), as BuildKit shows them.
    */
   multiPlatform?: boolean;
-}
-
-/** A named context resolved: its graph vertex, and its image config (none for a directory). */
-interface NamedContext {
-  head: Digest;
-  config?: ImageConfig;
-  /** A directory (`local:`): copied onto scratch when a stage starts from it. */
-  local?: boolean;
 }
 
 interface StageState {
@@ -547,9 +537,8 @@ export class DockerfileConverter {
   }
 
   /**
-   * The named context `name` (BuildKit's `NamedContext`): the name normalized as an image
-   * reference (`docker.io/library/alpine:latest` is `alpine`), `NAME::PLATFORM` before `NAME`;
-   * `undefined` when the build has none of that name.
+   * The named context `name` is (see `named_context.ts`) for `platform` (the target's by
+   * default), loaded once per build; `undefined` when the build has none of that name.
    */
   #namedContext(
     name: string,
@@ -557,110 +546,25 @@ export class DockerfileConverter {
     inst: Instruction,
   ): Promise<NamedContext | undefined> {
     const contexts = this.#opts.namedContexts ?? {};
-    if (Object.keys(contexts).length === 0) return Promise.resolve(undefined);
-    let key: string;
-    try {
-      key = familiarReference(parseReference(name)).replace(/:latest$/, "");
-    } catch {
-      return Promise.resolve(undefined);
-    }
     const p = platform ?? this.#opts.platform;
-    const withPlatform = `${key}::${fmtPlatform(p)}`;
-    const found = contexts[withPlatform] !== undefined ? withPlatform : key;
-    const value = contexts[found];
-    if (value === undefined) return Promise.resolve(undefined);
-    const cacheKey = `${found}|${fmtPlatform(p)}`;
+    const key = namedContextKey(name, p, contexts);
+    if (key === undefined) return Promise.resolve(undefined);
+    const cacheKey = `${key}|${fmtPlatform(p)}`;
     let promise = this.#named.get(cacheKey);
     if (!promise) {
-      promise = this.#loadNamedContext(found, value, p, inst);
+      promise = loadNamedContext(key, contexts[key], p, {
+        graph: this.#graph,
+        client: this.#client,
+        location: this.#location(inst),
+      }).catch((e) => {
+        if (e instanceof ImgError && !(e instanceof DockerfileError)) {
+          throw this.#error(e.message, inst);
+        }
+        throw e;
+      });
       this.#named.set(cacheKey, promise);
     }
     return promise;
-  }
-
-  async #loadNamedContext(
-    name: string,
-    value: string,
-    platform: Platform,
-    inst: Instruction,
-  ): Promise<NamedContext> {
-    const colon = value.indexOf(":");
-    const kind = colon < 0 ? "" : value.slice(0, colon);
-    const rest = value.slice(colon + 1).replace(/^\/\//, "");
-    const resolve = async (
-      ref: string,
-      options: Parameters<FrontendClient["resolveImageConfig"]>[2],
-    ) => {
-      try {
-        return await this.#client.resolveImageConfig(ref, platform, options);
-      } catch (e) {
-        if (e instanceof ImgError) throw this.#error(e.message, inst);
-        throw e;
-      }
-    };
-    switch (kind) {
-      case "local": {
-        const ignore = await this.#client.readFile(rest, ".dockerignore");
-        const excludes = ignore ? parseDockerignore(ignore) : [];
-        const head = this.#graph.add(
-          {
-            type: "source",
-            identifier: `local://${rest}`,
-            attrs: excludes.length ? { excludes: JSON.stringify(excludes) } : {},
-          },
-          [],
-          `[context ${name}] load from client`,
-        );
-        return { head, local: true };
-      }
-      case "docker-image": {
-        if (rest === "scratch") {
-          const head = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
-          return { head };
-        }
-        const resolved = await resolve(rest, { resolveMode: "pull" });
-        const head = this.#graph.add(
-          {
-            type: "source",
-            identifier: `docker-image://${resolved.ref}`,
-            attrs: { platform: fmtPlatform(platform) },
-          },
-          [],
-          `[context ${name}] ${rest}`,
-          { platform, location: this.#location(inst) },
-        );
-        return { head, config: resolved.config };
-      }
-      case "oci-layout": {
-        // STORE:TAG@DIGEST, as buildx passes it; the image is read from the store by digest.
-        const m = /^([^:@/]+)(?::[^@]*)?@(sha256:[a-f0-9]{64})$/.exec(rest);
-        if (!m) {
-          throw this.#error(
-            `oci-layout reference "${rest}" of context ${name} has no digest`,
-            inst,
-          );
-        }
-        const resolved = await resolve(`${name.split("::")[0]}@${m[2]}`, { ociStore: m[1] });
-        const head = this.#graph.add(
-          {
-            type: "source",
-            identifier: `oci-layout://${resolved.ref}`,
-            attrs: { platform: fmtPlatform(platform), "oci.store": m[1] },
-          },
-          [],
-          `[context ${name}] OCI load from client`,
-          { platform, location: this.#location(inst) },
-        );
-        return { head, config: resolved.config };
-      }
-      default:
-        throw this.#error(
-          `unsupported context source ${
-            kind || value
-          } for ${name}: use a directory, docker-image:// or oci-layout://`,
-          inst,
-        );
-    }
   }
 
   /** The variables an instruction's words expand against: the stage's ARGs, then its ENV. */
