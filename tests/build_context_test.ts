@@ -12,7 +12,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox } from "./_util/busybox.ts";
-import { img, imgOk, removeTree } from "./_util/img.ts";
+import { img, imgOk, removeTree, run } from "./_util/img.ts";
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
@@ -143,6 +143,19 @@ Deno.test("--build-context: a directory, docker-image:// and oci-layout:// repla
       equal(await Deno.readTextFile(`${root}/layout.txt`), "from-layout\n");
       equal(await Deno.readTextFile(`${root}/again.txt`), "from-layout\n");
     }
+    // An `img save --format oci` archive unpacked is a layout too (its entry tagged latest).
+    const saved = `${tmp}/saved`;
+    await Deno.mkdir(saved);
+    await imgOk(["save", "--format", "oci", "-o", `${tmp}/saved.tar`, "layout-tag"], { state });
+    await run(["tar", "-xf", `${tmp}/saved.tar`, "-C", saved]);
+    root = await buildAndUnpack(
+      tmp,
+      state,
+      "layout-saved",
+      "FROM saved\nRUN cp /again.txt /saved.txt\n",
+      ["--build-context", `saved=oci-layout://${saved}`],
+    );
+    equal(await Deno.readTextFile(`${root}/saved.txt`), "from-layout\n");
     const noTag = await img(
       ["build", "--build-context", `base=oci-layout://${layout}`, layoutCtx],
       { state },
