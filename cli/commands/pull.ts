@@ -58,6 +58,9 @@ export function pullCommand(): Command<
         const refs = opts.allTags
           ? (await client.listTags(ref)).sort().map((tag) => withTag(ref, tag))
           : [ref];
+        if (opts.allTags && refs.length === 0) {
+          throw new ImgError(`Repository ${repositoryName(ref)} has no tags: push one first`);
+        }
         if (opts.allTags) {
           console.log(`Pulling ${refs.length} tags of ${repositoryName(ref)}...`);
         }
