@@ -418,7 +418,7 @@ export class DockerfileConverter {
       ? await this.#namedContext(st.stage.name, platformSpec ? platform : undefined, from)
       : undefined;
     if (replaced) {
-      this.#startFrom(st, replaced, platform);
+      this.#startFrom(st, replaced, platform, st.stage.name);
       st.converted = true;
       return;
     }
@@ -429,7 +429,7 @@ export class DockerfileConverter {
       ? await this.#namedContext(baseName, platformSpec ? platform : undefined, from)
       : undefined;
     if (named) {
-      this.#startFrom(st, named, platform);
+      this.#startFrom(st, named, platform, baseName);
     } else if (baseStage) {
       await this.#convertStage(baseStage, meta, chain);
       // A stage built on another stage runs for that stage's platform, as BuildKit does.
@@ -508,7 +508,7 @@ export class DockerfileConverter {
    * Starts `st` from a named context: an image's config (an image context), or an empty one
    * with the directory's files as its root filesystem (a directory context).
    */
-  #startFrom(st: StageState, named: NamedContext, platform: Platform): void {
+  #startFrom(st: StageState, named: NamedContext, platform: Platform, name: string): void {
     st.head = named.head;
     if (named.local) {
       const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
@@ -524,7 +524,7 @@ export class DockerfileConverter {
           }],
         },
         [scratch, named.head],
-        `${this.#prefix(st)}${++st.step}/${st.total}] FROM ${st.stage.baseName}`,
+        `${this.#prefix(st)}${++st.step}/${st.total}] FROM ${name}`,
       );
     } else st.step++;
     if (named.config) {
