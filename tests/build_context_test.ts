@@ -143,6 +143,16 @@ Deno.test("--build-context: a directory, docker-image:// and oci-layout:// repla
       equal(await Deno.readTextFile(`${root}/layout.txt`), "from-layout\n");
       equal(await Deno.readTextFile(`${root}/again.txt`), "from-layout\n");
     }
+    // The cache knows the image by digest, not by the layout it came through (a copy here).
+    await run(["cp", "-a", layout, `${layout}-copy`]);
+    const again = await imgOk([
+      "build",
+      "--progress=plain",
+      "--build-context",
+      `base=oci-layout://${layout}-copy:v4`,
+      `${tmp}/ctx-layout-tag`,
+    ], { state });
+    match(again.stderr, /COPY --from=files \/again\.txt \/\n#\d+ CACHED/);
     // An `img save --format oci` archive unpacked is a layout too (its entry tagged latest).
     const saved = `${tmp}/saved`;
     await Deno.mkdir(saved);
