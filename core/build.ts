@@ -19,7 +19,7 @@ import type {
 import { withMountedDir } from "./mounts.ts";
 import { Lease } from "./gc/leases.ts";
 import type { Executor } from "./executor.ts";
-import type { BuildDefinition, Frontend, FrontendClient } from "./frontend.ts";
+import type { BuildDefinition, Frontend, FrontendClient, ResolveImageOptions } from "./frontend.ts";
 import { type LoadedImage, loadImage } from "./image/image.ts";
 import { findImage } from "./image/store.ts";
 import {
@@ -36,6 +36,7 @@ import type { RegistryClient } from "./registry/client.ts";
 import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
 import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
+import { importOciLayoutImage } from "./archive/oci_layout.ts";
 import type { Snapshotter } from "./snapshotter.ts";
 import type { SolvedStep, SolveResult } from "./solver.ts";
 import type { State } from "./state/state_dir.ts";
@@ -90,6 +91,16 @@ export interface BuildDeps {
 export interface BuildOptions {
   /** The build context directory. */
   contextDir: string;
+  /**
+   * Named local directories besides the context (`--build-context NAME=DIR`), by the local
+   * name the frontend option `context:NAME` (`local:LOCAL`) gives them.
+   */
+  locals?: Record<string, string>;
+  /**
+   * OCI layout directories (`--build-context NAME=oci-layout://DIR`), by the store ID the
+   * frontend option `context:NAME` (`oci-layout://STORE:TAG@DIGEST`) names.
+   */
+  ociStores?: Record<string, string>;
   /** The directory of the Dockerfile (`-f`), and its text when it came from stdin. */
   dockerfileDir: string;
   /** The Dockerfile's text when it came from stdin (`-f -`). */
@@ -171,12 +182,16 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const resolveImage = async (
     input: string,
     platform: Platform,
+    resolveOptions: ResolveImageOptions = {},
   ): Promise<{ ref: string; digest: string; manifest: Manifest; config: ImageConfig }> => {
     const ref = parseReference(input);
     const name = formatReference(ref);
     const vertex = `resolve:${name}`;
-    const vname = `[internal] load metadata for ${name}`;
-    const local = !options.pull
+    const store = resolveOptions.ociStore;
+    const vname = `[internal] load metadata for ${name}${store ? " (OCI layout)" : ""}`;
+    // A docker-image:// named context comes from its registry, as BuildKit's container driver
+    // resolves it: the local image store is not consulted.
+    const local = !options.pull && resolveOptions.resolveMode !== "pull" && !store
       ? findImage(state.images, name, (s) => formatReference(parseReference(s)))
       : undefined;
     const started = time();
@@ -191,13 +206,22 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         image = await loadImage(state.content, local.target, platform).catch(() => undefined);
         if (image && !configMatchesPlatform(image.config, platform)) image = undefined;
       }
+      if (store) {
+        const dir = options.ociStores?.[store];
+        if (dir === undefined) throw new ImgError(`The build has no OCI layout store "${store}"`);
+        if (!ref.digest) throw new ImgError(`An OCI layout image needs a digest: ${input}`);
+        image = await importOciLayoutImage(dir, ref.digest, platform, state.content);
+      }
       if (!image) {
         const result = await pull(deps.registry, ref, state.content, {
           choose: platformChooser(platform),
         });
         const target: Descriptor = result.manifest;
-        // The local store keeps the host's image under the name, as `img pull` does.
-        if (platformMatches(hostPlatform(), platform)) state.images.put(name, target);
+        // The local store keeps the host's image under the name, as `img pull` does; not for a
+        // docker-image:// named context, which leaves the local store alone.
+        if (platformMatches(hostPlatform(), platform) && resolveOptions.resolveMode !== "pull") {
+          state.images.put(name, target);
+        }
         image = await loadImage(state.content, target, platform);
       }
       progress.write({ type: "vertex.done", vertex, name: vname, time: time(), started });
@@ -221,11 +245,13 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 
   // Each base image is resolved once per build, however many stages use it.
   const resolved = new Map<string, ReturnType<typeof resolveImage>>();
-  const resolveOnce = (ref: string, platform: Platform) => {
-    const key = `${ref}|${platform.os}/${platform.architecture}/${platform.variant ?? ""}`;
+  const resolveOnce = (ref: string, platform: Platform, o: ResolveImageOptions = {}) => {
+    const key = `${ref}|${platform.os}/${platform.architecture}/${platform.variant ?? ""}|${
+      o.resolveMode ?? ""
+    }|${o.ociStore ?? ""}`;
     let p = resolved.get(key);
     if (!p) {
-      p = resolveImage(ref, platform);
+      p = resolveImage(ref, platform, o);
       resolved.set(key, p);
     }
     return p;
@@ -240,10 +266,12 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         return readOptional(join(options.dockerfileDir, path));
       }
       if (input === "context") return readOptional(join(options.contextDir, path));
+      const local = options.locals?.[input];
+      if (local !== undefined) return readOptional(join(local, path));
       return Promise.resolve(undefined);
     },
-    resolveImageConfig: async (ref, platform) => {
-      const r = await resolveOnce(ref, platform);
+    resolveImageConfig: async (ref, platform, o) => {
+      const r = await resolveOnce(ref, platform, o);
       return { ref: r.ref, digest: r.digest, config: r.config };
     },
     warn: (message) => {
@@ -321,7 +349,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     executor: deps.executor,
     db: state.db,
     content: state.content,
-    locals: { context: options.contextDir },
+    locals: { ...options.locals, context: options.contextDir },
     cacheMountsDir: join(state.dir, "cache-mounts", deps.snapshotter.name),
     sameOwner: deps.sameOwner,
     secrets: options.secrets,
@@ -329,7 +357,15 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     fetchImage: async (ref, vertex) => {
       const at = ref.lastIndexOf("@");
       const digest = ref.slice(at + 1) as Digest;
-      if (!(await state.content.has(digest))) {
+      const store = vertex.op.type === "source" && vertex.op.identifier.startsWith("oci-layout://")
+        ? vertex.op.attrs?.["oci.store"]
+        : undefined;
+      if (store !== undefined && !(await state.content.has(digest))) {
+        // Copied in when its config was resolved; again if a prune took it meanwhile.
+        const dir = options.ociStores?.[store];
+        if (dir === undefined) throw new ImgError(`The build has no OCI layout store "${store}"`);
+        await importOciLayoutImage(dir, digest, vertex.platform ?? platforms[0], state.content);
+      } else if (!(await state.content.has(digest))) {
         using _pull = span("base image pull");
         await pull(deps.registry, parseReference(ref), state.content, {
           choose: platformChooser(vertex.platform ?? platforms[0]),

@@ -40,7 +40,7 @@ export interface BuildxFlags {
   provenance?: string;
   /** `--sbom`: only `false` (img makes no attestation). */
   sbom?: string;
-  /** Refused for now. */
+  /** `--build-context NAME=VALUE` (repeatable; see `_build_contexts.ts`). */
   buildContext: string[];
 }
 
@@ -57,9 +57,6 @@ function notYet(option: string, what: string): ImgError {
  * @throws {ImgError} for the first such flag given.
  */
 export function refuseUnsupported(f: BuildxFlags): void {
-  if (f.buildContext.length) {
-    throw notYet("--build-context", "copy the files into the build context instead");
-  }
   if (f.addHost.length) {
     throw notYet("--add-host", "RUN steps use the host's network and its /etc/hosts");
   }

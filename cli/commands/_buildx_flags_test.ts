@@ -38,7 +38,6 @@ Deno.test("--push and --load add or mark the image output; --annotation goes to 
 
 Deno.test("flags img cannot honour yet are refused by name", () => {
   const cases: [Partial<BuildxFlags>, RegExp][] = [
-    [{ buildContext: ["a=b"] }, /^--build-context is not supported yet/],
     [{ addHost: ["a:1.1.1.1"] }, /^--add-host is not supported yet/],
     [{ shmSize: "1g" }, /^--shm-size is not supported yet/],
     [{ ulimit: ["nofile=1"] }, /^--ulimit is not supported yet/],
@@ -57,6 +56,7 @@ Deno.test("flags img cannot honour yet are refused by name", () => {
   }
   refuseUnsupported({ ...none, provenance: "false", sbom: "0", network: "none" });
   refuseUnsupported({ ...none, network: "host", allow: ["network.host"] });
+  refuseUnsupported({ ...none, buildContext: ["a=./dir"] });
 });
 
 Deno.test("frontend options and the image ID as buildx takes them", () => {

@@ -26,6 +26,7 @@ import { parseOutputs } from "./_outputs.ts";
 import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
 import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
+import { parseBuildContexts } from "./_build_contexts.ts";
 import {
   applyOutputFlags,
   type BuildxFlags,
@@ -197,7 +198,7 @@ export function buildCommand() {
     .option("--sbom <value>", "SBOM attestation (only false: img attaches none)")
     .option(
       "--build-context <name=value>",
-      "additional build context (not supported yet)",
+      "additional build context: NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST] (repeatable)",
       collect,
       [] as string[],
     )
@@ -263,6 +264,9 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        // --build-context: BuildKit's context:NAME frontend options, with their inputs.
+        const named = await parseBuildContexts(opts.buildContext);
+        Object.assign(frontendOptions, named.options);
         // --cache-from/--cache-to: refused before building when malformed.
         const cacheFrom = parseCacheFrom(opts.cacheFrom);
         const cacheTo = parseCacheTo(opts.cacheTo);
@@ -352,6 +356,8 @@ export function buildCommand() {
             },
             {
               contextDir,
+              locals: named.locals,
+              ociStores: named.ociStores,
               dockerfileDir,
               dockerfileText,
               frontendOptions,

@@ -48,6 +48,7 @@ import {
 } from "./errors.ts";
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, Retrier, type RetryPolicy } from "./_retry.ts";
 import { Watchdog } from "./_watchdog.ts";
+import { nextPageUrl } from "./_link.ts";
 
 /** Options for {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
@@ -270,6 +271,43 @@ export class RegistryClient {
       );
     }
     return { descriptor: { mediaType, digest, size: bytes.byteLength }, bytes, mediaType };
+  }
+
+  /**
+   * Lists the tags of the repository of `ref` (`GET /v2/<name>/tags/list`), page after page
+   * as the registry's `Link: <...>; rel="next"` headers lead, each page under the retry policy.
+   *
+   * @throws {RegistryError} `Pull of X failed: repository name not known ...` and the like.
+   */
+  async listTags(ref: Reference): Promise<string[]> {
+    const ctx = pullContext(ref);
+    const tags: string[] = [];
+    const seen = new Set<string>();
+    let next: string | undefined = `${this.baseUrl(ref.domain)}/v2/${ref.path}/tags/list`;
+    while (next !== undefined && !seen.has(next)) {
+      seen.add(next);
+      const url: string = next;
+      const page = await this.#request(ref.domain, url, {
+        headers: { accept: "application/json" },
+        scopes: [pullScope(ref.path)],
+        ctx,
+      }, async ({ res, dog }) => {
+        if (res.status !== 200) throw await this.#failure(res, ctx);
+        const bytes = await readLimited(res, dog, MAX_MANIFEST_SIZE, ctx, "tag list");
+        return { link: res.headers.get("link"), bytes };
+      });
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse(new TextDecoder().decode(page.bytes));
+      } catch {
+        throw new RegistryError(
+          `${ctx.action} failed: the registry sent a tag list that is not JSON`,
+        );
+      }
+      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t) => typeof t === "string"));
+      next = nextPageUrl(page.link, url);
+    }
+    return tags;
   }
 
   /**
@@ -906,24 +944,25 @@ async function readLimited(
   dog: Watchdog,
   limit: number,
   ctx: ErrorContext,
+  what = "manifest",
 ): Promise<Uint8Array> {
   const declared = Number(res.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > limit) {
     await res.body?.cancel();
-    throw new RegistryError(`${ctx.action} failed: the manifest is larger than ${limit} bytes`);
+    throw new RegistryError(`${ctx.action} failed: the ${what} is larger than ${limit} bytes`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of watchedBody(res, dog)) {
     size += chunk.byteLength;
     if (size > limit) {
-      throw new RegistryError(`${ctx.action} failed: the manifest is larger than ${limit} bytes`);
+      throw new RegistryError(`${ctx.action} failed: the ${what} is larger than ${limit} bytes`);
     }
     chunks.push(chunk);
   }
   if (Number.isFinite(declared) && res.headers.has("content-length") && size < declared) {
     throw new RegistryError(
-      `${ctx.action} failed: the registry closed the connection after ${size} of ${declared} bytes of the manifest`,
+      `${ctx.action} failed: the registry closed the connection after ${size} of ${declared} bytes of the ${what}`,
       { transient: true },
     );
   }

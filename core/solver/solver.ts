@@ -58,8 +58,8 @@ export interface SolverDeps {
   /** The content store (image layers). */
   content: ContentStore;
   /**
-   * Makes sure the image `ref` (pinned by digest) is in the content store and returns its
-   * manifest.
+   * Makes sure the image `ref` (pinned by digest) of a `docker-image://` or `oci-layout://`
+   * source is in the content store and returns its manifest.
    */
   fetchImage(ref: string, vertex: Vertex): Promise<Manifest>;
   /** The local directories a build may read, by name (`context`). */
@@ -110,10 +110,21 @@ function localExcludes(op: SourceOp): string[] {
  */
 function sourceKey(v: Vertex, op: SourceOp): Digest {
   const at = op.identifier.lastIndexOf("@");
-  if (op.identifier.startsWith("docker-image://") && at > 0) {
-    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs: op.attrs ?? {} }));
+  if (imageSourceRef(op) !== undefined && at > 0) {
+    // An OCI layout's store is where this build reads it from, not part of the image.
+    const { "oci.store": _store, ...attrs } = op.attrs ?? {};
+    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs }));
   }
   return v.digest;
+}
+
+/**
+ * The image reference of a `docker-image://REF` or `oci-layout://REF` source (an OCI layout's
+ * image is in the content store once its config is resolved), else `undefined`.
+ */
+function imageSourceRef(op: SourceOp): string | undefined {
+  const m = /^(docker-image|oci-layout):\/\//.exec(op.identifier);
+  return m ? op.identifier.slice(m[0].length) : undefined;
 }
 
 /** Solves build graphs with a snapshotter and an executor. */
@@ -454,8 +465,8 @@ class SolveRun {
     if (op.identifier.startsWith("local://")) {
       return { kind: "local", dir: this.#localDir(op), excludes: localExcludes(op) };
     }
-    if (op.identifier.startsWith("docker-image://")) {
-      const ref = op.identifier.slice("docker-image://".length);
+    const ref = imageSourceRef(op);
+    if (ref !== undefined) {
       const started = Date.now();
       this.#event("vertex.started", v);
       const manifest = await this.deps.fetchImage(ref, v);

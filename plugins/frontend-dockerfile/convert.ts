@@ -35,6 +35,7 @@ import { suggest } from "./_suggest.ts";
 import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 import { toExecMount } from "./exec_mount.ts";
+import { loadNamedContext, type NamedContext, namedContextKey } from "./named_context.ts";
 
 /** The PATH BuildKit gives images that start from scratch, and RUN steps without one. */
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -81,6 +82,13 @@ export interface ConvertOptions {
   networkMode?: "default" | "none";
   /** Entitlements granted with `--allow` (`network.host`, `security.insecure`). */
   allow?: string[];
+  /**
+   * Named contexts (BuildKit's `context:NAME` frontend options, `--build-context`): `NAME` or
+   * `NAME::PLATFORM` to `local:LOCAL`, `docker-image://REF` or `oci-layout://STORE:TAG@DIGEST`.
+   * A name replaces the stage of that name, and the image of that name in `FROM`,
+   * `COPY --from` and `RUN --mount from=`.
+   */
+  namedContexts?: Record<string, string>;
   /**
    * One of several platforms is being built: step names carry the stage's platform
    * (`[linux/arm64 build 2/3] RUN ...`), as BuildKit shows them.
@@ -225,6 +233,7 @@ export class DockerfileConverter {
   readonly #lex: ShellLex;
   readonly #states: StageState[] = [];
   readonly #usedArgs = new Set<string>();
+  readonly #named = new Map<string, Promise<NamedContext | undefined>>();
   #context?: Digest;
 
   /** Creates a converter. */
@@ -402,12 +411,26 @@ export class DockerfileConverter {
     const platformSpec = st.stage.platform ? this.#expand(st.stage.platform, meta, from) : "";
     const baseStage = this.#findStage(baseName, st.stage.index);
     let platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
+    st.platform = platform;
+    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
+    // As BuildKit: a named context of the stage's name replaces the whole stage.
+    const replaced = st.stage.name
+      ? await this.#namedContext(st.stage.name, platformSpec ? platform : undefined, from)
+      : undefined;
+    if (replaced) {
+      this.#startFrom(st, replaced, platform, st.stage.name);
+      st.converted = true;
+      return;
+    }
     if (baseName.toLowerCase() === st.stage.name && st.stage.name !== "" && !baseStage) {
       throw this.#error(`circular dependency detected on stage: ${st.stage.name}`, from);
     }
-    st.platform = platform;
-    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
-    if (baseStage) {
+    const named = !baseStage && baseName.toLowerCase() !== "scratch"
+      ? await this.#namedContext(baseName, platformSpec ? platform : undefined, from)
+      : undefined;
+    if (named) {
+      this.#startFrom(st, named, platform, baseName);
+    } else if (baseStage) {
       await this.#convertStage(baseStage, meta, chain);
       // A stage built on another stage runs for that stage's platform, as BuildKit does.
       if (!platformSpec) platform = baseStage.platform;
@@ -479,6 +502,69 @@ export class DockerfileConverter {
     }
     for (const inst of st.stage.commands) await this.#dispatch(st, inst, meta, chain);
     st.converted = true;
+  }
+
+  /**
+   * Starts `st` from a named context: an image's config (an image context), or an empty one
+   * with the directory's files as its root filesystem (a directory context).
+   */
+  #startFrom(st: StageState, named: NamedContext, platform: Platform, name: string): void {
+    st.head = named.head;
+    if (named.local) {
+      const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
+      st.head = this.#graph.add(
+        {
+          type: "file",
+          actions: [{
+            action: "copy",
+            input: 1,
+            src: ["."],
+            dest: "/",
+            options: { createDestPath: true },
+          }],
+        },
+        [scratch, named.head],
+        `${this.#prefix(st)}${++st.step}/${st.total}] FROM ${name}`,
+      );
+    } else st.step++;
+    if (named.config) {
+      st.config = structuredClone(named.config);
+      st.config.config ??= {};
+      st.config.history ??= [];
+      if (!st.config.config.Env) st.config.config.Env = [DEFAULT_PATH];
+      if (st.config.config.Shell) st.shell = st.config.config.Shell;
+    } else st.config = emptyImage(platform);
+  }
+
+  /**
+   * The named context `name` is (see `named_context.ts`) for `platform` (the target's by
+   * default), loaded once per build; `undefined` when the build has none of that name.
+   */
+  #namedContext(
+    name: string,
+    platform: Platform | undefined,
+    inst: Instruction,
+  ): Promise<NamedContext | undefined> {
+    const contexts = this.#opts.namedContexts ?? {};
+    const p = platform ?? this.#opts.platform;
+    const key = namedContextKey(name, p, contexts);
+    if (key === undefined) return Promise.resolve(undefined);
+    const cacheKey = `${key}|${fmtPlatform(p)}`;
+    let promise = this.#named.get(cacheKey);
+    if (!promise) {
+      promise = loadNamedContext(key, contexts[key], p, {
+        graph: this.#graph,
+        client: this.#client,
+        location: this.#location(inst),
+      }).catch((e) => {
+        if (e instanceof ImgError && !(e instanceof DockerfileError)) {
+          throw this.#error(e.message, inst);
+        }
+        throw e;
+      });
+      this.#named.set(cacheKey, promise);
+    }
+    return promise;
   }
 
   /** The variables an instruction's words expand against: the stage's ARGs, then its ENV. */
@@ -741,7 +827,10 @@ export class DockerfileConverter {
               if (stage) {
                 await this.#convertStage(stage, meta, chain, raw);
                 input = stage.head;
-              } else input = await this.#imageSource(from, raw);
+              } else {
+                input = (await this.#namedContext(from, undefined, raw))?.head ??
+                  await this.#imageSource(from, raw);
+              }
             } else input = this.#context_();
             inputs.push(input);
             return inputs.length - 1;
@@ -876,7 +965,8 @@ export class DockerfileConverter {
       } else if (/^\d+$/.test(fromExpanded)) {
         throw this.#error(`invalid stage index ${fromExpanded}`, inst);
       } else {
-        source = await this.#imageSource(fromExpanded, inst);
+        source = (await this.#namedContext(fromExpanded, undefined, inst))?.head ??
+          await this.#imageSource(fromExpanded, inst);
       }
     } else source = this.#context_();
     if (inst.sourcePaths.some((p) => /^(https?|git):\/\//.test(p) || p.startsWith("git@"))) {
