@@ -1,0 +1,76 @@
+/**
+ * A git repository as the build context, as buildx takes one:
+ * `img build https://host/repo.git#ref:subdir`, `git://...`, `git@host:org/repo.git`. The
+ * commit is checked out (shallow where the server allows it) into a temporary directory that
+ * is the context for the build and removed after it; `.git` is kept only with the
+ * `BUILDKIT_CONTEXT_KEEP_GIT_DIR=1` build argument (or `keep-git-dir=true` in a `##` fragment).
+ *
+ * @module
+ */
+import { ImgError } from "@img/core";
+import { GitClient, type GitSourceSpec, parseGitRef } from "@img/core/source";
+
+/** The build argument that keeps `.git` in a git context (buildx's and BuildKit's name). */
+export const KEEP_GIT_DIR_ARG = "BUILDKIT_CONTEXT_KEEP_GIT_DIR";
+
+/** The repository a build context path names, or undefined for a local path. */
+export async function gitContextSpec(
+  path: string,
+  buildArgs: Record<string, string>,
+): Promise<GitSourceSpec | undefined> {
+  const ref = parseGitRef(path);
+  if (!ref) return undefined;
+  if (ref.indistinguishableFromLocal) {
+    // `github.com/org/repo`: a directory of that name wins, as in buildx.
+    if (await Deno.stat(path).then(() => true, () => false)) return undefined;
+  }
+  const arg = buildArgs[KEEP_GIT_DIR_ARG];
+  const keep = arg !== undefined && /^(1|true|t)$/i.test(arg.trim());
+  return {
+    remote: ref.indistinguishableFromLocal ? `https://${ref.remote}` : ref.remote,
+    ref: ref.ref,
+    subdir: ref.subdir,
+    keepGitDir: keep || (ref.keepGitDir ?? false),
+    ...(ref.checksum ? { checksum: ref.checksum } : {}),
+  };
+}
+
+/** A checked-out git context; disposing it removes the directory. */
+export interface GitContext extends AsyncDisposable {
+  /** The directory holding the context. */
+  dir: string;
+  /** The commit that was checked out. */
+  commit: string;
+}
+
+/**
+ * Checks `spec` out into a new temporary directory. ssh remotes use `sshSocket` (the build's
+ * `--ssh default`), else `$SSH_AUTH_SOCK`.
+ */
+export async function checkoutGitContext(
+  spec: GitSourceSpec,
+  options: {
+    env: Record<string, string>;
+    sshSocket?: () => Promise<string | undefined>;
+    signal?: AbortSignal;
+  },
+): Promise<GitContext> {
+  const client = new GitClient(options);
+  const resolved = await client.resolve(spec).catch((e) => {
+    throw e instanceof ImgError
+      ? new ImgError(`unable to prepare context: ${e.message}`, { cause: e })
+      : e;
+  });
+  const dir = await Deno.makeTempDir({ prefix: "img-git-context-" });
+  const dispose = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  try {
+    await client.checkout(spec, resolved, dir);
+  } catch (e) {
+    await dispose();
+    if (e instanceof ImgError) {
+      throw new ImgError(`unable to prepare context: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+  return { dir, commit: resolved.commit, [Symbol.asyncDispose]: dispose };
+}
