@@ -1,0 +1,297 @@
+/**
+ * `ADD <git URL>` and a git URL as the build context, end to end as the unprivileged user,
+ * against a real repository served on loopback twice: by `git daemon` (git://) and by smart
+ * HTTP (`git http-backend`, git's own CGI program, behind a `Deno.serve` CGI bridge in
+ * `_util/git_server.ts`).
+ *
+ * Expectations follow the current Dockerfile reference and BuildKit's git source: the
+ * checkout's root is copied to the destination, `#ref` is a branch, tag or commit and
+ * `:subdir` a directory, `.git` is kept only with `--keep-git-dir=true` (or, for a context,
+ * `BUILDKIT_CONTEXT_KEEP_GIT_DIR=1`), `--checksum` is a commit the ref must resolve to, files
+ * are owned by 0:0 unless `--chown`, modes and symlinks are the commit's, and the step's cache
+ * key is the resolved commit. Every checked-out entry's mtime is the commit's time (git has
+ * no file times; this is what makes the layer reproducible).
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import type { Header } from "tar-stream";
+import { startRegistry } from "./_util/registry.ts";
+import { pushBusybox } from "./_util/busybox.ts";
+import { img, removeTree, run } from "./_util/img.ts";
+import { type GitServer, startGitDaemon, startGitHttp } from "./_util/git_server.ts";
+import { readTar } from "./corpus/_corpus.ts";
+
+interface Entry {
+  header: Header;
+  text: string;
+}
+
+async function tarEntries(file: string): Promise<Map<string, Entry>> {
+  const out = new Map<string, Entry>();
+  await readTar(await Deno.readFile(file), (header, content) => {
+    out.set(header.name.replace(/^\.?\//, "").replace(/\/$/, ""), {
+      header,
+      text: new TextDecoder().decode(content),
+    });
+  });
+  return out;
+}
+
+function git(cwd: string, ...args: string[]): Promise<string> {
+  return run(["git", "-C", cwd, "-c", "user.name=t", "-c", "user.email=t@example.com", ...args])
+    .then((s) => s.trim());
+}
+
+async function setup() {
+  const registry = await startRegistry();
+  await pushBusybox(registry.host, "library/busybox", "latest");
+  const tmp = await Deno.makeTempDir({ prefix: "img-add-git-" });
+  // The served repository: a work tree named like a bare one, so the HTTP URL ends in .git.
+  const repo = `${tmp}/srv/repo.git`;
+  await Deno.mkdir(`${repo}/sub/deep`, { recursive: true });
+  await Deno.mkdir(`${repo}/app`, { recursive: true });
+  await git(tmp, "init", "-q", "-b", "main", repo);
+  await Deno.writeTextFile(`${repo}/a.txt`, "one\n");
+  await Deno.writeTextFile(`${repo}/sub/deep/f`, "deep\n");
+  await Deno.writeTextFile(`${repo}/run.sh`, "#!/bin/sh\necho hi\n", { mode: 0o755 });
+  await Deno.symlink("a.txt", `${repo}/link`);
+  await Deno.writeTextFile(`${repo}/app/Dockerfile`, "ARG BASE\nFROM ${BASE}\nCOPY . /ctx\n");
+  await Deno.writeTextFile(`${repo}/app/hello.txt`, "hello from app\n");
+  await Deno.writeTextFile(`${repo}/Dockerfile`, "ARG BASE\nFROM ${BASE}\nCOPY . /ctx\n");
+  await git(repo, "add", "-A");
+  await git(repo, "commit", "-qm", "one");
+  await git(repo, "tag", "-a", "v1", "-m", "release 1");
+  const first = await git(repo, "rev-parse", "HEAD");
+  await Deno.writeTextFile(`${repo}/a.txt`, "two\n");
+  await git(repo, "commit", "-qam", "two");
+  const second = await git(repo, "rev-parse", "HEAD");
+  const daemon = await startGitDaemon(`${tmp}/srv`);
+  const http = await startGitHttp(`${tmp}/srv`);
+  return {
+    base: `${registry.host}/library/busybox:latest`,
+    tmp,
+    repo,
+    first,
+    second,
+    servers: [daemon, http] as GitServer[],
+    async [Symbol.asyncDispose]() {
+      await http[Symbol.asyncDispose]();
+      await daemon[Symbol.asyncDispose]();
+      await removeTree(tmp);
+      await registry[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function writeDockerfile(dir: string, lines: string[]): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/Dockerfile`, lines.join("\n") + "\n");
+}
+
+/** The vertex numbers of plain progress output whose line matches `name`, and their status. */
+function stepStatus(stderr: string, name: RegExp): string {
+  const m = stderr.match(new RegExp(`^#(\\d+) ${name.source}`, "m"));
+  ok(m, `no step ${name} in:\n${stderr}`);
+  return new RegExp(`^#${m[1]} CACHED$`, "m").test(stderr) ? "CACHED" : "RAN";
+}
+
+Deno.test("ADD from git: a branch, a tag, a commit, #ref:subdir, --keep-git-dir, --chown/--chmod, --checksum, over git:// and smart HTTP", async () => {
+  await using t = await setup();
+  const commitTime = Number(await git(t.repo, "log", "-1", "--format=%ct", t.second));
+  for (const server of t.servers) {
+    const kind = server.url.split(":")[0];
+    const url = `${server.url}/repo.git`;
+    const ctx = `${t.tmp}/ctx-${kind}`;
+    await writeDockerfile(ctx, [
+      "ARG BASE",
+      "FROM ${BASE}",
+      "ARG REPO",
+      "ADD ${REPO}#main /main/",
+      "ADD ${REPO}#v1 /tag",
+      `ADD \${REPO}#${t.first} /commit`,
+      "ADD ${REPO}#main:sub /sub",
+      "ADD --keep-git-dir=true ${REPO}#main /kept",
+      "ADD --chown=1000:1000 --chmod=700 ${REPO}#v1:sub /owned",
+      `ADD --checksum=${t.first} \${REPO}#v1 /checked`,
+      "RUN cat /main/a.txt /tag/a.txt /commit/a.txt > /seen",
+    ]);
+    const out = `${t.tmp}/out-${kind}.tar`;
+    const r = await img(
+      [
+        "build",
+        "--progress=plain",
+        "--build-arg",
+        `BASE=${t.base}`,
+        "--build-arg",
+        `REPO=${url}`,
+        "-o",
+        `type=tar,dest=${out}`,
+        ctx,
+      ],
+      { state: `${t.tmp}/state-${kind}` },
+    );
+    equal(r.code, 0, r.stderr);
+    const tree = await tarEntries(out);
+    const text = (p: string) => tree.get(p)?.text;
+    equal(text("seen"), "two\none\none\n", kind);
+    equal(text("main/a.txt"), "two\n");
+    equal(text("tag/a.txt"), "one\n", "an annotated tag is its commit");
+    equal(text("checked/a.txt"), "one\n");
+    // Modes, owners and symlinks are the commit's; no .git unless asked.
+    const main = (p: string) => tree.get(`main/${p}`)!.header;
+    equal(main("run.sh").mode! & 0o7777, 0o755);
+    equal(main("a.txt").mode! & 0o7777, 0o644);
+    equal(main("link").type, "symlink");
+    equal(main("link").linkname, "a.txt");
+    deepEqual([main("a.txt").uid, main("a.txt").gid], [0, 0]);
+    equal(main("a.txt").mtime!.getTime() / 1000, commitTime, "mtime: the commit's time");
+    equal(main("sub/deep/f").mtime!.getTime() / 1000, commitTime);
+    ok(!tree.has("main/.git"), "no .git without --keep-git-dir");
+    // #ref:subdir: the subdirectory's contents at the destination.
+    deepEqual([...tree.keys()].filter((p) => p.startsWith("sub/")).sort(), [
+      "sub/deep",
+      "sub/deep/f",
+    ]);
+    const owned = tree.get("owned/deep/f")!.header;
+    deepEqual([owned.uid, owned.gid, owned.mode! & 0o7777], [1000, 1000, 0o700]);
+    // --keep-git-dir: a working .git (git log in the exported tree).
+    ok(tree.has("kept/.git/HEAD"), "kept/.git");
+    const unpacked = `${t.tmp}/kept-${kind}`;
+    await Deno.mkdir(unpacked);
+    await run(["tar", "-xf", out, "-C", unpacked, "kept"]);
+    equal(await git(`${unpacked}/kept`, "log", "-1", "--format=%H %s"), `${t.second} two`);
+    equal(await git(`${unpacked}/kept`, "status", "--porcelain"), "");
+    equal(await git(`${unpacked}/kept`, "remote", "get-url", "origin"), url);
+    if (kind === "http") {
+      ok(server.requests.some((q) => q.startsWith("POST /repo.git/git-upload-pack")), "smart HTTP");
+    }
+  }
+});
+
+Deno.test("ADD from git: CACHED while the branch stays, re-run after a new commit", async () => {
+  await using t = await setup();
+  const ctx = `${t.tmp}/ctx`;
+  const url = `${t.servers[1].url}/repo.git`;
+  await writeDockerfile(ctx, [
+    "ARG BASE",
+    "FROM ${BASE}",
+    `ADD ${url}#main /src`,
+    "RUN cat /src/a.txt > /seen",
+  ]);
+  const build = async () => {
+    const out = `${t.tmp}/out.tar`;
+    const r = await img(
+      [
+        "build",
+        "--progress=plain",
+        "--build-arg",
+        `BASE=${t.base}`,
+        "-o",
+        `type=tar,dest=${out}`,
+        ctx,
+      ],
+      { state: `${t.tmp}/state` },
+    );
+    equal(r.code, 0, r.stderr);
+    return { stderr: r.stderr, seen: (await tarEntries(out)).get("seen")?.text };
+  };
+  const first = await build();
+  equal(stepStatus(first.stderr, /\[2\/3\] ADD /), "RAN");
+  equal(first.seen, "two\n");
+  const again = await build();
+  equal(stepStatus(again.stderr, /\[2\/3\] ADD /), "CACHED", again.stderr);
+  equal(stepStatus(again.stderr, /\[3\/3\] RUN /), "CACHED");
+  await Deno.writeTextFile(`${t.repo}/a.txt`, "three\n");
+  await git(t.repo, "commit", "-qam", "three");
+  const moved = await build();
+  equal(stepStatus(moved.stderr, /\[2\/3\] ADD /), "RAN", moved.stderr);
+  equal(moved.seen, "three\n");
+});
+
+Deno.test("ADD from git: a missing ref, a wrong --checksum and COPY of a git URL fail in one line with the Dockerfile line", async () => {
+  await using t = await setup();
+  const url = `${t.servers[0].url}/repo.git`;
+  const cases: [string, RegExp][] = [
+    [`ADD ${url}#nope /src`, /Dockerfile:3: .*has no branch or tag "nope"/],
+    [`ADD --checksum=${t.first} ${url}#main /src`, /Dockerfile:3: .*expected checksum to match/],
+    [`COPY ${url}#main /src`, /Dockerfile:3: .*source can't be a git ref for COPY/],
+    [`ADD ${url}#main:nope /src`, /Dockerfile:3: .*"nope" is not a directory/],
+  ];
+  for (const [line, expected] of cases) {
+    const ctx = `${t.tmp}/ctx-${crypto.randomUUID()}`;
+    await writeDockerfile(ctx, ["ARG BASE", "FROM ${BASE}", line]);
+    const r = await img(
+      [
+        "build",
+        "--progress=plain",
+        "--build-arg",
+        `BASE=${t.base}`,
+        "-o",
+        `type=tar,dest=${ctx}.tar`,
+        ctx,
+      ],
+      { state: `${t.tmp}/state` },
+    );
+    equal(r.code, 1, r.stderr);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    match(last, expected, r.stderr);
+    match(last, /^img: /);
+  }
+});
+
+Deno.test("a git URL as the build context: #ref:subdir, and .git only with BUILDKIT_CONTEXT_KEEP_GIT_DIR", async () => {
+  await using t = await setup();
+  for (const server of t.servers) {
+    const kind = server.url.split(":")[0];
+    const out = `${t.tmp}/app-${kind}.tar`;
+    const r = await img(
+      [
+        "build",
+        "--progress=plain",
+        "--build-arg",
+        `BASE=${t.base}`,
+        "-o",
+        `type=tar,dest=${out}`,
+        `${server.url}/repo.git#v1:app`,
+      ],
+      { state: `${t.tmp}/state-${kind}` },
+    );
+    equal(r.code, 0, r.stderr);
+    const tree = await tarEntries(out);
+    equal(tree.get("ctx/hello.txt")?.text, "hello from app\n", kind);
+    ok(tree.has("ctx/Dockerfile"));
+    ok(!tree.has("ctx/a.txt"), "only the subdirectory is the context");
+    ok(![...tree.keys()].some((p) => p.startsWith("ctx/.git")), "no .git by default");
+    deepEqual([tree.get("ctx/hello.txt")!.header.uid, tree.get("ctx/hello.txt")!.header.gid], [
+      0,
+      0,
+    ]);
+
+    const kept = `${t.tmp}/kept-${kind}.tar`;
+    const k = await img(
+      [
+        "build",
+        "--progress=plain",
+        "--build-arg",
+        `BASE=${t.base}`,
+        "--build-arg",
+        "BUILDKIT_CONTEXT_KEEP_GIT_DIR=1",
+        "-o",
+        `type=tar,dest=${kept}`,
+        `${server.url}/repo.git#main`,
+      ],
+      { state: `${t.tmp}/state-${kind}` },
+    );
+    equal(k.code, 0, k.stderr);
+    ok(
+      !/not consumed/.test(k.stderr),
+      "BUILDKIT_CONTEXT_KEEP_GIT_DIR is the context's, not unused",
+    );
+    const keptTree = await tarEntries(kept);
+    equal(keptTree.get("ctx/a.txt")?.text, "two\n");
+    ok(keptTree.has("ctx/.git/HEAD"), "the context kept .git");
+    const dir = `${t.tmp}/ctx-kept-${kind}`;
+    await Deno.mkdir(dir);
+    await run(["tar", "-xf", kept, "-C", dir, "ctx"]);
+    equal(await git(`${dir}/ctx`, "log", "-1", "--format=%H"), t.second);
+  }
+});
