@@ -300,3 +300,68 @@ Deno.test("a git URL as the build context: #ref:subdir, and .git only with BUILD
     equal(await git(`${dir}/ctx`, "log", "-1", "--format=%H"), t.second);
   }
 });
+
+Deno.test("ADD from git@host:path goes through ssh: $GIT_SSH_COMMAND, with the build's --ssh agent", async () => {
+  await using t = await setup();
+  // No sshd here: a stand-in for ssh that runs the command git asks the remote for
+  // (git-upload-pack) in the served directory, and records the host and the agent it saw.
+  const log = `${t.tmp}/ssh.log`;
+  const fake = `${t.tmp}/fake-ssh`;
+  await Deno.writeTextFile(
+    fake,
+    [
+      "#!/bin/sh",
+      "for last; do :; done",
+      `for a; do case "$a" in *@*) echo "host=$a" >> ${log};; esac; done`,
+      `if [ -S "$SSH_AUTH_SOCK" ]; then echo agent=yes; else echo agent=no; fi >> ${log}`,
+      `cd ${t.tmp}/srv && exec sh -c "$last"`,
+    ].join("\n") + "\n",
+    { mode: 0o755 },
+  );
+  const agentDir = await Deno.makeTempDir({ dir: t.tmp });
+  const sock = `${agentDir}/agent.sock`;
+  const agent = new Deno.Command("ssh-agent", {
+    args: ["-D", "-a", sock],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    for (
+      let i = 0;
+      i < 200 && !(await Deno.lstat(sock).then((s) => s.isSocket, () => false));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const ctx = `${t.tmp}/ctx`;
+    await writeDockerfile(ctx, [
+      "ARG BASE",
+      "FROM ${BASE}",
+      "ADD git@fake.invalid:repo.git#v1 /src",
+    ]);
+    const out = `${t.tmp}/out.tar`;
+    const r = await img(
+      [
+        "build",
+        "--progress=plain",
+        "--ssh",
+        `default=${sock}`,
+        "--build-arg",
+        `BASE=${t.base}`,
+        "-o",
+        `type=tar,dest=${out}`,
+        ctx,
+      ],
+      { state: `${t.tmp}/state`, env: { GIT_SSH_COMMAND: fake } },
+    );
+    equal(r.code, 0, r.stderr);
+    equal((await tarEntries(out)).get("src/a.txt")?.text, "one\n");
+    const seen = await Deno.readTextFile(log);
+    match(seen, /^host=git@fake\.invalid$/m);
+    ok(!/agent=no/.test(seen) && /agent=yes/.test(seen), `ssh saw the --ssh agent: ${seen}`);
+  } finally {
+    agent.kill("SIGTERM");
+    await agent.status;
+  }
+});
