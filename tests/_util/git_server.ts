@@ -14,7 +14,7 @@ export interface GitServer extends AsyncDisposable {
   requests: string[];
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -23,7 +23,7 @@ async function freePort(): Promise<number> {
 
 /** Starts `git daemon` exporting every repository under `root`. */
 export async function startGitDaemon(root: string): Promise<GitServer> {
-  const port = await freePort();
+  const port = freePort();
   const child = new Deno.Command("git", {
     args: [
       "daemon",
