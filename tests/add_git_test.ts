@@ -365,3 +365,35 @@ Deno.test("ADD from git@host:path goes through ssh: $GIT_SSH_COMMAND, with the b
     await agent.status;
   }
 });
+
+Deno.test("ADD from a private https repository: the GIT_AUTH_TOKEN secret, as BuildKit takes it", async () => {
+  await using t = await setup();
+  const token = `tok-${crypto.randomUUID()}`;
+  await using server = await startGitHttp(`${t.tmp}/srv`, { token });
+  const ctx = `${t.tmp}/ctx`;
+  await writeDockerfile(ctx, ["ARG BASE", "FROM ${BASE}", `ADD ${server.url}/repo.git#v1 /src`]);
+  const build = (extra: string[]) =>
+    img(
+      [
+        "build",
+        "--progress=plain",
+        ...extra,
+        "--build-arg",
+        `BASE=${t.base}`,
+        "-o",
+        `type=tar,dest=${ctx}.tar`,
+        ctx,
+      ],
+      { state: `${t.tmp}/state`, env: { TOK: token } },
+    );
+  const refused = await build([]);
+  equal(refused.code, 1, refused.stderr);
+  match(
+    refused.stderr.trim().split("\n").at(-1)!,
+    /^img: Dockerfile:3: Failed to read the git repository/,
+  );
+  const r = await build(["--secret", "id=GIT_AUTH_TOKEN,env=TOK"]);
+  equal(r.code, 0, r.stderr);
+  equal((await tarEntries(`${ctx}.tar`)).get("src/a.txt")?.text, "one\n");
+  ok(!r.stderr.includes(token), "the token is not in the output");
+});

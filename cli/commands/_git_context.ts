@@ -45,13 +45,15 @@ export interface GitContext extends AsyncDisposable {
 
 /**
  * Checks `spec` out into a new temporary directory. ssh remotes use `sshSocket` (the build's
- * `--ssh default`), else `$SSH_AUTH_SOCK`.
+ * `--ssh default`), else `$SSH_AUTH_SOCK`; https remotes the `GIT_AUTH_TOKEN` or
+ * `GIT_AUTH_HEADER` secret.
  */
 export async function checkoutGitContext(
   spec: GitSourceSpec,
   options: {
     env: Record<string, string>;
     sshSocket?: () => Promise<string | undefined>;
+    secret?: (id: string) => Promise<Uint8Array | undefined>;
     signal?: AbortSignal;
   },
 ): Promise<GitContext> {

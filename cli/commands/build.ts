@@ -218,6 +218,7 @@ export function buildCommand() {
         ? "quiet"
         : parseProgressMode(opts.progress, opts.console === false);
       const ssh = SshAgents.parse(opts.ssh, ctx.env);
+      const secrets = SecretStore.parse(opts.secret, ctx.env);
       try {
         // A git URL as the context: checked out here, removed after the build.
         const gitSpec = await gitContextSpec(
@@ -228,6 +229,7 @@ export function buildCommand() {
           ? await checkoutGitContext(gitSpec, {
             env: ctx.env,
             sshSocket: () => ssh.socket("default"),
+            secret: (id) => secrets.get(id),
           }).catch(async (e) => {
             await ssh.close();
             throw e;
@@ -359,7 +361,7 @@ export function buildCommand() {
               pull: opts.pull,
               names: opts.tag,
               signal: abort.signal,
-              secrets: SecretStore.parse(opts.secret, ctx.env),
+              secrets,
               ssh,
               evaluateOnly: opts.check,
               cacheFrom,

@@ -479,6 +479,7 @@ class SolveRun {
   get #gitClient(): GitClient {
     return this.#git ??= new GitClient({
       sshSocket: () => this.deps.ssh?.socket("default") ?? Promise.resolve(undefined),
+      secret: (id) => this.deps.secrets?.get(id) ?? Promise.resolve(undefined),
       signal: this.options.signal,
     });
   }

@@ -114,6 +114,11 @@ export interface GitClientOptions {
   sshSocket?: () => Promise<string | undefined>;
   /** Aborts running git commands. */
   signal?: AbortSignal;
+  /**
+   * The build's secrets (`--secret`): `GIT_AUTH_TOKEN` and `GIT_AUTH_HEADER` (or with
+   * `.HOST` appended, which wins) authenticate https remotes, as in BuildKit.
+   */
+  secret?: (id: string) => Promise<Uint8Array | undefined>;
 }
 
 const PROXY_VARS = [
@@ -374,7 +379,17 @@ export class GitClient {
       SSH_ASKPASS_REQUIRE: "never",
     };
     for (const k of PROXY_VARS) if (src[k] !== undefined) env[k] = src[k];
-    if (parseGitRef(spec.remote)?.scheme === "ssh") {
+    const parsed = parseGitRef(spec.remote);
+    const auth = parsed?.scheme.startsWith("http")
+      ? await this.#authHeader(parsed.host)
+      : undefined;
+    if (auth) {
+      // Through the environment, not the command line (which `ps` shows).
+      env.GIT_CONFIG_COUNT = "1";
+      env.GIT_CONFIG_KEY_0 = `http.${tokenScope(spec.remote)}.extraheader`;
+      env.GIT_CONFIG_VALUE_0 = `Authorization: ${auth}`;
+    }
+    if (parsed?.scheme === "ssh") {
       env.GIT_SSH_COMMAND = src.GIT_SSH_COMMAND ??
         "ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes";
       const sock = (await this.#options.sshSocket?.()) ?? src.SSH_AUTH_SOCK;
@@ -382,6 +397,34 @@ export class GitClient {
     }
     return env;
   }
+
+  /** The Authorization header from the build's `GIT_AUTH_HEADER`/`GIT_AUTH_TOKEN` secrets. */
+  async #authHeader(host: string): Promise<string | undefined> {
+    const secret = this.#options.secret;
+    if (!secret) return undefined;
+    for (
+      const [id, token] of [
+        [`GIT_AUTH_HEADER.${host}`, false],
+        [`GIT_AUTH_TOKEN.${host}`, true],
+        ["GIT_AUTH_HEADER", false],
+        ["GIT_AUTH_TOKEN", true],
+      ] as const
+    ) {
+      const value = await secret(id);
+      if (value === undefined) continue;
+      const text = new TextDecoder().decode(value).trim();
+      return token ? `basic ${btoa(`x-access-token:${text}`)}` : text;
+    }
+    return undefined;
+  }
+}
+
+/** The URL prefix a token is sent to: github.com's for any of its repositories, as BuildKit. */
+function tokenScope(remote: string): string {
+  for (const prefix of ["https://github.com/", "https://www.github.com/"]) {
+    if (remote.startsWith(prefix)) return prefix;
+  }
+  return remote;
 }
 
 async function exists(path: string): Promise<boolean> {

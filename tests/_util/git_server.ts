@@ -57,15 +57,27 @@ export async function startGitDaemon(root: string): Promise<GitServer> {
   };
 }
 
-/** Starts a smart HTTP git server (`git http-backend` as CGI) for the repositories in `root`. */
-export function startGitHttp(root: string): Promise<GitServer> {
+/**
+ * Starts a smart HTTP git server (`git http-backend` as CGI) for the repositories in `root`.
+ * With `token`, every request needs `Authorization: basic base64(x-access-token:TOKEN)`, as
+ * GitHub takes a token.
+ */
+export function startGitHttp(root: string, options: { token?: string } = {}): Promise<GitServer> {
   const requests: string[] = [];
+  const expected = options.token && `basic ${btoa(`x-access-token:${options.token}`)}`;
   const { promise, resolve } = Promise.withResolvers<number>();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: (addr) => resolve(addr.port) },
     async (req) => {
       const url = new URL(req.url);
       requests.push(`${req.method} ${url.pathname}${url.search}`);
+      if (expected && req.headers.get("authorization")?.toLowerCase() !== expected.toLowerCase()) {
+        await req.body?.cancel();
+        return new Response("authentication required", {
+          status: 401,
+          headers: { "WWW-Authenticate": 'Basic realm="git"' },
+        });
+      }
       const body = new Uint8Array(await req.arrayBuffer());
       const env: Record<string, string> = {
         PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
