@@ -9,8 +9,8 @@
  * `:subdir` a directory, `.git` is kept only with `--keep-git-dir=true` (or, for a context,
  * `BUILDKIT_CONTEXT_KEEP_GIT_DIR=1`), `--checksum` is a commit the ref must resolve to, files
  * are owned by 0:0 unless `--chown`, modes and symlinks are the commit's, and the step's cache
- * key is the resolved commit. Every checked-out entry's mtime is the commit's time (git has
- * no file times; this is what makes the layer reproducible).
+ * key is the resolved commit; submodules are checked out too. Every checked-out entry's mtime
+ * is the commit's time (git has no file times; this is what makes the layer reproducible).
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import type { Header } from "tar-stream";
@@ -61,6 +61,22 @@ async function setup() {
   await git(repo, "commit", "-qm", "one");
   await git(repo, "tag", "-a", "v1", "-m", "release 1");
   const first = await git(repo, "rev-parse", "HEAD");
+  // The second commit adds a submodule, by a URL relative to the repository's.
+  const lib = `${tmp}/srv/lib.git`;
+  await git(tmp, "init", "-q", "-b", "main", lib);
+  await Deno.writeTextFile(`${lib}/lib.txt`, "lib\n");
+  await git(lib, "add", "-A");
+  await git(lib, "commit", "-qm", "lib");
+  await git(
+    repo,
+    "-c",
+    "protocol.file.allow=always",
+    "submodule",
+    "add",
+    "-q",
+    "../lib.git",
+    "lib",
+  );
   await Deno.writeTextFile(`${repo}/a.txt`, "two\n");
   await git(repo, "commit", "-qam", "two");
   const second = await git(repo, "rev-parse", "HEAD");
@@ -148,6 +164,9 @@ Deno.test("ADD from git: a branch, a tag, a commit, #ref:subdir, --keep-git-dir,
     equal(main("a.txt").mtime!.getTime() / 1000, commitTime, "mtime: the commit's time");
     equal(main("sub/deep/f").mtime!.getTime() / 1000, commitTime);
     ok(!tree.has("main/.git"), "no .git without --keep-git-dir");
+    equal(text("main/lib/lib.txt"), "lib\n", "the submodule is checked out");
+    ok(!tree.has("main/lib/.git"), "no .git in the submodule either");
+    ok(!tree.has("tag/lib"), "v1 has no submodule");
     // #ref:subdir: the subdirectory's contents at the destination.
     deepEqual([...tree.keys()].filter((p) => p.startsWith("sub/")).sort(), [
       "sub/deep",
@@ -162,6 +181,7 @@ Deno.test("ADD from git: a branch, a tag, a commit, #ref:subdir, --keep-git-dir,
     await run(["tar", "-xf", out, "-C", unpacked, "kept"]);
     equal(await git(`${unpacked}/kept`, "log", "-1", "--format=%H %s"), `${t.second} two`);
     equal(await git(`${unpacked}/kept`, "status", "--porcelain"), "");
+    equal(await git(`${unpacked}/kept/lib`, "log", "-1", "--format=%s"), "lib");
     equal(await git(`${unpacked}/kept`, "remote", "get-url", "origin"), url);
     if (kind === "http") {
       ok(server.requests.some((q) => q.startsWith("POST /repo.git/git-upload-pack")), "smart HTTP");

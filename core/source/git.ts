@@ -2,8 +2,8 @@
  * The git source of the build graph (BuildKit's `source/git`), through the `git` CLI: a
  * `git://` source op names a repository, a ref and a subdirectory; {@linkcode GitClient}
  * resolves the ref to a commit (`git ls-remote`, which is all a cache hit costs) and checks
- * the commit out (a shallow fetch where the server allows it) with file modes and symlinks
- * as in the commit and every mtime set to the commit's time.
+ * the commit out (a shallow fetch where the server allows it), submodules included, with file
+ * modes and symlinks as in the commit and every mtime set to the commit's time.
  *
  * git runs with a clean environment: no system or global config, no terminal prompts, the
  * proxies (`HTTP(S)_PROXY`, `NO_PROXY`) passed on. ssh remotes use the build's `--ssh
@@ -252,33 +252,39 @@ export class GitClient {
       await this.#git(spec, ["remote", "add", "origin", spec.remote], work);
       await this.#fetch(spec, resolved, work);
       await this.#git(spec, ["checkout", "-q", "-f", "--detach", resolved.commit], work);
+      // Submodules, as BuildKit checks them out (their URLs relative to the remote's).
+      const submodules: string[] = [];
       if (await exists(`${work}/.gitmodules`)) {
         const sub = ["submodule", "update", "--init", "--recursive"];
         await this.#git(spec, [...sub, "--depth=1"], work).catch(() => this.#git(spec, sub, work));
+        const list = ["submodule", "foreach", "--recursive", "--quiet", 'echo "$displaypath"'];
+        submodules.push(...(await this.#git(spec, list, work)).split("\n").filter((p) => p !== ""));
       }
       const time = Number(
         (await this.#git(spec, ["log", "-1", "--format=%ct", resolved.commit], work)).trim(),
       );
       const subdir = normalSubdir(spec.subdir);
       let src = work;
-      if (subdir !== "") {
-        for (const c of subdir.split("/")) {
-          src = `${src}/${c}`;
-          const info = await Deno.lstat(src).catch(() => undefined);
-          if (!info?.isDirectory) {
-            throw new ImgError(
-              `Git source ${
-                gitSourceName(spec)
-              }: "${subdir}" is not a directory at commit ${resolved.commit}`,
-            );
-          }
-        }
-      } else if (spec.keepGitDir) {
+      if (spec.keepGitDir && subdir === "") {
         // As BuildKit leaves it: origin is the remote (credentials hidden), no reflog.
         await this.#git(spec, ["remote", "set-url", "origin", redactURL(spec.remote)], work);
         await this.#git(spec, ["reflog", "expire", "--all", "--expire=now"], work);
       } else {
-        await Deno.remove(`${work}/.git`, { recursive: true });
+        // Without .git, a submodule's .git file would point nowhere.
+        for (const p of [".", ...submodules]) {
+          await Deno.remove(`${work}/${p}/.git`, { recursive: true }).catch(() => {});
+        }
+      }
+      for (const c of subdir === "" ? [] : subdir.split("/")) {
+        src = `${src}/${c}`;
+        const info = await Deno.lstat(src).catch(() => undefined);
+        if (!info?.isDirectory) {
+          throw new ImgError(
+            `Git source ${
+              gitSourceName(spec)
+            }: "${subdir}" is not a directory at commit ${resolved.commit}`,
+          );
+        }
       }
       stampTree(src, time);
       await copyTree(src, dest);
