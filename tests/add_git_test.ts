@@ -9,8 +9,9 @@
  * `:subdir` a directory, `.git` is kept only with `--keep-git-dir=true` (or, for a context,
  * `BUILDKIT_CONTEXT_KEEP_GIT_DIR=1`), `--checksum` is a commit the ref must resolve to, files
  * are owned by 0:0 unless `--chown`, modes and symlinks are the commit's, and the step's cache
- * key is the resolved commit; submodules are checked out too. Every checked-out entry's mtime
- * is the commit's time (git has no file times; this is what makes the layer reproducible).
+ * key is the resolved commit; submodules are checked out too. mtimes are the checkout's, as
+ * BuildKit's default; a git context built with SOURCE_DATE_EPOCH gets the commit's time on every
+ * entry, as BuildKit's `git.mtime=commit` (moby/buildkit#6600).
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import type { Header } from "tar-stream";
@@ -58,7 +59,20 @@ async function setup() {
   await Deno.writeTextFile(`${repo}/app/hello.txt`, "hello from app\n");
   await Deno.writeTextFile(`${repo}/Dockerfile`, "ARG BASE\nFROM ${BASE}\nCOPY . /ctx\n");
   await git(repo, "add", "-A");
-  await git(repo, "commit", "-qm", "one");
+  await run([
+    "git",
+    "-C",
+    repo,
+    "-c",
+    "user.name=t",
+    "-c",
+    "user.email=t@example.com",
+    "commit",
+    "-qm",
+    "one",
+  ], {
+    env: { GIT_COMMITTER_DATE: "2001-02-03T04:05:06Z", GIT_AUTHOR_DATE: "2001-02-03T04:05:06Z" },
+  });
   await git(repo, "tag", "-a", "v1", "-m", "release 1");
   const first = await git(repo, "rev-parse", "HEAD");
   // The second commit adds a submodule, by a URL relative to the repository's.
@@ -114,7 +128,6 @@ function ran(stderr: string, name: RegExp): boolean {
 
 Deno.test("ADD from git: a branch, a tag, a commit, #ref:subdir, --keep-git-dir, --chown/--chmod, --checksum, over git:// and smart HTTP", async () => {
   await using t = await setup();
-  const commitTime = Number(await git(t.repo, "log", "-1", "--format=%ct", t.second));
   for (const server of t.servers) {
     const kind = server.url.split(":")[0];
     const url = `${server.url}/repo.git`;
@@ -133,6 +146,7 @@ Deno.test("ADD from git: a branch, a tag, a commit, #ref:subdir, --keep-git-dir,
       "RUN cat /main/a.txt /tag/a.txt /commit/a.txt > /seen",
     ]);
     const out = `${t.tmp}/out-${kind}.tar`;
+    const before = Math.floor(Date.now() / 1000);
     const r = await img(
       [
         "build",
@@ -148,6 +162,7 @@ Deno.test("ADD from git: a branch, a tag, a commit, #ref:subdir, --keep-git-dir,
       { state: `${t.tmp}/state-${kind}` },
     );
     equal(r.code, 0, r.stderr);
+    const after = Math.ceil(Date.now() / 1000);
     const tree = await tarEntries(out);
     const text = (p: string) => tree.get(p)?.text;
     equal(text("seen"), "two\none\none\n", kind);
@@ -161,8 +176,10 @@ Deno.test("ADD from git: a branch, a tag, a commit, #ref:subdir, --keep-git-dir,
     equal(main("link").type, "symlink");
     equal(main("link").linkname, "a.txt");
     deepEqual([main("a.txt").uid, main("a.txt").gid], [0, 0]);
-    equal(main("a.txt").mtime!.getTime() / 1000, commitTime, "mtime: the commit's time");
-    equal(main("sub/deep/f").mtime!.getTime() / 1000, commitTime);
+    for (const p of ["a.txt", "sub/deep/f"]) {
+      const mtime = main(p).mtime!.getTime() / 1000;
+      ok(mtime >= before && mtime <= after, `${p}: the checkout's time, ${mtime}`);
+    }
     ok(!tree.has("main/.git"), "no .git without --keep-git-dir");
     equal(text("main/lib/lib.txt"), "lib\n", "the submodule is checked out");
     ok(!tree.has("main/lib/.git"), "no .git in the submodule either");
@@ -263,8 +280,10 @@ Deno.test("ADD from git: a missing ref, a wrong --checksum and COPY of a git URL
   }
 });
 
-Deno.test("a git URL as the build context: #ref:subdir, and .git only with BUILDKIT_CONTEXT_KEEP_GIT_DIR", async () => {
+Deno.test("a git URL as the build context: #ref:subdir, .git only with BUILDKIT_CONTEXT_KEEP_GIT_DIR, the commit's mtimes with SOURCE_DATE_EPOCH", async () => {
   await using t = await setup();
+  // The first commit is dated in the past, so that a checkout's time cannot equal it.
+  const firstTime = Number(await git(t.repo, "log", "-1", "--format=%ct", t.first));
   for (const server of t.servers) {
     const kind = server.url.split(":")[0];
     const out = `${t.tmp}/app-${kind}.tar`;
@@ -285,6 +304,8 @@ Deno.test("a git URL as the build context: #ref:subdir, and .git only with BUILD
     equal(tree.get("ctx/hello.txt")?.text, "hello from app\n", kind);
     ok(tree.has("ctx/Dockerfile"));
     ok(!tree.has("ctx/a.txt"), "only the subdirectory is the context");
+    const checkedOut = tree.get("ctx/hello.txt")!.header.mtime!.getTime() / 1000;
+    ok(checkedOut > firstTime, "without SOURCE_DATE_EPOCH, the checkout's time");
     ok(![...tree.keys()].some((p) => p.startsWith("ctx/.git")), "no .git by default");
     deepEqual([tree.get("ctx/hello.txt")!.header.uid, tree.get("ctx/hello.txt")!.header.gid], [
       0,
@@ -318,6 +339,27 @@ Deno.test("a git URL as the build context: #ref:subdir, and .git only with BUILD
     await Deno.mkdir(dir);
     await run(["tar", "-xf", kept, "-C", dir, "ctx"]);
     equal(await git(`${dir}/ctx`, "log", "-1", "--format=%H"), t.second);
+
+    const epoch = `${t.tmp}/epoch-${kind}.tar`;
+    const e = await img(
+      [
+        "build",
+        "--progress=plain",
+        "--build-arg",
+        `BASE=${t.base}`,
+        "--build-arg",
+        "SOURCE_DATE_EPOCH=1700000000",
+        "-o",
+        `type=tar,dest=${epoch}`,
+        `${server.url}/repo.git#v1:app`,
+      ],
+      { state: `${t.tmp}/state-${kind}` },
+    );
+    equal(e.code, 0, e.stderr);
+    const epochTree = await tarEntries(epoch);
+    for (const p of ["ctx/hello.txt", "ctx/Dockerfile"]) {
+      equal(epochTree.get(p)!.header.mtime!.getTime() / 1000, firstTime, `${p}: the commit's time`);
+    }
   }
 });
 

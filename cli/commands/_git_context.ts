@@ -4,6 +4,7 @@
  * commit is checked out (shallow where the server allows it) into a temporary directory that
  * is the context for the build and removed after it; `.git` is kept only with the
  * `BUILDKIT_CONTEXT_KEEP_GIT_DIR=1` build argument (or `keep-git-dir=true` in a `##` fragment).
+ * mtimes are the commit's when `SOURCE_DATE_EPOCH` is set, else the checkout's (BuildKit's).
  *
  * @module
  */
@@ -13,10 +14,15 @@ import { GitClient, type GitSourceSpec, parseGitRef } from "@img/core/source";
 /** The build argument that keeps `.git` in a git context (buildx's and BuildKit's name). */
 export const KEEP_GIT_DIR_ARG = "BUILDKIT_CONTEXT_KEEP_GIT_DIR";
 
-/** The repository a build context path names, or undefined for a local path. */
+/**
+ * The repository a build context path names, or undefined for a local path. With
+ * `SOURCE_DATE_EPOCH` (a build argument, else in `env`), every file's mtime is the commit's
+ * time, as BuildKit does for a git context (`git.mtime=commit`); else the checkout's.
+ */
 export async function gitContextSpec(
   path: string,
   buildArgs: Record<string, string>,
+  env: Record<string, string> = {},
 ): Promise<GitSourceSpec | undefined> {
   const ref = parseGitRef(path);
   if (!ref) return undefined;
@@ -26,11 +32,13 @@ export async function gitContextSpec(
   }
   const arg = buildArgs[KEEP_GIT_DIR_ARG];
   const keep = arg !== undefined && /^(1|true|t)$/i.test(arg.trim());
+  const epoch = buildArgs.SOURCE_DATE_EPOCH ?? env.SOURCE_DATE_EPOCH ?? "";
   return {
     remote: ref.indistinguishableFromLocal ? `https://${ref.remote}` : ref.remote,
     ref: ref.ref,
     subdir: ref.subdir,
     keepGitDir: keep || (ref.keepGitDir ?? false),
+    ...(epoch !== "" ? { mtime: "commit" as const } : {}),
     ...(ref.checksum ? { checksum: ref.checksum } : {}),
   };
 }

@@ -20,6 +20,13 @@ Deno.test("gitContextSpec: git URLs by BuildKit's rules, .git kept by the build 
     (await gitContextSpec("git@h:r.git", { [KEEP_GIT_DIR_ARG]: "0" }))?.keepGitDir,
     false,
   );
+  // SOURCE_DATE_EPOCH: the commit's time on every file (BuildKit's git.mtime=commit).
+  assert.equal((await gitContextSpec("git@h:r.git", {}))?.mtime, undefined);
+  assert.equal((await gitContextSpec("git@h:r.git", { SOURCE_DATE_EPOCH: "1" }))?.mtime, "commit");
+  assert.equal(
+    (await gitContextSpec("git@h:r.git", {}, { SOURCE_DATE_EPOCH: "1" }))?.mtime,
+    "commit",
+  );
   assert.equal(
     (await gitContextSpec("github.com/org/r", {}))?.remote,
     "https://github.com/org/r",

@@ -224,6 +224,7 @@ export function buildCommand() {
         const gitSpec = await gitContextSpec(
           path,
           keyValues(opts.buildArg, "build argument", ctx.env),
+          ctx.env,
         );
         await using gitContext = gitSpec
           ? await checkoutGitContext(gitSpec, {

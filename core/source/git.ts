@@ -3,7 +3,8 @@
  * `git://` source op names a repository, a ref and a subdirectory; {@linkcode GitClient}
  * resolves the ref to a commit (`git ls-remote`, which is all a cache hit costs) and checks
  * the commit out (a shallow fetch where the server allows it), submodules included, with file
- * modes and symlinks as in the commit and every mtime set to the commit's time.
+ * modes and symlinks as in the commit. mtimes are the checkout's, as BuildKit's default, or
+ * with `mtime: "commit"` (BuildKit's `git.mtime=commit`) the commit's time for every entry.
  *
  * git runs with a clean environment: no system or global config, no terminal prompts, the
  * proxies (`HTTP(S)_PROXY`, `NO_PROXY`) passed on. ssh remotes use the build's `--ssh
@@ -35,6 +36,11 @@ export interface GitSourceSpec {
   subdir: string;
   /** Keep `.git` (only without a subdirectory, as BuildKit). */
   keepGitDir: boolean;
+  /**
+   * The files' mtimes (BuildKit's `git.mtime`): `checkout`, the time of the checkout (the
+   * default), or `commit`, the commit's time for every file, directory and symlink.
+   */
+  mtime?: "commit" | "checkout";
   /** A hex prefix the commit (or annotated tag) must have (`ADD --checksum`). */
   checksum?: string;
 }
@@ -48,6 +54,7 @@ export function gitSourceOp(spec: GitSourceSpec): SourceOp {
   const fragment = spec.ref + (spec.subdir ? `:${spec.subdir}` : "");
   const attrs: Record<string, string> = { "git.fullurl": spec.remote };
   if (spec.keepGitDir) attrs["git.keepgitdir"] = "true";
+  if (spec.mtime === "commit") attrs["git.mtime"] = "commit";
   if (spec.checksum) attrs["git.checksum"] = spec.checksum;
   return {
     type: "source",
@@ -71,6 +78,7 @@ export function gitSpecOf(op: SourceOp): GitSourceSpec {
     ref: colon < 0 ? fragment : fragment.slice(0, colon),
     subdir: colon < 0 ? "" : fragment.slice(colon + 1),
     keepGitDir: op.attrs?.["git.keepgitdir"] === "true",
+    ...(op.attrs?.["git.mtime"] === "commit" ? { mtime: "commit" as const } : {}),
     ...(op.attrs?.["git.checksum"] ? { checksum: op.attrs["git.checksum"] } : {}),
   };
 }
@@ -92,14 +100,18 @@ export interface ResolvedRef {
 }
 
 /**
- * The cache key of a git source: the commit, the subdirectory and whether `.git` is kept, as
- * BuildKit keys it (not the remote: a mirror with the same commit shares the cache).
+ * The cache key of a git source: the commit, the subdirectory, whether `.git` is kept and the
+ * mtime policy, as BuildKit keys it (not the remote: a mirror with the same commit shares the
+ * cache).
  */
 export function gitCacheKey(spec: GitSourceSpec, commit: string): Digest {
   const keep = spec.keepGitDir && normalSubdir(spec.subdir) === "";
-  return sha256(
-    canonicalJSON({ git: commit, subdir: normalSubdir(spec.subdir), keepGitDir: keep }),
-  );
+  return sha256(canonicalJSON({
+    git: commit,
+    subdir: normalSubdir(spec.subdir),
+    keepGitDir: keep,
+    ...(spec.mtime === "commit" ? { mtime: "commit" } : {}),
+  }));
 }
 
 function normalSubdir(subdir: string): string {
@@ -260,9 +272,10 @@ export class GitClient {
         const list = ["submodule", "foreach", "--recursive", "--quiet", 'echo "$displaypath"'];
         submodules.push(...(await this.#git(spec, list, work)).split("\n").filter((p) => p !== ""));
       }
-      const time = Number(
-        (await this.#git(spec, ["log", "-1", "--format=%ct", resolved.commit], work)).trim(),
-      );
+      const log = ["log", "-1", "--format=%ct", resolved.commit];
+      const time = spec.mtime === "commit"
+        ? Number((await this.#git(spec, log, work)).trim())
+        : undefined;
       const subdir = normalSubdir(spec.subdir);
       let src = work;
       if (spec.keepGitDir && subdir === "") {
@@ -286,7 +299,7 @@ export class GitClient {
           );
         }
       }
-      stampTree(src, time);
+      if (time !== undefined) stampTree(src, time);
       await copyTree(src, dest);
     } finally {
       await Deno.remove(work, { recursive: true }).catch(() => {});

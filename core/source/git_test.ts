@@ -50,6 +50,7 @@ Deno.test("git source ops: BuildKit's identifier, and back", () => {
     subdir: "docs",
     keepGitDir: true,
     checksum: "abc",
+    mtime: "commit",
   };
   const op = gitSourceOp(spec);
   assert.equal(op.identifier, "git://user:tok@example.com/org/repo.git#v1:docs");
@@ -73,6 +74,8 @@ Deno.test("git cache keys: the commit, the subdirectory and .git, not the remote
   assert.notEqual(gitCacheKey(a, c), gitCacheKey({ ...a, subdir: "x" }, c));
   assert.notEqual(gitCacheKey(a, c), gitCacheKey({ ...a, keepGitDir: true }, c));
   assert.equal(gitCacheKey({ ...a, subdir: "/x/" }, c), gitCacheKey({ ...a, subdir: "x" }, c));
+  assert.notEqual(gitCacheKey(a, c), gitCacheKey({ ...a, mtime: "commit" }, c));
+  assert.equal(gitCacheKey(a, c), gitCacheKey({ ...a, mtime: "checkout" }, c));
 });
 
 Deno.test("GitClient resolves branches, tags and commits, and checks --checksum", async () => {
@@ -107,14 +110,21 @@ Deno.test("GitClient resolves branches, tags and commits, and checks --checksum"
   }
 });
 
-Deno.test("GitClient checks out modes, symlinks and the commit's time; .git only if kept", async () => {
+Deno.test("GitClient checks out modes, symlinks, the checkout's or the commit's time; .git only if kept", async () => {
   const f = await fixture();
   try {
     const client = new GitClient();
     const spec: GitSourceSpec = { remote: f.repo, ref: "v1", subdir: "", keepGitDir: false };
+    const started = Math.floor(Date.now() / 1000) * 1000;
+    const checkout = `${f.dir}/checkout`;
+    await Deno.mkdir(checkout);
+    await client.checkout(spec, await client.resolve(spec), checkout);
+    const mtime = (await Deno.lstat(`${checkout}/a.txt`)).mtime!.getTime();
+    assert.ok(mtime >= started && mtime <= Date.now(), "by default, the checkout's time");
     const out = `${f.dir}/out`;
     await Deno.mkdir(out);
-    await client.checkout(spec, await client.resolve(spec), out);
+    const commitTime = { ...spec, mtime: "commit" as const };
+    await client.checkout(commitTime, await client.resolve(commitTime), out);
     assert.equal(await Deno.readTextFile(`${out}/a.txt`), "one\n");
     assert.equal((await Deno.stat(`${out}/run.sh`)).mode! & 0o777, 0o755);
     assert.equal((await Deno.stat(`${out}/a.txt`)).mode! & 0o777, 0o644);
