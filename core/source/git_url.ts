@@ -106,6 +106,14 @@ function fromURL(s: string, original: string): GitRef | undefined {
   }
   const scheme = url.protocol.slice(0, -1).toLowerCase() as GitRef["scheme"];
   const path = decodeURIComponent(url.pathname);
+  if (url.search !== "" && (scheme === "git" || scheme === "ssh" || path.endsWith(".git"))) {
+    // Newer BuildKit reads ?ref=...&subdir=...; img does not yet.
+    throw new ImgError(
+      `Query parameters in the git URL ${
+        redactURL(original)
+      } are not supported yet: use #REF:SUBDIR`,
+    );
+  }
   return {
     remote,
     scheme,
@@ -159,7 +167,7 @@ function fragment(f: string, url: string): Fragment {
     const eq = field.indexOf("=");
     if (eq < 0) {
       throw new ImgError(
-        `Invalid git URL fragment in ${url}: "${field}" must be a key=value pair`,
+        `Invalid git URL fragment in ${redactURL(url)}: "${field}" must be a key=value pair`,
       );
     }
     const key = field.slice(0, eq).toLowerCase();
@@ -169,12 +177,14 @@ function fragment(f: string, url: string): Fragment {
     else if (key === "commit" || key === "checksum") out.checksum = value;
     else if (key === "keep-git-dir") {
       if (value !== "true" && value !== "false") {
-        throw new ImgError(`Invalid keep-git-dir=${value} in ${url}: use true or false`);
+        throw new ImgError(`Invalid keep-git-dir=${value} in ${redactURL(url)}: use true or false`);
       }
       out.keepGitDir = value === "true";
     } else {
       throw new ImgError(
-        `Unexpected key "${key}" in the git URL ${url}: use ref, subdir, commit, checksum or keep-git-dir`,
+        `Unexpected key "${key}" in the git URL ${
+          redactURL(url)
+        }: use ref, subdir, commit, checksum or keep-git-dir`,
       );
     }
   }

@@ -90,6 +90,7 @@ Deno.test("parseGitRef: a malformed ## fragment is an error naming the keys", ()
       e instanceof ImgError && /use ref, subdir, commit, checksum or keep-git-dir/.test(e.message),
   );
   assert.throws(() => parseGitRef("https://h/r.git##main"), /must be a key=value pair/);
+  assert.throws(() => parseGitRef("https://h/r.git?ref=main"), /use #REF:SUBDIR/);
   assert.equal(isGitURL("https://h/r.git##main"), true);
   assert.equal(isGitURL("https://h/r"), false);
 });
