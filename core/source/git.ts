@@ -396,6 +396,8 @@ export class GitClient {
       GIT_CONFIG_GLOBAL: "/dev/null",
       GIT_ASKPASS: "/bin/false",
       SSH_ASKPASS_REQUIRE: "never",
+      // No `ext::` or `fd::` remote helpers (an SCP-like `ext::sh -c ...` would run a command).
+      GIT_ALLOW_PROTOCOL: "http:https:git:ssh:file",
     };
     for (const k of PROXY_VARS) if (src[k] !== undefined) env[k] = src[k];
     const parsed = parseGitRef(spec.remote);

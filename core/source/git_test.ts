@@ -97,10 +97,12 @@ Deno.test("GitClient resolves branches, tags and commits, and checks --checksum"
     assert.equal((await client.resolve(spec("light"))).commit, f.first);
     assert.equal((await client.resolve(spec(f.first))).commit, f.first);
     assert.equal((await client.resolve(spec("v1", f.first.slice(0, 10)))).commit, f.first);
+    // No ext:: remote helper: it would run a command on the host.
     await assert.rejects(
-      () => client.resolve(spec("main", f.first)),
-      /expected checksum to match/,
+      () => client.resolve({ ...spec(""), remote: `ext::sh -c touch% ${f.dir}/pwned` }),
+      /Failed to read the git repository/,
     );
+    assert.equal(await Deno.lstat(`${f.dir}/pwned`).catch(() => undefined), undefined);
     await assert.rejects(
       () => client.resolve(spec("nope")),
       (e: Error) => e instanceof ImgError && /has no branch or tag "nope"/.test(e.message),
