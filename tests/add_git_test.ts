@@ -247,6 +247,22 @@ Deno.test("ADD from git: CACHED while the branch stays, re-run after a new commi
   ok(ran(moved.stderr, /\[2\/3\] ADD /), moved.stderr);
   ok(ran(moved.stderr, /\[3\/3\] RUN /), moved.stderr);
   equal(moved.seen, "three\n");
+
+  // Into the image store (an output img may try without the user namespace when all is
+  // cached): a new commit re-runs the ADD, the rebuild after it is all CACHED.
+  await Deno.writeTextFile(`${t.repo}/a.txt`, "four\n");
+  await git(t.repo, "commit", "-qam", "four");
+  const store = ["build", "--progress=plain", "--build-arg", `BASE=${t.base}`, "-t", "gitapp", ctx];
+  const stored = await img(store, { state: `${t.tmp}/state` });
+  equal(stored.code, 0, stored.stderr);
+  ok(ran(stored.stderr, /\[2\/3\] ADD /), stored.stderr);
+  const restored = await img(store, { state: `${t.tmp}/state` });
+  equal(restored.code, 0, restored.stderr);
+  ok(!ran(restored.stderr, /\[2\/3\] ADD /), restored.stderr);
+  const unpacked = `${t.tmp}/unpacked`;
+  const u = await img(["unpack", "-o", unpacked, "gitapp"], { state: `${t.tmp}/state` });
+  equal(u.code, 0, u.stderr);
+  equal(await Deno.readTextFile(`${unpacked}/seen`), "four\n");
 });
 
 Deno.test("ADD from git: a missing ref, a wrong --checksum and COPY of a git URL fail in one line with the Dockerfile line", async () => {
