@@ -6,6 +6,7 @@
  * @module
  */
 import { type ExportResponse, ImgError } from "@img/core";
+import { isGitURL } from "@img/core/source";
 import type { OutputSpec } from "./_outputs.ts";
 
 /** The buildx flags as commander parses them. */
@@ -145,7 +146,7 @@ export async function writeBuildFiles(f: BuildxFlags, responses: ExportResponse[
 
 /**
  * Refuses the build contexts buildx takes that img does not yet: `-` (a tar or Dockerfile on
- * stdin), a git URL and an http(s) tarball URL.
+ * stdin) and an http(s) tarball URL. A git URL passes.
  *
  * @throws {ImgError} naming the kind of context.
  */
@@ -153,9 +154,8 @@ export function refuseRemoteContext(path: string): void {
   if (path === "-") {
     throw notYet("A build context from stdin (-)", "pass a directory as the context");
   }
-  if (/^(git@|git:\/\/|ssh:\/\/)/.test(path) || /^https?:\/\/.*\.git(#.*)?$/.test(path)) {
-    throw notYet("A git repository as the build context", "clone it and pass the directory");
-  }
+  // A git URL (BuildKit's rules) is a context img checks out (_git_context.ts).
+  if (isGitURL(path)) return;
   if (/^https?:\/\//.test(path)) {
     throw notYet("A URL as the build context", "download and unpack it, then pass the directory");
   }

@@ -25,6 +25,8 @@ import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
 import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
+import { isGitURL } from "@img/core/source";
+import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_context.ts";
 import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
 import { parseBuildContexts } from "./_build_contexts.ts";
 import {
@@ -221,13 +223,32 @@ export function buildCommand() {
         ctx.close();
         await ensureRootless({ debug: ctx.debug });
       };
-      let withoutNamespace = mayBuildWithoutNamespace(path, opts);
+      // A git context is checked out once, inside the namespace (a re-exec would leave it).
+      let withoutNamespace = !isGitURL(path) && mayBuildWithoutNamespace(path, opts);
       if (!withoutNamespace) await ensureRootless({ debug: ctx.debug });
       const progressMode = opts.quiet || opts.check
         ? "quiet"
         : parseProgressMode(opts.progress, opts.console === false);
+      const ssh = SshAgents.parse(opts.ssh, ctx.env);
+      const secrets = SecretStore.parse(opts.secret, ctx.env);
       try {
-        const contextDir = resolve(path);
+        // A git URL as the context: checked out here, removed after the build.
+        const gitSpec = await gitContextSpec(
+          path,
+          keyValues(opts.buildArg, "build argument", ctx.env),
+          ctx.env,
+        );
+        await using gitContext = gitSpec
+          ? await checkoutGitContext(gitSpec, {
+            env: ctx.env,
+            sshSocket: () => ssh.socket("default"),
+            secret: (id) => secrets.get(id),
+          }).catch(async (e) => {
+            await ssh.close();
+            throw e;
+          })
+          : undefined;
+        const contextDir = gitContext?.dir ?? resolve(path);
         const st = await Deno.stat(contextDir).catch(() => undefined);
         if (!st?.isDirectory) {
           throw new ImgError(`unable to prepare context: path "${path}" not found`);
@@ -238,7 +259,8 @@ export function buildCommand() {
         if (opts.file === "-") {
           dockerfileText = await readAll(Deno.stdin.readable);
         } else if (opts.file) {
-          const abs = resolve(opts.file);
+          // With a git context, -f names a file of the repository (as buildx).
+          const abs = gitContext ? join(contextDir, opts.file) : resolve(opts.file);
           dockerfileDir = dirname(abs);
           filename = basename(abs);
         }
@@ -310,6 +332,7 @@ export function buildCommand() {
         });
         // Consumed here, as BuildKit's frontend forwarder does.
         delete frontendOptions[`build-arg:${SYNTAX_BUILD_ARG}`];
+        delete frontendOptions[`build-arg:${KEEP_GIT_DIR_ARG}`];
         ctx.debug(
           `frontend: ${chosen.name} (from ${chosen.source}${
             chosen.syntax ? ` ${chosen.syntax}` : ""
@@ -367,8 +390,8 @@ export function buildCommand() {
               pull: opts.pull,
               names: opts.tag,
               signal: abort.signal,
-              secrets: SecretStore.parse(opts.secret, ctx.env),
-              ssh: SshAgents.parse(opts.ssh, ctx.env),
+              secrets,
+              ssh,
               evaluateOnly: opts.check,
               cacheFrom,
               cacheTo,

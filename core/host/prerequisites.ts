@@ -71,6 +71,13 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     package: { debian: "uidmap", fedora: "shadow-utils" },
   },
   {
+    name: "git",
+    feature: "ADD of a git repository, a git URL as the build context; the tests' git servers",
+    need: "test",
+    programs: ["git"],
+    package: { debian: "git", fedora: "git" },
+  },
+  {
     name: "registry",
     feature: "the demo's and tests' loopback registry",
     need: "demo",

@@ -45,6 +45,7 @@ import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { SshAgents } from "./ssh.ts";
 import { span } from "../trace.ts";
+import { gitCacheKey, GitClient, gitSpecOf, isGitSourceOp } from "../source/git.ts";
 import { isNamespaceNeeded } from "../rootless/without_namespace.ts";
 
 /** What the solver works with. */
@@ -178,6 +179,7 @@ export class GraphSolver implements Solver {
 class SolveRun {
   #keys = new Map<Digest, Promise<Digest>>();
   #results = new Map<Digest, Promise<Result>>();
+  #git?: GitClient;
   /** Digests of local files, kept in the state database across builds. */
   #hashes: ContextHashCache;
 
@@ -210,6 +212,7 @@ class SolveRun {
   }
 
   async #computeKey(v: Vertex): Promise<Digest> {
+    if (v.op.type === "source" && isGitSourceOp(v.op)) return await this.#gitKey(v, v.op);
     if (v.op.type === "source") return sourceKey(v, v.op);
     const inputs = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
     const content = await this.#contentChecksums(v);
@@ -487,8 +490,74 @@ class SolveRun {
       });
       return snapshot ? { kind: "snapshot", snapshot } : { kind: "scratch" };
     }
+    if (isGitSourceOp(op)) return { kind: "snapshot", snapshot: await this.#gitSource(v, op) };
     throw new ImgError(`Unsupported build source ${op.identifier}`);
   }
+
+  // --- git sources (core/source/git.ts) ---
+
+  get #gitClient(): GitClient {
+    return this.#git ??= new GitClient({
+      sshSocket: () => this.deps.ssh?.socket("default") ?? Promise.resolve(undefined),
+      secret: (id) => this.deps.secrets?.get(id) ?? Promise.resolve(undefined),
+      signal: this.options.signal,
+    });
+  }
+
+  /** A git source's key: its ref resolved to a commit on the remote (a cache hit costs that). */
+  #gitKey(v: Vertex, op: SourceOp): Promise<Digest> {
+    const spec = gitSpecOf(op);
+    return this.#located(
+      v,
+      async () => gitCacheKey(spec, (await this.#gitClient.resolve(spec)).commit),
+    );
+  }
+
+  /** Checks a git source out into a snapshot of its own, kept in the cache by commit. */
+  async #gitSource(v: Vertex, op: SourceOp): Promise<string> {
+    const key = await this.cacheKey(v.digest);
+    const cached = this.options.noCache || this.#ignoresCache(v)
+      ? undefined
+      : this.cache.lookup(key);
+    if (cached !== undefined && (this.deps.lease?.add("snapshot", cached) ?? true)) {
+      if ((await this.deps.snapshotter.stat(cached))?.kind === "committed") return cached;
+    }
+    const spec = gitSpecOf(op);
+    const started = Date.now();
+    this.#event("vertex.started", v);
+    try {
+      const snapshot = await this.#located(v, async () => {
+        const resolved = await this.#gitClient.resolve(spec);
+        return await this.#commitNew(
+          v,
+          undefined,
+          key,
+          (mounts) =>
+            withMountedDir(mounts, (dir) => this.#gitClient.checkout(spec, resolved, dir)),
+        );
+      });
+      this.progress.write({
+        type: "vertex.done",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        started,
+      });
+      return snapshot;
+    } catch (e) {
+      if (isNamespaceNeeded(e)) throw e;
+      this.progress.write({
+        type: "vertex.errored",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        error: e instanceof Error ? e.message : String(e),
+      });
+      throw e;
+    }
+  }
+
+  // --- end of git sources ---
 
   /** Prepares a writable snapshot over `parent`, runs `fn` on it and commits it as the result for `key`. */
   async #commitNew(

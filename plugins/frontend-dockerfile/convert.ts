@@ -20,6 +20,13 @@ import {
   type Platform,
 } from "@img/core";
 import { parseChmod } from "@img/core/solver";
+import {
+  type GitRef,
+  gitSourceName,
+  gitSourceOp,
+  type GitSourceSpec,
+  parseGitRef,
+} from "@img/core/source";
 import { DockerfileError } from "./errors.ts";
 import type {
   AddInstruction,
@@ -942,6 +949,59 @@ export class DockerfileConverter {
     );
   }
 
+  /**
+   * The git repositories among an ADD's sources (BuildKit's rules, `@img/core/source`), each
+   * a git source vertex, by source index. COPY of one is an error, as in BuildKit.
+   */
+  #gitSources(st: StageState, inst: CopyInstruction | AddInstruction): Map<number, Digest> {
+    const out = new Map<number, Digest>();
+    const checksum = inst.kind === "add" ? inst.checksum : "";
+    for (const [i, src] of inst.sourcePaths.entries()) {
+      let ref: GitRef | undefined;
+      try {
+        ref = parseGitRef(src);
+      } catch (e) {
+        if (e instanceof ImgError) throw this.#error(e.message, inst);
+        throw e;
+      }
+      if (!ref || ref.indistinguishableFromLocal) {
+        if (checksum && !/^https?:\/\//.test(src)) {
+          throw this.#error(`checksum requires HTTP(S) or Git sources: ${src} is neither`, inst);
+        }
+        continue;
+      }
+      if (inst.kind !== "add") throw this.#error("source can't be a git ref for COPY", inst);
+      if (ref.keepGitDir !== undefined && inst.keepGitDir && !ref.keepGitDir) {
+        throw this.#error("inconsistent keep-git-dir configuration", inst);
+      }
+      if (checksum && ref.checksum && checksum !== ref.checksum) {
+        throw this.#error(`checksum mismatch "${checksum}" != "${ref.checksum}"`, inst);
+      }
+      const spec: GitSourceSpec = {
+        remote: ref.remote,
+        ref: ref.ref,
+        subdir: ref.subdir,
+        keepGitDir: inst.keepGitDir || (ref.keepGitDir ?? false),
+        ...(checksum || ref.checksum ? { checksum: checksum || ref.checksum } : {}),
+      };
+      let op;
+      try {
+        op = gitSourceOp(spec);
+      } catch (e) {
+        if (e instanceof ImgError) throw this.#error(e.message, inst);
+        throw e;
+      }
+      out.set(
+        i,
+        this.#graph.add(op, [], `[internal] load git source ${gitSourceName(spec)}`, {
+          location: this.#location(inst),
+          ignoreCache: this.#ignoreCache(st),
+        }),
+      );
+    }
+    return out;
+  }
+
   /** `COPY` and `ADD`: a file vertex copying from the context, a stage or an image. */
   async #copy(
     st: StageState,
@@ -969,7 +1029,9 @@ export class DockerfileConverter {
           await this.#imageSource(fromExpanded, inst);
       }
     } else source = this.#context_();
-    if (inst.sourcePaths.some((p) => /^(https?|git):\/\//.test(p) || p.startsWith("git@"))) {
+    const gits = this.#gitSources(st, inst);
+    const localPaths = inst.sourcePaths.filter((_, i) => !gits.has(i));
+    if (localPaths.some((p) => /^https?:\/\//.test(p))) {
       throw this.#error(
         `${inst.kind.toUpperCase()} from a URL or git repository is not supported yet`,
         inst,
@@ -1006,11 +1068,11 @@ export class DockerfileConverter {
         ...(chown ? { chown } : {}),
       });
     }
-    if (inst.sourcePaths.length) {
+    if (localPaths.length) {
       actions.push({
         action: "copy",
         input: 1,
-        src: inst.sourcePaths.map((p) => p.replace(/^\/+/, "") || "."),
+        src: localPaths.map((p) => p.replace(/^\/+/, "") || "."),
         dest: destDir && !dest.endsWith("/") ? `${dest}/` : dest,
         ...(chown ? { chown } : {}),
         ...(chmod ? { chmod } : {}),
@@ -1025,6 +1087,19 @@ export class DockerfileConverter {
         },
       });
     }
+    // ADD of a git repository, as BuildKit: the checkout's root copied to the destination.
+    const srcInputs = [...(localPaths.length ? [source] : []), ...gits.values()];
+    for (let i = localPaths.length ? 1 : 0; i < srcInputs.length; i++) {
+      actions.push({
+        action: "copy",
+        input: i + 1,
+        src: ["."],
+        dest: destDir && !dest.endsWith("/") ? `${dest}/` : dest,
+        ...(chown ? { chown } : {}),
+        ...(chmod ? { chmod } : {}),
+        options: { createDestPath: true },
+      });
+    }
     const opts = { location: this.#location(inst), ignoreCache: this.#ignoreCache(st) };
     if (inst.link && !(chown && /[^\d:]/.test(chown))) {
       // --link, as BuildKit: the copy is made on scratch, a layer that does not depend on the
@@ -1033,7 +1108,7 @@ export class DockerfileConverter {
       const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
       const layer = this.#graph.add(
         { type: "file", actions },
-        inst.sourcePaths.length ? [scratch, source] : [scratch],
+        [scratch, ...srcInputs],
         `${name} (link)`,
         opts,
       );
@@ -1053,7 +1128,7 @@ export class DockerfileConverter {
         opts,
       );
     } else {
-      const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
+      const inputs = [st.head, ...srcInputs];
       st.head = this.#graph.add({ type: "file", actions }, inputs, name, opts);
     }
     // BuildKit's history names --chown and --chmod, never --from.
