@@ -13,6 +13,7 @@ import type {
   ExporterInstance,
   ExportResponse,
   ExportResult,
+  LayerOptions,
   PlatformExportResult,
   ResultLayer,
 } from "./exporter.ts";
@@ -21,6 +22,7 @@ import { Lease } from "./gc/leases.ts";
 import type { Executor } from "./executor.ts";
 import type { BuildDefinition, Frontend, FrontendClient } from "./frontend.ts";
 import { type LoadedImage, loadImage } from "./image/image.ts";
+import { RemoteBlobs } from "./image/remote_blobs.ts";
 import { findImage } from "./image/store.ts";
 import {
   configMatchesPlatform,
@@ -35,11 +37,12 @@ import { formatReference, parseReference, repositoryName } from "./reference.ts"
 import type { RegistryClient } from "./registry/client.ts";
 import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
+import { layerCompression } from "./media_types.ts";
 import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
 import type { Snapshotter } from "./snapshotter.ts";
-import type { SolvedStep, SolveResult } from "./solver.ts";
+import type { SolvedStep } from "./solver.ts";
 import type { State } from "./state/state_dir.ts";
-import { GraphSolver } from "./solver/solver.ts";
+import { GraphSolver, type LazySolveResult } from "./solver/solver.ts";
 import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
@@ -149,6 +152,9 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const { state, progress } = deps;
   const filename = options.frontendOptions.filename ?? "Dockerfile";
   const time = () => Date.now();
+  // Layers the build reads about but may never need: base images until a step unpacks them,
+  // imported cache records until a step or an exporter needs their files.
+  const remote = new RemoteBlobs(state, () => Promise.resolve(deps.registry));
 
   const resolveImage = async (
     input: string,
@@ -174,8 +180,11 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         if (image && !configMatchesPlatform(image.config, platform)) image = undefined;
       }
       if (!image) {
+        // The config is all the frontend needs: the layers stay remote blobs until a step
+        // unpacks the image (fetchImage below).
         const result = await pull(deps.registry, ref, state.content, {
           choose: platformChooser(platform),
+          deferLayers: remote,
         });
         const target: Descriptor = result.manifest;
         // The local store keeps the host's image under the name, as `img pull` does.
@@ -292,6 +301,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       content: state.content,
       registry: deps.registry,
       progress,
+      remote,
     });
   }
   const solver = new GraphSolver({
@@ -309,13 +319,17 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     fetchImage: async (ref, vertex) => {
       const at = ref.lastIndexOf("@");
       const digest = ref.slice(at + 1) as Digest;
+      const reference = parseReference(ref);
+      using _pull = span("base image pull");
       if (!(await state.content.has(digest))) {
-        using _pull = span("base image pull");
-        await pull(deps.registry, parseReference(ref), state.content, {
+        await pull(deps.registry, reference, state.content, {
           choose: platformChooser(vertex.platform ?? platforms[0]),
+          deferLayers: remote,
         });
       }
-      return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      const manifest = parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      await remote.fetch(manifest.layers, reference);
+      return manifest;
     },
   });
   const solveSpan = span("solve (graph)");
@@ -334,7 +348,8 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     stateDir: state.dir,
     images: state.images,
     push: async (name, descriptor) => {
-      await push(deps.registry, parseReference(name), descriptor, state.content);
+      // Layers left in the registry are mounted there (or fetched to go elsewhere).
+      await push(deps.registry, parseReference(name), descriptor, state.content, { remote });
       pushed.push(parseReference(name));
     },
   };
@@ -350,17 +365,24 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     )
     : undefined;
   const responses: ExportResponse[] = [];
-  // The final root filesystems stay visible (read-only views) while the exporters run.
-  await withViews(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
+  // The final root filesystems stay visible (read-only views) while the exporters run, when
+  // one of them reads files: a result from an imported cache is not even downloaded otherwise.
+  const usesRootfs = deps.exporters.some((e) => e.usesRootfs !== false);
+  const snapshots = usesRootfs ? await Promise.all(solved.map((s) => s.snapshot())) : [];
+  await withViews(deps.snapshotter, snapshots, async (rootfses) => {
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
-      const snapshot = solved[i].snapshot;
       const made = new Map<string, Promise<ResultLayer[]>>();
       const result: ExportResult = {
         config: inline
           ? { ...definition.config, [INLINE_CACHE_FIELD]: inline } as ImageConfig
           : definition.config,
         names: options.names,
-        rootfs: rootfses[i],
+        get rootfs(): string {
+          if (!usesRootfs) {
+            throw new Error("The exporter said usesRootfs: false, but read the result's rootfs");
+          }
+          return rootfses[i];
+        },
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
@@ -371,10 +393,11 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
             o.level,
             o.sourceDateEpoch,
             o.forceCompression === true,
+            o.remote === true,
           ]);
           let p = made.get(key);
           if (!p) {
-            p = snapshotLayers(layerDeps, snapshot, layerOptions);
+            p = resultLayers(solved[i], layerOptions, { layerDeps, imports, remote });
             made.set(key, p);
           }
           return p;
@@ -399,6 +422,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       progress,
       imports,
       pushed,
+      remote,
       // The layers made for the image are recorded, so the same blobs come back here.
       layersOf: (snapshot, compression) => snapshotLayers(layerDeps, snapshot, { compression }),
     });
@@ -408,10 +432,52 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 }
 
 /**
+ * The layers of a solved result as `options` ask. A result from an imported cache is its
+ * record's layers as they are (what unpacking them into snapshots and taking those would
+ * give: pulled layers are kept as they are), each blob fetched unless `options.remote` lets
+ * it stay a remote blob of the registry the cache came from; another compression forced on
+ * them, or a fetch that fails, makes the snapshot (a failed download warns and runs the step)
+ * and its layers instead.
+ */
+async function resultLayers(
+  solved: LazySolveResult,
+  options: LayerOptions,
+  deps: {
+    layerDeps: Parameters<typeof snapshotLayers>[0];
+    imports?: BuildCacheImports;
+    remote: RemoteBlobs;
+  },
+): Promise<ResultLayer[]> {
+  const layers = solved.remote;
+  const compression = options.compression ?? "gzip";
+  const recompress = options.forceCompression &&
+    layers?.some((l) => layerCompression(l.descriptor.mediaType) !== compression);
+  if (layers && deps.imports && !recompress) {
+    try {
+      for (const l of layers) {
+        if (options.remote && deps.remote.sources(l.descriptor.digest).length > 0) continue;
+        await deps.imports.fetchBlob(l.descriptor);
+      }
+      return layers.map((l) => ({
+        descriptor: {
+          mediaType: l.descriptor.mediaType,
+          digest: l.descriptor.digest,
+          size: l.descriptor.size,
+        },
+        diffID: l.diffID,
+      }));
+    } catch {
+      // The snapshot below tries again, and runs the step if that fails too.
+    }
+  }
+  return await snapshotLayers(deps.layerDeps, await solved.snapshot(), options);
+}
+
+/**
  * The steps of every platform's solve, once each (a step two platforms share, as a
  * `--platform=$BUILDPLATFORM` stage, is in the final stage if it is in either's).
  */
-async function allSteps(solved: readonly SolveResult[]): Promise<SolvedStep[]> {
+async function allSteps(solved: readonly LazySolveResult[]): Promise<SolvedStep[]> {
   const byKey = new Map<string, SolvedStep>();
   for (const s of solved) {
     for (const step of await s.steps?.() ?? []) {

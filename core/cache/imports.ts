@@ -9,6 +9,7 @@ import type { Digest } from "../digest.ts";
 import { formatReference } from "../reference.ts";
 import type { ProgressWriter } from "../progress.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import type { RemoteBlobStore } from "../registry/transfer.ts";
 import type { Descriptor } from "../schemas.ts";
 import type { CacheImports, CacheLayer, ImportedCacheRecord } from "../solver.ts";
 import { asVertex } from "./_vertex.ts";
@@ -24,6 +25,11 @@ export interface CacheImportDeps {
   registry: RegistryClient;
   /** Where progress and warnings go. */
   progress: ProgressWriter;
+  /**
+   * Where the layers of registry sources are recorded as remote blobs (of the cache's
+   * repository), so an image made of them is stored and pushed without downloading them.
+   */
+  remote?: RemoteBlobStore;
 }
 
 /** The records of the cache sources of one build; the first source with a key wins. */
@@ -93,6 +99,12 @@ export async function importBuildCache(
             ? loadRegistryCache(deps.registry, spec.ref, deps.content)
             : loadLocalCache(spec.src, spec.tag, deps.content),
       );
+      if (spec.type === "registry") {
+        deps.remote?.record(
+          source.records.flatMap((r) => r.layers.map((l) => l.descriptor.digest)),
+          spec.ref,
+        );
+      }
       imports.add(source);
     } catch (e) {
       deps.progress.write({

@@ -82,6 +82,15 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE layers;
    ALTER TABLE layer_variants RENAME TO layers;
    CREATE INDEX layers_digest ON layers(digest);`,
+  // Remote blobs (see core/image/remote_blobs.ts): layer blobs an image record or a build
+  // needs that the content store does not hold yet, and the repositories known to have them.
+  `CREATE TABLE blob_sources (
+     digest TEXT NOT NULL,
+     domain TEXT NOT NULL,
+     repository TEXT NOT NULL,
+     recorded_at INTEGER NOT NULL,
+     PRIMARY KEY (digest, domain, repository)
+   );`,
 ];
 
 /** The schema version this img writes. */
