@@ -371,7 +371,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const snapshots = usesRootfs ? await Promise.all(solved.map((s) => s.snapshot())) : [];
   await withViews(deps.snapshotter, snapshots, async (rootfses) => {
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
-      const made = new Map<string, Promise<ResultLayer[]>>();
+      const layers = resultLayers(solved[i], { layerDeps, imports, remote }, snapshots[i]);
       const result: ExportResult = {
         config: inline
           ? { ...definition.config, [INLINE_CACHE_FIELD]: inline } as ImageConfig
@@ -386,22 +386,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
-        layers: (layerOptions = {}) => {
-          const o = layerOptions;
-          const key = JSON.stringify([
-            o.compression ?? "gzip",
-            o.level,
-            o.sourceDateEpoch,
-            o.forceCompression === true,
-            o.remote === true,
-          ]);
-          let p = made.get(key);
-          if (!p) {
-            p = resultLayers(solved[i], layerOptions, { layerDeps, imports, remote });
-            made.set(key, p);
-          }
-          return p;
-        },
+        layers: (layerOptions = {}) => layers(layerOptions),
       };
       return { platform: platforms[i], result };
     });
@@ -432,45 +417,78 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 }
 
 /**
- * The layers of a solved result as `options` ask. A result from an imported cache is its
- * record's layers as they are (what unpacking them into snapshots and taking those would
- * give: pulled layers are kept as they are), each blob fetched unless `options.remote` lets
- * it stay a remote blob of the registry the cache came from; another compression forced on
- * them, or a fetch that fails, makes the snapshot (a failed download warns and runs the step)
- * and its layers instead.
+ * The layers of a solved result, made once per set of options and reused. A result from an
+ * imported cache is its record's layers as they are (what unpacking them into snapshots and
+ * taking those would give: pulled layers are kept as they are), each blob fetched unless
+ * `options.remote` lets it stay a remote blob of the registry the cache came from. Once its
+ * snapshot is made (an exporter read the files, or forced another compression on them), the
+ * snapshot's layers are used instead, so every export of the build agrees: a download that
+ * fails then warns and runs the step. A download that fails after layers were handed out as
+ * they are is an error, not an image that differs between exporters. `made` is the snapshot,
+ * when it was made before the exports.
  */
-async function resultLayers(
+function resultLayers(
   solved: LazySolveResult,
-  options: LayerOptions,
   deps: {
     layerDeps: Parameters<typeof snapshotLayers>[0];
     imports?: BuildCacheImports;
     remote: RemoteBlobs;
   },
-): Promise<ResultLayer[]> {
-  const layers = solved.remote;
-  const compression = options.compression ?? "gzip";
-  const recompress = options.forceCompression &&
-    layers?.some((l) => layerCompression(l.descriptor.mediaType) !== compression);
-  if (layers && deps.imports && !recompress) {
-    try {
-      for (const l of layers) {
-        if (options.remote && deps.remote.sources(l.descriptor.digest).length > 0) continue;
-        await deps.imports.fetchBlob(l.descriptor);
+  made?: string,
+): (options: LayerOptions) => Promise<ResultLayer[]> {
+  const cached = new Map<string, Promise<ResultLayer[]>>();
+  let handedOut = false;
+  let snapshot = made === undefined ? undefined : Promise.resolve(made);
+  const make = async (options: LayerOptions): Promise<ResultLayer[]> => {
+    const layers = solved.remote;
+    const compression = options.compression ?? "gzip";
+    const recompress = options.forceCompression &&
+      layers?.some((l) => layerCompression(l.descriptor.mediaType) !== compression);
+    if (layers && deps.imports && !snapshot && !recompress) {
+      try {
+        for (const l of layers) {
+          if (options.remote && deps.remote.sources(l.descriptor.digest).length > 0) continue;
+          await deps.imports.fetchBlob(l.descriptor);
+        }
+        handedOut = true;
+        return layers.map((l) => ({
+          descriptor: {
+            mediaType: l.descriptor.mediaType,
+            digest: l.descriptor.digest,
+            size: l.descriptor.size,
+          },
+          diffID: l.diffID,
+        }));
+      } catch (e) {
+        if (handedOut) {
+          throw new ImgError(
+            `A layer of the imported cache could not be fetched: ${
+              e instanceof Error ? e.message : String(e)
+            }; build again (with --no-cache if the cache source stays broken)`,
+            { cause: e },
+          );
+        }
+        // The snapshot below tries again, and runs the step if that fails too.
       }
-      return layers.map((l) => ({
-        descriptor: {
-          mediaType: l.descriptor.mediaType,
-          digest: l.descriptor.digest,
-          size: l.descriptor.size,
-        },
-        diffID: l.diffID,
-      }));
-    } catch {
-      // The snapshot below tries again, and runs the step if that fails too.
     }
-  }
-  return await snapshotLayers(deps.layerDeps, await solved.snapshot(), options);
+    snapshot ??= solved.snapshot();
+    return await snapshotLayers(deps.layerDeps, await snapshot, options);
+  };
+  return (options) => {
+    const key = JSON.stringify([
+      options.compression ?? "gzip",
+      options.level,
+      options.sourceDateEpoch,
+      options.forceCompression === true,
+      options.remote === true,
+    ]);
+    let p = cached.get(key);
+    if (!p) {
+      p = make(options);
+      cached.set(key, p);
+    }
+    return p;
+  };
 }
 
 /**
