@@ -500,7 +500,7 @@ export class RegistryClient {
     scopes: string[],
     ctx: ErrorContext,
     retrier: Retrier,
-    { onProgress, fetch }: PushBlobOptions,
+    { onProgress, fetch: fetchMissing }: PushBlobOptions,
   ): Promise<PushBlobResult> {
     const digest = descriptor.digest as Digest;
     const uploads = `/v2/${ref.path}/blobs/uploads/`;
@@ -515,7 +515,7 @@ export class RegistryClient {
     if (res.status !== 202) throw await this.#failure(res, ctx);
     let location = this.#location(ref.domain, res, ctx);
 
-    if (fetch && !(await store.has(digest))) await fetch();
+    if (fetchMissing && !(await store.has(digest))) await fetchMissing();
     const info = await store.stat(digest);
     if (!info) {
       throw new ImgError(`${ctx.action} failed: blob ${digest} is not in the content store`);
