@@ -13,6 +13,7 @@ import type {
   ExporterInstance,
   ExportResponse,
   ExportResult,
+  LayerOptions,
   PlatformExportResult,
   ResultLayer,
 } from "./exporter.ts";
@@ -21,6 +22,7 @@ import { Lease } from "./gc/leases.ts";
 import type { Executor } from "./executor.ts";
 import type { BuildDefinition, Frontend, FrontendClient, ResolveImageOptions } from "./frontend.ts";
 import { type LoadedImage, loadImage } from "./image/image.ts";
+import { RemoteBlobs } from "./image/remote_blobs.ts";
 import { findImage } from "./image/store.ts";
 import {
   configMatchesPlatform,
@@ -35,12 +37,13 @@ import { formatReference, parseReference, repositoryName } from "./reference.ts"
 import type { RegistryClient } from "./registry/client.ts";
 import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
+import { layerCompression } from "./media_types.ts";
 import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
 import { importOciLayoutImage } from "./archive/oci_layout.ts";
 import type { Snapshotter } from "./snapshotter.ts";
-import type { SolvedStep, SolveResult } from "./solver.ts";
+import type { SolvedStep } from "./solver.ts";
 import type { State } from "./state/state_dir.ts";
-import { GraphSolver } from "./solver/solver.ts";
+import { GraphSolver, type LazySolveResult } from "./solver/solver.ts";
 import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
@@ -57,7 +60,6 @@ import { span } from "./trace.ts";
 import type { Reference } from "./reference.ts";
 import {
   executorWithoutNamespace,
-  NamespaceNeeded,
   snapshotterWithoutNamespace,
 } from "./rootless/without_namespace.ts";
 
@@ -178,6 +180,9 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const { state, progress } = deps;
   const filename = options.frontendOptions.filename ?? "Dockerfile";
   const time = () => Date.now();
+  // Layers the build reads about but may never need: base images until a step unpacks them,
+  // imported cache records until a step or an exporter needs their files.
+  const remote = new RemoteBlobs(state, () => Promise.resolve(deps.registry));
 
   const resolveImage = async (
     input: string,
@@ -213,8 +218,11 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         image = await importOciLayoutImage(dir, ref.digest, platform, state.content);
       }
       if (!image) {
+        // The config is all the frontend needs: the layers stay remote blobs until a step
+        // unpacks the image (fetchImage below).
         const result = await pull(deps.registry, ref, state.content, {
           choose: platformChooser(platform),
+          deferLayers: remote,
         });
         const target: Descriptor = result.manifest;
         // The local store keeps the host's image under the name, as `img pull` does; not for a
@@ -340,6 +348,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       registry: deps.registry,
       progress,
       db: state.db,
+      remote,
     });
   }
   const solver = new GraphSolver({
@@ -360,18 +369,28 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       const store = vertex.op.type === "source" && vertex.op.identifier.startsWith("oci-layout://")
         ? vertex.op.attrs?.["oci.store"]
         : undefined;
-      if (store !== undefined && !(await state.content.has(digest))) {
-        // Copied in when its config was resolved; again if a prune took it meanwhile.
-        const dir = options.ociStores?.[store];
-        if (dir === undefined) throw new ImgError(`The build has no OCI layout store "${store}"`);
-        await importOciLayoutImage(dir, digest, vertex.platform ?? platforms[0], state.content);
-      } else if (!(await state.content.has(digest))) {
-        using _pull = span("base image pull");
-        await pull(deps.registry, parseReference(ref), state.content, {
+      if (store !== undefined) {
+        if (!(await state.content.has(digest))) {
+          // Copied in when its config was resolved; again if a prune took it meanwhile.
+          const dir = options.ociStores?.[store];
+          if (dir === undefined) {
+            throw new ImgError(`The build has no OCI layout store "${store}"`);
+          }
+          await importOciLayoutImage(dir, digest, vertex.platform ?? platforms[0], state.content);
+        }
+        return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      }
+      const reference = parseReference(ref);
+      using _pull = span("base image pull");
+      if (!(await state.content.has(digest))) {
+        await pull(deps.registry, reference, state.content, {
           choose: platformChooser(vertex.platform ?? platforms[0]),
+          deferLayers: remote,
         });
       }
-      return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      const manifest = parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      await remote.fetch(manifest.layers, reference);
+      return manifest;
     },
   });
   const solveSpan = span("solve (graph)");
@@ -390,7 +409,8 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     stateDir: state.dir,
     images: state.images,
     push: async (name, descriptor) => {
-      await push(deps.registry, parseReference(name), descriptor, state.content);
+      // Layers left in the registry are mounted there (or fetched to go elsewhere).
+      await push(deps.registry, parseReference(name), descriptor, state.content, { remote });
       pushed.push(parseReference(name));
     },
   };
@@ -406,41 +426,30 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     )
     : undefined;
   const responses: ExportResponse[] = [];
-  // The final root filesystems stay visible (read-only views) while the exporters run; without
-  // the user namespace there are none, and an exporter that reads one needs the namespace.
-  const views = deps.withoutNamespace ? withoutViews : withViews;
-  await views(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
+  // The final root filesystems stay visible (read-only views) while the exporters run, when
+  // one of them reads files: a result from an imported cache is not even downloaded otherwise.
+  // (Without the user namespace, making a snapshot or a view throws NamespaceNeeded.)
+  const usesRootfs = deps.exporters.some((e) => e.usesRootfs !== false);
+  const snapshots = usesRootfs ? await Promise.all(solved.map((s) => s.snapshot())) : [];
+  await withViews(deps.snapshotter, snapshots, async (rootfses) => {
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
-      const snapshot = solved[i].snapshot;
-      const made = new Map<string, Promise<ResultLayer[]>>();
+      const layers = resultLayers(solved[i], { layerDeps, imports, remote }, snapshots[i]);
       const config = definition.sourceDateEpoch === undefined
         ? createdWithResult(definition.config, solver.cache.createdAt(solved[i].cacheKey))
         : definition.config;
       const result: ExportResult = {
         config: inline ? { ...config, [INLINE_CACHE_FIELD]: inline } as ImageConfig : config,
         names: options.names,
-        // Read only by the exporters that need the files (without the namespace, it throws).
-        get rootfs() {
+        get rootfs(): string {
+          if (!usesRootfs) {
+            throw new Error("The exporter said usesRootfs: false, but read the result's rootfs");
+          }
           return rootfses[i];
         },
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
-        layers: (layerOptions = {}) => {
-          const o = layerOptions;
-          const key = JSON.stringify([
-            o.compression ?? "gzip",
-            o.level,
-            o.sourceDateEpoch,
-            o.forceCompression === true,
-          ]);
-          let p = made.get(key);
-          if (!p) {
-            p = snapshotLayers(layerDeps, snapshot, layerOptions);
-            made.set(key, p);
-          }
-          return p;
-        },
+        layers: (layerOptions = {}) => layers(layerOptions),
       };
       return { platform: platforms[i], result };
     });
@@ -461,6 +470,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       progress,
       imports,
       pushed,
+      remote,
       // The layers made for the image are recorded, so the same blobs come back here.
       layersOf: (snapshot, compression) => snapshotLayers(layerDeps, snapshot, { compression }),
     });
@@ -489,10 +499,85 @@ function createdWithResult(config: ImageConfig, resultCreated?: Date): ImageConf
 }
 
 /**
+ * The layers of a solved result, made once per set of options and reused. A result from an
+ * imported cache is its record's layers as they are (what unpacking them into snapshots and
+ * taking those would give: pulled layers are kept as they are), each blob fetched unless
+ * `options.remote` lets it stay a remote blob of the registry the cache came from. Once its
+ * snapshot is made (an exporter read the files, or forced another compression on them), the
+ * snapshot's layers are used instead, so every export of the build agrees: a download that
+ * fails then warns and runs the step. A download that fails after layers were handed out as
+ * they are is an error, not an image that differs between exporters. `made` is the snapshot,
+ * when it was made before the exports.
+ */
+function resultLayers(
+  solved: LazySolveResult,
+  deps: {
+    layerDeps: Parameters<typeof snapshotLayers>[0];
+    imports?: BuildCacheImports;
+    remote: RemoteBlobs;
+  },
+  made?: string,
+): (options: LayerOptions) => Promise<ResultLayer[]> {
+  const cached = new Map<string, Promise<ResultLayer[]>>();
+  let handedOut = false;
+  let snapshot = made === undefined ? undefined : Promise.resolve(made);
+  const make = async (options: LayerOptions): Promise<ResultLayer[]> => {
+    const layers = solved.remote;
+    const compression = options.compression ?? "gzip";
+    const recompress = options.forceCompression &&
+      layers?.some((l) => layerCompression(l.descriptor.mediaType) !== compression);
+    if (layers && deps.imports && !snapshot && !recompress) {
+      try {
+        for (const l of layers) {
+          if (options.remote && deps.remote.sources(l.descriptor.digest).length > 0) continue;
+          await deps.imports.fetchBlob(l.descriptor);
+        }
+        handedOut = true;
+        return layers.map((l) => ({
+          descriptor: {
+            mediaType: l.descriptor.mediaType,
+            digest: l.descriptor.digest,
+            size: l.descriptor.size,
+          },
+          diffID: l.diffID,
+        }));
+      } catch (e) {
+        if (handedOut) {
+          throw new ImgError(
+            `A layer of the imported cache could not be fetched: ${
+              e instanceof Error ? e.message : String(e)
+            }; build again (with --no-cache if the cache source stays broken)`,
+            { cause: e },
+          );
+        }
+        // The snapshot below tries again, and runs the step if that fails too.
+      }
+    }
+    snapshot ??= solved.snapshot();
+    return await snapshotLayers(deps.layerDeps, await snapshot, options);
+  };
+  return (options) => {
+    const key = JSON.stringify([
+      options.compression ?? "gzip",
+      options.level,
+      options.sourceDateEpoch,
+      options.forceCompression === true,
+      options.remote === true,
+    ]);
+    let p = cached.get(key);
+    if (!p) {
+      p = make(options);
+      cached.set(key, p);
+    }
+    return p;
+  };
+}
+
+/**
  * The steps of every platform's solve, once each (a step two platforms share, as a
  * `--platform=$BUILDPLATFORM` stage, is in the final stage if it is in either's).
  */
-async function allSteps(solved: readonly SolveResult[]): Promise<SolvedStep[]> {
+async function allSteps(solved: readonly LazySolveResult[]): Promise<SolvedStep[]> {
   const byKey = new Map<string, SolvedStep>();
   for (const s of solved) {
     for (const step of await s.steps?.() ?? []) {
@@ -509,27 +594,6 @@ function uniquePlatforms(platforms: readonly Platform[]): Platform[] {
   const out: Platform[] = [];
   for (const p of platforms) if (!out.some((q) => platformMatches(q, p))) out.push(p);
   return out;
-}
-
-/**
- * Runs `fn` with, for each snapshot, a root filesystem path that throws `NamespaceNeeded` when
- * read: the exporters that use none (image, oci, docker) run; the others need the namespace.
- */
-function withoutViews<T>(
-  _snapshotter: Snapshotter,
-  snapshots: readonly string[],
-  fn: (dirs: string[]) => Promise<T>,
-): Promise<T> {
-  const dirs: string[] = [];
-  for (let i = 0; i < snapshots.length; i++) {
-    Object.defineProperty(dirs, i, {
-      enumerable: true,
-      get: () => {
-        throw new NamespaceNeeded("a view of the result's files");
-      },
-    });
-  }
-  return fn(dirs);
 }
 
 /** Runs `fn` with a read-only view of each snapshot mounted, in order. */

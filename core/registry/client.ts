@@ -96,6 +96,11 @@ export interface ResolvedImage {
 export interface PushBlobOptions {
   /** A repository on the same registry that has the blob, to mount it from instead of uploading. */
   mountFrom?: Reference;
+  /**
+   * Brings the blob into the content store when the store lacks it and the registry must
+   * receive its bytes (it has no copy and mounted none): a layer recorded as a remote blob.
+   */
+  fetch?: () => Promise<void>;
   /** Called with the number of bytes uploaded so far. */
   onProgress?: (sent: number) => void;
 }
@@ -491,7 +496,8 @@ export class RegistryClient {
 
   /**
    * Pushes a blob from the content store unless the repository has it: mounts it from
-   * `mountFrom` when given (falling back to an upload if the registry declines), else uploads it
+   * `mountFrom` when given (falling back to an upload if the registry declines, after `fetch`
+   * brought a blob the store lacks), else uploads it
    * in one `PUT` (up to `chunkSize`) or in `PATCH` chunks. A transient failure of any of its
    * requests, or an upload session the registry dropped, starts a new session under the retry
    * policy (a chunk that got through counts as progress).
@@ -532,7 +538,7 @@ export class RegistryClient {
     scopes: string[],
     ctx: ErrorContext,
     retrier: Retrier,
-    { onProgress }: PushBlobOptions,
+    { onProgress, fetch: fetchMissing }: PushBlobOptions,
   ): Promise<PushBlobResult> {
     const digest = descriptor.digest as Digest;
     const uploads = `/v2/${ref.path}/blobs/uploads/`;
@@ -547,6 +553,7 @@ export class RegistryClient {
     if (res.status !== 202) throw await this.#failure(res, ctx);
     let location = this.#location(ref.domain, res, ctx);
 
+    if (fetchMissing && !(await store.has(digest))) await fetchMissing();
     const info = await store.stat(digest);
     if (!info) {
       throw new ImgError(`${ctx.action} failed: blob ${digest} is not in the content store`);

@@ -28,6 +28,7 @@ import type { Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
 import type {
   CacheImports,
+  CacheLayer,
   ImportedCacheRecord,
   SolvedStep,
   SolveOptions,
@@ -77,6 +78,27 @@ export interface SolverDeps {
   ssh?: SshAgents;
   /** Cache records imported with `--cache-from`, used where the local cache has no record. */
   imports?: CacheImports;
+}
+
+/**
+ * One graph's result from {@linkcode GraphSolver.solveAll}: a {@linkcode SolveResult} whose
+ * files are made only when asked for. When the root step hit an imported cache record
+ * (`--cache-from`), `remote` holds its layers and nothing has been downloaded: an export that
+ * needs only the layers (an image to store or push) uses them as they are, and `snapshot()`
+ * downloads and unpacks them for one that needs the files.
+ */
+export interface LazySolveResult {
+  /** The cache key of the root vertex. */
+  cacheKey: Digest;
+  /** Every step of the graph with a result, for cache export (see {@linkcode SolveResult}). */
+  steps: () => Promise<SolvedStep[]>;
+  /** The result's layers, base first, when it is an imported cache record not unpacked here. */
+  remote?: CacheLayer[];
+  /**
+   * The committed snapshot with the result's files: for a `remote` result, made on the first
+   * call (its layers fetched and unpacked; if that fails, a warning, and the step runs).
+   */
+  snapshot(): Promise<string>;
 }
 
 /** The output of a solved vertex. */
@@ -147,30 +169,40 @@ export class GraphSolver implements Solver {
   /** Solves `graph` and returns the snapshot holding its root's output. */
   async solve(graph: BuildGraph, options: SolveOptions): Promise<SolveResult> {
     const [result] = await this.solveAll([graph], options);
-    return result;
+    return { snapshot: await result.snapshot(), cacheKey: result.cacheKey, steps: result.steps };
   }
 
   /**
    * Solves several graphs (one per platform of a multi-platform build) at once, as one run:
    * a vertex they share (same digest: a context transfer, a `--platform=$BUILDPLATFORM`
-   * step) runs once. Returns each graph's result, in order.
+   * step) runs once. Returns each graph's result, in order; a result from an imported cache
+   * is not downloaded until its `snapshot()` is asked for.
    */
-  async solveAll(graphs: readonly BuildGraph[], options: SolveOptions): Promise<SolveResult[]> {
+  async solveAll(
+    graphs: readonly BuildGraph[],
+    options: SolveOptions,
+  ): Promise<LazySolveResult[]> {
     const vertices = new Map<Digest, Vertex>();
     for (const g of graphs) for (const [d, v] of g.vertices) vertices.set(d, v);
     const union: BuildGraph = { vertices, root: graphs[0].root };
     const run = new SolveRun(this.#deps, this.#cache, union, options);
     return await Promise.all(graphs.map(async (graph) => {
-      const result = await run.need(await run.solve(graph.root));
-      if (result.kind !== "snapshot") {
+      const result = await run.solve(graph.root);
+      if (result.kind !== "snapshot" && result.kind !== "remote") {
         throw new ImgError(
           "The build result has no file system: the final stage must start FROM an image or scratch",
         );
       }
+      const snapshot = async () => {
+        const ready = await run.need(result);
+        if (ready.kind !== "snapshot") throw new Error("An imported cache record has no snapshot");
+        return ready.snapshot;
+      };
       return {
-        snapshot: result.snapshot,
         cacheKey: await run.cacheKey(graph.root),
         steps: () => run.steps(graph.root),
+        ...(result.kind === "remote" ? { remote: result.record.layers } : {}),
+        snapshot,
       };
     }));
   }
