@@ -204,7 +204,13 @@ export {
   type SourceOp,
   type Vertex,
 } from "./build_graph.ts";
-export type { BuildDefinition, BuildRequest, Frontend, FrontendClient } from "./frontend.ts";
+export type {
+  BuildDefinition,
+  BuildRequest,
+  Frontend,
+  FrontendClient,
+  ResolveImageOptions,
+} from "./frontend.ts";
 export type { CacheLayer, SolvedStep, SolveOptions, Solver, SolveResult } from "./solver.ts";
 export type {
   Mount,

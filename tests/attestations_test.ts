@@ -12,7 +12,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox, pushBusyboxIndex } from "./_util/busybox.ts";
 import { img, imgOk, removeTree, run } from "./_util/img.ts";
-import { allCached } from "./_util/steps.ts";
+import { allCached } from "./_util/build_steps.ts";
 
 /** Parsed JSON of a manifest, index or statement. */
 // deno-lint-ignore no-explicit-any

@@ -336,7 +336,10 @@ RUN date +%s%N > /second.txt
 
     for (
       const [flag, expected] of [
-        [["--build-context", "x=/tmp"], /^img: --build-context is not supported yet/],
+        [
+          ["--build-context", "x=https://github.com/moby/buildkit.git"],
+          /^img: --build-context x=https:\/\/github\.com\/moby\/buildkit\.git: a git repository as a named context is not supported yet/,
+        ],
         [["--add-host", "a:1.2.3.4"], /^img: --add-host is not supported yet/],
         [["--shm-size", "1g"], /^img: --shm-size is not supported yet/],
         [["--ulimit", "nofile=1024"], /^img: --ulimit is not supported yet/],

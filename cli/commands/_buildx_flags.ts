@@ -6,6 +6,7 @@
  * @module
  */
 import { type ExportResponse, ImgError } from "@img/core";
+import { isGitURL } from "@img/core/source";
 import type { OutputSpec } from "./_outputs.ts";
 
 /** The buildx flags as commander parses them. */
@@ -40,7 +41,7 @@ export interface BuildxFlags {
   provenance?: string;
   /** `--sbom`: parsed by `_attest_flags.ts`. */
   sbom?: string;
-  /** Refused for now. */
+  /** `--build-context NAME=VALUE` (repeatable; see `_build_contexts.ts`). */
   buildContext: string[];
 }
 
@@ -57,9 +58,6 @@ function notYet(option: string, what: string): ImgError {
  * @throws {ImgError} for the first such flag given.
  */
 export function refuseUnsupported(f: BuildxFlags): void {
-  if (f.buildContext.length) {
-    throw notYet("--build-context", "copy the files into the build context instead");
-  }
   if (f.addHost.length) {
     throw notYet("--add-host", "RUN steps use the host's network and its /etc/hosts");
   }
@@ -143,7 +141,7 @@ export async function writeBuildFiles(f: BuildxFlags, responses: ExportResponse[
 
 /**
  * Refuses the build contexts buildx takes that img does not yet: `-` (a tar or Dockerfile on
- * stdin), a git URL and an http(s) tarball URL.
+ * stdin) and an http(s) tarball URL. A git URL passes.
  *
  * @throws {ImgError} naming the kind of context.
  */
@@ -151,9 +149,8 @@ export function refuseRemoteContext(path: string): void {
   if (path === "-") {
     throw notYet("A build context from stdin (-)", "pass a directory as the context");
   }
-  if (/^(git@|git:\/\/|ssh:\/\/)/.test(path) || /^https?:\/\/.*\.git(#.*)?$/.test(path)) {
-    throw notYet("A git repository as the build context", "clone it and pass the directory");
-  }
+  // A git URL (BuildKit's rules) is a context img checks out (_git_context.ts).
+  if (isGitURL(path)) return;
   if (/^https?:\/\//.test(path)) {
     throw notYet("A URL as the build context", "download and unpack it, then pass the directory");
   }

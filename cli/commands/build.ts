@@ -10,12 +10,14 @@ import {
   hostPlatform,
   ImgError,
   parsePlatform,
+  type ProgressEvent,
   ProgressWriter,
   RESPONSE_STDOUT,
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
-import { ensureRootless } from "@img/core/rootless";
+import { ensureRootless, isNamespaceNeeded } from "@img/core/rootless";
 import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
+import { isGitURL } from "@img/core/source";
 import { span } from "@img/core/trace";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { contextOf } from "../program.ts";
@@ -26,6 +28,9 @@ import { parseCacheFrom, parseCacheTo, withInlineCacheArg } from "./_cache_flags
 import { chooseExecutor } from "../executor_choice.ts";
 import { parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
 import { VERSION } from "../version.ts";
+import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_context.ts";
+import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
+import { parseBuildContexts } from "./_build_contexts.ts";
 import {
   applyOutputFlags,
   type BuildxFlags,
@@ -200,7 +205,7 @@ export function buildCommand() {
     .option("--sbom <value>", "SPDX SBOM attestation: true or false (default: none)")
     .option(
       "--build-context <name=value>",
-      "additional build context (not supported yet)",
+      "additional build context: NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST] (repeatable)",
       collect,
       [] as string[],
     )
@@ -217,13 +222,39 @@ export function buildCommand() {
       const attest = parseAttestFlags(opts.provenance, opts.sbom);
       refuseRemoteContext(path);
       const ctx = contextOf(cmd);
-      // RUN steps and file ownership need root of a user namespace: re-run inside one.
-      await ensureRootless({ debug: ctx.debug });
+      // RUN steps and file ownership need root of a user namespace: re-run inside one, unless
+      // the build may be all cached (then it is tried here first: _without_namespace.ts).
+      const enterNamespace = async (why: string) => {
+        ctx.debug(`rootless: entering the user namespace: ${why}`);
+        ctx.close();
+        await ensureRootless({ debug: ctx.debug });
+      };
+      // A git context is checked out once, inside the namespace (a re-exec would leave it).
+      let withoutNamespace = !isGitURL(path) && mayBuildWithoutNamespace(path, opts);
+      if (!withoutNamespace) await ensureRootless({ debug: ctx.debug });
       const progressMode = opts.quiet || opts.check
         ? "quiet"
         : parseProgressMode(opts.progress, opts.console === false);
+      const ssh = SshAgents.parse(opts.ssh, ctx.env);
+      const secrets = SecretStore.parse(opts.secret, ctx.env);
       try {
-        const contextDir = resolve(path);
+        // A git URL as the context: checked out here, removed after the build.
+        const gitSpec = await gitContextSpec(
+          path,
+          keyValues(opts.buildArg, "build argument", ctx.env),
+          ctx.env,
+        );
+        await using gitContext = gitSpec
+          ? await checkoutGitContext(gitSpec, {
+            env: ctx.env,
+            sshSocket: () => ssh.socket("default"),
+            secret: (id) => secrets.get(id),
+          }).catch(async (e) => {
+            await ssh.close();
+            throw e;
+          })
+          : undefined;
+        const contextDir = gitContext?.dir ?? resolve(path);
         const st = await Deno.stat(contextDir).catch(() => undefined);
         if (!st?.isDirectory) {
           throw new ImgError(`unable to prepare context: path "${path}" not found`);
@@ -234,7 +265,8 @@ export function buildCommand() {
         if (opts.file === "-") {
           dockerfileText = await readAll(Deno.stdin.readable);
         } else if (opts.file) {
-          const abs = resolve(opts.file);
+          // With a git context, -f names a file of the repository (as buildx).
+          const abs = gitContext ? join(contextDir, opts.file) : resolve(opts.file);
           dockerfileDir = dirname(abs);
           filename = basename(abs);
         }
@@ -259,6 +291,9 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        // --build-context: BuildKit's context:NAME frontend options, with their inputs.
+        const named = await parseBuildContexts(opts.buildContext);
+        Object.assign(frontendOptions, named.options);
         // --cache-from/--cache-to: refused before building when malformed.
         const cacheFrom = parseCacheFrom(opts.cacheFrom);
         const cacheTo = withInlineCacheArg(parseCacheTo(opts.cacheTo), buildArgs);
@@ -272,6 +307,14 @@ export function buildCommand() {
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
         refuseUnattestedOutputs(attest, outputs);
+        if (withoutNamespace) {
+          const why = await namespaceNeededBeforeSolve(outputs, await ctx.chosenBackend()) ??
+            (attest?.sbom ? "the SBOM reads the image's files" : undefined);
+          if (why) {
+            withoutNamespace = false;
+            await enterNamespace(why);
+          }
+        }
         const exporters: ExporterInstance[] = [];
         for (const o of outputs) {
           const plugin = await loader.get("exporter", o.type);
@@ -296,6 +339,7 @@ export function buildCommand() {
         });
         // Consumed here, as BuildKit's frontend forwarder does.
         delete frontendOptions[`build-arg:${SYNTAX_BUILD_ARG}`];
+        delete frontendOptions[`build-arg:${KEEP_GIT_DIR_ARG}`];
         ctx.debug(
           `frontend: ${chosen.name} (from ${chosen.source}${
             chosen.syntax ? ` ${chosen.syntax}` : ""
@@ -303,7 +347,7 @@ export function buildCommand() {
         );
         const frontend = (await loader.get("frontend", chosen.name)).create(ctx.pluginContext);
         const state = ctx.state;
-        const backend = await ctx.backend();
+        const backend = withoutNamespace ? (await ctx.chosenBackend())! : await ctx.backend();
         const snapshotter = await (await loader.get("snapshotter", backend)).create({
           ...ctx.pluginContext,
           root: state.snapshotsDir(backend),
@@ -319,7 +363,10 @@ export function buildCommand() {
           if (e.type === "warning") warnings.push(e.message);
         });
         const display = createProgressDisplay({ mode: progressMode });
-        progress.listen(display.listener);
+        // Without the namespace, progress is held back: a build that turns out to need it
+        // starts again inside and shows its progress from there.
+        const held: ProgressEvent[] = [];
+        progress.listen(withoutNamespace ? (e) => held.push(e) : display.listener);
         const abort = new AbortController();
         const onSignal = () => abort.abort(new ImgError("The build was canceled"));
         Deno.addSignalListener("SIGINT", onSignal);
@@ -335,9 +382,12 @@ export function buildCommand() {
               registry: await ctx.registry(opts.insecureRegistry),
               progress,
               sameOwner: Deno.uid() === 0,
+              withoutNamespace,
             },
             {
               contextDir,
+              locals: named.locals,
+              ociStores: named.ociStores,
               dockerfileDir,
               dockerfileText,
               frontendOptions,
@@ -347,8 +397,8 @@ export function buildCommand() {
               pull: opts.pull,
               names: opts.tag,
               signal: abort.signal,
-              secrets: SecretStore.parse(opts.secret, ctx.env),
-              ssh: SshAgents.parse(opts.ssh, ctx.env),
+              secrets,
+              ssh,
               evaluateOnly: opts.check,
               cacheFrom,
               cacheTo,
@@ -364,8 +414,18 @@ export function buildCommand() {
                 : {}),
             },
           );
+          for (const event of held) display.listener(event);
           display.done("FINISHED");
         } catch (e) {
+          if (withoutNamespace && !abort.signal.aborted) {
+            // What needs the namespace, or any other failure: the build inside it has the
+            // last word (an error outside could come from not being in it).
+            Deno.removeSignalListener("SIGINT", onSignal);
+            await enterNamespace(
+              isNamespaceNeeded(e) ? (e as Error).message : `retrying inside after: ${e}`,
+            );
+          }
+          for (const event of held) display.listener(event);
           display.done(abort.signal.aborted ? "CANCELED" : "ERROR");
           if (opts.check) printCheckResult(warnings, filename);
           throw e;

@@ -183,6 +183,20 @@ export function imageLayerOptions(
   return options;
 }
 
+/** Options of {@linkcode exportImage} and {@linkcode exportImageIndex}. */
+export interface ExportImageOptions {
+  /**
+   * The exporter stores or pushes the image but does not write its layers' bytes: layers of
+   * an imported cache stay remote blobs (see {@linkcode LayerOptions.remote}).
+   */
+  remoteLayers?: boolean;
+  /**
+   * The image's names, for the subjects of its attestations (default: the result's `names`,
+   * of the first result for an index).
+   */
+  names?: readonly string[];
+}
+
 /**
  * The media types of an image with `attestations`: as BuildKit, an image index holding
  * attestation manifests has OCI media types, so `oci-mediatypes=false` gives way with a warning.
@@ -208,6 +222,7 @@ async function writeResultImage(
   ctx: Pick<ExportContext, "content" | "progress">,
   image: ImageOutputOptions,
   mediaTypes: "oci" | "docker",
+  options: ExportImageOptions,
 ): Promise<{ manifest: Descriptor; config: ImageConfig }> {
   if (mediaTypes === "docker" && image.compression === "zstd") {
     // As BuildKit: Docker schema 2 has no standard zstd layer type.
@@ -218,7 +233,10 @@ async function writeResultImage(
     });
     mediaTypes = "oci";
   }
-  const layers = await result.layers(imageLayerOptions(result, ctx, image));
+  const layers = await result.layers({
+    ...imageLayerOptions(result, ctx, image),
+    ...(options.remoteLayers ? { remote: true } : {}),
+  });
   return await writeImage(ctx.content, result.config, layers, {
     annotations: image.annotations,
     mediaTypes,
@@ -239,18 +257,16 @@ function configPlatform(config: ImageConfig): Platform {
  * store, push or name. Without attestations `target` is the manifest (with
  * `image.descriptorAnnotations`); with `result.attestations` it is an image index of the
  * manifest (with its platform) and its attestation manifest, as buildx pushes it.
- *
- * @param names the image's names, for the attestations' subjects (default: `result.names`)
  */
 export async function exportImage(
   result: ExportResult,
   ctx: Pick<ExportContext, "content" | "progress">,
   image: ImageOutputOptions,
-  names: readonly string[] = result.names,
+  options: ExportImageOptions = {},
 ): Promise<{ manifest: Descriptor; config: ImageConfig; target: Descriptor }> {
   const attestations = result.attestations ?? [];
   const mediaTypes = attestedMediaTypes(ctx, image.mediaTypes, attestations.length > 0);
-  const written = await writeResultImage(result, ctx, image, mediaTypes);
+  const written = await writeResultImage(result, ctx, image, mediaTypes, options);
   const descriptorAnnotations = Object.keys(image.descriptorAnnotations).length > 0
     ? { annotations: image.descriptorAnnotations }
     : {};
@@ -263,7 +279,7 @@ export async function exportImage(
     ctx.content,
     written.manifest,
     attestations,
-    names,
+    options.names ?? result.names,
     formatPlatform(platform),
   );
   const index = await writeImageIndex(ctx.content, [
@@ -279,31 +295,29 @@ export async function exportImage(
  * `platform` (the platform built for, with its variant), then the attestation manifests of
  * those with `attestations`, as BuildKit orders them; returns the index's descriptor
  * (with `image.descriptorAnnotations`) and the image manifests.
- *
- * @param names the image's names, for the attestations' subjects (default: the first result's)
  */
 export async function exportImageIndex(
   results: readonly PlatformExportResult[],
   ctx: Pick<ExportContext, "content" | "progress">,
   image: ImageOutputOptions,
-  names: readonly string[] = results[0]?.result.names ?? [],
+  options: ExportImageOptions = {},
 ): Promise<{ index: Descriptor; manifests: Descriptor[] }> {
   const attested = results.some((r) => r.result.attestations?.length);
   const requested = attestedMediaTypes(ctx, image.mediaTypes, attested);
+  const names = options.names ?? results[0]?.result.names ?? [];
   const manifests: Descriptor[] = [];
   const attestations: Descriptor[] = [];
   for (const { platform, result } of results) {
     // Descriptor annotations belong on the index's descriptor, not on its entries.
-    const { manifest } = await writeResultImage(result, ctx, image, requested);
-    const entry: Descriptor = {
+    const { manifest } = await writeResultImage(result, ctx, image, requested, options);
+    manifests.push({
       ...manifest,
       platform: {
         architecture: platform.architecture,
         os: platform.os,
         ...(platform.variant ? { variant: platform.variant } : {}),
       },
-    };
-    manifests.push(entry);
+    });
     if (result.attestations?.length) {
       attestations.push(
         await writeAttestationManifest(

@@ -29,6 +29,7 @@ export { subjectNames, writeAttestationManifest } from "./attestation_manifest.t
 export {
   exportImage,
   exportImageIndex,
+  type ExportImageOptions,
   imageLayerOptions,
   type ImageOutputAttributeOptions,
   type ImageOutputOptions,

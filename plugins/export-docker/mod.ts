@@ -51,6 +51,8 @@ export const dockerExporter: Exporter = {
     const { attrs: opts, image } = parseImageOutputAttributes(input, attributes);
     const dest = ExportDestination.resolve(opts.dest);
     return {
+      // The layers' blobs, not the root filesystem.
+      usesRootfs: false,
       async export(result, ctx): Promise<ExportResponse> {
         if (result.attestations?.length) {
           // As buildx: a docker archive holds no image index to carry them in.

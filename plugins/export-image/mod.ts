@@ -53,16 +53,25 @@ export const imageExporter: Exporter = {
       };
     };
     return {
+      // Layers only, and not even their bytes: layers of an imported cache stay in the
+      // registry (a push there mounts them), fetched when something needs their content.
+      usesRootfs: false,
       async export(result, ctx) {
         // With attestations (--provenance, --sbom) the target is an index holding them.
-        const { manifest, target } = await exportImage(result, ctx, image, names);
+        const { manifest, target } = await exportImage(result, ctx, image, {
+          remoteLayers: true,
+          names,
+        });
         const stored = await ctx.content.readJSON(manifest.digest as Digest);
         const configDigest = (stored as { config: { digest: string } }).config.digest;
         return await store(ctx, target, { "containerimage.config.digest": configDigest });
       },
       // Several platforms: one image index, stored and pushed under the names.
       async exportPlatforms(results, ctx) {
-        const { index } = await exportImageIndex(results, ctx, image, names);
+        const { index } = await exportImageIndex(results, ctx, image, {
+          remoteLayers: true,
+          names,
+        });
         return await store(ctx, index);
       },
     };

@@ -102,17 +102,19 @@ export const ociExporter: Exporter = {
       };
     };
     return {
+      // The layers' blobs, not the root filesystem.
+      usesRootfs: false,
       async export(result, ctx): Promise<ExportResponse> {
         const names = imageNamesAttribute(opts.name, result.names);
         // With attestations (--provenance, --sbom) the target is an index holding them.
-        const { target } = await exportImage(result, ctx, image, names);
+        const { target } = await exportImage(result, ctx, image, { names });
         return await write(ctx, names, target, image.indexAnnotations);
       },
       // Several platforms: the layout's index.json points at one image index over them.
       async exportPlatforms(results, ctx): Promise<ExportResponse> {
         // annotation-index.* go into the image index, as BuildKit puts them, not index.json.
         const names = imageNamesAttribute(opts.name, results[0].result.names);
-        const { index } = await exportImageIndex(results, ctx, image, names);
+        const { index } = await exportImageIndex(results, ctx, image, { names });
         return await write(ctx, names, index, {});
       },
     };

@@ -1,21 +1,10 @@
 /**
- * The steps of a build as plain progress output shows them (`--no-console`): which ran and
- * which were CACHED.
+ * Reading a build's plain progress output (`img build --no-console`): which steps ran and
+ * which came from the cache.
  *
  * @module
  */
 import { ok } from "node:assert/strict";
-
-/**
- * Asserts that no step ran: every step printed is CACHED (the solver stops at the first cached
- * step on each path, so a build whose last step is cached prints only that one).
- */
-export function allCached(stderr: string): void {
-  const steps = stepStatus(stderr);
-  ok(steps.size >= 1, stderr);
-  ok([...steps.values()].every((s) => s === "CACHED"), stderr);
-  ok(!/^#\d+ \[[^\]]*\d+\/\d+\] RUN [^\n]*\n#\d+ DONE/m.test(stderr), stderr);
-}
 
 /** The status of each build step in plain progress output: step name -> CACHED or DONE. */
 export function stepStatus(stderr: string): Map<string, string> {
@@ -33,4 +22,15 @@ export function stepStatus(stderr: string): Map<string, string> {
   // FROM lines are the base image, not a cached step.
   for (const k of [...out.keys()]) if (/\] FROM /.test(k)) out.delete(k);
   return out;
+}
+
+/**
+ * Asserts that no step ran: every step printed is CACHED (the solver stops at the first cached
+ * step on each path, so a build whose last step is cached prints only that one).
+ */
+export function allCached(stderr: string): void {
+  const steps = stepStatus(stderr);
+  ok(steps.size >= 1, stderr);
+  ok([...steps.values()].every((s) => s === "CACHED"), stderr);
+  ok(!/^#\d+ \[[^\]]*\d+\/\d+\] RUN [^\n]*\n#\d+ DONE/m.test(stderr), stderr);
 }
