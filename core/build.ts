@@ -458,6 +458,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
             startedOn,
             invocationId,
             sourceDateEpoch: definitions[i].sourceDateEpoch,
+            graph: definitions[i].graph,
           })
         ),
       )
@@ -519,6 +520,25 @@ interface AttestationInput {
   startedOn: Date;
   invocationId: string;
   sourceDateEpoch?: number;
+  /** The platform's build graph (the secret and SSH mounts of its RUN steps). */
+  graph: BuildDefinition["graph"];
+}
+
+/** The secret or SSH mounts of the RUN steps of `graph`, by ID (BuildKit's `optional`). */
+function mountIds(graph: BuildDefinition["graph"], type: "secret" | "ssh") {
+  const ids = new Map<string, boolean>();
+  for (const v of graph.vertices.values()) {
+    if (v.op.type !== "exec") continue;
+    for (const m of v.op.mounts) {
+      if (m.type !== type) continue;
+      // Optional only if every mount of the ID is.
+      ids.set(m.id, (ids.get(m.id) ?? true) && m.required !== true);
+    }
+  }
+  return [...ids].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, optional]) => ({
+    id,
+    optional,
+  }));
 }
 
 /**
@@ -558,6 +578,8 @@ async function makeAttestations(
       materials,
       invocationId: input.invocationId,
       ...(request.provenance.builderId ? { builderId: request.provenance.builderId } : {}),
+      secrets: mountIds(input.graph, "secret"),
+      ssh: mountIds(input.graph, "ssh"),
       startedOn: input.startedOn,
       finishedOn: new Date(),
     }));

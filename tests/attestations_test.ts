@@ -238,6 +238,7 @@ Deno.test("--provenance=mode=max --sbom=true --push: an index with the attestati
     equal(p.invocation.configSource.entryPoint, "Dockerfile");
     equal(p.invocation.parameters.frontend, "dockerfile.v0");
     equal(p.invocation.parameters.args["build-arg:MYARG"], ARG_VALUE, "mode=max has the args");
+    deepEqual(p.invocation.parameters.secrets, [{ id: "token", optional: true }], "IDs only");
     const [algorithm, hex] = e.baseDigest.split(":");
     ok(
       p.materials.some((m: Json) =>
@@ -288,6 +289,7 @@ Deno.test("--provenance=true (mode=min) leaves out build args; -o type=oci carri
     const p = pushed.statements.get("https://slsa.dev/provenance/v0.2")!.predicate;
     equal(p.invocation.parameters.frontend, "dockerfile.v0");
     equal(p.invocation.parameters.args, undefined, "mode=min has no args");
+    equal(p.invocation.parameters.secrets, undefined, "nor secret IDs");
     for (const text of pushed.texts) {
       ok(!text.includes(ARG_VALUE), "no build arg value in mode=min");
       ok(!text.includes(SECRET), "no secret");

@@ -2,7 +2,8 @@
  * A minimal SLSA provenance v0.2 predicate, as BuildKit writes it
  * (https://docs.docker.com/build/metadata/attestations/slsa-definitions/): `builder.id`,
  * `buildType` `https://mobyproject.org/buildkit@v1`, `invocation` (the config source, the
- * frontend and, in `mode=max` only, its options: build args, labels, the local inputs), the
+ * frontend and, in `mode=max` only, its options: build args, labels, the IDs of the secrets
+ * and SSH agents RUN steps mounted, the local inputs), the
  * base images as `materials` by digest, and `metadata` (invocation ID, start and finish times,
  * completeness). Secrets never appear: the frontend options do not hold them.
  *
@@ -45,6 +46,10 @@ export interface ProvenanceInput {
   finishedOn: Date;
   /** `builder.id`: the URL of the build, when known (BuildKit's `builder-id` parameter). */
   builderId?: string;
+  /** The secrets RUN steps mounted, by ID only (`mode=max`): never their values. */
+  secrets?: { id: string; optional: boolean }[];
+  /** The SSH agents RUN steps mounted, by ID (`mode=max`). */
+  ssh?: { id: string; optional: boolean }[];
 }
 
 /** The frontend options that are not user input (img's own, BuildKit's internal ones). */
@@ -59,6 +64,8 @@ export function provenanceAttestation(input: ProvenanceInput): Attestation {
       Object.entries(o).filter(([k]) => k !== "filename" && !INTERNAL_OPTIONS.has(k)).sort(),
     );
     if (Object.keys(args).length) parameters.args = args;
+    if (input.secrets?.length) parameters.secrets = input.secrets;
+    if (input.ssh?.length) parameters.ssh = input.ssh;
     parameters.locals = [{ name: "context" }, { name: "dockerfile" }];
   }
   const materials = input.materials.map((m) => {

@@ -18,12 +18,14 @@ const input: ProvenanceInput = {
     digest: `sha256:${"ab".repeat(32)}`,
     platform: "linux/arm64",
   }],
+  secrets: [{ id: "npmrc", optional: false }],
+  ssh: [{ id: "default", optional: true }],
   invocationId: "id-1",
   startedOn: new Date("2024-01-01T00:00:00Z"),
   finishedOn: new Date("2024-01-01T00:01:00Z"),
 };
 
-Deno.test("provenance mode=min: BuildKit's v0.2 fields, the base by digest, no build args", () => {
+Deno.test("provenance mode=min: BuildKit's v0.2 fields, the base by digest, no build args or secret IDs", () => {
   const a = provenanceAttestation(input);
   assert.equal(a.predicateType, "https://slsa.dev/provenance/v0.2");
   assert.deepEqual(a.predicate, {
@@ -56,6 +58,8 @@ Deno.test("provenance mode=max: the frontend's args and locals, not img's intern
   assert.deepEqual(p.invocation.parameters, {
     frontend: "dockerfile.v0",
     args: { "build-arg:VERSION": "1.2.3", "label:team": "tools", target: "final" },
+    secrets: [{ id: "npmrc", optional: false }],
+    ssh: [{ id: "default", optional: true }],
     locals: [{ name: "context" }, { name: "dockerfile" }],
   });
   assert.equal((p.metadata.completeness as Record<string, boolean>).parameters, true);
