@@ -578,6 +578,7 @@ async function makeAttestations(
       materials,
       invocationId: input.invocationId,
       ...(request.provenance.builderId ? { builderId: request.provenance.builderId } : {}),
+      ...(request.configSource ? { configSource: request.configSource } : {}),
       secrets: mountIds(input.graph, "secret"),
       ssh: mountIds(input.graph, "ssh"),
       startedOn: input.startedOn,

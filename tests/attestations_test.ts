@@ -13,6 +13,7 @@ import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox, pushBusyboxIndex } from "./_util/busybox.ts";
 import { img, imgOk, removeTree, run } from "./_util/img.ts";
 import { allCached } from "./_util/build_steps.ts";
+import { startGitDaemon } from "./_util/git_server.ts";
 
 /** Parsed JSON of a manifest, index or statement. */
 // deno-lint-ignore no-explicit-any
@@ -374,6 +375,51 @@ Deno.test("several platforms: one index, each image's attestation manifest after
       const sbom = statements.find((s) => s.predicateType === "https://spdx.dev/Document");
       equal(sbomPackages(sbom).length, 2);
     }
+  });
+});
+
+Deno.test("a git repository as the context: the provenance names its URL and commit", async () => {
+  await withEnv(async (e) => {
+    const repo = `${e.tmp}/srv/repo.git`;
+    await Deno.mkdir(repo, { recursive: true });
+    const git = (...args: string[]) =>
+      run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com", ...args]);
+    await git("init", "-q", "-b", "main");
+    await Deno.writeTextFile(`${repo}/Dockerfile`, "ARG BASE\nFROM ${BASE}\nCOPY hello /hello\n");
+    await Deno.writeTextFile(`${repo}/hello`, "hi\n");
+    await git("add", "-A");
+    await git("commit", "-qm", "one");
+    const commit = (await git("rev-parse", "HEAD")).trim();
+    await using daemon = await startGitDaemon(`${e.tmp}/srv`);
+    const url = `${daemon.url}/repo.git#main`;
+    const layout = `${e.tmp}/layout`;
+    await imgOk(
+      [
+        "build",
+        "--no-console",
+        "--build-arg",
+        `BASE=${e.base}`,
+        "--provenance=mode=min",
+        "-o",
+        `type=oci,dest=${layout},tar=false`,
+        url,
+      ],
+      { state: `${e.tmp}/state`, env: ENV },
+    );
+    const readBlob = (d: string) => Deno.readTextFile(`${layout}/blobs/sha256/${d.slice(7)}`);
+    const layoutIndex = JSON.parse(await Deno.readTextFile(`${layout}/index.json`));
+    const a = await readAttested(
+      JSON.parse(await readBlob(layoutIndex.manifests[0].digest)),
+      async (d) => JSON.parse(await readBlob(d)),
+      readBlob,
+    );
+    const p = a.statements.get("https://slsa.dev/provenance/v0.2")!.predicate;
+    deepEqual(p.invocation.configSource, {
+      uri: url,
+      digest: { sha1: commit },
+      entryPoint: "Dockerfile",
+    });
+    deepEqual(p.materials[0], { uri: url, digest: { sha1: commit } });
   });
 });
 

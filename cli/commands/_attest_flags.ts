@@ -113,3 +113,17 @@ export function refuseUnattestedOutputs(
     }
   }
 }
+
+/**
+ * The provenance's config source of a git context: the URL as given, without credentials (a
+ * token in an `https://user:token@host/...` URL never reaches the attestation), and the commit.
+ */
+export function gitConfigSource(
+  url: string,
+  commit: string,
+): { uri: string; digest: Record<string, string> } {
+  let uri = url;
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/@]*@)?(.*)$/i.exec(url);
+  if (m && m[2]) uri = `${m[1]}${m[3]}`;
+  return { uri, digest: { sha1: commit } };
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
+import { gitConfigSource, parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
 
 /** Matches the error's message (without the class name). */
 const message = (re: RegExp) => (e: unknown) => re.test((e as Error).message);
@@ -45,4 +45,17 @@ Deno.test("outputs that cannot hold attestations are refused, as buildx refuses 
   );
   refuseUnattestedOutputs(request, [{ type: "image", attrs: {} }, { type: "oci", attrs: {} }]);
   refuseUnattestedOutputs(undefined, [{ type: "docker", attrs: {} }]);
+});
+
+Deno.test("a git context's config source: its URL without credentials, and the commit", () => {
+  const commit = "a".repeat(40);
+  assert.deepEqual(gitConfigSource("https://user:tok3n@git.example/r.git#v1:app", commit), {
+    uri: "https://git.example/r.git#v1:app",
+    digest: { sha1: commit },
+  });
+  assert.equal(
+    gitConfigSource("git://127.0.0.1:9418/r.git", commit).uri,
+    "git://127.0.0.1:9418/r.git",
+  );
+  assert.equal(gitConfigSource("git@github.com:o/r.git", commit).uri, "git@github.com:o/r.git");
 });

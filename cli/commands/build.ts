@@ -26,7 +26,7 @@ import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
 import { parseCacheFrom, parseCacheTo, withInlineCacheArg } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
-import { parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
+import { gitConfigSource, parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
 import { VERSION } from "../version.ts";
 import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_context.ts";
 import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
@@ -409,6 +409,9 @@ export function buildCommand() {
                     tool: `img-${VERSION}`,
                     // BuildKit's name of its Dockerfile frontend, in the provenance.
                     frontend: chosen.name === "dockerfile" ? "dockerfile.v0" : chosen.name,
+                    ...(gitContext
+                      ? { configSource: gitConfigSource(path, gitContext.commit) }
+                      : {}),
                   },
                 }
                 : {}),

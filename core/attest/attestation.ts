@@ -67,6 +67,11 @@ export interface AttestationRequest {
   frontend?: string;
   /** The builder's name and version, the SBOM's creator (`img-0.1.0`). */
   tool?: string;
+  /**
+   * The build's context when it is a git repository: its URL (without credentials) and the
+   * commit (`{ sha1: "..." }`), BuildKit's `invocation.configSource` and a material.
+   */
+  configSource?: { uri: string; digest: Record<string, string> };
 }
 
 /**

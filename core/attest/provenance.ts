@@ -1,7 +1,8 @@
 /**
  * A minimal SLSA provenance v0.2 predicate, as BuildKit writes it
  * (https://docs.docker.com/build/metadata/attestations/slsa-definitions/): `builder.id`,
- * `buildType` `https://mobyproject.org/buildkit@v1`, `invocation` (the config source, the
+ * `buildType` `https://mobyproject.org/buildkit@v1`, `invocation` (the config source: a git
+ * context's URL and commit, and the Dockerfile's name; the
  * frontend and, in `mode=max` only, its options: build args, labels, the IDs of the secrets
  * and SSH agents RUN steps mounted, the local inputs), the
  * base images as `materials` by digest, and `metadata` (invocation ID, start and finish times,
@@ -46,6 +47,8 @@ export interface ProvenanceInput {
   finishedOn: Date;
   /** `builder.id`: the URL of the build, when known (BuildKit's `builder-id` parameter). */
   builderId?: string;
+  /** The context, when it is a git repository: its URL and commit. */
+  configSource?: { uri: string; digest: Record<string, string> };
   /** The secrets RUN steps mounted, by ID only (`mode=max`): never their values. */
   secrets?: { id: string; optional: boolean }[];
   /** The SSH agents RUN steps mounted, by ID (`mode=max`). */
@@ -68,10 +71,12 @@ export function provenanceAttestation(input: ProvenanceInput): Attestation {
     if (input.ssh?.length) parameters.ssh = input.ssh;
     parameters.locals = [{ name: "context" }, { name: "dockerfile" }];
   }
-  const materials = input.materials.map((m) => {
+  const materials: { uri: string; digest: Record<string, string> }[] = input.materials.map((m) => {
     const [algorithm, hex] = m.digest.split(":", 2);
     return { uri: dockerPurl(m.repository, m.tag, m.platform), digest: { [algorithm]: hex } };
   });
+  const source = input.configSource;
+  if (source) materials.unshift({ uri: source.uri, digest: source.digest });
   return {
     predicateType: SLSA_PROVENANCE_V02,
     predicate: {
@@ -79,7 +84,10 @@ export function provenanceAttestation(input: ProvenanceInput): Attestation {
       buildType: BUILDKIT_BUILD_TYPE,
       materials,
       invocation: {
-        configSource: { entryPoint: o.filename ?? "Dockerfile" },
+        configSource: {
+          ...(source ? { uri: source.uri, digest: source.digest } : {}),
+          entryPoint: o.filename ?? "Dockerfile",
+        },
         parameters,
         environment: { platform: input.platform },
       },

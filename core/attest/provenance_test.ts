@@ -64,3 +64,13 @@ Deno.test("provenance mode=max: the frontend's args and locals, not img's intern
   });
   assert.equal((p.metadata.completeness as Record<string, boolean>).parameters, true);
 });
+
+Deno.test("provenance of a git context: its URL and commit as config source and material", () => {
+  const configSource = { uri: "git://127.0.0.1/r.git#v1", digest: { sha1: "c".repeat(40) } };
+  const p = provenanceAttestation({ ...input, configSource }).predicate as Record<
+    string,
+    Record<string, unknown> & { uri?: string }[]
+  >;
+  assert.deepEqual(p.invocation.configSource, { ...configSource, entryPoint: "build.Dockerfile" });
+  assert.deepEqual(p.materials[0], configSource);
+});
