@@ -54,6 +54,8 @@ function hostLinks(): string[] {
     .map((l) => l.split(":")[0].trim()).filter((l) => l !== "").sort();
 }
 
+const OWN_NETNS = Deno.readLinkSync("/proc/self/ns/net");
+
 /** The live slirp4netns processes and network namespace holders, as `pid start`. */
 function helpers(): Set<string> {
   const found = new Set<string>();
@@ -65,7 +67,9 @@ function helpers(): Set<string> {
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       if (fields[0] === "Z") continue;
       const slirp = cmdline[0].endsWith("slirp4netns");
-      const holder = cmdline[0].endsWith("unshare") && cmdline.join(" ").includes("--net -- cat");
+      // The holder: `unshare --net -- cat`, which became `cat` in another network namespace.
+      const holder = cmdline.length === 2 && cmdline[0] === "cat" &&
+        Deno.readLinkSync(`/proc/${e.name}/ns/net`) !== OWN_NETNS;
       if (slirp || holder) found.add(`${e.name} ${fields[19]} ${cmdline.join(" ").trim()}`);
     } catch {
       // gone
