@@ -8,6 +8,7 @@
 export {
   checkBinfmt,
   checkFuseDevice,
+  checkTunDevice,
   checkHost,
   type CheckHostOptions,
   checkPrerequisite,
