@@ -186,6 +186,33 @@ Deno.test("--add-host, --shm-size and --ulimit reach the RUN steps", async () =>
     equal(r.read("/nofile-soft").trim(), "512");
     equal(r.read("/nofile-hard").trim(), "1024");
 
+    // As BuildKit's exec op cache map: the addresses of extra hosts are not part of the
+    // cache key, their names and the other options are.
+    const same = ["--shm-size", "96m", "--ulimit", "nofile=512:1024"];
+    const runCached = (stderr: string) =>
+      /RUN cat \/etc\/hosts[^\n]*\n(#\d+ [^\n]*\n)*?#\d+ CACHED/.test(stderr);
+    const moved = await build(t, executor, "opts", [
+      "--add-host",
+      "db.example:10.9.9.9",
+      "--add-host",
+      "gw=host-gateway",
+      ...same,
+    ]);
+    equal(moved.code, 0, moved.stderr);
+    ok(runCached(moved.stderr), `another address for a host reuses the cache: ${moved.stderr}`);
+    const renamed = await build(t, executor, "opts", [
+      "--add-host",
+      "other.example:10.1.2.3",
+      "--add-host",
+      "gw=host-gateway",
+      ...same,
+    ]);
+    ok(!runCached(renamed.stderr), "another host name runs the step again");
+    equal(renamed.read("/hosts").match(/^10\.1\.2\.3\t.*$/m)?.[0], "10.1.2.3\tother.example");
+    const shm = await build(t, executor, "opts", ["--shm-size", "80m"]);
+    ok(!runCached(shm.stderr), "another --shm-size runs the step again");
+    equal(shm.read("/shm").trim(), String(80 * 1024));
+
     const bad = await build(t, executor, "opts", ["--ulimit", "files=1"]);
     notEqual(bad.code, 0);
     match(bad.stderr, /Invalid --ulimit "files=1": unknown limit "files"/);
@@ -195,7 +222,8 @@ Deno.test("--add-host, --shm-size and --ulimit reach the RUN steps", async () =>
 Deno.test("RUN --security=insecure: every capability, only with --allow security.insecure", async () => {
   await using t = await setup("img-run-insecure-");
   const caps = "grep CapEff /proc/self/status | cut -f2";
-  const mount = "{ mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted || echo refused; }";
+  const mount =
+    "{ mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted || echo refused; }";
   await writeContext(`${t.tmp}/sec`, [
     "ARG BASE",
     "FROM ${BASE}",
