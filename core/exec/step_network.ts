@@ -75,7 +75,9 @@ export function slirpUnavailable(
   if (!lookPath("slirp4netns", env.PATH)) {
     return "slirp4netns is not installed (apt-get install slirp4netns)";
   }
-  if (!lookPath("unshare", env.PATH)) return "unshare is not installed (apt-get install util-linux)";
+  if (!lookPath("unshare", env.PATH)) {
+    return "unshare is not installed (apt-get install util-linux)";
+  }
   try {
     Deno.openSync(tunDevice, { read: true, write: true }).close();
   } catch (e) {
@@ -116,7 +118,11 @@ export async function openStepNetwork(
     }
     return hostNetwork();
   }
-  return await startSlirp(lookPath("slirp4netns", env.PATH)!, lookPath("unshare", env.PATH)!, options);
+  return await startSlirp(
+    lookPath("slirp4netns", env.PATH)!,
+    lookPath("unshare", env.PATH)!,
+    options,
+  );
 }
 
 /** Stops a helper: end of input, then SIGKILL if it lingers. */

@@ -8,12 +8,12 @@
 export {
   checkBinfmt,
   checkFuseDevice,
-  checkTunDevice,
   checkHost,
   type CheckHostOptions,
   checkPrerequisite,
   type CheckResult,
   checkRootless,
+  checkTunDevice,
   foreignArchitectures,
   installCommand,
   type Need,

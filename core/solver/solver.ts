@@ -199,7 +199,9 @@ class SolveRun {
     const content = await this.#contentChecksums(v);
     // The op itself, not its vertex digest: that covers the inputs' digests, which name base
     // images by reference; their cache keys stand in for them.
-    return sha256(canonicalJSON({ op: keyedOp(v.op), platform: v.platform ?? null, inputs, content }));
+    return sha256(
+      canonicalJSON({ op: keyedOp(v.op), platform: v.platform ?? null, inputs, content }),
+    );
   }
 
   /** Checksums of the local files `v` reads: COPY sources and bind mounts of local inputs. */

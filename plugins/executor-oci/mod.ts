@@ -49,8 +49,8 @@ export {
   type OciRlimit,
   type OciSpec,
   READONLY_PATHS,
-  type SpecOptions,
   specJSON,
+  type SpecOptions,
   toOciMounts,
 } from "./spec.ts";
 

@@ -13,7 +13,9 @@ function client(text: string): FrontendClient {
   return {
     readFile: (input, path) =>
       Promise.resolve(
-        input === "dockerfile" && path === "Dockerfile" ? new TextEncoder().encode(text) : undefined,
+        input === "dockerfile" && path === "Dockerfile"
+          ? new TextEncoder().encode(text)
+          : undefined,
       ),
     resolveImageConfig: (ref) => {
       const digest = `sha256:${"a".repeat(64)}`;
