@@ -159,6 +159,42 @@ Deno.test("RUN networks: default is its own namespace that reaches the host, non
   }
 });
 
+Deno.test("without slirp4netns, RUN steps use the host's network after one warning naming the package", async () => {
+  await using t = await setup("img-run-fallback-");
+  await writeContext(`${t.tmp}/fallback`, [
+    "ARG BASE",
+    "FROM ${BASE}",
+    `RUN ${LINKS} > /links`,
+    "RUN echo second > /second",
+  ]);
+  // A PATH with everything of /usr/bin but slirp4netns.
+  const bin = `${t.tmp}/bin`;
+  await Deno.mkdir(bin);
+  for (const e of Deno.readDirSync("/usr/bin")) {
+    if (e.name !== "slirp4netns") Deno.symlinkSync(`/usr/bin/${e.name}`, `${bin}/${e.name}`);
+  }
+  for (const executor of EXECUTORS) {
+    const out = `${t.tmp}/out-${executor}`;
+    const r = await img([
+      "build",
+      "--no-console",
+      "--executor",
+      executor,
+      "--build-arg",
+      `BASE=${t.base}`,
+      "-o",
+      `type=local,dest=${out}`,
+      `${t.tmp}/fallback`,
+    ], { state: `${t.tmp}/state-${executor}`, env: { PATH: `${bin}:/usr/sbin` } });
+    equal(r.code, 0, r.stderr);
+    const warnings = r.stderr.split("\n").filter((l) => l.startsWith("warning: RUN steps"));
+    deepEqual(warnings, [
+      "warning: RUN steps use the host's network instead of a network namespace of their own: slirp4netns is not installed (apt-get install slirp4netns)",
+    ], "one warning for two steps");
+    deepEqual(Deno.readTextFileSync(`${out}/links`).trim().split("\n"), hostLinks());
+  }
+});
+
 Deno.test("--add-host, --shm-size and --ulimit reach the RUN steps", async () => {
   await using t = await setup("img-run-opts-");
   await writeContext(`${t.tmp}/opts`, [
