@@ -206,7 +206,13 @@ export {
   type Ulimit,
   type Vertex,
 } from "./build_graph.ts";
-export type { BuildDefinition, BuildRequest, Frontend, FrontendClient } from "./frontend.ts";
+export type {
+  BuildDefinition,
+  BuildRequest,
+  Frontend,
+  FrontendClient,
+  ResolveImageOptions,
+} from "./frontend.ts";
 export type { CacheLayer, SolvedStep, SolveOptions, Solver, SolveResult } from "./solver.ts";
 export type {
   Mount,

@@ -336,7 +336,10 @@ RUN date +%s%N > /second.txt
 
     for (
       const [flag, expected] of [
-        [["--build-context", "x=/tmp"], /^img: --build-context is not supported yet/],
+        [
+          ["--build-context", "x=https://github.com/moby/buildkit.git"],
+          /^img: --build-context x=https:\/\/github\.com\/moby\/buildkit\.git: a git repository as a named context is not supported yet/,
+        ],
         [["--add-host", "a"], /^img: Invalid --add-host "a": use HOST:IP/],
         [["--shm-size", "lots"], /^img: Invalid --shm-size "lots"/],
         [["--ulimit", "nofile"], /^img: Invalid --ulimit "nofile": use NAME=SOFT\[:HARD\]$/],

@@ -7,6 +7,7 @@
  */
 import { type ExportResponse, ImgError } from "@img/core";
 import { formatUlimit, parseExtraHost, parseUlimit } from "@img/core/exec";
+import { isGitURL } from "@img/core/source";
 import type { OutputSpec } from "./_outputs.ts";
 import { parseSize } from "../ui/units.ts";
 
@@ -42,7 +43,7 @@ export interface BuildxFlags {
   provenance?: string;
   /** `--sbom`: only `false` (img makes no attestation). */
   sbom?: string;
-  /** Refused for now. */
+  /** `--build-context NAME=VALUE` (repeatable; see `_build_contexts.ts`). */
   buildContext: string[];
 }
 
@@ -59,9 +60,6 @@ function notYet(option: string, what: string): ImgError {
  * @throws {ImgError} for the first such flag given.
  */
 export function refuseUnsupported(f: BuildxFlags): void {
-  if (f.buildContext.length) {
-    throw notYet("--build-context", "copy the files into the build context instead");
-  }
   for (const h of f.addHost) parseExtraHost(h);
   for (const u of f.ulimit) parseUlimit(u);
   if (f.shmSize !== undefined) shmBytes(f.shmSize);
@@ -172,7 +170,7 @@ export async function writeBuildFiles(f: BuildxFlags, responses: ExportResponse[
 
 /**
  * Refuses the build contexts buildx takes that img does not yet: `-` (a tar or Dockerfile on
- * stdin), a git URL and an http(s) tarball URL.
+ * stdin) and an http(s) tarball URL. A git URL passes.
  *
  * @throws {ImgError} naming the kind of context.
  */
@@ -180,9 +178,8 @@ export function refuseRemoteContext(path: string): void {
   if (path === "-") {
     throw notYet("A build context from stdin (-)", "pass a directory as the context");
   }
-  if (/^(git@|git:\/\/|ssh:\/\/)/.test(path) || /^https?:\/\/.*\.git(#.*)?$/.test(path)) {
-    throw notYet("A git repository as the build context", "clone it and pass the directory");
-  }
+  // A git URL (BuildKit's rules) is a context img checks out (_git_context.ts).
+  if (isGitURL(path)) return;
   if (/^https?:\/\//.test(path)) {
     throw notYet("A URL as the build context", "download and unpack it, then pass the directory");
   }

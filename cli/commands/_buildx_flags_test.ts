@@ -38,7 +38,6 @@ Deno.test("--push and --load add or mark the image output; --annotation goes to 
 
 Deno.test("flags img cannot honour yet, and malformed ones, are refused by name", () => {
   const cases: [Partial<BuildxFlags>, RegExp][] = [
-    [{ buildContext: ["a=b"] }, /^--build-context is not supported yet/],
     [{ addHost: ["a"] }, /^Invalid --add-host "a": use HOST:IP/],
     [{ addHost: ["a:example.com"] }, /^Invalid --add-host "a:example.com"/],
     [{ shmSize: "lots" }, /^Invalid --shm-size "lots"/],
@@ -60,6 +59,7 @@ Deno.test("flags img cannot honour yet, and malformed ones, are refused by name"
   refuseUnsupported({ ...none, provenance: "false", sbom: "0", network: "none" });
   refuseUnsupported({ ...none, network: "host", allow: ["network.host"] });
   refuseUnsupported({ ...none, addHost: ["a:1.2.3.4"], shmSize: "64m", ulimit: ["nproc=-1"] });
+  refuseUnsupported({ ...none, buildContext: ["a=./dir"] });
 });
 
 Deno.test("frontend options and the image ID as buildx takes them", () => {
@@ -97,15 +97,16 @@ Deno.test("frontend options and the image ID as buildx takes them", () => {
   assert.equal(imageId([{}]), undefined);
 });
 
-Deno.test("contexts from stdin, git and URLs are refused by kind", () => {
+Deno.test("contexts from stdin and URLs are refused by kind, git URLs pass", () => {
   const cases: [string, RegExp][] = [
     ["-", /^A build context from stdin \(-\) is not supported yet/],
-    ["https://github.com/a/b.git#main:dir", /^A git repository as the build context/],
-    ["git@github.com:a/b.git", /^A git repository as the build context/],
     ["https://example.com/ctx.tar.gz", /^A URL as the build context/],
   ];
   for (const [path, expected] of cases) {
     assert.throws(() => refuseRemoteContext(path), (e: Error) => expected.test(e.message), path);
   }
   refuseRemoteContext("./dir");
+  // Git URLs are contexts img checks out.
+  refuseRemoteContext("https://github.com/a/b.git#main:dir");
+  refuseRemoteContext("git@github.com:a/b.git");
 });

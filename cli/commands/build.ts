@@ -10,12 +10,14 @@ import {
   hostPlatform,
   ImgError,
   parsePlatform,
+  type ProgressEvent,
   ProgressWriter,
   RESPONSE_STDOUT,
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
-import { ensureRootless } from "@img/core/rootless";
+import { ensureRootless, isNamespaceNeeded } from "@img/core/rootless";
 import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
+import { isGitURL } from "@img/core/source";
 import { span } from "@img/core/trace";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { contextOf } from "../program.ts";
@@ -24,6 +26,9 @@ import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
 import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
+import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_context.ts";
+import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
+import { parseBuildContexts } from "./_build_contexts.ts";
 import {
   applyOutputFlags,
   type BuildxFlags,
@@ -195,7 +200,7 @@ export function buildCommand() {
     .option("--sbom <value>", "SBOM attestation (only false: img attaches none)")
     .option(
       "--build-context <name=value>",
-      "additional build context (not supported yet)",
+      "additional build context: NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST] (repeatable)",
       collect,
       [] as string[],
     )
@@ -211,13 +216,39 @@ export function buildCommand() {
       refuseUnsupported(flags);
       refuseRemoteContext(path);
       const ctx = contextOf(cmd);
-      // RUN steps and file ownership need root of a user namespace: re-run inside one.
-      await ensureRootless({ debug: ctx.debug });
+      // RUN steps and file ownership need root of a user namespace: re-run inside one, unless
+      // the build may be all cached (then it is tried here first: _without_namespace.ts).
+      const enterNamespace = async (why: string) => {
+        ctx.debug(`rootless: entering the user namespace: ${why}`);
+        ctx.close();
+        await ensureRootless({ debug: ctx.debug });
+      };
+      // A git context is checked out once, inside the namespace (a re-exec would leave it).
+      let withoutNamespace = !isGitURL(path) && mayBuildWithoutNamespace(path, opts);
+      if (!withoutNamespace) await ensureRootless({ debug: ctx.debug });
       const progressMode = opts.quiet || opts.check
         ? "quiet"
         : parseProgressMode(opts.progress, opts.console === false);
+      const ssh = SshAgents.parse(opts.ssh, ctx.env);
+      const secrets = SecretStore.parse(opts.secret, ctx.env);
       try {
-        const contextDir = resolve(path);
+        // A git URL as the context: checked out here, removed after the build.
+        const gitSpec = await gitContextSpec(
+          path,
+          keyValues(opts.buildArg, "build argument", ctx.env),
+          ctx.env,
+        );
+        await using gitContext = gitSpec
+          ? await checkoutGitContext(gitSpec, {
+            env: ctx.env,
+            sshSocket: () => ssh.socket("default"),
+            secret: (id) => secrets.get(id),
+          }).catch(async (e) => {
+            await ssh.close();
+            throw e;
+          })
+          : undefined;
+        const contextDir = gitContext?.dir ?? resolve(path);
         const st = await Deno.stat(contextDir).catch(() => undefined);
         if (!st?.isDirectory) {
           throw new ImgError(`unable to prepare context: path "${path}" not found`);
@@ -228,7 +259,8 @@ export function buildCommand() {
         if (opts.file === "-") {
           dockerfileText = await readAll(Deno.stdin.readable);
         } else if (opts.file) {
-          const abs = resolve(opts.file);
+          // With a git context, -f names a file of the repository (as buildx).
+          const abs = gitContext ? join(contextDir, opts.file) : resolve(opts.file);
           dockerfileDir = dirname(abs);
           filename = basename(abs);
         }
@@ -254,6 +286,9 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        // --build-context: BuildKit's context:NAME frontend options, with their inputs.
+        const named = await parseBuildContexts(opts.buildContext);
+        Object.assign(frontendOptions, named.options);
         // --cache-from/--cache-to: refused before building when malformed.
         const cacheFrom = parseCacheFrom(opts.cacheFrom);
         const cacheTo = parseCacheTo(opts.cacheTo);
@@ -270,6 +305,13 @@ export function buildCommand() {
           }`,
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
+        if (withoutNamespace) {
+          const why = await namespaceNeededBeforeSolve(outputs, await ctx.chosenBackend());
+          if (why) {
+            withoutNamespace = false;
+            await enterNamespace(why);
+          }
+        }
         const exporters: ExporterInstance[] = [];
         for (const o of outputs) {
           const plugin = await loader.get("exporter", o.type);
@@ -294,6 +336,7 @@ export function buildCommand() {
         });
         // Consumed here, as BuildKit's frontend forwarder does.
         delete frontendOptions[`build-arg:${SYNTAX_BUILD_ARG}`];
+        delete frontendOptions[`build-arg:${KEEP_GIT_DIR_ARG}`];
         ctx.debug(
           `frontend: ${chosen.name} (from ${chosen.source}${
             chosen.syntax ? ` ${chosen.syntax}` : ""
@@ -301,7 +344,7 @@ export function buildCommand() {
         );
         const frontend = (await loader.get("frontend", chosen.name)).create(ctx.pluginContext);
         const state = ctx.state;
-        const backend = await ctx.backend();
+        const backend = withoutNamespace ? (await ctx.chosenBackend())! : await ctx.backend();
         const snapshotter = await (await loader.get("snapshotter", backend)).create({
           ...ctx.pluginContext,
           root: state.snapshotsDir(backend),
@@ -317,7 +360,10 @@ export function buildCommand() {
           if (e.type === "warning") warnings.push(e.message);
         });
         const display = createProgressDisplay({ mode: progressMode });
-        progress.listen(display.listener);
+        // Without the namespace, progress is held back: a build that turns out to need it
+        // starts again inside and shows its progress from there.
+        const held: ProgressEvent[] = [];
+        progress.listen(withoutNamespace ? (e) => held.push(e) : display.listener);
         const abort = new AbortController();
         const onSignal = () => abort.abort(new ImgError("The build was canceled"));
         Deno.addSignalListener("SIGINT", onSignal);
@@ -333,9 +379,12 @@ export function buildCommand() {
               registry: await ctx.registry(opts.insecureRegistry),
               progress,
               sameOwner: Deno.uid() === 0,
+              withoutNamespace,
             },
             {
               contextDir,
+              locals: named.locals,
+              ociStores: named.ociStores,
               dockerfileDir,
               dockerfileText,
               frontendOptions,
@@ -345,15 +394,25 @@ export function buildCommand() {
               pull: opts.pull,
               names: opts.tag,
               signal: abort.signal,
-              secrets: SecretStore.parse(opts.secret, ctx.env),
-              ssh: SshAgents.parse(opts.ssh, ctx.env),
+              secrets,
+              ssh,
               evaluateOnly: opts.check,
               cacheFrom,
               cacheTo,
             },
           );
+          for (const event of held) display.listener(event);
           display.done("FINISHED");
         } catch (e) {
+          if (withoutNamespace && !abort.signal.aborted) {
+            // What needs the namespace, or any other failure: the build inside it has the
+            // last word (an error outside could come from not being in it).
+            Deno.removeSignalListener("SIGINT", onSignal);
+            await enterNamespace(
+              isNamespaceNeeded(e) ? (e as Error).message : `retrying inside after: ${e}`,
+            );
+          }
+          for (const event of held) display.listener(event);
           display.done(abort.signal.aborted ? "CANCELED" : "ERROR");
           if (opts.check) printCheckResult(warnings, filename);
           throw e;

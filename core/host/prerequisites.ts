@@ -71,6 +71,13 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     package: { debian: "uidmap", fedora: "shadow-utils" },
   },
   {
+    name: "git",
+    feature: "ADD of a git repository, a git URL as the build context; the tests' git servers",
+    need: "test",
+    programs: ["git"],
+    package: { debian: "git", fedora: "git" },
+  },
+  {
     name: "registry",
     feature: "the demo's and tests' loopback registry",
     need: "demo",
@@ -93,7 +100,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   },
   {
     name: "runc",
-    feature: "tests of the second OCI runtime",
+    feature: "tests of the second OCI runtime; podman's runtime in the image test",
     need: "test",
     programs: ["runc"],
     package: { debian: "runc", fedora: "runc" },
@@ -107,7 +114,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   },
   {
     name: "podman",
-    feature: "tests that load saved archives",
+    feature: "tests that load saved archives and run img's own image",
     need: "test",
     programs: ["podman"],
     package: { debian: "podman", fedora: "podman" },
@@ -153,6 +160,13 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     need: "test",
     programs: ["ssh-agent"],
     package: { debian: "openssh-client", fedora: "openssh-clients" },
+  },
+  {
+    name: "debootstrap",
+    feature: "the Debian base of img's own image in its test (tests/img_image_test.ts)",
+    need: "test",
+    programs: ["debootstrap"],
+    package: { debian: "debootstrap", fedora: "debootstrap" },
   },
   {
     name: "fuse-overlayfs",

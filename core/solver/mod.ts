@@ -8,7 +8,7 @@
  *
  * @module
  */
-export { GraphSolver, type SolverDeps } from "./solver.ts";
+export { GraphSolver, type LazySolveResult, type SolverDeps } from "./solver.ts";
 export { BuildCache, type CacheRecord, type LayerRecord } from "./cache.ts";
 export { snapshotChain, snapshotLayers, type SnapshotLayersOptions } from "./layers.ts";
 export {
@@ -19,7 +19,8 @@ export {
   unpackLayers,
 } from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
-export { checksumPath, checksumSources } from "./checksum.ts";
+export { type ChecksumOptions, checksumPath, checksumSources } from "./checksum.ts";
+export { clearContextHashes, ContextHashCache, type FileStamp } from "./hash_cache.ts";
 export { type BuildDeps, type BuildOptions, type BuildResult, runBuild } from "../build.ts";
 export { canonicalJSON, vertexDigest } from "../build_graph.ts";
 export { MAX_SECRET_SIZE, parseSecretSpec, type SecretSource, SecretStore } from "./secrets.ts";

@@ -29,6 +29,7 @@ import type { Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
 import type {
   CacheImports,
+  CacheLayer,
   ImportedCacheRecord,
   SolvedStep,
   SolveOptions,
@@ -39,12 +40,15 @@ import type { StateDB } from "../state/db.ts";
 import { BuildCache } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
+import { ContextHashCache } from "./hash_cache.ts";
 import { applyFileActions } from "./file_actions.ts";
 import { unpackImage, unpackLayers } from "./image_source.ts";
 import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { SshAgents } from "./ssh.ts";
 import { span } from "../trace.ts";
+import { gitCacheKey, GitClient, gitSpecOf, isGitSourceOp } from "../source/git.ts";
+import { isNamespaceNeeded } from "../rootless/without_namespace.ts";
 
 /** What the solver works with. */
 export interface SolverDeps {
@@ -57,8 +61,8 @@ export interface SolverDeps {
   /** The content store (image layers). */
   content: ContentStore;
   /**
-   * Makes sure the image `ref` (pinned by digest) is in the content store and returns its
-   * manifest.
+   * Makes sure the image `ref` (pinned by digest) of a `docker-image://` or `oci-layout://`
+   * source is in the content store and returns its manifest.
    */
   fetchImage(ref: string, vertex: Vertex): Promise<Manifest>;
   /** The local directories a build may read, by name (`context`). */
@@ -75,6 +79,27 @@ export interface SolverDeps {
   ssh?: SshAgents;
   /** Cache records imported with `--cache-from`, used where the local cache has no record. */
   imports?: CacheImports;
+}
+
+/**
+ * One graph's result from {@linkcode GraphSolver.solveAll}: a {@linkcode SolveResult} whose
+ * files are made only when asked for. When the root step hit an imported cache record
+ * (`--cache-from`), `remote` holds its layers and nothing has been downloaded: an export that
+ * needs only the layers (an image to store or push) uses them as they are, and `snapshot()`
+ * downloads and unpacks them for one that needs the files.
+ */
+export interface LazySolveResult {
+  /** The cache key of the root vertex. */
+  cacheKey: Digest;
+  /** Every step of the graph with a result, for cache export (see {@linkcode SolveResult}). */
+  steps: () => Promise<SolvedStep[]>;
+  /** The result's layers, base first, when it is an imported cache record not unpacked here. */
+  remote?: CacheLayer[];
+  /**
+   * The committed snapshot with the result's files: for a `remote` result, made on the first
+   * call (its layers fetched and unpacked; if that fails, a warning, and the step runs).
+   */
+  snapshot(): Promise<string>;
 }
 
 /** The output of a solved vertex. */
@@ -109,10 +134,21 @@ function localExcludes(op: SourceOp): string[] {
  */
 function sourceKey(v: Vertex, op: SourceOp): Digest {
   const at = op.identifier.lastIndexOf("@");
-  if (op.identifier.startsWith("docker-image://") && at > 0) {
-    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs: op.attrs ?? {} }));
+  if (imageSourceRef(op) !== undefined && at > 0) {
+    // An OCI layout's store is where this build reads it from, not part of the image.
+    const { "oci.store": _store, ...attrs } = op.attrs ?? {};
+    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs }));
   }
   return v.digest;
+}
+
+/**
+ * The image reference of a `docker-image://REF` or `oci-layout://REF` source (an OCI layout's
+ * image is in the content store once its config is resolved), else `undefined`.
+ */
+function imageSourceRef(op: SourceOp): string | undefined {
+  const m = /^(docker-image|oci-layout):\/\//.exec(op.identifier);
+  return m ? op.identifier.slice(m[0].length) : undefined;
 }
 
 /** Solves build graphs with a snapshotter and an executor. */
@@ -134,30 +170,40 @@ export class GraphSolver implements Solver {
   /** Solves `graph` and returns the snapshot holding its root's output. */
   async solve(graph: BuildGraph, options: SolveOptions): Promise<SolveResult> {
     const [result] = await this.solveAll([graph], options);
-    return result;
+    return { snapshot: await result.snapshot(), cacheKey: result.cacheKey, steps: result.steps };
   }
 
   /**
    * Solves several graphs (one per platform of a multi-platform build) at once, as one run:
    * a vertex they share (same digest: a context transfer, a `--platform=$BUILDPLATFORM`
-   * step) runs once. Returns each graph's result, in order.
+   * step) runs once. Returns each graph's result, in order; a result from an imported cache
+   * is not downloaded until its `snapshot()` is asked for.
    */
-  async solveAll(graphs: readonly BuildGraph[], options: SolveOptions): Promise<SolveResult[]> {
+  async solveAll(
+    graphs: readonly BuildGraph[],
+    options: SolveOptions,
+  ): Promise<LazySolveResult[]> {
     const vertices = new Map<Digest, Vertex>();
     for (const g of graphs) for (const [d, v] of g.vertices) vertices.set(d, v);
     const union: BuildGraph = { vertices, root: graphs[0].root };
     const run = new SolveRun(this.#deps, this.#cache, union, options);
     return await Promise.all(graphs.map(async (graph) => {
-      const result = await run.need(await run.solve(graph.root));
-      if (result.kind !== "snapshot") {
+      const result = await run.solve(graph.root);
+      if (result.kind !== "snapshot" && result.kind !== "remote") {
         throw new ImgError(
           "The build result has no file system: the final stage must start FROM an image or scratch",
         );
       }
+      const snapshot = async () => {
+        const ready = await run.need(result);
+        if (ready.kind !== "snapshot") throw new Error("An imported cache record has no snapshot");
+        return ready.snapshot;
+      };
       return {
-        snapshot: result.snapshot,
         cacheKey: await run.cacheKey(graph.root),
         steps: () => run.steps(graph.root),
+        ...(result.kind === "remote" ? { remote: result.record.layers } : {}),
+        snapshot,
       };
     }));
   }
@@ -166,13 +212,18 @@ export class GraphSolver implements Solver {
 class SolveRun {
   #keys = new Map<Digest, Promise<Digest>>();
   #results = new Map<Digest, Promise<Result>>();
+  #git?: GitClient;
+  /** Digests of local files, kept in the state database across builds. */
+  #hashes: ContextHashCache;
 
   constructor(
     readonly deps: SolverDeps,
     readonly cache: BuildCache,
     readonly graph: BuildGraph,
     readonly options: SolveOptions,
-  ) {}
+  ) {
+    this.#hashes = new ContextHashCache(deps.db);
+  }
 
   get progress(): ProgressWriter {
     return this.options.progress;
@@ -194,6 +245,7 @@ class SolveRun {
   }
 
   async #computeKey(v: Vertex): Promise<Digest> {
+    if (v.op.type === "source" && isGitSourceOp(v.op)) return await this.#gitKey(v, v.op);
     if (v.op.type === "source") return sourceKey(v, v.op);
     const inputs = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
     const content = await this.#contentChecksums(v);
@@ -228,6 +280,7 @@ class SolveRun {
               followSymlinks: action.options?.followSymlinks,
               exclude: action.options?.exclude,
               ignore: src.excludes,
+              hashCache: this.#hashes,
             })),
         );
       }
@@ -236,7 +289,8 @@ class SolveRun {
         if (m.type !== "bind" || m.input === undefined) continue;
         const src = local(m.input);
         if (src !== undefined) {
-          sums.push(await checksumPath(m.source ? `${src.dir}/${m.source}` : src.dir));
+          const path = m.source ? `${src.dir}/${m.source}` : src.dir;
+          sums.push(await checksumPath(path, this.#hashes));
         }
       }
     }
@@ -268,6 +322,7 @@ class SolveRun {
   async need(r: Result): Promise<Ready> {
     if (r.kind !== "remote") return r;
     r.snapshot ??= this.#materialize(r.record).catch(async (e) => {
+      if (isNamespaceNeeded(e)) throw e;
       // A cache source that fails now is a warning: the step runs instead.
       this.progress.write({
         type: "warning",
@@ -448,8 +503,8 @@ class SolveRun {
     if (op.identifier.startsWith("local://")) {
       return { kind: "local", dir: this.#localDir(op), excludes: localExcludes(op) };
     }
-    if (op.identifier.startsWith("docker-image://")) {
-      const ref = op.identifier.slice("docker-image://".length);
+    const ref = imageSourceRef(op);
+    if (ref !== undefined) {
       const started = Date.now();
       this.#event("vertex.started", v);
       const manifest = await this.deps.fetchImage(ref, v);
@@ -470,8 +525,74 @@ class SolveRun {
       });
       return snapshot ? { kind: "snapshot", snapshot } : { kind: "scratch" };
     }
+    if (isGitSourceOp(op)) return { kind: "snapshot", snapshot: await this.#gitSource(v, op) };
     throw new ImgError(`Unsupported build source ${op.identifier}`);
   }
+
+  // --- git sources (core/source/git.ts) ---
+
+  get #gitClient(): GitClient {
+    return this.#git ??= new GitClient({
+      sshSocket: () => this.deps.ssh?.socket("default") ?? Promise.resolve(undefined),
+      secret: (id) => this.deps.secrets?.get(id) ?? Promise.resolve(undefined),
+      signal: this.options.signal,
+    });
+  }
+
+  /** A git source's key: its ref resolved to a commit on the remote (a cache hit costs that). */
+  #gitKey(v: Vertex, op: SourceOp): Promise<Digest> {
+    const spec = gitSpecOf(op);
+    return this.#located(
+      v,
+      async () => gitCacheKey(spec, (await this.#gitClient.resolve(spec)).commit),
+    );
+  }
+
+  /** Checks a git source out into a snapshot of its own, kept in the cache by commit. */
+  async #gitSource(v: Vertex, op: SourceOp): Promise<string> {
+    const key = await this.cacheKey(v.digest);
+    const cached = this.options.noCache || this.#ignoresCache(v)
+      ? undefined
+      : this.cache.lookup(key);
+    if (cached !== undefined && (this.deps.lease?.add("snapshot", cached) ?? true)) {
+      if ((await this.deps.snapshotter.stat(cached))?.kind === "committed") return cached;
+    }
+    const spec = gitSpecOf(op);
+    const started = Date.now();
+    this.#event("vertex.started", v);
+    try {
+      const snapshot = await this.#located(v, async () => {
+        const resolved = await this.#gitClient.resolve(spec);
+        return await this.#commitNew(
+          v,
+          undefined,
+          key,
+          (mounts) =>
+            withMountedDir(mounts, (dir) => this.#gitClient.checkout(spec, resolved, dir)),
+        );
+      });
+      this.progress.write({
+        type: "vertex.done",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        started,
+      });
+      return snapshot;
+    } catch (e) {
+      if (isNamespaceNeeded(e)) throw e;
+      this.progress.write({
+        type: "vertex.errored",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        error: e instanceof Error ? e.message : String(e),
+      });
+      throw e;
+    }
+  }
+
+  // --- end of git sources ---
 
   /** Prepares a writable snapshot over `parent`, runs `fn` on it and commits it as the result for `key`. */
   async #commitNew(

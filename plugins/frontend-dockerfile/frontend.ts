@@ -7,7 +7,9 @@
  * without the cache), `force-network-mode` (`default`, `none`, `host`), `allow` (entitlements:
  * `network.host`, `security.insecure`), `add-hosts` (`host=ip,...`), `shm-size` (bytes),
  * `ulimit` (`nofile=512:1024,...`), `source-date-epoch`, `multi-platform`, `check` (a `# check=`
- * value that replaces the file's; so does the `BUILDKIT_DOCKERFILE_CHECK` build arg).
+ * value that replaces the file's; so does the `BUILDKIT_DOCKERFILE_CHECK` build arg),
+ * `context:NAME` (a named context: `local:LOCAL`, `docker-image://REF`,
+ * `oci-layout://STORE:TAG@DIGEST`).
  *
  * Build check violations are reported as warnings (`Rule: message (line N)`); with
  * `error=true` they fail the build.
@@ -113,6 +115,7 @@ export class DockerfileFrontend implements Frontend {
       allow: o.allow ? o.allow.split(",") : [],
       linter,
       multiPlatform: o["multi-platform"] === "true",
+      namedContexts: prefixed(o, "context:"),
     });
     const definition = await converter.convert();
     for (const w of linter.warnings) client.warn(formatCheckWarning(w));
