@@ -198,12 +198,14 @@ export {
   type DiffOp,
   type ExecMount,
   type ExecOp,
+  type ExtraHost,
   type FileAction,
   type FileOp,
   GraphBuilder,
   type MergeOp,
   type Op,
   type SourceOp,
+  type Ulimit,
   type Vertex,
 } from "./build_graph.ts";
 export type {

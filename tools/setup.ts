@@ -152,9 +152,13 @@ async function ensureUser(name: string): Promise<{ uid: number; gid: number; hom
   return { uid, gid, home };
 }
 
-/** What the tests use beyond packages: a usable /dev/fuse and qemu registered with binfmt_misc. */
+/**
+ * What the tests use beyond packages: a usable /dev/fuse and /dev/net/tun (udev's default
+ * modes, which containers and minimal VMs lack) and qemu registered with binfmt_misc.
+ */
 async function prepareKernel(): Promise<void> {
   if (exists("/dev/fuse")) await Deno.chmod("/dev/fuse", 0o666);
+  if (exists("/dev/net/tun")) await Deno.chmod("/dev/net/tun", 0o666);
   const binfmt = "/proc/sys/fs/binfmt_misc";
   if (!exists(`${binfmt}/register`)) {
     await capture(["mount", "-t", "binfmt_misc", "binfmt_misc", binfmt]);

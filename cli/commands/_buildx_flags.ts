@@ -6,8 +6,10 @@
  * @module
  */
 import { type ExportResponse, ImgError } from "@img/core";
+import { formatUlimit, parseExtraHost, parseUlimit } from "@img/core/exec";
 import { isGitURL } from "@img/core/source";
 import type { OutputSpec } from "./_outputs.ts";
+import { parseSize } from "../ui/units.ts";
 
 /** The buildx flags as commander parses them. */
 export interface BuildxFlags {
@@ -31,11 +33,11 @@ export interface BuildxFlags {
   network?: string;
   /** `--allow ENTITLEMENT` (repeatable). */
   allow: string[];
-  /** Refused for now. */
+  /** `--add-host HOST:IP` (repeatable; IP may be `host-gateway`). */
   addHost: string[];
-  /** Refused for now. */
+  /** `--shm-size SIZE`: the size of RUN steps' `/dev/shm` (`64m`, bytes without a unit). */
   shmSize?: string;
-  /** Refused for now. */
+  /** `--ulimit NAME=SOFT[:HARD]` (repeatable). */
   ulimit: string[];
   /** `--provenance`: parsed by `_attest_flags.ts`. */
   provenance?: string;
@@ -58,11 +60,9 @@ function notYet(option: string, what: string): ImgError {
  * @throws {ImgError} for the first such flag given.
  */
 export function refuseUnsupported(f: BuildxFlags): void {
-  if (f.addHost.length) {
-    throw notYet("--add-host", "RUN steps use the host's network and its /etc/hosts");
-  }
-  if (f.shmSize !== undefined) throw notYet("--shm-size", "RUN steps get the runtime's /dev/shm");
-  if (f.ulimit.length) throw notYet("--ulimit", "RUN steps inherit img's limits");
+  for (const h of f.addHost) parseExtraHost(h);
+  for (const u of f.ulimit) parseUlimit(u);
+  if (f.shmSize !== undefined) shmBytes(f.shmSize);
   for (const e of f.allow) {
     if (!ENTITLEMENTS.includes(e)) {
       throw new ImgError(`Invalid --allow "${e}": use ${ENTITLEMENTS.join(" or ")}`);
@@ -105,12 +105,36 @@ export function applyOutputFlags(specs: OutputSpec[], f: BuildxFlags): OutputSpe
   return specs;
 }
 
-/** The frontend options of `--no-cache-filter`, `--network` and `--allow`. */
+/** `--shm-size` in bytes (docker's `MemBytes`: binary units). */
+function shmBytes(value: string): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(value);
+  } catch {
+    throw new ImgError(`Invalid --shm-size "${value}": use a size such as 64m or 1g`);
+  }
+  if (bytes <= 0) throw new ImgError(`Invalid --shm-size "${value}": it must be above 0`);
+  return bytes;
+}
+
+/**
+ * The frontend options (BuildKit's names, as buildx sends them) of `--no-cache-filter`,
+ * `--network`, `--allow`, `--add-host` (`add-hosts`: `host=ip,...`), `--shm-size` (bytes)
+ * and `--ulimit`.
+ */
 export function frontendFlagOptions(f: BuildxFlags): Record<string, string> {
   const o: Record<string, string> = {};
   if (f.noCacheFilter.length) o["no-cache"] = f.noCacheFilter.join(",");
-  if (f.network === "none") o["force-network-mode"] = "none";
+  if (f.network === "none" || f.network === "host") o["force-network-mode"] = f.network;
   if (f.allow.length) o.allow = f.allow.join(",");
+  if (f.addHost.length) {
+    o["add-hosts"] = f.addHost.map((h) => {
+      const { host, ip } = parseExtraHost(h);
+      return `${host}=${ip}`;
+    }).join(",");
+  }
+  if (f.shmSize !== undefined) o["shm-size"] = String(shmBytes(f.shmSize));
+  if (f.ulimit.length) o.ulimit = f.ulimit.map((u) => formatUlimit(parseUlimit(u))).join(",");
   return o;
 }
 

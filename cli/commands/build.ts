@@ -187,14 +187,14 @@ export function buildCommand() {
     )
     .option(
       "--add-host <host:ip>",
-      "add a custom host-to-IP mapping (not supported yet)",
+      "add a host-to-IP mapping to RUN steps' /etc/hosts (host:ip; ip may be host-gateway)",
       collect,
       [] as string[],
     )
-    .option("--shm-size <bytes>", "size of /dev/shm for RUN steps (not supported yet)")
+    .option("--shm-size <bytes>", "size of /dev/shm for RUN steps (e.g. 128m; default 64m)")
     .option(
       "--ulimit <ulimit>",
-      "ulimit options for RUN steps (not supported yet)",
+      "resource limit for RUN steps: name=soft[:hard], e.g. nofile=1024:2048 (repeatable)",
       collect,
       [] as string[],
     )
@@ -302,8 +302,12 @@ export function buildCommand() {
         Object.assign(frontendOptions, frontendFlagOptions(flags));
         ctx.debug(
           `RUN steps use ${
-            opts.network === "none" ? "no network (--network=none)" : "the host's network"
-          }; BuildKit's default is a network namespace of their own that can reach out`,
+            opts.network === "none"
+              ? "no network (--network=none)"
+              : opts.network === "host"
+              ? "the host's network (--network=host)"
+              : "a network namespace of their own that reaches out through slirp4netns, as BuildKit's default (the host's where slirp4netns cannot run)"
+          }`,
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
         refuseUnattestedOutputs(attest, outputs);

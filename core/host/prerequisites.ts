@@ -176,6 +176,14 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     package: { debian: "fuse-overlayfs", fedora: "fuse-overlayfs" },
   },
   {
+    name: "slirp4netns",
+    feature:
+      "RUN steps' own network namespace (BuildKit's default network); without it they use the host's",
+    need: "optional",
+    programs: ["slirp4netns"],
+    package: { debian: "slirp4netns", fedora: "slirp4netns" },
+  },
+  {
     name: "qemu-user-static",
     feature: "RUN steps for a foreign --platform",
     need: "optional",
@@ -312,6 +320,30 @@ export function checkFuseDevice(): CheckResult {
   }
 }
 
+/** Checks that `/dev/net/tun` is there and usable by the user (for slirp4netns). */
+export function checkTunDevice(): CheckResult {
+  const base = {
+    name: "/dev/net/tun",
+    feature: "RUN steps' own network namespace through slirp4netns",
+    need: "optional" as const,
+  };
+  try {
+    const st = Deno.statSync("/dev/net/tun");
+    const mode = st.mode ?? 0;
+    if (Deno.uid() === 0 || (mode & 0o006) === 0o006) {
+      return { ...base, ok: true, detail: "present" };
+    }
+    return {
+      ...base,
+      ok: false,
+      detail: "not usable by this user",
+      fix: "sudo chmod 0666 /dev/net/tun (udev's default mode)",
+    };
+  } catch {
+    return { ...base, ok: false, detail: "missing", fix: "sudo modprobe tun" };
+  }
+}
+
 /** The binfmt_misc entry for running `arch` binaries through qemu, for foreign platforms. */
 export function checkBinfmt(arch: string): CheckResult {
   const base = {
@@ -364,6 +396,7 @@ export async function checkHost(options: CheckHostOptions = {}): Promise<CheckRe
   }
   if (requiredFor(purpose, "optional")) {
     results.push(checkFuseDevice());
+    results.push(checkTunDevice());
     for (const arch of foreignArchitectures()) results.push(checkBinfmt(arch));
   }
   return results;

@@ -15,6 +15,7 @@ import {
   canonicalJSON,
   type ExecOp,
   type FileOp,
+  type Op,
   type SourceOp,
   type Vertex,
 } from "../build_graph.ts";
@@ -250,7 +251,9 @@ class SolveRun {
     const content = await this.#contentChecksums(v);
     // The op itself, not its vertex digest: that covers the inputs' digests, which name base
     // images by reference; their cache keys stand in for them.
-    return sha256(canonicalJSON({ op: v.op, platform: v.platform ?? null, inputs, content }));
+    return sha256(
+      canonicalJSON({ op: keyedOp(v.op), platform: v.platform ?? null, inputs, content }),
+    );
   }
 
   /** Checksums of the local files `v` reads: COPY sources and bind mounts of local inputs. */
@@ -697,7 +700,11 @@ class SolveRun {
             uid: 0,
             gid: 0,
             ...(op.user ? { user: op.user } : {}),
-            network: op.network ?? "host",
+            network: op.network ?? "default",
+            ...(op.security ? { security: op.security } : {}),
+            ...(op.extraHosts?.length ? { extraHosts: op.extraHosts } : {}),
+            ...(op.shmSize !== undefined ? { shmSize: op.shmSize } : {}),
+            ...(op.ulimits?.length ? { ulimits: op.ulimits } : {}),
           },
           extra,
           {
@@ -730,4 +737,14 @@ class SolveRun {
       }
     });
   }
+}
+
+/**
+ * The op as its cache key covers it: an exec op's extra hosts without their addresses, as
+ * BuildKit's exec op `CacheMap` clears them (the same step with another address for a host
+ * reuses the cache); everything else as it is.
+ */
+function keyedOp(op: Op): Op {
+  if (op.type !== "exec" || !op.extraHosts?.length) return op;
+  return { ...op, extraHosts: op.extraHosts.map((h) => ({ host: h.host, ip: "" })) };
 }

@@ -10,6 +10,8 @@ import {
   type ContainerConfig,
   type Digest,
   type ExecMount,
+  type ExecOp,
+  type ExtraHost,
   type FileAction,
   type FrontendClient,
   GraphBuilder,
@@ -18,6 +20,7 @@ import {
   ImgError,
   parsePlatform,
   type Platform,
+  type Ulimit,
 } from "@img/core";
 import { parseChmod } from "@img/core/solver";
 import {
@@ -85,8 +88,17 @@ export interface ConvertOptions {
   noCache?: boolean;
   /** `--no-cache-filter`: do not use the cache for the steps of these stages (names or indexes). */
   noCacheStages?: string[];
-  /** `--network` (BuildKit's `force-network-mode`): `none` isolates every RUN. */
-  networkMode?: "default" | "none";
+  /**
+   * `--network` (BuildKit's `force-network-mode`): the network of every RUN that asks for
+   * none itself; `host` needs `--allow network.host`.
+   */
+  networkMode?: "default" | "none" | "host";
+  /** `--add-host` (BuildKit's `add-hosts`): `/etc/hosts` entries of every RUN. */
+  extraHosts?: ExtraHost[];
+  /** `--shm-size` (BuildKit's `shm-size`): the size of every RUN's `/dev/shm` in bytes. */
+  shmSize?: number;
+  /** `--ulimit` (BuildKit's `ulimit`): the resource limits of every RUN. */
+  ulimits?: Ulimit[];
   /** Entitlements granted with `--allow` (`network.host`, `security.insecure`). */
   allow?: string[];
   /**
@@ -861,7 +873,7 @@ export class DockerfileConverter {
         env: finalEnv,
         cwd: config.WorkingDir || "/",
         ...(config.User ? { user: config.User } : {}),
-        network: this.#network(inst),
+        ...this.#isolation(inst),
         mounts,
       },
       inputs,
@@ -895,27 +907,29 @@ export class DockerfileConverter {
   }
 
   /**
-   * The network of a RUN step. img has no network namespace of its own yet: `default` (as
-   * `host`) runs in the host's network, `none` in an empty namespace. `host` needs
-   * `--allow network.host`, `--security=insecure` is refused (with BuildKit's message when
-   * it is not allowed).
+   * The network, security mode, hosts, `/dev/shm` size and limits of a RUN step, as
+   * BuildKit's exec op carries them (so all of them are part of its digest). `RUN
+   * --network` wins over `--network` (`force-network-mode`) unless it is `default`; `host`
+   * needs `--allow network.host` and `--security=insecure` needs `--allow security.insecure`,
+   * with BuildKit's messages.
    */
-  #network(inst: RunInstruction): "none" | "host" {
+  #isolation(inst: RunInstruction): Partial<ExecOp> {
     const allow = this.#opts.allow ?? [];
-    if (inst.security === "insecure") {
-      if (!allow.includes("security.insecure")) {
-        throw this.#error("security.insecure is not allowed", inst);
-      }
-      throw this.#error(
-        "RUN --security=insecure is not supported: img runs rootless and cannot grant a privileged container",
-        inst,
-      );
+    if (inst.security === "insecure" && !allow.includes("security.insecure")) {
+      throw this.#error("security.insecure is not allowed", inst);
     }
-    if (inst.network === "host" && !allow.includes("network.host")) {
+    const network = inst.network !== "default" ? inst.network : this.#opts.networkMode;
+    if (network === "host" && !allow.includes("network.host")) {
       throw this.#error("network.host is not allowed", inst);
     }
-    if (inst.network === "none" || this.#opts.networkMode === "none") return "none";
-    return "host";
+    const o = this.#opts;
+    return {
+      ...(network === "host" || network === "none" ? { network } : {}),
+      ...(inst.security === "insecure" ? { security: "insecure" as const } : {}),
+      ...(o.extraHosts?.length ? { extraHosts: o.extraHosts } : {}),
+      ...(o.shmSize ? { shmSize: o.shmSize } : {}),
+      ...(o.ulimits?.length ? { ulimits: o.ulimits } : {}),
+    };
   }
 
   /** The `UndefinedVar` build check: `name` is neither an ARG of the stage nor in its env. */
