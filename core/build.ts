@@ -57,6 +57,9 @@ import {
   inlineCache,
 } from "./cache/mod.ts";
 import { span } from "./trace.ts";
+import type { Attestation, AttestationRequest } from "./attest/attestation.ts";
+import { provenanceAttestation, type ProvenanceMaterial } from "./attest/provenance.ts";
+import { sbomAttestation } from "./attest/sbom.ts";
 import type { Reference } from "./reference.ts";
 import {
   executorWithoutNamespace,
@@ -138,6 +141,11 @@ export interface BuildOptions {
   cacheFrom?: CacheImportSpec[];
   /** Caches to export (`--cache-to`), after the exporters. */
   cacheTo?: CacheExportSpec[];
+  /**
+   * Attestations to make (`--provenance`, `--sbom`): each platform's result carries them to the
+   * exporters, which attach them beside the image (none when not asked, as img's default).
+   */
+  attest?: AttestationRequest;
 }
 
 /** What a build produced. */
@@ -180,6 +188,8 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const { state, progress } = deps;
   const filename = options.frontendOptions.filename ?? "Dockerfile";
   const time = () => Date.now();
+  const startedOn = new Date();
+  const invocationId = crypto.randomUUID();
   // Layers the build reads about but may never need: base images until a step unpacks them,
   // imported cache records until a step or an exporter needs their files.
   const remote = new RemoteBlobs(state, () => Promise.resolve(deps.registry));
@@ -253,6 +263,8 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 
   // Each base image is resolved once per build, however many stages use it.
   const resolved = new Map<string, ReturnType<typeof resolveImage>>();
+  // The base images by platform, for the provenance's materials.
+  const bases: { input: string; platform: Platform; image: ReturnType<typeof resolveImage> }[] = [];
   const resolveOnce = (ref: string, platform: Platform, o: ResolveImageOptions = {}) => {
     const key = `${ref}|${platform.os}/${platform.architecture}/${platform.variant ?? ""}|${
       o.resolveMode ?? ""
@@ -261,6 +273,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     if (!p) {
       p = resolveImage(ref, platform, o);
       resolved.set(key, p);
+      bases.push({ input: ref, platform, image: p });
     }
     return p;
   };
@@ -429,9 +442,27 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   // The final root filesystems stay visible (read-only views) while the exporters run, when
   // one of them reads files: a result from an imported cache is not even downloaded otherwise.
   // (Without the user namespace, making a snapshot or a view throws NamespaceNeeded.)
-  const usesRootfs = deps.exporters.some((e) => e.usesRootfs !== false);
+  // The SBOM (--sbom) reads the final root filesystem too.
+  const usesRootfs = deps.exporters.some((e) => e.usesRootfs !== false) ||
+    options.attest?.sbom === true;
   const snapshots = usesRootfs ? await Promise.all(solved.map((s) => s.snapshot())) : [];
   await withViews(deps.snapshotter, snapshots, async (rootfses) => {
+    const attestations = options.attest
+      ? await Promise.all(
+        platforms.map((platform, i) =>
+          makeAttestations(options, options.attest!, {
+            platform,
+            platforms,
+            rootfs: rootfses[i],
+            bases,
+            startedOn,
+            invocationId,
+            sourceDateEpoch: definitions[i].sourceDateEpoch,
+            graph: definitions[i].graph,
+          })
+        ),
+      )
+      : undefined;
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
       const layers = resultLayers(solved[i], { layerDeps, imports, remote }, snapshots[i]);
       const config = definition.sourceDateEpoch === undefined
@@ -449,6 +480,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
+        ...(attestations?.[i].length ? { attestations: attestations[i] } : {}),
         layers: (layerOptions = {}) => layers(layerOptions),
       };
       return { platform: platforms[i], result };
@@ -477,6 +509,94 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   }
   const configs = definitions.map((d) => d.config);
   return { config: configs[0], configs, responses };
+}
+
+/** What {@linkcode makeAttestations} needs of one platform's build. */
+interface AttestationInput {
+  platform: Platform;
+  platforms: readonly Platform[];
+  rootfs: string;
+  bases: { input: string; platform: Platform; image: Promise<{ digest: string }> }[];
+  startedOn: Date;
+  invocationId: string;
+  sourceDateEpoch?: number;
+  /** The platform's build graph (the secret and SSH mounts of its RUN steps). */
+  graph: BuildDefinition["graph"];
+}
+
+/** The secret or SSH mounts of the RUN steps of `graph`, by ID (BuildKit's `optional`). */
+function mountIds(graph: BuildDefinition["graph"], type: "secret" | "ssh") {
+  const ids = new Map<string, boolean>();
+  for (const v of graph.vertices.values()) {
+    if (v.op.type !== "exec") continue;
+    for (const m of v.op.mounts) {
+      if (m.type !== type) continue;
+      // Optional only if every mount of the ID is.
+      ids.set(m.id, (ids.get(m.id) ?? true) && m.required !== true);
+    }
+  }
+  return [...ids].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, optional]) => ({
+    id,
+    optional,
+  }));
+}
+
+/**
+ * The attestations of one platform's result: SLSA provenance (its materials are the base
+ * images resolved for this platform, or for a platform that is not a target, such as
+ * `$BUILDPLATFORM`) and the SBOM of its final root filesystem.
+ */
+async function makeAttestations(
+  options: BuildOptions,
+  request: AttestationRequest,
+  input: AttestationInput,
+): Promise<Attestation[]> {
+  const out: Attestation[] = [];
+  if (request.provenance) {
+    const materials: ProvenanceMaterial[] = [];
+    for (const base of input.bases) {
+      const forThis = platformMatches(base.platform, input.platform);
+      const forBuild = !input.platforms.some((p) => platformMatches(p, base.platform));
+      if (!forThis && !forBuild) continue;
+      const ref = parseReference(base.input);
+      const { digest } = await base.image;
+      const material = {
+        repository: repositoryName(ref),
+        ...(ref.tag ? { tag: ref.tag } : {}),
+        digest,
+        platform: formatPlatform(base.platform),
+      };
+      if (!materials.some((m) => m.digest === digest && m.platform === material.platform)) {
+        materials.push(material);
+      }
+    }
+    out.push(provenanceAttestation({
+      mode: request.provenance.mode,
+      frontend: request.frontend ?? "dockerfile.v0",
+      frontendOptions: options.frontendOptions,
+      platform: formatPlatform(input.platform),
+      materials,
+      invocationId: input.invocationId,
+      ...(request.provenance.builderId ? { builderId: request.provenance.builderId } : {}),
+      ...(request.configSource ? { configSource: request.configSource } : {}),
+      secrets: mountIds(input.graph, "secret"),
+      ssh: mountIds(input.graph, "ssh"),
+      startedOn: input.startedOn,
+      finishedOn: new Date(),
+    }));
+  }
+  if (request.sbom) {
+    out.push(
+      await sbomAttestation(input.rootfs, {
+        ...(options.names[0] ? { imageName: options.names[0] } : {}),
+        created: input.sourceDateEpoch !== undefined
+          ? new Date(input.sourceDateEpoch * 1000)
+          : new Date(),
+        tool: `Tool: ${request.tool ?? "img"}`,
+      }),
+    );
+  }
+  return out;
 }
 
 /**

@@ -11,6 +11,7 @@ import type { ProgressWriter } from "./progress.ts";
 import type { LayerCompression } from "./media_types.ts";
 import type { Platform } from "./platform.ts";
 import type { Descriptor, ImageConfig } from "./schemas.ts";
+import type { Attestation } from "./attest/attestation.ts";
 
 /** A layer of a result, as a blob in the content store. */
 export interface ResultLayer {
@@ -65,6 +66,12 @@ export interface ExportResult {
    * to {@linkcode ExportResult.layers} as `sourceDateEpoch`.
    */
   sourceDateEpoch?: number;
+  /**
+   * The attestations asked for (`--provenance`, `--sbom`), not yet bound to a manifest: the
+   * exporters that write an image index attach them beside the image as attestation manifests
+   * (see `@img/core/export`'s `exportImage`); the others are refused before the build.
+   */
+  attestations?: Attestation[];
 }
 
 /** What every exporter may use while it exports. */

@@ -54,7 +54,9 @@
  * - `ExporterInstance.export(result: ExportResult, ctx: ExportContext) -> ExportResponse`:
  *   after the build. {@linkcode ExportResult} holds the image `config`, the `-t` `names`,
  *   `rootfs` (a directory with the final root filesystem, read-only, valid only until
- *   `export` returns), `sourceDateEpoch` (the build's `SOURCE_DATE_EPOCH`, if any) and
+ *   `export` returns), `sourceDateEpoch` (the build's `SOURCE_DATE_EPOCH`, if any),
+ *   `attestations` (the {@linkcode Attestation}s `--provenance` and `--sbom` asked for, to
+ *   attach beside the image; an exporter that cannot hold them should refuse) and
  *   `layers(options?)`, which makes the layer blobs (base first, in the content store) on the
  *   first call for the given {@linkcode LayerOptions} (compression, level, `sourceDateEpoch` to
  *   clamp mtimes, `forceCompression`) and reuses them after. {@linkcode ExportContext} gives
@@ -235,6 +237,7 @@ export type {
   SaveRequest,
   StoredImage,
 } from "./exporter.ts";
+export type { Attestation } from "./attest/attestation.ts";
 export {
   type AttributeParseResult,
   type AttributeSchema,

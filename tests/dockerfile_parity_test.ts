@@ -343,8 +343,8 @@ RUN date +%s%N > /second.txt
         [["--add-host", "a"], /^img: Invalid --add-host "a": use HOST:IP/],
         [["--shm-size", "lots"], /^img: Invalid --shm-size "lots"/],
         [["--ulimit", "nofile"], /^img: Invalid --ulimit "nofile": use NAME=SOFT\[:HARD\]$/],
-        [["--provenance", "mode=max"], /^img: --provenance is not supported yet/],
-        [["--sbom", "true"], /^img: --sbom is not supported yet/],
+        [["--provenance", "mode=full"], /^img: Invalid --provenance mode "full"/],
+        [["--sbom", "generator=x/y"], /^img: --sbom generator=x\/y cannot run/],
         [["--network", "host"], /^img: --network=host needs --allow network\.host$/],
         [["--allow", "device"], /^img: Invalid --allow "device"/],
       ] as const

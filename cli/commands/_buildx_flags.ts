@@ -39,9 +39,9 @@ export interface BuildxFlags {
   shmSize?: string;
   /** `--ulimit NAME=SOFT[:HARD]` (repeatable). */
   ulimit: string[];
-  /** `--provenance`: only `false` (img makes no attestation). */
+  /** `--provenance`: parsed by `_attest_flags.ts`. */
   provenance?: string;
-  /** `--sbom`: only `false` (img makes no attestation). */
+  /** `--sbom`: parsed by `_attest_flags.ts`. */
   sbom?: string;
   /** `--build-context NAME=VALUE` (repeatable; see `_build_contexts.ts`). */
   buildContext: string[];
@@ -63,11 +63,6 @@ export function refuseUnsupported(f: BuildxFlags): void {
   for (const h of f.addHost) parseExtraHost(h);
   for (const u of f.ulimit) parseUlimit(u);
   if (f.shmSize !== undefined) shmBytes(f.shmSize);
-  for (const [option, value] of [["--provenance", f.provenance], ["--sbom", f.sbom]] as const) {
-    if (value !== undefined && !/^(false|0)$/i.test(value)) {
-      throw notYet(option, `img attaches no attestations (${option}=false is accepted)`);
-    }
-  }
   for (const e of f.allow) {
     if (!ENTITLEMENTS.includes(e)) {
       throw new ImgError(`Invalid --allow "${e}": use ${ENTITLEMENTS.join(" or ")}`);

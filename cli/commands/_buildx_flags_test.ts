@@ -43,8 +43,6 @@ Deno.test("flags img cannot honour yet, and malformed ones, are refused by name"
     [{ shmSize: "lots" }, /^Invalid --shm-size "lots"/],
     [{ ulimit: ["files=1"] }, /^Invalid --ulimit "files=1": unknown limit "files"/],
     [{ ulimit: ["nofile=2:1"] }, /soft limit must not be above the hard limit/],
-    [{ provenance: "mode=max" }, /^--provenance is not supported yet/],
-    [{ sbom: "true" }, /^--sbom is not supported yet/],
     [{ network: "bridge" }, /^Invalid --network "bridge"/],
     [{ network: "host" }, /^--network=host needs --allow network\.host$/],
     [{ allow: ["device"] }, /^Invalid --allow "device"/],

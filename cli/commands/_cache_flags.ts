@@ -42,3 +42,21 @@ export function parseCacheTo(values: string[]): CacheExportSpec[] {
     return parseCacheExport(type, attrs);
   });
 }
+
+/** The build argument buildx turns into `--cache-to type=inline`. */
+export const INLINE_CACHE_BUILD_ARG = "BUILDKIT_INLINE_CACHE";
+
+/**
+ * `--build-arg BUILDKIT_INLINE_CACHE=1` as buildx reads it: when the value is true (Go's
+ * `strconv.ParseBool`: `1`, `t`, `true`, ...), the build also exports an inline cache
+ * (`--cache-to type=inline`), unless one is already asked for.
+ */
+export function withInlineCacheArg(
+  cacheTo: CacheExportSpec[],
+  buildArgs: Record<string, string>,
+): CacheExportSpec[] {
+  const value = buildArgs[INLINE_CACHE_BUILD_ARG];
+  if (value === undefined || !/^(1|t|true)$/i.test(value.trim())) return cacheTo;
+  if (cacheTo.some((s) => s.type === "inline")) return cacheTo;
+  return [...cacheTo, parseCacheExport("inline", {})];
+}

@@ -24,8 +24,10 @@ import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
-import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
+import { parseCacheFrom, parseCacheTo, withInlineCacheArg } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
+import { gitConfigSource, parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
+import { VERSION } from "../version.ts";
 import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_context.ts";
 import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
 import { parseBuildContexts } from "./_build_contexts.ts";
@@ -196,8 +198,11 @@ export function buildCommand() {
       collect,
       [] as string[],
     )
-    .option("--provenance <value>", "provenance attestation (only false: img attaches none)")
-    .option("--sbom <value>", "SBOM attestation (only false: img attaches none)")
+    .option(
+      "--provenance <value>",
+      "SLSA provenance attestation: true, false, mode=min|max[,builder-id=URL] (default: none)",
+    )
+    .option("--sbom <value>", "SPDX SBOM attestation: true or false (default: none)")
     .option(
       "--build-context <name=value>",
       "additional build context: NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST] (repeatable)",
@@ -214,6 +219,7 @@ export function buildCommand() {
           : [],
       };
       refuseUnsupported(flags);
+      const attest = parseAttestFlags(opts.provenance, opts.sbom);
       refuseRemoteContext(path);
       const ctx = contextOf(cmd);
       // RUN steps and file ownership need root of a user namespace: re-run inside one, unless
@@ -272,9 +278,8 @@ export function buildCommand() {
         }
         const frontendOptions: Record<string, string> = { filename };
         if (opts.target) frontendOptions.target = opts.target;
-        for (const [k, v] of Object.entries(keyValues(opts.buildArg, "build argument", ctx.env))) {
-          frontendOptions[`build-arg:${k}`] = v;
-        }
+        const buildArgs = keyValues(opts.buildArg, "build argument", ctx.env);
+        for (const [k, v] of Object.entries(buildArgs)) frontendOptions[`build-arg:${k}`] = v;
         // SOURCE_DATE_EPOCH from the environment, as buildx passes it; a build arg wins.
         const epoch = ctx.env.SOURCE_DATE_EPOCH;
         if (
@@ -291,7 +296,7 @@ export function buildCommand() {
         Object.assign(frontendOptions, named.options);
         // --cache-from/--cache-to: refused before building when malformed.
         const cacheFrom = parseCacheFrom(opts.cacheFrom);
-        const cacheTo = parseCacheTo(opts.cacheTo);
+        const cacheTo = withInlineCacheArg(parseCacheTo(opts.cacheTo), buildArgs);
         const setup = span("plugins, frontend, snapshotter, executor setup");
         const loader = await ctx.plugins();
         Object.assign(frontendOptions, frontendFlagOptions(flags));
@@ -305,8 +310,10 @@ export function buildCommand() {
           }`,
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
+        refuseUnattestedOutputs(attest, outputs);
         if (withoutNamespace) {
-          const why = await namespaceNeededBeforeSolve(outputs, await ctx.chosenBackend());
+          const why = await namespaceNeededBeforeSolve(outputs, await ctx.chosenBackend()) ??
+            (attest?.sbom ? "the SBOM reads the image's files" : undefined);
           if (why) {
             withoutNamespace = false;
             await enterNamespace(why);
@@ -399,6 +406,19 @@ export function buildCommand() {
               evaluateOnly: opts.check,
               cacheFrom,
               cacheTo,
+              ...(attest
+                ? {
+                  attest: {
+                    ...attest,
+                    tool: `img-${VERSION}`,
+                    // BuildKit's name of its Dockerfile frontend, in the provenance.
+                    frontend: chosen.name === "dockerfile" ? "dockerfile.v0" : chosen.name,
+                    ...(gitContext
+                      ? { configSource: gitConfigSource(path, gitContext.commit) }
+                      : {}),
+                  },
+                }
+                : {}),
             },
           );
           for (const event of held) display.listener(event);

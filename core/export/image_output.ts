@@ -37,6 +37,8 @@ import type {
 import { writeImage, writeImageIndex } from "../image/build_image.ts";
 import type { LayerCompression } from "../media_types.ts";
 import type { Descriptor, ImageConfig } from "../schemas.ts";
+import { formatPlatform, type Platform } from "../platform.ts";
+import { writeAttestationManifest } from "./attestation_manifest.ts";
 import { booleanAttribute, parseExporterAttributes } from "./attributes.ts";
 
 /** How an image exporter writes the image, from its `--output` attributes. */
@@ -188,20 +190,40 @@ export interface ExportImageOptions {
    * an imported cache stay remote blobs (see {@linkcode LayerOptions.remote}).
    */
   remoteLayers?: boolean;
+  /**
+   * The image's names, for the subjects of its attestations (default: the result's `names`,
+   * of the first result for an index).
+   */
+  names?: readonly string[];
 }
 
 /**
- * Makes the result's layers as `image` asks and writes its config and manifest into the
- * content store; returns the manifest's descriptor (with `image.descriptorAnnotations`) and
- * the final config.
+ * The media types of an image with `attestations`: as BuildKit, an image index holding
+ * attestation manifests has OCI media types, so `oci-mediatypes=false` gives way with a warning.
  */
-export async function exportImage(
+function attestedMediaTypes(
+  ctx: Pick<ExportContext, "progress">,
+  mediaTypes: "oci" | "docker",
+  attested: boolean,
+): "oci" | "docker" {
+  if (!attested || mediaTypes === "oci") return mediaTypes;
+  ctx.progress.write({
+    type: "warning",
+    message:
+      "Attestations need OCI media types: the image gets them (oci-mediatypes=true); drop --provenance and --sbom to keep Docker media types",
+    time: Date.now(),
+  });
+  return "oci";
+}
+
+/** Makes the layers and writes config and manifest, without attestations. */
+async function writeResultImage(
   result: ExportResult,
   ctx: Pick<ExportContext, "content" | "progress">,
   image: ImageOutputOptions,
-  options: ExportImageOptions = {},
+  mediaTypes: "oci" | "docker",
+  options: ExportImageOptions,
 ): Promise<{ manifest: Descriptor; config: ImageConfig }> {
-  let mediaTypes = image.mediaTypes;
   if (mediaTypes === "docker" && image.compression === "zstd") {
     // As BuildKit: Docker schema 2 has no standard zstd layer type.
     ctx.progress.write({
@@ -215,21 +237,64 @@ export async function exportImage(
     ...imageLayerOptions(result, ctx, image),
     ...(options.remoteLayers ? { remote: true } : {}),
   });
-  const written = await writeImage(ctx.content, result.config, layers, {
+  return await writeImage(ctx.content, result.config, layers, {
     annotations: image.annotations,
     mediaTypes,
   });
-  if (Object.keys(image.descriptorAnnotations).length > 0) {
-    written.manifest = { ...written.manifest, annotations: image.descriptorAnnotations };
+}
+
+function configPlatform(config: ImageConfig): Platform {
+  return {
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  };
+}
+
+/**
+ * Makes the result's layers as `image` asks and writes its config and manifest into the
+ * content store; returns the manifest's descriptor, the final config, and `target`: what to
+ * store, push or name. Without attestations `target` is the manifest (with
+ * `image.descriptorAnnotations`); with `result.attestations` it is an image index of the
+ * manifest (with its platform) and its attestation manifest, as buildx pushes it.
+ */
+export async function exportImage(
+  result: ExportResult,
+  ctx: Pick<ExportContext, "content" | "progress">,
+  image: ImageOutputOptions,
+  options: ExportImageOptions = {},
+): Promise<{ manifest: Descriptor; config: ImageConfig; target: Descriptor }> {
+  const attestations = result.attestations ?? [];
+  const mediaTypes = attestedMediaTypes(ctx, image.mediaTypes, attestations.length > 0);
+  const written = await writeResultImage(result, ctx, image, mediaTypes, options);
+  const descriptorAnnotations = Object.keys(image.descriptorAnnotations).length > 0
+    ? { annotations: image.descriptorAnnotations }
+    : {};
+  if (attestations.length === 0) {
+    written.manifest = { ...written.manifest, ...descriptorAnnotations };
+    return { ...written, target: written.manifest };
   }
-  return written;
+  const platform = configPlatform(written.config);
+  const attestation = await writeAttestationManifest(
+    ctx.content,
+    written.manifest,
+    attestations,
+    options.names ?? result.names,
+    formatPlatform(platform),
+  );
+  const index = await writeImageIndex(ctx.content, [
+    { ...written.manifest, platform },
+    attestation,
+  ], { mediaTypes: "oci" });
+  return { ...written, target: { ...index, ...descriptorAnnotations } };
 }
 
 /**
  * Exports each platform's result as {@linkcode exportImage} does and writes an image index
  * (a Docker manifest list with `oci-mediatypes=false`) over them, each manifest with its
- * `platform` (the platform built for, with its variant); returns the index's descriptor
- * (with `image.descriptorAnnotations`) and the manifests.
+ * `platform` (the platform built for, with its variant), then the attestation manifests of
+ * those with `attestations`, as BuildKit orders them; returns the index's descriptor
+ * (with `image.descriptorAnnotations`) and the image manifests.
  */
 export async function exportImageIndex(
   results: readonly PlatformExportResult[],
@@ -237,15 +302,14 @@ export async function exportImageIndex(
   image: ImageOutputOptions,
   options: ExportImageOptions = {},
 ): Promise<{ index: Descriptor; manifests: Descriptor[] }> {
+  const attested = results.some((r) => r.result.attestations?.length);
+  const requested = attestedMediaTypes(ctx, image.mediaTypes, attested);
+  const names = options.names ?? results[0]?.result.names ?? [];
   const manifests: Descriptor[] = [];
+  const attestations: Descriptor[] = [];
   for (const { platform, result } of results) {
     // Descriptor annotations belong on the index's descriptor, not on its entries.
-    const { manifest } = await exportImage(
-      result,
-      ctx,
-      { ...image, descriptorAnnotations: {} },
-      options,
-    );
+    const { manifest } = await writeResultImage(result, ctx, image, requested, options);
     manifests.push({
       ...manifest,
       platform: {
@@ -254,11 +318,20 @@ export async function exportImageIndex(
         ...(platform.variant ? { variant: platform.variant } : {}),
       },
     });
+    if (result.attestations?.length) {
+      attestations.push(
+        await writeAttestationManifest(
+          ctx.content,
+          manifest,
+          result.attestations,
+          names,
+          formatPlatform(platform),
+        ),
+      );
+    }
   }
-  const mediaTypes = image.mediaTypes === "docker" && image.compression !== "zstd"
-    ? "docker"
-    : "oci";
-  let index = await writeImageIndex(ctx.content, manifests, {
+  const mediaTypes = requested === "docker" && image.compression !== "zstd" ? "docker" : "oci";
+  let index = await writeImageIndex(ctx.content, [...manifests, ...attestations], {
     mediaTypes,
     annotations: image.indexAnnotations,
   });

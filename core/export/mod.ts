@@ -25,6 +25,7 @@ export {
   STDOUT_DEST,
 } from "./output.ts";
 export { guardExporter, PluginError } from "./guarded.ts";
+export { subjectNames, writeAttestationManifest } from "./attestation_manifest.ts";
 export {
   exportImage,
   exportImageIndex,

@@ -26,6 +26,7 @@ import {
   imageNamesAttribute,
   RESPONSE_STDOUT,
 } from "@img/core";
+import { attestationsNotHeld } from "@img/core/attest";
 import { exportImage, parseImageOutputAttributes } from "@img/core/export";
 import { writeDockerArchive } from "./docker_archive.ts";
 
@@ -35,6 +36,9 @@ export {
   type DockerArchiveResult,
   writeDockerArchive,
 } from "./docker_archive.ts";
+
+/** Why a docker archive cannot hold attestations. */
+export const DOCKER_NO_INDEX = "a docker archive has no image index";
 
 const attributes = {
   dest: z.string().optional(),
@@ -50,6 +54,10 @@ export const dockerExporter: Exporter = {
       // The layers' blobs, not the root filesystem.
       usesRootfs: false,
       async export(result, ctx): Promise<ExportResponse> {
+        if (result.attestations?.length) {
+          // As buildx: a docker archive holds no image index to carry them in.
+          throw attestationsNotHeld("docker", DOCKER_NO_INDEX);
+        }
         const names = imageNamesAttribute(opts.name, result.names);
         const { manifest } = await exportImage(result, ctx, image);
         await dest.write((out) => writeDockerArchive([{ names, manifest }], ctx.content, out));

@@ -3,7 +3,9 @@
  * `-t` does): stores the built image under each name in the local image store, and pushes it
  * when asked. It takes the image attributes of `@img/core` (`compression=gzip|zstd|uncompressed`,
  * `compression-level`, `force-compression`, `oci-mediatypes=false` for a Docker schema 2
- * manifest, `rewrite-timestamp`, `annotation.<key>=<value>`).
+ * manifest, `rewrite-timestamp`, `annotation.<key>=<value>`). With `--provenance`/`--sbom` the
+ * stored and pushed image is an index of the image manifest and its attestation manifest, as
+ * buildx pushes it (`@img/core/export`'s `exportImage`).
  *
  * @module
  */
@@ -55,14 +57,21 @@ export const imageExporter: Exporter = {
       // registry (a push there mounts them), fetched when something needs their content.
       usesRootfs: false,
       async export(result, ctx) {
-        const { manifest } = await exportImage(result, ctx, image, { remoteLayers: true });
+        // With attestations (--provenance, --sbom) the target is an index holding them.
+        const { manifest, target } = await exportImage(result, ctx, image, {
+          remoteLayers: true,
+          names,
+        });
         const stored = await ctx.content.readJSON(manifest.digest as Digest);
         const configDigest = (stored as { config: { digest: string } }).config.digest;
-        return await store(ctx, manifest, { "containerimage.config.digest": configDigest });
+        return await store(ctx, target, { "containerimage.config.digest": configDigest });
       },
       // Several platforms: one image index, stored and pushed under the names.
       async exportPlatforms(results, ctx) {
-        const { index } = await exportImageIndex(results, ctx, image, { remoteLayers: true });
+        const { index } = await exportImageIndex(results, ctx, image, {
+          remoteLayers: true,
+          names,
+        });
         return await store(ctx, index);
       },
     };

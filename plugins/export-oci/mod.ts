@@ -14,6 +14,9 @@
  * the tag, so `skopeo copy oci-archive:image.tar:latest ...` finds it. The archive is written
  * by {@linkcode writeOciArchive} into a temporary file renamed into place when complete.
  *
+ * With `--provenance`/`--sbom`, `index.json` points at an image index of the image manifest and
+ * its attestation manifest, as BuildKit's OCI exporter writes it.
+ *
  * `img save --format oci IMAGE...` is this exporter applied to stored images
  * ({@linkcode ociExporter}'s `saveImages`): the same writer, with default attributes
  * (Docker manifests converted to OCI media types, no index annotations).
@@ -102,15 +105,16 @@ export const ociExporter: Exporter = {
       // The layers' blobs, not the root filesystem.
       usesRootfs: false,
       async export(result, ctx): Promise<ExportResponse> {
-        const { manifest } = await exportImage(result, ctx, image);
         const names = imageNamesAttribute(opts.name, result.names);
-        return await write(ctx, names, manifest, image.indexAnnotations);
+        // With attestations (--provenance, --sbom) the target is an index holding them.
+        const { target } = await exportImage(result, ctx, image, { names });
+        return await write(ctx, names, target, image.indexAnnotations);
       },
       // Several platforms: the layout's index.json points at one image index over them.
       async exportPlatforms(results, ctx): Promise<ExportResponse> {
         // annotation-index.* go into the image index, as BuildKit puts them, not index.json.
-        const { index } = await exportImageIndex(results, ctx, image);
         const names = imageNamesAttribute(opts.name, results[0].result.names);
+        const { index } = await exportImageIndex(results, ctx, image, { names });
         return await write(ctx, names, index, {});
       },
     };

@@ -399,7 +399,9 @@ export class DockerfileConverter {
   #warnUnusedArgs(): void {
     const unused = Object.keys(this.#opts.buildArgs)
       .filter((k) =>
-        !this.#usedArgs.has(k) && !PROXY_ARGS.includes(k) && !this.#platformArgs().has(k)
+        !this.#usedArgs.has(k) && !PROXY_ARGS.includes(k) && !this.#platformArgs().has(k) &&
+        // BuildKit's own (BUILDKIT_INLINE_CACHE, BUILDKIT_SYNTAX, ...) are read by the builder.
+        !k.startsWith("BUILDKIT_")
       );
     if (unused.length) {
       this.#client.warn(`one or more build args were not consumed: [${unused.sort().join(" ")}]`);
