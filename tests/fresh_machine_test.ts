@@ -161,7 +161,13 @@ Deno.test({
           console.log(`debootstrap: ${((performance.now() - started) / 1000).toFixed(0)} s`);
           // The machine as bootstrapped is also the Debian base of img's image in its test:
           // packed here, it spares the set-up inside a second debootstrap.
-          await packDebianBase(root, `${root}${DEBIAN_BASE_TARBALL}`);
+          // Packed beside the root, not inside the tree tar is reading, then moved in.
+          const packed = `${root}.base.tar.gz`;
+          await packDebianBase(root, packed);
+          await Deno.mkdir(`${root}${DEBIAN_BASE_TARBALL.replace(/\/[^/]*$/, "")}`, {
+            recursive: true,
+          });
+          await sh(["mv", packed, `${root}${DEBIAN_BASE_TARBALL}`]);
           await Deno.chmod(root, 0o755); // a machine's / (the temp dir was private to root)
           // The host's apt sources (updates, security) and name resolution, as a machine has.
           await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});
