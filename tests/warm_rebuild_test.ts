@@ -126,3 +126,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a cached build whose layers were never made (first output a tar) makes them inside",
+  ignore: ROOT,
+  async fn() {
+    await using registry = await startRegistry();
+    await pushBusybox(registry.host, "library/busybox", "latest");
+    const tmp = await Deno.makeTempDir({ prefix: "img-warm-tar-" });
+    try {
+      const ctx = `${tmp}/ctx`;
+      await Deno.mkdir(ctx);
+      await Deno.writeTextFile(
+        `${ctx}/Dockerfile`,
+        dockerfile(`${registry.host}/library/busybox:latest`),
+      );
+      await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
+      await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
+      const state = `${tmp}/state`;
+      await imgOk(["build", "--no-console", "-o", `type=tar,dest=${tmp}/fs.tar`, ctx], { state });
+      // Every step is cached, but no layer blob exists: the try outside the namespace stops at
+      // the first diff, and the build inside makes them.
+      const built = await imgOk(["build", "--no-console", "-t", "fromtar", ctx], {
+        state,
+        env: { IMG_TRACE: "1" },
+      });
+      match(built.stderr, new RegExp(REEXEC));
+      const out = `${tmp}/rootfs`;
+      await imgOk(["unpack", "fromtar", "-o", out], { state });
+      equal(await Deno.readTextFile(`${out}/app/b.txt`), "b\n");
+    } finally {
+      await removeTree(tmp);
+    }
+  },
+});

@@ -59,7 +59,15 @@ export function snapshotterWithoutNamespace(snapshotter: Snapshotter): Snapshott
     mounts: refuse("mounts"),
     commit: refuse("commit"),
     remove: refuse("remove"),
-    ...(snapshotter.diff ? { diff: refuse("diff") } : {}),
+    // As the contract says, a failed diff aborts `out` (else its writer waits forever).
+    ...(snapshotter.diff
+      ? {
+        diff: async (_key: string, out: WritableStream<Uint8Array>) => {
+          await out.abort(new NamespaceNeeded("snapshot diff")).catch(() => {});
+          throw new NamespaceNeeded("snapshot diff");
+        },
+      }
+      : {}),
   };
 }
 
