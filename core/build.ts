@@ -303,6 +303,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     content: state.content,
     locals: { context: options.contextDir },
     cacheMountsDir: join(state.dir, "cache-mounts", deps.snapshotter.name),
+    httpRecordsDir: join(state.dir, "http"),
     sameOwner: deps.sameOwner,
     secrets: options.secrets,
     ssh: options.ssh,

@@ -19,6 +19,16 @@ export {
   unpackLayers,
 } from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
+export {
+  HTTP_CHECKSUM_ATTR,
+  HTTP_FILENAME_ATTR,
+  type HttpResource,
+  HttpSources,
+  type HttpSourcesOptions,
+  isHttpURL,
+  lastModifiedTime,
+  urlFilename,
+} from "./http_source.ts";
 export { checksumPath, checksumSources } from "./checksum.ts";
 export { type BuildDeps, type BuildOptions, type BuildResult, runBuild } from "../build.ts";
 export { canonicalJSON, vertexDigest } from "../build_graph.ts";

@@ -39,6 +39,7 @@ import { BuildCache } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
 import { applyFileActions } from "./file_actions.ts";
+import { HttpSources, isHttpSource } from "./http_source.ts";
 import { unpackImage, unpackLayers } from "./image_source.ts";
 import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
@@ -74,6 +75,8 @@ export interface SolverDeps {
   ssh?: SshAgents;
   /** Cache records imported with `--cache-from`, used where the local cache has no record. */
   imports?: CacheImports;
+  /** Where http sources record their URLs' ETags; none: every build downloads them again. */
+  httpRecordsDir?: string;
 }
 
 /** The output of a solved vertex. */
@@ -165,13 +168,20 @@ export class GraphSolver implements Solver {
 class SolveRun {
   #keys = new Map<Digest, Promise<Digest>>();
   #results = new Map<Digest, Promise<Result>>();
+  readonly #http: HttpSources;
 
   constructor(
     readonly deps: SolverDeps,
     readonly cache: BuildCache,
     readonly graph: BuildGraph,
     readonly options: SolveOptions,
-  ) {}
+  ) {
+    this.#http = new HttpSources({
+      content: deps.content,
+      recordsDir: deps.httpRecordsDir,
+      signal: options.signal,
+    });
+  }
 
   get progress(): ProgressWriter {
     return this.options.progress;
@@ -193,7 +203,13 @@ class SolveRun {
   }
 
   async #computeKey(v: Vertex): Promise<Digest> {
-    if (v.op.type === "source") return sourceKey(v, v.op);
+    if (v.op.type === "source") {
+      const op = v.op;
+      // An http source is keyed by its content: asking the server is part of the key.
+      return isHttpSource(op)
+        ? await this.#located(v, () => this.#http.cacheKey(op))
+        : sourceKey(v, op);
+    }
     const inputs = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
     const content = await this.#contentChecksums(v);
     // The op itself, not its vertex digest: that covers the inputs' digests, which name base
@@ -374,7 +390,7 @@ class SolveRun {
   }
 
   async #solveVertex(v: Vertex): Promise<Result> {
-    if (v.op.type === "source") return await this.#solveSource(v, v.op);
+    if (v.op.type === "source" && !isHttpSource(v.op)) return await this.#solveSource(v, v.op);
     const key = await this.cacheKey(v.digest);
     const lookup = span("cache lookup");
     if (!this.options.noCache && !this.#ignoresCache(v)) {
@@ -414,6 +430,8 @@ class SolveRun {
         () =>
           v.op.type === "exec"
             ? this.#exec(v, v.op as ExecOp, inputs, key)
+            : v.op.type === "source"
+            ? this.#httpFile(v, v.op, key)
             : this.#file(v, v.op as FileOp, inputs, key),
       );
       this.progress.write({
@@ -553,6 +571,13 @@ class SolveRun {
           });
         });
       });
+    });
+  }
+
+  /** An http source: a snapshot holding the downloaded file alone. */
+  #httpFile(v: Vertex, op: SourceOp, key: Digest): Promise<string> {
+    return this.#commitNew(v, undefined, key, async (mounts) => {
+      await withMountedDir(mounts, (dir) => this.#http.writeFile(op, dir));
     });
   }
 

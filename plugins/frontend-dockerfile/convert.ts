@@ -20,6 +20,13 @@ import {
   type Platform,
 } from "@img/core";
 import { parseChmod } from "@img/core/solver";
+import {
+  httpFilename,
+  httpSourceOp,
+  isGitSource,
+  isHttpSource,
+  validateChecksum,
+} from "./remote_source.ts";
 import { DockerfileError } from "./errors.ts";
 import type {
   AddInstruction,
@@ -879,11 +886,32 @@ export class DockerfileConverter {
         source = await this.#imageSource(fromExpanded, inst);
       }
     } else source = this.#context_();
-    if (inst.sourcePaths.some((p) => /^(https?|git):\/\//.test(p) || p.startsWith("git@"))) {
+    if (inst.sourcePaths.some(isGitSource)) {
       throw this.#error(
         `${inst.kind.toUpperCase()} from a URL or git repository is not supported yet`,
         inst,
       );
+    }
+    // ADD of http(s) URLs: each is a source of its own (BuildKit's llb.HTTP), copied by name.
+    const urls = inst.sourcePaths.filter(isHttpSource);
+    const paths = inst.sourcePaths.filter((p) => !isHttpSource(p));
+    if (urls.length && inst.kind === "copy") {
+      throw this.#error("source can't be a URL for COPY", inst);
+    }
+    const checksum = inst.kind === "add" ? inst.checksum : "";
+    if (checksum) {
+      // BuildKit's messages.
+      if (inst.sourcePaths.length !== 1) {
+        throw this.#error("checksum can't be specified for multiple sources", inst);
+      }
+      if (!urls.length) {
+        throw this.#error("checksum can't be specified for non-HTTP(S) sources", inst);
+      }
+      try {
+        validateChecksum(checksum);
+      } catch (e) {
+        throw this.#error((e as Error).message, inst);
+      }
     }
     if (inst.sourcePaths.length === 0 && inst.sourceContents.length === 0) {
       throw this.#error(`${inst.kind.toUpperCase()} requires at least two arguments`, inst);
@@ -916,12 +944,29 @@ export class DockerfileConverter {
         ...(chown ? { chown } : {}),
       });
     }
-    if (inst.sourcePaths.length) {
+    const copyDest = destDir && !dest.endsWith("/") ? `${dest}/` : dest;
+    // Inputs after the base: the context (or --from) when local paths are copied, then the URLs.
+    const extra: Digest[] = paths.length ? [source] : [];
+    const urlActions: FileAction[] = [];
+    for (const url of urls) {
+      const op = httpSourceOp(url, checksum);
+      extra.push(this.#graph.add(op, [], url, { location: this.#location(inst) }));
+      urlActions.push({
+        action: "copy",
+        input: extra.length,
+        src: [httpFilename(op)],
+        dest: copyDest,
+        ...(chown ? { chown } : {}),
+        ...(chmod ? { chmod } : {}),
+        options: { createDestPath: true },
+      });
+    }
+    if (paths.length) {
       actions.push({
         action: "copy",
         input: 1,
-        src: inst.sourcePaths.map((p) => p.replace(/^\/+/, "") || "."),
-        dest: destDir && !dest.endsWith("/") ? `${dest}/` : dest,
+        src: paths.map((p) => p.replace(/^\/+/, "") || "."),
+        dest: copyDest,
         ...(chown ? { chown } : {}),
         ...(chmod ? { chmod } : {}),
         options: {
@@ -935,6 +980,7 @@ export class DockerfileConverter {
         },
       });
     }
+    actions.push(...urlActions);
     const opts = { location: this.#location(inst), ignoreCache: this.#ignoreCache(st) };
     if (inst.link && !(chown && /[^\d:]/.test(chown))) {
       // --link, as BuildKit: the copy is made on scratch, a layer that does not depend on the
@@ -943,7 +989,7 @@ export class DockerfileConverter {
       const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
       const layer = this.#graph.add(
         { type: "file", actions },
-        inst.sourcePaths.length ? [scratch, source] : [scratch],
+        [scratch, ...extra],
         `${name} (link)`,
         opts,
       );
@@ -963,7 +1009,7 @@ export class DockerfileConverter {
         opts,
       );
     } else {
-      const inputs = inst.sourcePaths.length ? [st.head, source] : [st.head];
+      const inputs = [st.head, ...extra];
       st.head = this.#graph.add({ type: "file", actions }, inputs, name, opts);
     }
     // BuildKit's history names --chown and --chmod, never --from.
