@@ -43,6 +43,7 @@ import { GraphSolver } from "./solver/solver.ts";
 import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
+import { HTTP_RECORDS_DIR } from "./solver/http_source.ts";
 import {
   type BuildCacheImports,
   type CacheExportSpec,
@@ -303,7 +304,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     content: state.content,
     locals: { context: options.contextDir },
     cacheMountsDir: join(state.dir, "cache-mounts", deps.snapshotter.name),
-    httpRecordsDir: join(state.dir, "http"),
+    httpRecordsDir: join(state.dir, HTTP_RECORDS_DIR),
     sameOwner: deps.sameOwner,
     secrets: options.secrets,
     ssh: options.ssh,

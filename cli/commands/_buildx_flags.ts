@@ -147,19 +147,13 @@ export async function writeBuildFiles(f: BuildxFlags, responses: ExportResponse[
 }
 
 /**
- * Refuses the build contexts buildx takes that img does not yet: `-` (a tar or Dockerfile on
- * stdin), a git URL and an http(s) tarball URL.
+ * Refuses the build contexts buildx takes that img does not yet: a git URL. (`-` and an
+ * http(s) URL are opened by `_build_context.ts`.)
  *
  * @throws {ImgError} naming the kind of context.
  */
 export function refuseRemoteContext(path: string): void {
-  if (path === "-") {
-    throw notYet("A build context from stdin (-)", "pass a directory as the context");
-  }
   if (/^(git@|git:\/\/|ssh:\/\/)/.test(path) || /^https?:\/\/.*\.git(#.*)?$/.test(path)) {
     throw notYet("A git repository as the build context", "clone it and pass the directory");
-  }
-  if (/^https?:\/\//.test(path)) {
-    throw notYet("A URL as the build context", "download and unpack it, then pass the directory");
   }
 }

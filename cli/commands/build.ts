@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { basename, dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import {
   type ExporterInstance,
   hostPlatform,
@@ -22,6 +22,7 @@ import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
+import { openBuildContext } from "./_build_context.ts";
 import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
 import {
@@ -58,10 +59,6 @@ function printCheckResult(warnings: string[], filename: string): void {
     console.log(m[2]);
     if (m[3]) console.log(`${filename}:${m[3]}`);
   }
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return await new Response(stream).bytes();
 }
 
 function keyValues(
@@ -217,21 +214,12 @@ export function buildCommand() {
         ? "quiet"
         : parseProgressMode(opts.progress, opts.console === false);
       try {
-        const contextDir = resolve(path);
-        const st = await Deno.stat(contextDir).catch(() => undefined);
-        if (!st?.isDirectory) {
-          throw new ImgError(`unable to prepare context: path "${path}" not found`);
-        }
-        let dockerfileDir = contextDir;
-        let filename = "Dockerfile";
-        let dockerfileText: Uint8Array | undefined;
-        if (opts.file === "-") {
-          dockerfileText = await readAll(Deno.stdin.readable);
-        } else if (opts.file) {
-          const abs = resolve(opts.file);
-          dockerfileDir = dirname(abs);
-          filename = basename(abs);
-        }
+        // A directory, a tarball URL or `-` (stdin); unpacked contexts are removed at the end.
+        await using context = await openBuildContext(path, opts.file, {
+          state: ctx.state,
+          stdin: Deno.stdin.readable,
+        });
+        const { contextDir, dockerfileDir, filename, dockerfileText } = context;
         const platforms = opts.platform
           ? opts.platform.split(",").map((p) => p.trim()).filter(Boolean).map(parsePlatform)
           : [hostPlatform()];

@@ -26,6 +26,9 @@ export const HTTP_FILENAME_ATTR = "http.filename";
 /** The source attribute holding the digest the content must have (ADD `--checksum`). */
 export const HTTP_CHECKSUM_ATTR = "http.checksum";
 
+/** The directory of the state (`<state>/http`) where URLs' records are kept. */
+export const HTTP_RECORDS_DIR = "http";
+
 /** The mode of a downloaded file, as BuildKit gives it. */
 const FILE_MODE = 0o600;
 

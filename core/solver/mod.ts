@@ -19,9 +19,11 @@ export {
   unpackLayers,
 } from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
+export { unpackContextArchive } from "./context_archive.ts";
 export {
   HTTP_CHECKSUM_ATTR,
   HTTP_FILENAME_ATTR,
+  HTTP_RECORDS_DIR,
   type HttpResource,
   HttpSources,
   type HttpSourcesOptions,
