@@ -200,3 +200,186 @@ RUN /usr/local/bin/tool > /tool-ran
   equal(tree.get("several/plain.txt"), "-rw------- 0/0 1970-01-01 00:00:00");
   equal(await fileIn(tar, "several/dir"), "index\n");
 });
+
+Deno.test("ADD --checksum: a matching checksum builds, a wrong one fails in one line naming the line", async () => {
+  await using env = await setup();
+  env.files.set("/sum/app.bin", { body: "payload\n", etag: '"p"' });
+  const good = await sha256Hex("payload\n");
+  const ctx = (sum: string) =>
+    writeContext(`${env.tmp}/sum-${sum.slice(0, 8)}`, {
+      Dockerfile: `ARG BASE
+FROM \${BASE}
+ARG URL
+ADD --checksum=sha256:${sum} \${URL}/sum/app.bin /app.bin
+`,
+    });
+  const { tar } = await buildOk(env, "sum-good", await ctx(good));
+  equal(await fileIn(tar, "app.bin"), "payload\n");
+  const bad = await build(env, "sum-bad", await ctx("0".repeat(64)));
+  equal(bad.code, 1, bad.stderr);
+  const last = bad.stderr.trimEnd().split("\n").at(-1)!;
+  match(
+    last,
+    new RegExp(
+      `^img: Dockerfile:4: The content of http://127\\.0\\.0\\.1:\\d+/sum/app\\.bin has digest sha256:${good}, not the --checksum sha256:0{64}: fix the checksum or the URL$`,
+    ),
+  );
+});
+
+Deno.test("ADD <url> is cached by content: an unchanged ETag keeps the step CACHED, new content re-runs it", async () => {
+  await using env = await setup();
+  env.files.set("/c/data.txt", { body: "one\n", etag: '"v1"', lastModified: LAST_MODIFIED });
+  const ctx = await writeContext(`${env.tmp}/cache`, {
+    Dockerfile: `ARG BASE
+FROM \${BASE}
+ARG URL
+RUN echo before > /before.txt
+ADD \${URL}/c/data.txt /data.txt
+`,
+  });
+  // The last step: a rebuild shows it (the solver stops at the first cached step).
+  const addStep = /^#\d+ \[3\/3\] ADD \$\{URL\}\/c\/data\.txt \/data\.txt$/;
+  const first = await buildOk(env, "cache1", ctx);
+  ok(!cached(first.stderr, addStep), first.stderr);
+  equal(await fileIn(first.tar, "data.txt"), "one\n");
+
+  const before = env.http.requests.length;
+  const second = await buildOk(env, "cache2", ctx);
+  ok(cached(second.stderr, addStep), second.stderr);
+  // The rebuild asked with the recorded ETag and downloaded nothing.
+  const asked = env.http.requests.slice(before).filter((r) => r.path === "/c/data.txt");
+  equal(asked.length, 1);
+  equal(asked[0].ifNoneMatch, '"v1"');
+  equal(asked[0].status, 304);
+  equal(await fileIn(second.tar, "data.txt"), "one\n");
+
+  env.files.set("/c/data.txt", { body: "two\n", etag: '"v2"', lastModified: LAST_MODIFIED });
+  const third = await buildOk(env, "cache3", ctx);
+  ok(!cached(third.stderr, addStep), third.stderr);
+  ok(cached(third.stderr, /^#\d+ \[2\/3\] RUN echo before/), third.stderr);
+  equal(await fileIn(third.tar, "data.txt"), "two\n");
+});
+
+Deno.test("ADD <url> goes through HTTP_PROXY", async () => {
+  await using env = await setup();
+  env.files.set("/p/through.txt", { body: "proxied\n" });
+  // A forward proxy: requests for the host "files.img-test.invalid" (which no resolver knows)
+  // go to the file server, anything else where it asks to go.
+  const proxied: string[] = [];
+  const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const url = new URL(req.url);
+    proxied.push(url.href);
+    const target = url.hostname === "files.img-test.invalid"
+      ? `${env.http.url}${url.pathname}`
+      : url.href;
+    const res = await fetch(target, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+    });
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  });
+  try {
+    const ctx = await writeContext(`${env.tmp}/proxy`, {
+      Dockerfile: `ARG BASE
+FROM \${BASE}
+ADD http://files.img-test.invalid/p/through.txt /through.txt
+`,
+    });
+    const proxyURL = `http://127.0.0.1:${proxy.addr.port}`;
+    const { tar } = await buildOk(env, "proxy", ctx, [], {
+      env: { HTTP_PROXY: proxyURL, http_proxy: proxyURL },
+    });
+    equal(await fileIn(tar, "through.txt"), "proxied\n");
+    ok(proxied.includes("http://files.img-test.invalid/p/through.txt"), proxied.join("\n"));
+  } finally {
+    await proxy.shutdown();
+  }
+});
+
+Deno.test("the build context as a tarball URL: unpacked (gzip, xz), -f inside it; a plain file is the Dockerfile", async () => {
+  await using env = await setup();
+  const src = await writeContext(`${env.tmp}/ctxsrc`, {
+    Dockerfile: "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /from-context.txt\n",
+    "alt/Dockerfile.alt": "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /alt.txt\n",
+    "hello.txt": "from the tarball\n",
+  });
+  await run(["tar", "-czf", `${env.tmp}/ctx.tar.gz`, "-C", src, "."]);
+  await run(["tar", "-cJf", `${env.tmp}/ctx.tar.xz`, "-C", src, "."]);
+  env.files.set("/ctx.tar.gz", { body: await Deno.readFile(`${env.tmp}/ctx.tar.gz`) });
+  env.files.set("/ctx.tar.xz", { body: await Deno.readFile(`${env.tmp}/ctx.tar.xz`) });
+  env.files.set("/Dockerfile.remote", {
+    body: "ARG BASE\nFROM ${BASE}\nRUN echo remote > /remote.txt\n",
+  });
+  const gz = await buildOk(env, "url-gz", `${env.http.url}/ctx.tar.gz`);
+  equal(await fileIn(gz.tar, "from-context.txt"), "from the tarball\n");
+  const xz = await buildOk(env, "url-xz", `${env.http.url}/ctx.tar.xz`, [
+    "-f",
+    "alt/Dockerfile.alt",
+  ]);
+  equal(await fileIn(xz.tar, "alt.txt"), "from the tarball\n");
+  const plain = await buildOk(env, "url-plain", `${env.http.url}/Dockerfile.remote`);
+  equal(await fileIn(plain.tar, "remote.txt"), "remote\n");
+  const missing = await build(env, "url-missing", `${env.http.url}/nothing.tar.gz`);
+  equal(missing.code, 1);
+  match(
+    missing.stderr.trimEnd().split("\n").at(-1)!,
+    /^img: Cannot download .*\/nothing\.tar\.gz: the server answered 404/,
+  );
+});
+
+Deno.test("the build context from stdin (-): a tar is the context, a Dockerfile has an empty one", async () => {
+  await using env = await setup();
+  const src = await writeContext(`${env.tmp}/stdinsrc`, {
+    Dockerfile: "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /from-stdin.txt\n",
+    "other.Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /other.txt\n",
+    "hello.txt": "from stdin\n",
+  });
+  await run(["tar", "-cf", `${env.tmp}/stdin.tar`, "-C", src, "."]);
+  const tarBytes = await Deno.readFile(`${env.tmp}/stdin.tar`);
+  const fromTar = await buildOk(env, "stdin-tar", "-", [], { stdin: tarBytes });
+  equal(await fileIn(fromTar.tar, "from-stdin.txt"), "from stdin\n");
+  // -f names the Dockerfile inside the tar, as buildx.
+  const other = await buildOk(env, "stdin-tar-f", "-", ["-f", "other.Dockerfile"], {
+    stdin: tarBytes,
+  });
+  equal(await fileIn(other.tar, "other.txt"), "from stdin\n");
+
+  // A Dockerfile on stdin: built with an empty context, as `docker build -`.
+  const df = await buildOk(env, "stdin-df", "-", [], {
+    stdin: "ARG BASE\nFROM ${BASE}\nRUN echo piped > /piped.txt\n",
+  });
+  equal(await fileIn(df.tar, "piped.txt"), "piped\n");
+  const empty = await build(env, "stdin-df-copy", "-", [], {
+    stdin: "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /x\n",
+  });
+  equal(empty.code, 1, "the context is empty");
+  match(empty.stderr, /hello\.txt.*not found/);
+
+  // buildx's refusals.
+  const both = await build(env, "stdin-both", "-", ["-f", "-"], { stdin: "FROM scratch\n" });
+  equal(both.code, 1);
+  match(
+    both.stderr.trimEnd().split("\n").at(-1)!,
+    /^img: invalid argument: can't use stdin for both build context and dockerfile$/,
+  );
+  const ambiguous = await build(env, "stdin-ambiguous", "-", ["-f", "Dockerfile"], {
+    stdin: "FROM scratch\n",
+  });
+  equal(ambiguous.code, 1);
+  match(
+    ambiguous.stderr.trimEnd().split("\n").at(-1)!,
+    /^img: ambiguous Dockerfile source: both stdin and flag correspond to Dockerfiles$/,
+  );
+});
+
+Deno.test("-f - with a context directory reads the Dockerfile from stdin", async () => {
+  await using env = await setup();
+  const ctx = await writeContext(`${env.tmp}/dir`, { "hello.txt": "dir\n" });
+  const r = await buildOk(env, "dash-f", ctx, ["-f", "-"], {
+    stdin: "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /dir.txt\n",
+  });
+  equal(await fileIn(r.tar, "dir.txt"), "dir\n");
+  notEqual(r.tar, "");
+});
