@@ -20,6 +20,8 @@ import type { ContentStore } from "../content/store.ts";
 import { type Digest, digestHex, sha256 } from "../digest.ts";
 import { DigestMismatchError, ImgError } from "../errors.ts";
 import * as exact from "../fs/exact.ts";
+import { DEFAULT_TIMEOUT_MS } from "../registry/_retry.ts";
+import { formatSeconds, Watchdog } from "../registry/_watchdog.ts";
 
 /** The source attribute naming the file the content is stored as. */
 export const HTTP_FILENAME_ATTR = "http.filename";
@@ -77,6 +79,9 @@ export interface HttpSourcesOptions {
   recordsDir?: string;
   /** Aborts the requests. */
   signal?: AbortSignal;
+  /** How long a download may make no progress (no answer, no bytes) before it fails; the
+   * registry's limit (30 s) by default. */
+  stallTimeoutMs?: number;
 }
 
 /** The mtime of a downloaded file: `Last-Modified`, else the epoch (as BuildKit). */
@@ -155,39 +160,64 @@ export class HttpSources {
     }
     const headers = new Headers();
     if (usable && record!.etag) headers.set("If-None-Match", record!.etag);
+    // A stalled server is an error in bounded time; a slow but moving download is not.
+    const watchdog = new Watchdog(this.#opts.stallTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const signal = this.#opts.signal
+      ? AbortSignal.any([this.#opts.signal, watchdog.signal])
+      : watchdog.signal;
+    const failed = (e: unknown): ImgError => {
+      const stall = watchdog.reason;
+      const why = stall
+        ? `the server ${stall.phase === "answer" ? "sent no answer" : "stopped sending data"} for ${
+          formatSeconds(stall.ms)
+        }`
+        : `${
+          (e as Error).message
+        }; check the URL and the network (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)`;
+      return new ImgError(`Cannot download ${url}: ${why}`, { cause: e });
+    };
+    let blob;
     let res: Response;
     try {
-      res = await fetch(url, { headers, signal: this.#opts.signal, redirect: "follow" });
-    } catch (e) {
-      if (this.#opts.signal?.aborted) throw e;
-      throw new ImgError(
-        `Cannot download ${url}: ${
-          (e as Error).message
-        }; check the URL and the network (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)`,
-        { cause: e },
-      );
-    }
-    if (res.status === 304 && usable) {
-      await res.body?.cancel();
-      return record!;
-    }
-    if (!res.ok || res.body === null) {
-      await res.body?.cancel();
-      throw new ImgError(
-        `Cannot download ${url}: the server answered ${res.status} ${res.statusText}`.trimEnd(),
-      );
-    }
-    let blob;
-    try {
-      blob = await content.ingest(res.body, { expected: checksum });
-    } catch (e) {
-      if (e instanceof DigestMismatchError) {
+      try {
+        res = await fetch(url, { headers, signal, redirect: "follow" });
+      } catch (e) {
+        if (this.#opts.signal?.aborted) throw e;
+        throw failed(e);
+      }
+      if (res.status === 304 && usable) {
+        await res.body?.cancel();
+        return record!;
+      }
+      if (!res.ok || res.body === null) {
+        await res.body?.cancel();
         throw new ImgError(
-          `The content of ${url} has digest ${e.actual}, not the --checksum ${e.expected}: fix the checksum or the URL`,
-          { cause: e },
+          `Cannot download ${url}: the server answered ${res.status} ${res.statusText}`.trimEnd(),
         );
       }
-      throw e;
+      watchdog.touch("body");
+      const body = res.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            watchdog.touch();
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+      try {
+        blob = await content.ingest(body, { expected: checksum });
+      } catch (e) {
+        if (e instanceof DigestMismatchError) {
+          throw new ImgError(
+            `The content of ${url} has digest ${e.actual}, not the --checksum ${e.expected}: fix the checksum or the URL`,
+            { cause: e },
+          );
+        }
+        if (this.#opts.signal?.aborted || e instanceof ImgError) throw e;
+        throw failed(e);
+      }
+    } finally {
+      watchdog.stop();
     }
     const resource: HttpResource = {
       digest: blob.digest,

@@ -117,3 +117,40 @@ Deno.test("HttpSources: --checksum keys without a request and verifies the downl
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("HttpSources: a stalled server fails in bounded time, naming what stalled", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "img-http-source-" });
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    if (new URL(req.url).pathname === "/silent") {
+      await released;
+      return new Response("late");
+    }
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    released.then(() => controller.close()).catch(() => {});
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          controller = c;
+          c.enqueue(new TextEncoder().encode("first bytes"));
+        },
+      }),
+    );
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    const sources = new HttpSources({ content: new ContentStore(dir), stallTimeoutMs: 300 });
+    await assert.rejects(
+      sources.cacheKey(op(`${base}/silent`)),
+      /^ImgError: Cannot download .*\/silent: the server sent no answer for 0\.3 s$/,
+    );
+    await assert.rejects(
+      sources.cacheKey(op(`${base}/stalls`)),
+      /^ImgError: Cannot download .*\/stalls: the server stopped sending data for 0\.3 s$/,
+    );
+  } finally {
+    release();
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
