@@ -289,10 +289,12 @@ ADD http://files.img-test.invalid/p/through.txt /through.txt
     });
     const proxyURL = `http://127.0.0.1:${proxy.addr.port}`;
     const { tar } = await buildOk(env, "proxy", ctx, [], {
-      env: { HTTP_PROXY: proxyURL, http_proxy: proxyURL },
+      // NO_PROXY: the registry on loopback is reached directly.
+      env: { HTTP_PROXY: proxyURL, http_proxy: proxyURL, NO_PROXY: "127.0.0.1" },
     });
     equal(await fileIn(tar, "through.txt"), "proxied\n");
     ok(proxied.includes("http://files.img-test.invalid/p/through.txt"), proxied.join("\n"));
+    ok(proxied.every((u) => !u.startsWith("http://127.0.0.1")), proxied.join("\n"));
   } finally {
     await proxy.shutdown();
   }
