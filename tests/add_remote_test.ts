@@ -156,7 +156,7 @@ function cached(stderr: string, step: RegExp): boolean {
   return lines.some((l) => l === `${id} CACHED`);
 }
 
-Deno.test("ADD <url>: content, 0600 or --chmod, --chown, mtime from Last-Modified, never unpacked", async () => {
+Deno.test("ADD <url>: content, 0600 or --chmod, --chown, mtime from Last-Modified, unpacked only with --unpack, --link", async () => {
   await using env = await setup();
   const tarball = await Deno.readFile(
     await (async () => {
@@ -177,6 +177,8 @@ ARG URL
 ADD \${URL}/files/hello.txt /hello.txt
 ADD --chmod=755 --chown=1000:1000 \${URL}/files/tool /usr/local/bin/
 ADD \${URL}/files/inner.tar.gz /archives/
+ADD --unpack=true \${URL}/files/inner.tar.gz /unpacked/
+ADD --link \${URL}/files/hello.txt /linked/
 ADD \${URL}/plain.txt \${URL}/dir/ /several/
 RUN /usr/local/bin/tool > /tool-ran
 `,
@@ -195,6 +197,9 @@ RUN /usr/local/bin/tool > /tool-ran
     tree.get("archives/inner.tar.gz"),
   );
   ok(!tree.has("archives/inner.txt"));
+  // Unless asked (Dockerfile 1.17+; the local 0.8 engine has no --unpack).
+  equal(await fileIn(tar, "unpacked/inner.txt"), "inner\n");
+  equal(tree.get("linked/hello.txt"), "-rw------- 0/0 2015-10-21 07:28:00");
   equal(await sha256In(tar, "archives/inner.tar.gz"), await sha256Hex(tarball));
   // No Last-Modified: the epoch. A URL path ending in "/" names the file after its last component.
   equal(tree.get("several/plain.txt"), "-rw------- 0/0 1970-01-01 00:00:00");

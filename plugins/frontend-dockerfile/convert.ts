@@ -958,7 +958,11 @@ export class DockerfileConverter {
         dest: copyDest,
         ...(chown ? { chown } : {}),
         ...(chmod ? { chmod } : {}),
-        options: { createDestPath: true },
+        // A remote archive is unpacked only with an explicit --unpack=true (Dockerfile 1.17+).
+        options: {
+          createDestPath: true,
+          ...(inst.kind === "add" && inst.unpack ? { unpack: true } : {}),
+        },
       });
     }
     if (paths.length) {
