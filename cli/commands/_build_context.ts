@@ -54,8 +54,12 @@ export async function openBuildContext(
     let download: string;
     if (path === "-") {
       download = join(tmp, "stdin");
-      using out = await Deno.open(download, { write: true, createNew: true, mode: 0o600 });
-      await deps.stdin.pipeTo(out.writable, { preventClose: true });
+      {
+        using out = await Deno.open(download, { write: true, createNew: true, mode: 0o600 });
+        for await (const chunk of deps.stdin) {
+          for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
+        }
+      }
       if ((await Deno.stat(download)).size === 0) {
         throw new ImgError(
           "The build context on stdin is empty: pipe a tar archive or a Dockerfile into img build -",

@@ -84,6 +84,9 @@ Deno.test("ADD of a URL copies the downloaded file from its own source, never un
     options: { createDestPath: true },
   });
   assert.ok(local.action === "copy" && local.input === 1 && local.options?.unpack);
+  const unpacked = await convert("FROM busybox\nADD --unpack=true https://h/a.tgz /opt/\n");
+  const [action] = (unpacked.graph.vertices.get(unpacked.graph.root)!.op as FileOp).actions;
+  assert.ok(action.action === "copy" && action.options?.unpack, "--unpack=true unpacks a URL");
 });
 
 Deno.test("ADD --checksum: on the URL's source; refused for local and several sources", async () => {
