@@ -8,10 +8,10 @@
  * The behaviour is current BuildKit's (Dockerfile reference, "ADD"); the local BuildKit 0.8
  * engine predates `--checksum` (Dockerfile 1.6) and keys a URL's cache differently.
  */
-import { equal, match, notEqual, ok } from "node:assert/strict";
+import { equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox } from "./_util/busybox.ts";
-import { img, imgOk, removeTree, run } from "./_util/img.ts";
+import { img, removeTree, run } from "./_util/img.ts";
 
 const LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT";
 
@@ -388,5 +388,4 @@ Deno.test("-f - with a context directory reads the Dockerfile from stdin", async
     stdin: "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /dir.txt\n",
   });
   equal(await fileIn(r.tar, "dir.txt"), "dir\n");
-  notEqual(r.tar, "");
 });
