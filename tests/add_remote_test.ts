@@ -389,3 +389,47 @@ Deno.test("-f - with a context directory reads the Dockerfile from stdin", async
   });
   equal(await fileIn(r.tar, "dir.txt"), "dir\n");
 });
+
+Deno.test("ADD https://: a TLS server whose CA is trusted through DENO_CERT", async () => {
+  await using env = await setup();
+  // A CA, and a server certificate it signs for 127.0.0.1.
+  const ca = `${env.tmp}/ca.crt`;
+  const key = `${env.tmp}/tls.key`;
+  const cert = `${env.tmp}/tls.crt`;
+  await run([
+    "sh",
+    "-c",
+    `cd "$0" && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=img-test-ca -keyout ca.key -out ca.crt 2>/dev/null &&
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout tls.key -out tls.csr 2>/dev/null &&
+    printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf &&
+    openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile ext.cnf -out tls.crt 2>/dev/null`,
+    env.tmp,
+  ]);
+  const tls = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+    cert: await Deno.readTextFile(cert),
+    key: await Deno.readTextFile(key),
+  }, () => new Response("secure\n", { headers: { "last-modified": LAST_MODIFIED } }));
+  try {
+    const ctx = await writeContext(`${env.tmp}/tls`, {
+      Dockerfile: `ARG BASE
+FROM \${BASE}
+ADD https://127.0.0.1:${tls.addr.port}/s/secure.txt /secure.txt
+`,
+    });
+    // Untrusted: a one-line error naming the URL.
+    const refused = await build(env, "tls-untrusted", ctx);
+    equal(refused.code, 1, refused.stderr);
+    match(
+      refused.stderr.trimEnd().split("\n").at(-1)!,
+      /^img: Dockerfile:3: Cannot download https:\/\/127\.0\.0\.1:\d+\/s\/secure\.txt: .*certificate/,
+    );
+    const { tar } = await buildOk(env, "tls", ctx, [], { env: { DENO_CERT: ca } });
+    equal(await fileIn(tar, "secure.txt"), "secure\n");
+    equal((await listing(tar)).get("secure.txt"), "-rw------- 0/0 2015-10-21 07:28:00");
+  } finally {
+    await tls.shutdown();
+  }
+});

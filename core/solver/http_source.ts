@@ -171,9 +171,7 @@ export class HttpSources {
         ? `the server ${stall.phase === "answer" ? "sent no answer" : "stopped sending data"} for ${
           formatSeconds(stall.ms)
         }`
-        : `${
-          (e as Error).message
-        }; check the URL and the network (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)`;
+        : `${causeOf(e)}; check the URL and the network (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)`;
       return new ImgError(`Cannot download ${url}: ${why}`, { cause: e });
     };
     let blob;
@@ -255,6 +253,13 @@ export class HttpSources {
     // Atomic: another img process sharing the state sees the old record or the new one.
     await Deno.rename(tmp, path);
   }
+}
+
+/** The innermost message of a failed `fetch` ("fetch failed" says nothing; its cause does). */
+function causeOf(e: unknown): string {
+  let err = e as Error;
+  while (err.cause instanceof Error) err = err.cause;
+  return err.message;
 }
 
 function optional<K extends string>(key: K, value: string | null): { [k in K]?: string } {
