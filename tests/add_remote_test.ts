@@ -20,6 +20,8 @@ interface Served {
   body: Uint8Array<ArrayBuffer> | string;
   etag?: string;
   lastModified?: string;
+  /** The `Authorization` header the file needs. */
+  auth?: string;
 }
 
 /** A loopback HTTP server serving `files`, recording each request. */
@@ -31,7 +33,9 @@ function fileServer(files: Map<string, Served>) {
     const f = files.get(path);
     let res: Response;
     if (!f) res = new Response("not found", { status: 404 });
-    else if (f.etag && ifNoneMatch === f.etag) {
+    else if (f.auth && req.headers.get("authorization") !== f.auth) {
+      res = new Response("unauthorized", { status: 401 });
+    } else if (f.etag && ifNoneMatch === f.etag) {
       res = new Response(null, { status: 304, headers: { etag: f.etag } });
     } else {
       const headers: Record<string, string> = {};
@@ -432,4 +436,35 @@ ADD https://127.0.0.1:${tls.addr.port}/s/secure.txt /secure.txt
   } finally {
     await tls.shutdown();
   }
+});
+
+Deno.test("ADD <url> behind authentication: the HTTP_AUTH_TOKEN_<host> secret, kept out of the output", async () => {
+  await using env = await setup();
+  const token = `tok-${crypto.randomUUID()}`;
+  env.files.set("/private/data.txt", { body: "private\n", auth: `Bearer ${token}` });
+  const ctx = await writeContext(`${env.tmp}/auth`, {
+    Dockerfile: `ARG BASE
+FROM \${BASE}
+ARG URL
+ADD \${URL}/private/data.txt /data.txt
+`,
+  });
+  const refused = await build(env, "auth-none", ctx);
+  equal(refused.code, 1);
+  match(
+    refused.stderr.trimEnd().split("\n").at(-1)!,
+    /^img: Dockerfile:4: Cannot download .*: the server answered 401/,
+  );
+  const r = await buildOk(env, "auth", ctx, [
+    "--secret",
+    "id=HTTP_AUTH_TOKEN_127.0.0.1,env=AUTH_TOKEN",
+  ], {
+    env: { AUTH_TOKEN: token },
+  });
+  equal(await fileIn(r.tar, "data.txt"), "private\n");
+  ok(!r.stderr.includes(token) && !r.stdout.includes(token), "the token is not printed");
+  const records = [...Deno.readDirSync(`${env.state}/http`)].map((e) =>
+    Deno.readTextFileSync(`${env.state}/http/${e.name}`)
+  );
+  ok(records.length > 0 && records.every((t) => !t.includes(token)), "the token is not recorded");
 });

@@ -79,6 +79,11 @@ export interface HttpSourcesOptions {
   recordsDir?: string;
   /** Aborts the requests. */
   signal?: AbortSignal;
+  /**
+   * Reads a build secret (`--secret`): `HTTP_AUTH_HEADER_<host>` is sent as the request's
+   * `Authorization` header, `HTTP_AUTH_TOKEN_<host>` as `Bearer <token>`, as BuildKit does.
+   */
+  secret?: (id: string) => Promise<Uint8Array | undefined>;
   /** How long a download may make no progress (no answer, no bytes) before it fails; the
    * registry's limit (30 s) by default. */
   stallTimeoutMs?: number;
@@ -159,6 +164,8 @@ export class HttpSources {
       return { digest: checksum, size };
     }
     const headers = new Headers();
+    const authorization = await this.#authorization(url);
+    if (authorization !== undefined) headers.set("Authorization", authorization);
     if (usable && record!.etag) headers.set("If-None-Match", record!.etag);
     // A stalled server is an error in bounded time; a slow but moving download is not.
     const watchdog = new Watchdog(this.#opts.stallTimeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -225,6 +232,17 @@ export class HttpSources {
     };
     await this.#writeRecord(url, resource);
     return resource;
+  }
+
+  /** The `Authorization` header for `url` from the build's secrets, if they have one. */
+  async #authorization(url: string): Promise<string | undefined> {
+    const secret = this.#opts.secret;
+    if (!secret) return undefined;
+    const host = new URL(url).hostname;
+    const text = (b: Uint8Array | undefined) => b && new TextDecoder().decode(b);
+    const token = text(await secret(`HTTP_AUTH_TOKEN_${host}`));
+    if (token !== undefined) return `Bearer ${token}`;
+    return text(await secret(`HTTP_AUTH_HEADER_${host}`));
   }
 
   #recordPath(url: string): string | undefined {

@@ -154,3 +154,37 @@ Deno.test("HttpSources: a stalled server fails in bounded time, naming what stal
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("HttpSources: HTTP_AUTH_TOKEN_<host> and HTTP_AUTH_HEADER_<host> secrets authorize the request", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "img-http-source-" });
+  const seen: (string | null)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const auth = req.headers.get("authorization");
+    seen.push(auth);
+    return auth === "Bearer t0ken" || auth === "Basic dXNlcjpwdw=="
+      ? new Response("private")
+      : new Response("who are you", { status: 401 });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}/private`;
+  const secrets = (values: Record<string, string>) => (id: string) =>
+    Promise.resolve(values[id] === undefined ? undefined : new TextEncoder().encode(values[id]));
+  try {
+    const content = new ContentStore(dir);
+    await assert.rejects(new HttpSources({ content }).cacheKey(op(url)), /answered 401/);
+    const token = new HttpSources({
+      content,
+      secret: secrets({ "HTTP_AUTH_TOKEN_127.0.0.1": "t0ken" }),
+    });
+    const key = await token.cacheKey(op(url));
+    const header = new HttpSources({
+      content,
+      secret: secrets({ "HTTP_AUTH_HEADER_127.0.0.1": "Basic dXNlcjpwdw==" }),
+    });
+    // The key is the content's: the credentials are not part of it.
+    assert.equal(await header.cacheKey(op(url)), key);
+    assert.deepEqual(seen, [null, "Bearer t0ken", "Basic dXNlcjpwdw=="]);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -180,6 +180,7 @@ class SolveRun {
       content: deps.content,
       recordsDir: deps.httpRecordsDir,
       signal: options.signal,
+      ...(deps.secrets ? { secret: (id) => deps.secrets!.get(id) } : {}),
     });
   }
 
