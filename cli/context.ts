@@ -111,7 +111,37 @@ export class CliContext {
     );
     for (const s of choice.skipped) this.debug(`backend auto: not ${s.name}: ${s.reason}`);
     this.debug(`backend auto: chose ${choice.name}`);
+    await this.#recordBackend(choice.name);
     return choice.name;
+  }
+
+  /**
+   * The backend `img build` would use, without probing: `--backend`, or the one `auto` chose
+   * last in this state directory (probes mount, which needs the user namespace). `undefined`
+   * when `auto` has not chosen yet.
+   */
+  async chosenBackend(): Promise<string | undefined> {
+    if (this.options.backend !== "auto") return this.options.backend;
+    const name = await Deno.readTextFile(this.#backendFile).catch(() => undefined);
+    return name && (await this.plugins()).has("snapshotter", name.trim()) ? name.trim() : undefined;
+  }
+
+  get #backendFile(): string {
+    return join(this.options.state, "backend");
+  }
+
+  /** Records `auto`'s choice for {@linkcode CliContext.chosenBackend} (when it changed). */
+  async #recordBackend(name: string): Promise<void> {
+    const file = this.#backendFile;
+    if ((await Deno.readTextFile(file).catch(() => ""))?.trim() === name) return;
+    const tmp = `${file}.${Deno.pid}.tmp`;
+    try {
+      await Deno.writeTextFile(tmp, `${name}\n`);
+      await Deno.rename(tmp, file);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      this.debug(`backend auto: not recorded: ${e instanceof Error ? e.message : e}`);
+    }
   }
 
   /** The credential store (the `docker` credentials plugin unless another is configured). */

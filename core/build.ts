@@ -55,6 +55,11 @@ import {
 } from "./cache/mod.ts";
 import { span } from "./trace.ts";
 import type { Reference } from "./reference.ts";
+import {
+  executorWithoutNamespace,
+  NamespaceNeeded,
+  snapshotterWithoutNamespace,
+} from "./rootless/without_namespace.ts";
 
 /** What a build needs. */
 export interface BuildDeps {
@@ -74,6 +79,12 @@ export interface BuildDeps {
   progress: ProgressWriter;
   /** Whether files may be owned by other users (root of a user namespace). */
   sameOwner: boolean;
+  /**
+   * Build without the user namespace (`core/rootless/without_namespace.ts`): only a build
+   * whose every step is cached completes; any other throws `NamespaceNeeded` before it
+   * changes anything but content-addressed data, and is then run again inside it.
+   */
+  withoutNamespace?: boolean;
 }
 
 /** What to build. */
@@ -147,6 +158,13 @@ export async function runBuild(deps: BuildDeps, options: BuildOptions): Promise<
 }
 
 async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Promise<BuildResult> {
+  if (deps.withoutNamespace) {
+    deps = {
+      ...deps,
+      snapshotter: snapshotterWithoutNamespace(deps.snapshotter),
+      executor: executorWithoutNamespace(),
+    };
+  }
   const { state, progress } = deps;
   const filename = options.frontendOptions.filename ?? "Dockerfile";
   const time = () => Date.now();
@@ -286,13 +304,15 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     }
   }
   for (const p of foreign.values()) await checkEmulation(p);
-  // --cache-from: a source that cannot be read is a warning.
+  // --cache-from: a source that cannot be read is a warning. Records earlier builds imported
+  // into this state are found too.
   let imports: BuildCacheImports | undefined;
-  if (options.cacheFrom?.length && !options.noCache) {
-    imports = await importBuildCache(options.cacheFrom, {
+  if (!options.noCache) {
+    imports = await importBuildCache(options.cacheFrom ?? [], {
       content: state.content,
       registry: deps.registry,
       progress,
+      db: state.db,
     });
   }
   const solver = new GraphSolver({
@@ -352,17 +372,23 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     )
     : undefined;
   const responses: ExportResponse[] = [];
-  // The final root filesystems stay visible (read-only views) while the exporters run.
-  await withViews(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
+  // The final root filesystems stay visible (read-only views) while the exporters run; without
+  // the user namespace there are none, and an exporter that reads one needs the namespace.
+  const views = deps.withoutNamespace ? withoutViews : withViews;
+  await views(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
       const snapshot = solved[i].snapshot;
       const made = new Map<string, Promise<ResultLayer[]>>();
+      const config = definition.sourceDateEpoch === undefined
+        ? createdWithResult(definition.config, solver.cache.createdAt(solved[i].cacheKey))
+        : definition.config;
       const result: ExportResult = {
-        config: inline
-          ? { ...definition.config, [INLINE_CACHE_FIELD]: inline } as ImageConfig
-          : definition.config,
+        config: inline ? { ...config, [INLINE_CACHE_FIELD]: inline } as ImageConfig : config,
         names: options.names,
-        rootfs: rootfses[i],
+        // Read only by the exporters that need the files (without the namespace, it throws).
+        get rootfs() {
+          return rootfses[i];
+        },
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
@@ -410,6 +436,25 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 }
 
 /**
+ * `config` with the time of this build (its `created`, and that of the history entries the
+ * build added) replaced by `resultCreated`, when the result's cache record was made. As
+ * BuildKit: a rebuild with nothing changed makes the same image (the same ID), not a new one
+ * that differs only in its time; with SOURCE_DATE_EPOCH the times are already fixed.
+ */
+function createdWithResult(config: ImageConfig, resultCreated?: Date): ImageConfig {
+  const now = config.created;
+  if (!resultCreated || !now) return config;
+  const created = resultCreated.toISOString();
+  return {
+    ...config,
+    created,
+    ...(config.history
+      ? { history: config.history.map((h) => (h.created === now ? { ...h, created } : h)) }
+      : {}),
+  };
+}
+
+/**
  * The steps of every platform's solve, once each (a step two platforms share, as a
  * `--platform=$BUILDPLATFORM` stage, is in the final stage if it is in either's).
  */
@@ -430,6 +475,27 @@ function uniquePlatforms(platforms: readonly Platform[]): Platform[] {
   const out: Platform[] = [];
   for (const p of platforms) if (!out.some((q) => platformMatches(q, p))) out.push(p);
   return out;
+}
+
+/**
+ * Runs `fn` with, for each snapshot, a root filesystem path that throws `NamespaceNeeded` when
+ * read: the exporters that use none (image, oci, docker) run; the others need the namespace.
+ */
+function withoutViews<T>(
+  _snapshotter: Snapshotter,
+  snapshots: readonly string[],
+  fn: (dirs: string[]) => Promise<T>,
+): Promise<T> {
+  const dirs: string[] = [];
+  for (let i = 0; i < snapshots.length; i++) {
+    Object.defineProperty(dirs, i, {
+      enumerable: true,
+      get: () => {
+        throw new NamespaceNeeded("a view of the result's files");
+      },
+    });
+  }
+  return fn(dirs);
 }
 
 /** Runs `fn` with a read-only view of each snapshot mounted, in order. */

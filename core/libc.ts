@@ -776,13 +776,63 @@ function statxTime(view: DataView, offset: number): Date {
   );
 }
 
-/** lstat through statx(2), as a `Deno.FileInfo`. */
-export function lstat(path: string): Deno.FileInfo {
+/** statx(2) of `path` (not following a final symlink), as the raw `struct statx`. */
+function statxView(path: string): DataView {
   const buf = new Uint8Array(256);
   if (libc().statx(AT_FDCWD, cstr(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf) !== 0) {
     fail("statx", path);
   }
-  const v = new DataView(buf.buffer);
+  return new DataView(buf.buffer);
+}
+
+function statxNs(view: DataView, offset: number): bigint {
+  return view.getBigInt64(offset, true) * 1_000_000_000n + BigInt(view.getUint32(offset + 8, true));
+}
+
+/** What identifies one version of a file without reading it: `lstat` with nanosecond times. */
+export interface FileStamp {
+  /** The device (`makedev(major, minor)`). */
+  dev: bigint;
+  /** The inode number. */
+  ino: bigint;
+  /** The size in bytes. */
+  size: number;
+  /** The modification time, nanoseconds since the epoch. */
+  mtimeNs: bigint;
+  /** The status change time, nanoseconds since the epoch. */
+  ctimeNs: bigint;
+  /** Whether it is a regular file. */
+  isFile: boolean;
+}
+
+/** lstat through statx(2), with the nanoseconds that `Deno.FileInfo` rounds away. */
+export function lstatStamp(path: string): FileStamp {
+  return stampOf(statxView(path));
+}
+
+/** lstat through one statx(2): the `Deno.FileInfo` and the {@linkcode FileStamp}. */
+export function lstatWithStamp(path: string): [Deno.FileInfo, FileStamp] {
+  const v = statxView(path);
+  return [infoOf(v), stampOf(v)];
+}
+
+function stampOf(v: DataView): FileStamp {
+  return {
+    dev: makedev(v.getUint32(136, true), v.getUint32(140, true)),
+    ino: v.getBigUint64(32, true),
+    size: Number(v.getBigUint64(40, true)),
+    mtimeNs: statxNs(v, 112),
+    ctimeNs: statxNs(v, 96),
+    isFile: (v.getUint16(28, true) & S_IFMT) === S_IFREG,
+  };
+}
+
+/** lstat through statx(2), as a `Deno.FileInfo`. */
+export function lstat(path: string): Deno.FileInfo {
+  return infoOf(statxView(path));
+}
+
+function infoOf(v: DataView): Deno.FileInfo {
   const mode = v.getUint16(28, true);
   const type = mode & S_IFMT;
   return {

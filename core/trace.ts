@@ -39,6 +39,8 @@ export interface TraceRecord {
   depth: number;
   /** The process: `parent` (the one the user started) or `child` (inside the namespace). */
   proc: string;
+  /** A quantity the phase handled (bytes, files), summed in the table; see {@linkcode count}. */
+  amount?: number;
 }
 
 /** A running span: end it once, or let `using` end it at the end of the scope. */
@@ -89,29 +91,39 @@ export class Tracer {
     if (!this.enabled) return;
     this.records.push({ name, start, end, depth: this.#open, proc: this.#proc });
   }
+
+  /** Adds `amount` to the counter `name` (a row whose calls and amount sum, with no time). */
+  count(name: string, amount: number): void {
+    if (!this.enabled) return;
+    const now = this.now();
+    this.records.push({ name, start: now, end: now, depth: this.#open, proc: this.#proc, amount });
+  }
 }
 
 /** The phases, aggregated by process and name in order of first start, as table rows. */
 export function formatTrace(records: TraceRecord[], origin: number): string {
-  const rows = new Map<string, { r: TraceRecord; calls: number; total: number }>();
+  const rows = new Map<string, { r: TraceRecord; calls: number; total: number; amount: number }>();
   for (const r of [...records].sort((a, b) => a.start - b.start)) {
     const key = `${r.proc}\0${r.name}`;
     const row = rows.get(key);
     if (row) {
       row.calls++;
       row.total += r.end - r.start;
-    } else rows.set(key, { r, calls: 1, total: r.end - r.start });
+      row.amount += r.amount ?? 0;
+    } else rows.set(key, { r, calls: 1, total: r.end - r.start, amount: r.amount ?? 0 });
   }
   const lines = [
     `${"process".padEnd(7)} ${"phase".padEnd(44)} ${"calls".padStart(6)} ${
       "total ms".padStart(10)
     } ${"first at ms".padStart(12)}`,
   ];
-  for (const { r, calls, total } of rows.values()) {
+  for (const { r, calls, total, amount } of rows.values()) {
     lines.push(
       `${r.proc.padEnd(7)} ${("  ".repeat(r.depth) + r.name).padEnd(44)} ${
         String(calls).padStart(6)
-      } ${total.toFixed(1).padStart(10)} ${(r.start - origin).toFixed(1).padStart(12)}`,
+      } ${total.toFixed(1).padStart(10)} ${(r.start - origin).toFixed(1).padStart(12)}${
+        r.amount === undefined ? "" : `  amount ${amount}`
+      }`,
     );
   }
   return lines.join("\n");
@@ -163,6 +175,11 @@ export function start(): number {
 /** Records the phase `name` from `t` (from {@linkcode start}) until now. */
 export function add(name: string, t: number): void {
   tracer.add(name, t);
+}
+
+/** Adds `amount` to this process's counter `name` (see {@linkcode Tracer.count}). */
+export function count(name: string, amount: number): void {
+  tracer.count(name, amount);
 }
 
 /**

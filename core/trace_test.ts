@@ -87,3 +87,13 @@ Deno.test("trace: IMG_TRACE=1 prints one table with the child's phases", async (
   assert.match(err, /^child\s+child work\s+1\s/m);
   assert.match(err, /^child\s+process start \(exec to runtime ready\)\s+1\s/m);
 });
+
+Deno.test("trace: a counter sums its amounts in its row", () => {
+  const t = new Tracer(true);
+  t.count("bytes read", 100);
+  t.count("bytes read", 23);
+  assert.match(
+    formatTrace(t.records, t.now()),
+    /^parent\s+bytes read\s+2\s+0\.0\s+-?[\d.]+\s+amount 123$/m,
+  );
+});

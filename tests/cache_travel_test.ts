@@ -432,3 +432,116 @@ Deno.test("an unreachable cache source warns and builds; a failing --cache-to fa
     }
   });
 });
+
+/** The records `img du --format json` lists, of `type` when given. */
+async function duRecords(state: string, type?: string): Promise<Record<string, string>[]> {
+  const du = await imgOk(
+    ["du", "--format", "json", ...(type ? ["--filter", `type=${type}`] : [])],
+    { state },
+  );
+  return du.stdout.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+Deno.test("imported cache records: img du lists them (lazy ones at 0B), later builds reuse them, img prune removes them and a later build misses and runs", async () => {
+  await withEnv(async ({ host, base, tmp }) => {
+    const cacheRef = `${host}/cache/du:max`;
+    const a = await imgOk(
+      buildArgs(
+        base,
+        await writeContext(`${tmp}/a/ctx`, contextFiles()),
+        "--cache-to",
+        `type=registry,ref=${cacheRef},mode=max`,
+      ),
+      { state: `${tmp}/a/state`, env: ENV },
+    );
+    const stateB = `${tmp}/b/state`;
+    const ctxB = await writeContext(`${tmp}/b/ctx`, contextFiles());
+    // B imports the cache and exports all of it again (mode=max, to the registry that has the
+    // blobs), so it uses every record without downloading the build stage.
+    const b = await imgOk(
+      buildArgs(
+        base,
+        ctxB,
+        "-t",
+        "hello",
+        "--cache-from",
+        cacheRef,
+        "--cache-to",
+        `type=registry,ref=${cacheRef}-b,mode=max`,
+      ),
+      { state: stateB, env: ENV },
+    );
+    allCached(b.stderr);
+    const imported = await duRecords(stateB, "cache.imported");
+    equal(imported.length, 8, JSON.stringify(imported));
+    for (const r of imported) {
+      equal(r.Type, "cache.imported");
+      match(r.Description, new RegExp(`^imported from ${host}/cache/du:max: \\[`));
+      match(r.ID, /^imported:sha256:[a-f0-9]{64}$/);
+      ok(r.LastUsedAt, "a last-used time");
+    }
+    // The build stage was never downloaded: its records hold remote bytes only.
+    const lazy = imported.filter((r) => /\] RUN tr a-z/.test(r.Description));
+    equal(lazy.length, 1);
+    equal(lazy[0].Size, "0B");
+    ok(lazy[0].RemoteSize !== "0B", JSON.stringify(lazy[0]));
+    ok(imported.some((r) => r.Size !== "0B"), "the final stage's layers were downloaded");
+    // The table and Go templates show them too; the template fields are checked.
+    match((await imgOk(["du"], { state: stateB })).stdout, /imported from /);
+    const template = await imgOk(
+      ["du", "--filter", "type=cache.imported", "--format", "{{.Type}} {{.Size}}"],
+      { state: stateB },
+    );
+    equal(template.stdout.trim().split("\n").length, 8);
+    ok(template.stdout.trim().split("\n").every((l) => /^cache\.imported \S+$/.test(l)));
+    const table = await imgOk(
+      ["du", "--format", "table {{.ID}}\\t{{.Type}}\\t{{.LastUsedAt}}"],
+      { state: stateB },
+    );
+    match(table.stdout, /^ID\s+TYPE\s+LAST ACCESSED\n/);
+    match(table.stdout, /Total:/);
+    const unknown = await img(["du", "--format", "{{.Colour}}"], { state: stateB });
+    equal(unknown.code, 1);
+    match(unknown.stderr, /the field \.Colour does not exist/);
+    const badType = await img(["prune", "-f", "--filter", "type=lazy"], { state: stateB });
+    equal(badType.code, 1);
+    match(badType.stderr, /use regular, exec\.cachemount, cache\.imported/);
+
+    // A later build in B without --cache-from reuses the kept records.
+    const again = await imgOk(buildArgs(base, ctxB, "-t", "hello"), { state: stateB, env: ENV });
+    allCached(again.stderr);
+
+    // Records used within the hour, or that fit in --keep-storage, stay.
+    await imgOk(
+      ["prune", "-f", "-a", "--filter", "type=cache.imported", "--filter", "until=1h"],
+      { state: stateB },
+    );
+    await imgOk(
+      ["prune", "-f", "-a", "--filter", "type=cache.imported", "--keep-storage", "10GB"],
+      { state: stateB },
+    );
+    equal((await duRecords(stateB, "cache.imported")).length, 8);
+    // prune without -a keeps the records whose layers the image "hello" holds; -a removes all.
+    const pruned = await imgOk(["prune", "-f", "--filter", "type=cache.imported"], {
+      state: stateB,
+    });
+    match(pruned.stdout, /imported from /);
+    const left = await duRecords(stateB, "cache.imported");
+    ok(left.length > 0 && left.length < 8, JSON.stringify(left));
+    ok(left.every((r) => r.UsedByImage === "true"));
+    await imgOk(["prune", "-a", "-f", "--filter", "type=cache.imported"], { state: stateB });
+    deepEqual(await duRecords(stateB, "cache.imported"), []);
+    // Other records are still listed as JSON.
+    ok((await duRecords(stateB)).every((r) => r.Type === "regular"));
+
+    // A pruned record is a miss: the steps run (new layers: RUN writes new mtimes), same files.
+    const after = await imgOk(buildArgs(base, ctxB, "-t", "hello"), { state: stateB, env: ENV });
+    const ran = [...stepStatus(after.stderr)].filter(([name, status]) =>
+      /\] RUN /.test(name) && status === "DONE"
+    );
+    equal(ran.length, 3, after.stderr);
+    ok(builtDigest(after.stdout) !== builtDigest(a.stdout), "the steps ran again");
+    await imgOk(["unpack", "-o", `${tmp}/b/rootfs`, "hello"], { state: stateB });
+    equal(await Deno.readTextFile(`${tmp}/b/rootfs/all.txt`), "A\nb\nc\n");
+  });
+});

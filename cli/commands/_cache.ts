@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { ImgError, type Snapshotter } from "@img/core";
-import type { UsageRecord } from "@img/core/gc";
+import { RECORD_TYPES, type RecordType, type UsageRecord } from "@img/core/gc";
 import type { CliContext } from "../context.ts";
 import { formatTable } from "../ui/table.ts";
 import { bytesSize } from "../ui/units.ts";
@@ -88,6 +88,7 @@ export function formatRecordsVerbose(records: UsageRecord[]): string {
       ["In use", String(r.inUse)],
       ["Used by an image", String(r.usedByImage)],
       ["Size", bytesSize(r.size)],
+      ...(r.remoteSize === undefined ? [] : [["Remote size", bytesSize(r.remoteSize)]]),
       ["Description", r.description],
     ].map(([k, v]) => `${`${k}:`.padEnd(18)}${v}`).join("\n") + "\n"
   ).join("\n");
@@ -98,4 +99,14 @@ export function sortRecords(records: UsageRecord[]): UsageRecord[] {
   return [...records].sort((a, b) =>
     Number(!a.inUse) - Number(!b.inUse) || b.size - a.size || a.id.localeCompare(b.id)
   );
+}
+
+/** Checks `type=` filter values against the record types. */
+export function checkRecordTypes(types: string[] | undefined): RecordType[] | undefined {
+  for (const t of types ?? []) {
+    if (!(RECORD_TYPES as readonly string[]).includes(t)) {
+      throw new ImgError(`Invalid type filter "${t}": use ${RECORD_TYPES.join(", ")}`);
+    }
+  }
+  return types as RecordType[] | undefined;
 }

@@ -10,11 +10,12 @@ import {
   hostPlatform,
   ImgError,
   parsePlatform,
+  type ProgressEvent,
   ProgressWriter,
   RESPONSE_STDOUT,
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
-import { ensureRootless } from "@img/core/rootless";
+import { ensureRootless, isNamespaceNeeded } from "@img/core/rootless";
 import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
 import { span } from "@img/core/trace";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
@@ -25,6 +26,7 @@ import { parseOutputs } from "./_outputs.ts";
 import { openBuildContext } from "./_build_context.ts";
 import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
+import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
 import {
   applyOutputFlags,
   type BuildxFlags,
@@ -208,8 +210,15 @@ export function buildCommand() {
       refuseUnsupported(flags);
       refuseRemoteContext(path);
       const ctx = contextOf(cmd);
-      // RUN steps and file ownership need root of a user namespace: re-run inside one.
-      await ensureRootless({ debug: ctx.debug });
+      // RUN steps and file ownership need root of a user namespace: re-run inside one, unless
+      // the build may be all cached (then it is tried here first: _without_namespace.ts).
+      const enterNamespace = async (why: string) => {
+        ctx.debug(`rootless: entering the user namespace: ${why}`);
+        ctx.close();
+        await ensureRootless({ debug: ctx.debug });
+      };
+      let withoutNamespace = mayBuildWithoutNamespace(path, opts);
+      if (!withoutNamespace) await ensureRootless({ debug: ctx.debug });
       const progressMode = opts.quiet || opts.check
         ? "quiet"
         : parseProgressMode(opts.progress, opts.console === false);
@@ -254,6 +263,13 @@ export function buildCommand() {
           }; BuildKit's default is a network namespace of their own that can reach out`,
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
+        if (withoutNamespace) {
+          const why = await namespaceNeededBeforeSolve(outputs, await ctx.chosenBackend());
+          if (why) {
+            withoutNamespace = false;
+            await enterNamespace(why);
+          }
+        }
         const exporters: ExporterInstance[] = [];
         for (const o of outputs) {
           const plugin = await loader.get("exporter", o.type);
@@ -285,7 +301,7 @@ export function buildCommand() {
         );
         const frontend = (await loader.get("frontend", chosen.name)).create(ctx.pluginContext);
         const state = ctx.state;
-        const backend = await ctx.backend();
+        const backend = withoutNamespace ? (await ctx.chosenBackend())! : await ctx.backend();
         const snapshotter = await (await loader.get("snapshotter", backend)).create({
           ...ctx.pluginContext,
           root: state.snapshotsDir(backend),
@@ -301,7 +317,10 @@ export function buildCommand() {
           if (e.type === "warning") warnings.push(e.message);
         });
         const display = createProgressDisplay({ mode: progressMode });
-        progress.listen(display.listener);
+        // Without the namespace, progress is held back: a build that turns out to need it
+        // starts again inside and shows its progress from there.
+        const held: ProgressEvent[] = [];
+        progress.listen(withoutNamespace ? (e) => held.push(e) : display.listener);
         const abort = new AbortController();
         const onSignal = () => abort.abort(new ImgError("The build was canceled"));
         Deno.addSignalListener("SIGINT", onSignal);
@@ -317,6 +336,7 @@ export function buildCommand() {
               registry: await ctx.registry(opts.insecureRegistry),
               progress,
               sameOwner: Deno.uid() === 0,
+              withoutNamespace,
             },
             {
               contextDir,
@@ -336,8 +356,18 @@ export function buildCommand() {
               cacheTo,
             },
           );
+          for (const event of held) display.listener(event);
           display.done("FINISHED");
         } catch (e) {
+          if (withoutNamespace && !abort.signal.aborted) {
+            // What needs the namespace, or any other failure: the build inside it has the
+            // last word (an error outside could come from not being in it).
+            Deno.removeSignalListener("SIGINT", onSignal);
+            await enterNamespace(
+              isNamespaceNeeded(e) ? (e as Error).message : `retrying inside after: ${e}`,
+            );
+          }
+          for (const event of held) display.listener(event);
           display.done(abort.signal.aborted ? "CANCELED" : "ERROR");
           if (opts.check) printCheckResult(warnings, filename);
           throw e;

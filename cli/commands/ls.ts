@@ -155,7 +155,7 @@ function repoTag(name: string): { repository: string; tag: string } {
 }
 
 /** Go's time.Time format docker prints for `CreatedAt`. */
-function goTime(d: Date): string {
+export function goTime(d: Date): string {
   return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC");
 }
 

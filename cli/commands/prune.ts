@@ -5,13 +5,13 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { ImgError } from "@img/core";
-import { diskUsage, prune, type RecordType } from "@img/core/gc";
+import { diskUsage, importedCacheUsage, prune, RECORD_TYPES } from "@img/core/gc";
 import { ensureRootless } from "@img/core/rootless";
 import { contextOf } from "../program.ts";
 import { collect } from "../ui/options.ts";
 import { readLine } from "../ui/prompt.ts";
 import { bytesSize, parseDuration, parseSize } from "../ui/units.ts";
-import { formatRecords, openBackends } from "./_cache.ts";
+import { checkRecordTypes, formatRecords, openBackends } from "./_cache.ts";
 import { parseFilters } from "./ls.ts";
 
 /** The `prune` command. */
@@ -26,7 +26,7 @@ export function pruneCommand(): Command<
     .option("-f, --force", "do not prompt for confirmation")
     .option(
       "--filter <filter>",
-      "provide filter values (until=24h, type=regular|exec.cachemount)",
+      `provide filter values (until=24h, type=${RECORD_TYPES.join("|")})`,
       collect,
       [] as string[],
     )
@@ -44,12 +44,7 @@ export function pruneCommand(): Command<
           }
           until = new Date(Date.now() - ms);
         }
-        const types = filters.get("type") as RecordType[] | undefined;
-        for (const t of types ?? []) {
-          if (t !== "regular" && t !== "exec.cachemount") {
-            throw new ImgError(`Invalid type filter "${t}": use regular or exec.cachemount`);
-          }
-        }
+        const types = checkRecordTypes(filters.get("type"));
         let keepStorage: number | undefined;
         if (opts.keepStorage !== undefined) {
           try {
@@ -72,11 +67,10 @@ export function pruneCommand(): Command<
           { backends, db: state.db, images: state.images, content: state.content },
           { all: opts.all, until, types, keepStorage },
         );
-        let total = 0;
+        const deps = { db: state.db, images: state.images, content: state.content };
+        let total = (await importedCacheUsage(deps)).reduce((n, r) => n + r.size, 0);
         for (const b of backends) {
-          total +=
-            (await diskUsage({ ...b, db: state.db, images: state.images, content: state.content }))
-              .reduce((n, r) => n + r.size, 0);
+          total += (await diskUsage({ ...b, ...deps })).reduce((n, r) => n + r.size, 0);
         }
         if (result.removed.length) {
           await Deno.stdout.write(new TextEncoder().encode(formatRecords(result.removed)));

@@ -19,6 +19,7 @@ import type { BuildCacheImports } from "./imports.ts";
 import { saveLocalCache } from "./local_cache.ts";
 import { saveRegistryCache } from "./registry_cache.ts";
 import type { CacheExportSpec } from "./spec.ts";
+import { isNamespaceNeeded } from "../rootless/without_namespace.ts";
 
 /** What exporting the cache needs. */
 export interface CacheExportDeps {
@@ -61,10 +62,20 @@ export async function exportBuildCache(
   steps: SolvedStep[],
   deps: CacheExportDeps,
 ): Promise<void> {
+  // Blobs of imported records that their source no longer has (a record saved in the state
+  // by an earlier build): such records are left out of the export, with a warning.
+  const unavailable = new Map<string, string>();
   const ensure = async (d: Descriptor) => {
     if (!deps.imports) throw new ImgError(`Layer ${d.digest} is not in the content store`);
-    await deps.imports.fetchBlob(d);
+    try {
+      await deps.imports.fetchBlob(d);
+    } catch (e) {
+      unavailable.set(d.digest, e instanceof Error ? e.message : String(e));
+      throw e;
+    }
   };
+  const available = (r: CacheExportRecord) =>
+    r.layers.every((l) => !unavailable.has(l.descriptor.digest));
   for (const spec of specs) {
     // An inline cache is in the image's config already (see inlineCache).
     if (spec.type === "inline") continue;
@@ -73,21 +84,42 @@ export async function exportBuildCache(
       : `exporting cache to ${spec.dest} (tag ${spec.tag})`;
     try {
       await asVertex(deps.progress, name, async () => {
-        const artifact = buildCacheArtifact(await records(spec, steps, deps));
-        if (spec.type === "registry") {
-          const mountFrom = deps.pushed.find((r) =>
-            r.domain === spec.ref.domain && r.path !== spec.ref.path
-          );
-          await saveRegistryCache(deps.registry, spec.ref, artifact, deps.content, {
-            ensure,
-            mountFrom,
-          });
-        } else {
-          await saveLocalCache(spec.dest, spec.tag, artifact, deps.content, ensure);
+        const all = await records(spec, steps, deps);
+        while (true) {
+          const known = unavailable.size;
+          const kept = all.filter(available);
+          const artifact = buildCacheArtifact(kept);
+          try {
+            if (spec.type === "registry") {
+              const mountFrom = deps.pushed.find((r) =>
+                r.domain === spec.ref.domain && r.path !== spec.ref.path
+              );
+              await saveRegistryCache(deps.registry, spec.ref, artifact, deps.content, {
+                ensure,
+                mountFrom,
+              });
+            } else {
+              await saveLocalCache(spec.dest, spec.tag, artifact, deps.content, ensure);
+            }
+            if (kept.length < all.length) {
+              deps.progress.write({
+                type: "warning",
+                message: `${
+                  all.length - kept.length
+                } imported cache record(s) left out of ${name}: ${[...unavailable.values()][0]}`,
+                time: Date.now(),
+              });
+            }
+            return;
+          } catch (e) {
+            // Again without the records whose blobs turned out to be gone, while that helps.
+            if (unavailable.size === known) throw e;
+          }
         }
       });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
+      if (isNamespaceNeeded(e)) throw e; // not a failure: the build goes on in the namespace
       if (!spec.ignoreError) {
         throw new ImgError(
           `Exporting the build cache failed: ${message} (add ignore-error=true to --cache-to to build anyway)`,

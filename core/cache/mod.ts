@@ -25,7 +25,20 @@ export {
   parseCacheRecords,
   parseInlineCache,
 } from "./format.ts";
-export { BuildCacheImports, type CacheImportDeps, importBuildCache } from "./imports.ts";
+export {
+  BuildCacheImports,
+  type CacheImportDeps,
+  type CacheSourceOpener,
+  importBuildCache,
+} from "./imports.ts";
+export {
+  describeCacheSource,
+  forgetImportedRecord,
+  listImportedRecords,
+  rememberImportedRecord,
+  type StoredImportedRecord,
+  useImportedRecord,
+} from "./imported_records.ts";
 export { type CacheExportDeps, exportBuildCache, inlineCache } from "./export.ts";
 export { loadLocalCache, saveLocalCache } from "./local_cache.ts";
 export { type CacheSource, loadRegistryCache, saveRegistryCache } from "./registry_cache.ts";

@@ -1,6 +1,6 @@
 /**
  * Build-cache bookkeeping: leases that protect what running builds use, disk usage records
- * (`img du`) and pruning (`img prune`).
+ * (`img du`, imported `--cache-from` records among them) and pruning (`img prune`).
  *
  * Imported as `@img/core/gc`: internal to img's own packages (plugin authors use
  * `@img/core`); it may change in any release.
@@ -20,6 +20,9 @@ export {
 export {
   diskUsage,
   imageBlobDigests,
+  importedCacheUsage,
+  type ImportedUsageDeps,
+  RECORD_TYPES,
   type RecordType,
   type UsageDeps,
   type UsageRecord,

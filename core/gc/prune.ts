@@ -1,7 +1,9 @@
 /**
  * `img prune`: removes build cache that nothing needs. It never removes what an image
  * references or what a running build holds (see leases): each removal is claimed in a
- * transaction that a build's lease would have blocked.
+ * transaction that a build's lease would have blocked. Imported cache records (`--cache-from`)
+ * are forgotten, and the blobs they downloaded removed with the other unneeded blobs; a later
+ * build then misses on them and runs the step (or imports it again).
  *
  * @module
  */
@@ -11,8 +13,16 @@ import type { Digest } from "../digest.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import type { StateDB } from "../state/db.ts";
+import { clearContextHashes } from "../solver/hash_cache.ts";
 import { anyLiveLease, doom, dropDeadLeases, releaseDoomed } from "./leases.ts";
-import { diskUsage, imageBlobDigests, type RecordType, type UsageRecord } from "./usage.ts";
+import { forgetImportedRecord, listImportedRecords } from "../cache/imported_records.ts";
+import {
+  diskUsage,
+  imageBlobDigests,
+  importedCacheUsage,
+  type RecordType,
+  type UsageRecord,
+} from "./usage.ts";
 
 /** What to prune. */
 export interface PruneOptions {
@@ -55,71 +65,95 @@ export async function prune(deps: PruneDeps, options: PruneOptions = {}): Promis
   dropDeadLeases(deps.db);
   const result: PruneResult = { removed: [], reclaimed: 0, blobs: 0, blobsKept: false };
   const quiet = !anyLiveLease(deps.db);
-  for (const { snapshotter, cacheMountsDir } of deps.backends) {
+  // Every record of every backend, and the imported ones (which belong to no backend).
+  const records: UsageRecord[] = [];
+  const backendOf = new Map<string, PruneDeps["backends"][number]>();
+  for (const b of deps.backends) {
     // Views left by killed builds would keep their parents; with no build running, none is in use.
     if (quiet) {
-      for await (const info of snapshotter.walk()) {
-        if (info.kind === "view") await snapshotter.remove(info.key).catch(() => {});
+      for await (const info of b.snapshotter.walk()) {
+        if (info.kind === "view") await b.snapshotter.remove(info.key).catch(() => {});
       }
     }
-    const records = await diskUsage({
-      snapshotter,
-      db: deps.db,
-      images: deps.images,
-      content: deps.content,
-      cacheMountsDir,
-    });
-    const lastUse = (r: UsageRecord) => (r.lastUsedAt ?? r.createdAt).getTime();
-    let candidates = records.filter((r) =>
-      !r.inUse && (options.all || !r.usedByImage) &&
-      (!options.types?.length || options.types.includes(r.type)) &&
-      (!options.until || lastUse(r) < options.until.getTime())
+    backendOf.set(b.snapshotter.name, b);
+    records.push(
+      ...await diskUsage({
+        snapshotter: b.snapshotter,
+        db: deps.db,
+        images: deps.images,
+        content: deps.content,
+        cacheMountsDir: b.cacheMountsDir,
+      }),
     );
-    if (options.keepStorage !== undefined) {
-      // Least recently used first, until what is left fits.
-      let total = records.reduce((n, r) => n + r.size, 0);
-      const chosen: UsageRecord[] = [];
-      for (const r of [...candidates].sort((a, b) => lastUse(a) - lastUse(b))) {
-        if (total <= options.keepStorage) break;
-        chosen.push(r);
-        total -= r.size;
-      }
-      candidates = chosen;
+  }
+  records.push(...await importedCacheUsage(deps));
+  const lastUse = (r: UsageRecord) => (r.lastUsedAt ?? r.createdAt).getTime();
+  let candidates = records.filter((r) =>
+    !r.inUse && (options.all || !r.usedByImage) &&
+    (!options.types?.length || options.types.includes(r.type)) &&
+    (!options.until || lastUse(r) < options.until.getTime())
+  );
+  if (options.keepStorage !== undefined) {
+    // Least recently used first, until what is left fits.
+    let total = records.reduce((n, r) => n + r.size, 0);
+    const chosen: UsageRecord[] = [];
+    for (const r of [...candidates].sort((a, b) => lastUse(a) - lastUse(b))) {
+      if (total <= options.keepStorage) break;
+      chosen.push(r);
+      total -= r.size;
     }
-    const children = new Map<string, number>();
-    for (const r of records) {
-      if (r.parent) children.set(r.parent, (children.get(r.parent) ?? 0) + 1);
-    }
-    const pending = new Set(candidates.map((r) => r.id));
-    // Remove leaves first; a parent goes once all its children have.
-    let progress = true;
-    while (progress) {
-      progress = false;
-      for (const r of candidates) {
-        if (!pending.has(r.id) || (children.get(r.id) ?? 0) > 0) continue;
-        pending.delete(r.id);
-        if (r.type === "exec.cachemount") {
-          const name = r.id.slice("cachemount:".length);
-          if (!doom(deps.db, "cachemount", name)) continue;
-          await Deno.remove(join(cacheMountsDir, name), { recursive: true }).catch(() => {});
-          releaseDoomed(deps.db, "cachemount", name);
-        } else {
-          if (!doom(deps.db, "snapshot", r.id)) continue;
-          try {
-            deps.db.run("DELETE FROM cache WHERE backend = ? AND snapshot = ?", r.backend, r.id);
-            deps.db.run("DELETE FROM layers WHERE backend = ? AND snapshot = ?", r.backend, r.id);
-            await snapshotter.remove(r.id);
-          } finally {
-            releaseDoomed(deps.db, "snapshot", r.id);
-          }
-          if (r.parent) children.set(r.parent, (children.get(r.parent) ?? 1) - 1);
-        }
-        result.removed.push(r);
-        result.reclaimed += r.size;
-        progress = true;
-      }
+    candidates = chosen;
+  }
+  const id = (backend: string, key: string) => `${backend}\0${key}`;
+  const children = new Map<string, number>();
+  for (const r of records) {
+    if (r.parent) {
+      children.set(id(r.backend, r.parent), (children.get(id(r.backend, r.parent)) ?? 0) + 1);
     }
   }
+  const pending = new Set(candidates.map((r) => id(r.backend, r.id)));
+  // Remove leaves first; a parent goes once all its children have.
+  let progress = true;
+  while (progress) {
+    progress = false;
+    for (const r of candidates) {
+      const rid = id(r.backend, r.id);
+      if (!pending.has(rid) || (children.get(rid) ?? 0) > 0) continue;
+      pending.delete(rid);
+      if (r.type === "cache.imported") {
+        // Only the record: its blobs go below with the others no record or image needs.
+        if (!forgetImportedRecord(deps.db, r.id.slice("imported:".length))) continue;
+        result.removed.push(r);
+        progress = true;
+        continue;
+      }
+      const { snapshotter, cacheMountsDir } = backendOf.get(r.backend)!;
+      if (r.type === "exec.cachemount") {
+        const name = r.id.slice("cachemount:".length);
+        if (!doom(deps.db, "cachemount", name)) continue;
+        await Deno.remove(join(cacheMountsDir, name), { recursive: true }).catch(() => {});
+        releaseDoomed(deps.db, "cachemount", name);
+      } else {
+        if (!doom(deps.db, "snapshot", r.id)) continue;
+        try {
+          deps.db.run("DELETE FROM cache WHERE backend = ? AND snapshot = ?", r.backend, r.id);
+          deps.db.run("DELETE FROM layers WHERE backend = ? AND snapshot = ?", r.backend, r.id);
+          await snapshotter.remove(r.id);
+        } finally {
+          releaseDoomed(deps.db, "snapshot", r.id);
+        }
+        if (r.parent) {
+          const p = id(r.backend, r.parent);
+          children.set(p, (children.get(p) ?? 1) - 1);
+        }
+      }
+      result.removed.push(r);
+      result.reclaimed += r.size;
+      progress = true;
+    }
+  }
+  // Digests of context files: only a cache of what the files hold (a build reads them again).
+  clearContextHashes(deps.db, options.all ? undefined : options.until);
   // Blobs: those images reference stay, and those the remaining layer records name (a cache of
   // built layers) stay unless `all`. Blobs are left alone while a build runs.
   if (!quiet || anyLiveLease(deps.db)) {
@@ -132,7 +166,14 @@ export async function prune(deps: PruneDeps, options: PruneOptions = {}): Promis
       keep.add(r.digest);
     }
   }
-  if (options.all || options.types === undefined || options.types.includes("regular")) {
+  // The imported records left keep the blobs they downloaded.
+  for (const r of listImportedRecords(deps.db)) {
+    for (const l of r.layers) keep.add(l.descriptor.digest);
+  }
+  if (
+    options.all || !options.types?.length || options.types.includes("regular") ||
+    options.types.includes("cache.imported")
+  ) {
     for await (const blob of deps.content.list()) {
       if (keep.has(blob.digest)) continue;
       if (

@@ -1,6 +1,7 @@
 /**
- * Disk usage of the build cache (`img du`): one record per snapshot of a snapshotter and one
- * per cache-mount directory, with what uses it.
+ * Disk usage of the build cache (`img du`): one record per snapshot of a snapshotter, one per
+ * cache-mount directory, and one per cache record imported with `--cache-from`, with what uses
+ * it.
  *
  * @module
  */
@@ -12,12 +13,20 @@ import type { ImageStore } from "../image/store.ts";
 import { loadImage } from "../image/image.ts";
 import { isIndexMediaType } from "../media_types.ts";
 import { parseIndex } from "../image/image.ts";
+import type { Descriptor } from "../schemas.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import type { StateDB } from "../state/db.ts";
+import { describeCacheSource, listImportedRecords } from "../cache/imported_records.ts";
 import { processAlive } from "./leases.ts";
 
-/** The type of a cache record, as BuildKit names them. */
-export type RecordType = "regular" | "exec.cachemount";
+/**
+ * The type of a cache record, as BuildKit names them; `cache.imported` is a step's result
+ * imported with `--cache-from`, whose layers are downloaded only when a build needs them.
+ */
+export type RecordType = "regular" | "exec.cachemount" | "cache.imported";
+
+/** Every record type, for filters. */
+export const RECORD_TYPES: readonly RecordType[] = ["regular", "exec.cachemount", "cache.imported"];
 
 /** One build-cache record. */
 export interface UsageRecord {
@@ -31,8 +40,10 @@ export interface UsageRecord {
   inUse: boolean;
   /** A layer of an image in the image store. */
   usedByImage: boolean;
-  /** Bytes on disk. */
+  /** Bytes on disk (for an imported record, its layer blobs downloaded so far). */
   size: number;
+  /** An imported record: the bytes of its layer blobs in the cache source. */
+  remoteSize?: number;
   /** What made it (`mount / from exec /bin/sh -c make`, `pulled from docker.io/...`). */
   description: string;
   /** The parent snapshot. */
@@ -41,7 +52,7 @@ export interface UsageRecord {
   createdAt: Date;
   /** When a build last used it. */
   lastUsedAt?: Date;
-  /** The snapshotter backend. */
+  /** The snapshotter backend (`""` for an imported record, which belongs to none). */
   backend: string;
 }
 
@@ -182,6 +193,62 @@ export async function diskUsage(deps: UsageDeps): Promise<UsageRecord[]> {
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return records;
+}
+
+/** What {@linkcode importedCacheUsage} reads. */
+export interface ImportedUsageDeps {
+  /** The state database. */
+  db: StateDB;
+  /** The image store. */
+  images: ImageStore;
+  /** The content store. */
+  content: ContentStore;
+}
+
+/**
+ * The cache records imported with `--cache-from` that builds used (`cache.imported`). Each
+ * layer blob is counted once, in the record with the shortest chain that has it (a step's
+ * record shares its base layers with the steps before it); its size is what is downloaded.
+ */
+export async function importedCacheUsage(deps: ImportedUsageDeps): Promise<UsageRecord[]> {
+  const kept = listImportedRecords(deps.db);
+  if (kept.length === 0) return [];
+  const imageBlobs = await imageBlobDigests(deps.images, deps.content);
+  const counted = new Set<string>();
+  const own = new Map<string, Descriptor[]>();
+  for (const r of [...kept].sort((a, b) => a.layers.length - b.layers.length)) {
+    const mine: Descriptor[] = [];
+    for (const l of r.layers) {
+      if (counted.has(l.descriptor.digest)) continue;
+      counted.add(l.descriptor.digest);
+      mine.push(l.descriptor);
+    }
+    own.set(r.key, mine);
+  }
+  const records: UsageRecord[] = [];
+  for (const r of kept) {
+    let size = 0;
+    let remoteSize = 0;
+    for (const d of own.get(r.key) ?? []) {
+      remoteSize += d.size;
+      if (await deps.content.has(d.digest as Digest)) size += d.size;
+    }
+    records.push({
+      id: `imported:${r.key}`,
+      type: "cache.imported",
+      mutable: false,
+      inUse: false,
+      usedByImage: r.layers.length > 0 &&
+        r.layers.every((l) => imageBlobs.has(l.descriptor.digest)),
+      size,
+      remoteSize,
+      description: `imported from ${describeCacheSource(r.source)}: ${r.description}`,
+      createdAt: r.createdAt,
+      lastUsedAt: r.lastUsedAt,
+      backend: "",
+    });
   }
   return records;
 }

@@ -35,6 +35,12 @@ export {
   SINGLE_MAPPING_ENV,
 } from "./_checks.ts";
 export {
+  executorWithoutNamespace,
+  isNamespaceNeeded,
+  NamespaceNeeded,
+  snapshotterWithoutNamespace,
+} from "./without_namespace.ts";
+export {
   firstRange,
   parseSubIds,
   rangesFor,

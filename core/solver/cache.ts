@@ -86,6 +86,16 @@ export class BuildCache {
     });
   }
 
+  /** When the result for `key` was first recorded, if it is. */
+  createdAt(key: string): Date | undefined {
+    const row = this.#db.get<{ created_at: number }>(
+      "SELECT created_at FROM cache WHERE backend = ? AND key = ?",
+      this.#backend,
+      key,
+    );
+    return row ? new Date(row.created_at) : undefined;
+  }
+
   /** Forgets `key` (its snapshot is gone). */
   forget(key: string): void {
     this.#db.run("DELETE FROM cache WHERE backend = ? AND key = ?", this.#backend, key);

@@ -13,8 +13,10 @@
  * hard-link structure. The mode of a directory source itself is left out too: the copy does
  * not carry it over.
  *
- * File digests are cached in memory by path, size, mtime, ctime and inode, so a rebuild only
- * reads files that changed.
+ * File digests come from a {@linkcode ContextHashCache} (the state database's, when the caller
+ * gives one), keyed by each file's (device, inode, size, mtime, ctime): a rebuild, in this
+ * process or a later one, reads only the files that changed. The files it must read are read
+ * a few at a time ({@linkcode HASH_CONCURRENCY}), while the records keep the walk's order.
  *
  * @module
  */
@@ -22,8 +24,10 @@ import { createHash, type Hash } from "node:crypto";
 import type { Digest } from "../digest.ts";
 import * as exact from "../fs/exact.ts";
 import { lstatOrUndefined } from "../layer/_path.ts";
+import { type FileStamp, lstatStamp, lstatWithStamp } from "../libc.ts";
 import { EntryFilter, readDirSorted, resolveSource, SourceNotFoundError } from "./_source.ts";
-import { add, span, start } from "../trace.ts";
+import { ContextHashCache, nowNs } from "./hash_cache.ts";
+import { add, count, span, start } from "../trace.ts";
 
 export { SourceNotFoundError } from "./_source.ts";
 
@@ -41,41 +45,43 @@ export interface ChecksumOptions {
   ignore?: string[];
   /** Include uid and gid (for inputs whose owners the copy keeps). */
   owners?: boolean;
+  /** Where file digests are cached (default: one in memory for this process). */
+  hashCache?: ContextHashCache;
 }
 
-interface CachedDigest {
-  key: string;
-  hex: string;
-}
+/** How many files are read and hashed at once. */
+export const HASH_CONCURRENCY = 4;
 
-const MAX_CACHED = 200_000;
-const fileDigests = new Map<string, CachedDigest>();
+const memoryCache = new ContextHashCache();
 
-function cacheKeyOf(info: Deno.FileInfo): string {
-  return `${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}:${info.ino}:${info.dev}`;
-}
-
-/** The sha256 (hex) of a regular file's content, from the cache when unchanged. */
-async function fileDigest(path: string, info: Deno.FileInfo): Promise<string> {
-  const key = cacheKeyOf(info);
-  const cached = fileDigests.get(path);
-  if (cached?.key === key) return cached.hex;
+/** The sha256 (hex) of a regular file's content. */
+async function readDigest(path: string, size: number): Promise<string> {
   const hash = createHash("sha256");
   const traced = start();
   using file = await exact.openFile(path);
   // Sized to the file (at most 1 MiB): a fresh 1 MiB buffer for each of thousands of small
   // files cost more than hashing them (bench/PROFILE.md).
-  const buf = new Uint8Array(Math.min(Math.max(info.size, 4096), 1 << 20));
+  const buf = new Uint8Array(Math.min(Math.max(size, 4096), 1 << 20));
+  let bytes = 0;
   while (true) {
     const n = await file.read(buf);
     if (n === null) break;
     hash.update(buf.subarray(0, n));
+    bytes += n;
   }
-  const hex = hash.digest("hex");
   add("context file content (read + sha256)", traced);
-  if (fileDigests.size >= MAX_CACHED) fileDigests.clear();
-  fileDigests.set(path, { key, hex });
-  return hex;
+  count("context bytes read", bytes);
+  return hash.digest("hex");
+}
+
+/** A regular file whose digest a record waits for. */
+interface FileRecord {
+  fields: (string | number)[];
+  host: string;
+  rel: string;
+  size: number;
+  /** The stamp the walk saw, if it took one. */
+  stamp?: FileStamp;
 }
 
 function typeOf(info: Deno.FileInfo): string {
@@ -90,42 +96,101 @@ function typeOf(info: Deno.FileInfo): string {
 }
 
 class Summer {
-  readonly #hash: Hash = createHash("sha256");
+  readonly #records: ((string | number)[] | FileRecord)[] = [];
+  readonly #files: FileRecord[] = [];
 
-  constructor(readonly owners: boolean) {}
+  constructor(readonly root: string, readonly owners: boolean) {}
 
   record(fields: (string | number)[]): void {
-    this.#hash.update(JSON.stringify(fields) + "\n");
+    this.#records.push(fields);
   }
 
-  /** Records one entry: its path, type, mode and content. */
-  async entry(kind: string, path: string, host: string, info: Deno.FileInfo, withMode = true) {
+  /** Records one entry: its path, type, mode and content (a file's once it is known). */
+  entry(
+    kind: string,
+    path: string,
+    host: string,
+    info: Deno.FileInfo,
+    withMode = true,
+    stamp?: FileStamp,
+  ): void {
     let payload = "";
-    if (info.isFile) payload = await fileDigest(host, info);
-    else if (info.isSymlink) payload = exact.readLink(host);
+    if (info.isSymlink) payload = exact.readLink(host);
     else if (info.isCharDevice || info.isBlockDevice) payload = `${info.rdev}`;
     const mode = withMode ? (info.mode ?? 0) & 0o7777 : 0;
     const fields: (string | number)[] = [kind, path, typeOf(info), mode, payload];
     if (this.owners) fields.push(info.uid ?? 0, info.gid ?? 0);
-    this.record(fields);
+    if (!info.isFile) return this.record(fields);
+    const rel = host === this.root
+      ? "."
+      : host.startsWith(`${this.root}/`)
+      ? host.slice(this.root.length + 1)
+      : host;
+    const file = { fields, host, rel, size: info.size, stamp };
+    this.#records.push(file);
+    this.#files.push(file);
   }
 
   /** Records what is below a directory, as the copy walks it. */
-  async walk(host: string, rel: string, rootRel: string, filter: EntryFilter): Promise<void> {
+  walk(host: string, rel: string, rootRel: string, filter: EntryFilter): void {
     for (const entry of readDirSorted(host)) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       const childRootRel = rootRel ? `${rootRel}/${entry.name}` : entry.name;
       const decision = filter.check(childRel, childRootRel, entry.isDirectory);
       if (decision === "skip") continue;
       const childHost = `${host}/${entry.name}`;
-      const info = exact.lstat(childHost);
-      await this.entry("entry", childRel, childHost, info);
-      if (info.isDirectory) await this.walk(childHost, childRel, childRootRel, filter);
+      // One statx for the entry and its cache stamp (nanosecond times).
+      const [info, stamp] = lstatWithStamp(childHost);
+      this.entry("entry", childRel, childHost, info, true, stamp);
+      if (info.isDirectory) this.walk(childHost, childRel, childRootRel, filter);
     }
   }
 
-  digest(): Digest {
-    return `sha256:${this.#hash.digest("hex")}`;
+  /**
+   * Fills in the files' digests, from `cache` where it holds them and by reading the others
+   * ({@linkcode HASH_CONCURRENCY} at a time), and records them in `cache`.
+   */
+  async #fill(cache: ContextHashCache): Promise<void> {
+    const recorded = nowNs();
+    const misses: { file: FileRecord; stamp: FileStamp }[] = [];
+    {
+      using _trace = span("context hash cache lookup");
+      for (const file of this.#files) {
+        const stamp = file.stamp ?? lstatStamp(file.host);
+        const cached = cache.get(this.root, file.rel, stamp);
+        if (cached === undefined) misses.push({ file, stamp });
+        else file.fields[4] = cached;
+      }
+    }
+    count("context files from the hash cache", this.#files.length - misses.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < misses.length) {
+        const { file, stamp } = misses[next++];
+        try {
+          file.fields[4] = await readDigest(file.host, file.size);
+        } catch (e) {
+          next = misses.length; // the other readers stop too
+          throw e;
+        }
+        cache.set(this.root, file.rel, stamp, file.fields[4] as string, recorded);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, misses.length) }, worker));
+    if (misses.length > 0) {
+      using _trace = span("context hash cache write");
+      cache.flush();
+    }
+  }
+
+  /** The digest of everything recorded. */
+  async digest(cache: ContextHashCache): Promise<Digest> {
+    await this.#fill(cache);
+    const hash: Hash = createHash("sha256");
+    for (const r of this.#records) {
+      hash.update(JSON.stringify(Array.isArray(r) ? r : r.fields) + "\n");
+    }
+    return `sha256:${hash.digest("hex")}`;
   }
 }
 
@@ -143,7 +208,7 @@ export async function checksumSources(
   const root = Deno.realPathSync(dir);
   const filter = new EntryFilter(options.exclude, options.ignore);
   const ignoreOnly = new EntryFilter(undefined, options.ignore);
-  const summer = new Summer(options.owners ?? false);
+  const summer = new Summer(root, options.owners ?? false);
   for (const source of sources) {
     summer.record(["source", source]);
     const matches = resolveSource(root, source, {
@@ -154,11 +219,11 @@ export async function checksumSources(
     });
     for (const m of matches) {
       const path = m.components.join("/");
-      await summer.entry("match", `${m.name}\0${path}`, m.host, m.info, !m.info.isDirectory);
-      if (m.info.isDirectory) await summer.walk(m.host, "", path, filter);
+      summer.entry("match", `${m.name}\0${path}`, m.host, m.info, !m.info.isDirectory);
+      if (m.info.isDirectory) summer.walk(m.host, "", path, filter);
     }
   }
-  return summer.digest();
+  return await summer.digest(options.hashCache ?? memoryCache);
 }
 
 /**
@@ -166,7 +231,10 @@ export async function checksumSources(
  * every path below it with its type, mode and content, as {@linkcode checksumSources} records
  * them. A missing path throws {@linkcode SourceNotFoundError}.
  */
-export async function checksumPath(path: string): Promise<Digest> {
+export async function checksumPath(
+  path: string,
+  hashCache?: ContextHashCache,
+): Promise<Digest> {
   if (!lstatOrUndefined(path)) throw new SourceNotFoundError(path);
-  return await checksumSources(path, ["."], {});
+  return await checksumSources(path, ["."], { hashCache });
 }

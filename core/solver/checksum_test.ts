@@ -7,6 +7,8 @@ import {
 } from "./checksum.ts";
 import * as exact from "../fs/exact.ts";
 import { decodeName } from "../fs/raw_name.ts";
+import { StateDB } from "../state/db.ts";
+import { ContextHashCache } from "./hash_cache.ts";
 
 const scratch: string[] = [];
 globalThis.addEventListener("unload", () => {
@@ -157,4 +159,35 @@ Deno.test("checksum: a name that is not UTF-8 is read byte-exact and keyed apart
 
   exact.chmod(`${dir}/src/${bad}/f`, 0o600);
   assert.notEqual(await checksumSources(dir, ["src"], OPTS), first);
+});
+
+Deno.test("checksum: a later process takes unchanged files' digests from the state DB", async () => {
+  const dir = await context();
+  const db = new StateDB(`${dir}/img.db`);
+  try {
+    // Older than the racy margin, so the first checksum's entries can be trusted.
+    await new Promise((r) => setTimeout(r, 300));
+    const sum = () =>
+      checksumSources(dir, ["src", "package.json"], {
+        ...OPTS,
+        hashCache: new ContextHashCache(db),
+      });
+    const first = await sum();
+    const paths = db.all<{ path: string }>("SELECT path FROM context_hashes ORDER BY path");
+    assert.deepEqual(paths.map((r) => r.path), [
+      "package.json",
+      "src/README.md",
+      "src/lib/util.ts",
+      "src/main.ts",
+    ]);
+    // A digest the files do not have: a checksum that reads no file carries it.
+    db.run("UPDATE context_hashes SET digest = ? WHERE path = 'src/main.ts'", "0".repeat(64));
+    assert.notEqual(await sum(), first, "the entry was used, the file not read");
+    // A stamp that changes (ctime, by chmod there and back) makes the file read again.
+    Deno.chmodSync(`${dir}/src/main.ts`, 0o600);
+    Deno.chmodSync(`${dir}/src/main.ts`, 0o644);
+    assert.equal(await sum(), first);
+  } finally {
+    db.close();
+  }
 });

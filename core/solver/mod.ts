@@ -31,7 +31,8 @@ export {
   lastModifiedTime,
   urlFilename,
 } from "./http_source.ts";
-export { checksumPath, checksumSources } from "./checksum.ts";
+export { type ChecksumOptions, checksumPath, checksumSources } from "./checksum.ts";
+export { clearContextHashes, ContextHashCache, type FileStamp } from "./hash_cache.ts";
 export { type BuildDeps, type BuildOptions, type BuildResult, runBuild } from "../build.ts";
 export { canonicalJSON, vertexDigest } from "../build_graph.ts";
 export { MAX_SECRET_SIZE, parseSecretSpec, type SecretSource, SecretStore } from "./secrets.ts";

@@ -38,6 +38,7 @@ import type { StateDB } from "../state/db.ts";
 import { BuildCache } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
+import { ContextHashCache } from "./hash_cache.ts";
 import { applyFileActions } from "./file_actions.ts";
 import { HttpSources, isHttpSource } from "./http_source.ts";
 import { unpackImage, unpackLayers } from "./image_source.ts";
@@ -45,6 +46,7 @@ import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { SshAgents } from "./ssh.ts";
 import { span } from "../trace.ts";
+import { isNamespaceNeeded } from "../rootless/without_namespace.ts";
 
 /** What the solver works with. */
 export interface SolverDeps {
@@ -169,6 +171,8 @@ class SolveRun {
   #keys = new Map<Digest, Promise<Digest>>();
   #results = new Map<Digest, Promise<Result>>();
   readonly #http: HttpSources;
+  /** Digests of local files, kept in the state database across builds. */
+  #hashes: ContextHashCache;
 
   constructor(
     readonly deps: SolverDeps,
@@ -182,6 +186,7 @@ class SolveRun {
       signal: options.signal,
       ...(deps.secrets ? { secret: (id) => deps.secrets!.get(id) } : {}),
     });
+    this.#hashes = new ContextHashCache(deps.db);
   }
 
   get progress(): ProgressWriter {
@@ -242,6 +247,7 @@ class SolveRun {
               followSymlinks: action.options?.followSymlinks,
               exclude: action.options?.exclude,
               ignore: src.excludes,
+              hashCache: this.#hashes,
             })),
         );
       }
@@ -250,7 +256,8 @@ class SolveRun {
         if (m.type !== "bind" || m.input === undefined) continue;
         const src = local(m.input);
         if (src !== undefined) {
-          sums.push(await checksumPath(m.source ? `${src.dir}/${m.source}` : src.dir));
+          const path = m.source ? `${src.dir}/${m.source}` : src.dir;
+          sums.push(await checksumPath(path, this.#hashes));
         }
       }
     }
@@ -282,6 +289,7 @@ class SolveRun {
   async need(r: Result): Promise<Ready> {
     if (r.kind !== "remote") return r;
     r.snapshot ??= this.#materialize(r.record).catch(async (e) => {
+      if (isNamespaceNeeded(e)) throw e;
       // A cache source that fails now is a warning: the step runs instead.
       this.progress.write({
         type: "warning",

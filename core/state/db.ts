@@ -82,6 +82,33 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE layers;
    ALTER TABLE layer_variants RENAME TO layers;
    CREATE INDEX layers_digest ON layers(digest);`,
+  // Cache records imported with `--cache-from` that a build used: the step's key, its layers
+  // (fetched only when needed) and the source they come from, so `img du`/`img prune` see them
+  // and later builds in this state reuse them.
+  `CREATE TABLE imported_cache (
+     key TEXT PRIMARY KEY,
+     description TEXT NOT NULL,
+     source TEXT NOT NULL,
+     layers TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_used INTEGER NOT NULL
+   );`,
+  // Content digests of local context files, so an unchanged file is not read again by a later
+  // build (core/solver/hash_cache.ts): one row per file of each context directory, valid while
+  // the file's (dev, inode, size, mtime, ctime) stay those recorded.
+  `CREATE TABLE context_hashes (
+     context TEXT NOT NULL,
+     path TEXT NOT NULL,
+     dev INTEGER NOT NULL,
+     ino INTEGER NOT NULL,
+     size INTEGER NOT NULL,
+     mtime_ns INTEGER NOT NULL,
+     ctime_ns INTEGER NOT NULL,
+     digest TEXT NOT NULL,
+     recorded_ns INTEGER NOT NULL,
+     PRIMARY KEY (context, path)
+   );
+   CREATE INDEX context_hashes_recorded ON context_hashes(recorded_ns);`,
 ];
 
 /** The schema version this img writes. */

@@ -1,0 +1,128 @@
+/**
+ * A rebuild with nothing changed runs in img's own process, without entering the user
+ * namespace (issue 12): `core/rootless/without_namespace.ts`. What needs the namespace (a step
+ * to run, an output that writes files) still gets it, with the same result. Run as the
+ * unprivileged user, as `.ci/run` runs the suite: as root there is no namespace to skip.
+ */
+import { equal, match, ok } from "node:assert/strict";
+import { startRegistry } from "./_util/registry.ts";
+import { pushBusybox } from "./_util/busybox.ts";
+import { imgOk, removeTree } from "./_util/img.ts";
+
+const ROOT = Deno.uid() === 0;
+const REEXEC = "rootless re-exec";
+
+function dockerfile(base: string): string {
+  return `FROM ${base}\nWORKDIR /app\nCOPY a.txt .\nRUN cat a.txt > copy.txt\nCOPY b.txt .\n`;
+}
+
+function digestOf(stdout: string): string {
+  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
+  ok(m, stdout);
+  return m[1];
+}
+
+/** The steps a plain progress log shows run (DONE), by name, leaving out metadata loads. */
+function ranSteps(stderr: string): string[] {
+  return [...stderr.matchAll(/^#\d+ (\[[^\]]+\] [^\n]*)\n(?:#\d+ [^\n]*\n)*?#\d+ DONE/gm)]
+    .map((m) => m[1]);
+}
+
+Deno.test({
+  name: "a rebuild with nothing changed does not enter the user namespace; a change does",
+  ignore: ROOT,
+  async fn() {
+    await using registry = await startRegistry();
+    await pushBusybox(registry.host, "library/busybox", "latest");
+    const tmp = await Deno.makeTempDir({ prefix: "img-warm-" });
+    try {
+      const ctx = `${tmp}/ctx`;
+      const state = `${tmp}/state`;
+      await Deno.mkdir(ctx);
+      await Deno.writeTextFile(
+        `${ctx}/Dockerfile`,
+        dockerfile(`${registry.host}/library/busybox:latest`),
+      );
+      await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
+      await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
+      const env = { IMG_TRACE: "1", SOURCE_DATE_EPOCH: "1700000000" };
+      const build = (...extra: string[]) =>
+        imgOk(["build", "--no-console", ...extra, "-t", "warm", ctx], { state, env });
+
+      const cold = await build();
+      match(cold.stderr, new RegExp(REEXEC), "a cold build runs its steps in the namespace");
+      equal(ranSteps(cold.stderr).filter((s) => / (RUN|COPY) /.test(s)).length, 3);
+
+      const warm = await build();
+      ok(!warm.stderr.includes(REEXEC), `no re-exec on a warm rebuild:\n${warm.stderr}`);
+      ok(!/^child /m.test(warm.stderr), "one process");
+      match(warm.stderr, /^#\d+ CACHED$/m);
+      equal(ranSteps(warm.stderr).filter((s) => / (RUN|COPY) /.test(s)).length, 0);
+      equal(digestOf(warm.stdout), digestOf(cold.stdout), "the same image");
+
+      // The image it stored is whole: its files come out of the store as built.
+      const out = `${tmp}/rootfs`;
+      await imgOk(["unpack", "warm", "-o", out], { state });
+      equal(await Deno.readTextFile(`${out}/app/copy.txt`), "a\n");
+
+      // The last COPY's file changes: that step runs, so the build enters the namespace.
+      await Deno.writeTextFile(`${ctx}/b.txt`, "b2\n");
+      const changed = await build("--debug");
+      match(changed.stderr, /entering the user namespace: snapshot \w+ needs the user namespace/);
+      match(changed.stderr, new RegExp(REEXEC));
+      const ran = ranSteps(changed.stderr).filter((s) => / (RUN|COPY) /.test(s));
+      equal(ran.length, 1, changed.stderr);
+      match(ran[0], /COPY b\.txt/);
+      ok(digestOf(changed.stdout) !== digestOf(cold.stdout));
+
+      // An output that writes files needs the namespace, even when every step is cached.
+      const local = await build("-o", `type=local,dest=${tmp}/local`);
+      match(local.stderr, new RegExp(REEXEC));
+      equal(await Deno.readTextFile(`${tmp}/local/app/b.txt`), "b2\n");
+
+      // IMG_NAMESPACE=always turns the try off.
+      const always = await imgOk(["build", "--no-console", "-t", "warm", ctx], {
+        state,
+        env: { ...env, IMG_NAMESPACE: "always" },
+      });
+      match(always.stderr, new RegExp(REEXEC));
+      equal(digestOf(always.stdout), digestOf(changed.stdout));
+    } finally {
+      await removeTree(tmp);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "without SOURCE_DATE_EPOCH a rebuild with nothing changed makes the same image, as BuildKit",
+  ignore: ROOT,
+  async fn() {
+    // Recorded from BuildKit in Debian's docker.io 20.10 engine: two builds of one Dockerfile
+    // a second apart write the same --iidfile, the image's Created that of the first build.
+    await using registry = await startRegistry();
+    await pushBusybox(registry.host, "library/busybox", "latest");
+    const tmp = await Deno.makeTempDir({ prefix: "img-warm-id-" });
+    try {
+      const ctx = `${tmp}/ctx`;
+      await Deno.mkdir(ctx);
+      await Deno.writeTextFile(
+        `${ctx}/Dockerfile`,
+        dockerfile(`${registry.host}/library/busybox:latest`),
+      );
+      await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
+      await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
+      const opts = { state: `${tmp}/state`, env: { IMG_NAMESPACE: "always" } };
+      const build = () => imgOk(["build", "--no-console", "-t", "same", ctx], opts);
+      const first = digestOf((await build()).stdout);
+      await new Promise((r) => setTimeout(r, 1100));
+      equal(digestOf((await build()).stdout), first, "entering the namespace");
+      delete (opts.env as Record<string, string>).IMG_NAMESPACE;
+      equal(digestOf((await build()).stdout), first, "without the namespace");
+      await Deno.writeTextFile(`${ctx}/b.txt`, "b2\n");
+      ok(digestOf((await build()).stdout) !== first, "a change makes another image");
+    } finally {
+      await removeTree(tmp);
+    }
+  },
+});
