@@ -13,14 +13,16 @@ import type {
   ExporterInstance,
   ExportResponse,
   ExportResult,
+  LayerOptions,
   PlatformExportResult,
   ResultLayer,
 } from "./exporter.ts";
 import { withMountedDir } from "./mounts.ts";
 import { Lease } from "./gc/leases.ts";
 import type { Executor } from "./executor.ts";
-import type { BuildDefinition, Frontend, FrontendClient } from "./frontend.ts";
+import type { BuildDefinition, Frontend, FrontendClient, ResolveImageOptions } from "./frontend.ts";
 import { type LoadedImage, loadImage } from "./image/image.ts";
+import { RemoteBlobs } from "./image/remote_blobs.ts";
 import { findImage } from "./image/store.ts";
 import {
   configMatchesPlatform,
@@ -35,11 +37,13 @@ import { formatReference, parseReference, repositoryName } from "./reference.ts"
 import type { RegistryClient } from "./registry/client.ts";
 import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
+import { layerCompression } from "./media_types.ts";
 import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
+import { importOciLayoutImage } from "./archive/oci_layout.ts";
 import type { Snapshotter } from "./snapshotter.ts";
-import type { SolvedStep, SolveResult } from "./solver.ts";
+import type { SolvedStep } from "./solver.ts";
 import type { State } from "./state/state_dir.ts";
-import { GraphSolver } from "./solver/solver.ts";
+import { GraphSolver, type LazySolveResult } from "./solver/solver.ts";
 import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
@@ -57,7 +61,6 @@ import { span } from "./trace.ts";
 import type { Reference } from "./reference.ts";
 import {
   executorWithoutNamespace,
-  NamespaceNeeded,
   snapshotterWithoutNamespace,
 } from "./rootless/without_namespace.ts";
 
@@ -91,6 +94,16 @@ export interface BuildDeps {
 export interface BuildOptions {
   /** The build context directory. */
   contextDir: string;
+  /**
+   * Named local directories besides the context (`--build-context NAME=DIR`), by the local
+   * name the frontend option `context:NAME` (`local:LOCAL`) gives them.
+   */
+  locals?: Record<string, string>;
+  /**
+   * OCI layout directories (`--build-context NAME=oci-layout://DIR`), by the store ID the
+   * frontend option `context:NAME` (`oci-layout://STORE:TAG@DIGEST`) names.
+   */
+  ociStores?: Record<string, string>;
   /** The directory of the Dockerfile (`-f`), and its text when it came from stdin. */
   dockerfileDir: string;
   /** The Dockerfile's text when it came from stdin (`-f -`). */
@@ -168,16 +181,23 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
   const { state, progress } = deps;
   const filename = options.frontendOptions.filename ?? "Dockerfile";
   const time = () => Date.now();
+  // Layers the build reads about but may never need: base images until a step unpacks them,
+  // imported cache records until a step or an exporter needs their files.
+  const remote = new RemoteBlobs(state, () => Promise.resolve(deps.registry));
 
   const resolveImage = async (
     input: string,
     platform: Platform,
+    resolveOptions: ResolveImageOptions = {},
   ): Promise<{ ref: string; digest: string; manifest: Manifest; config: ImageConfig }> => {
     const ref = parseReference(input);
     const name = formatReference(ref);
     const vertex = `resolve:${name}`;
-    const vname = `[internal] load metadata for ${name}`;
-    const local = !options.pull
+    const store = resolveOptions.ociStore;
+    const vname = `[internal] load metadata for ${name}${store ? " (OCI layout)" : ""}`;
+    // A docker-image:// named context comes from its registry, as BuildKit's container driver
+    // resolves it: the local image store is not consulted.
+    const local = !options.pull && resolveOptions.resolveMode !== "pull" && !store
       ? findImage(state.images, name, (s) => formatReference(parseReference(s)))
       : undefined;
     const started = time();
@@ -192,13 +212,25 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         image = await loadImage(state.content, local.target, platform).catch(() => undefined);
         if (image && !configMatchesPlatform(image.config, platform)) image = undefined;
       }
+      if (store) {
+        const dir = options.ociStores?.[store];
+        if (dir === undefined) throw new ImgError(`The build has no OCI layout store "${store}"`);
+        if (!ref.digest) throw new ImgError(`An OCI layout image needs a digest: ${input}`);
+        image = await importOciLayoutImage(dir, ref.digest, platform, state.content);
+      }
       if (!image) {
+        // The config is all the frontend needs: the layers stay remote blobs until a step
+        // unpacks the image (fetchImage below).
         const result = await pull(deps.registry, ref, state.content, {
           choose: platformChooser(platform),
+          deferLayers: remote,
         });
         const target: Descriptor = result.manifest;
-        // The local store keeps the host's image under the name, as `img pull` does.
-        if (platformMatches(hostPlatform(), platform)) state.images.put(name, target);
+        // The local store keeps the host's image under the name, as `img pull` does; not for a
+        // docker-image:// named context, which leaves the local store alone.
+        if (platformMatches(hostPlatform(), platform) && resolveOptions.resolveMode !== "pull") {
+          state.images.put(name, target);
+        }
         image = await loadImage(state.content, target, platform);
       }
       progress.write({ type: "vertex.done", vertex, name: vname, time: time(), started });
@@ -222,11 +254,13 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
 
   // Each base image is resolved once per build, however many stages use it.
   const resolved = new Map<string, ReturnType<typeof resolveImage>>();
-  const resolveOnce = (ref: string, platform: Platform) => {
-    const key = `${ref}|${platform.os}/${platform.architecture}/${platform.variant ?? ""}`;
+  const resolveOnce = (ref: string, platform: Platform, o: ResolveImageOptions = {}) => {
+    const key = `${ref}|${platform.os}/${platform.architecture}/${platform.variant ?? ""}|${
+      o.resolveMode ?? ""
+    }|${o.ociStore ?? ""}`;
     let p = resolved.get(key);
     if (!p) {
-      p = resolveImage(ref, platform);
+      p = resolveImage(ref, platform, o);
       resolved.set(key, p);
     }
     return p;
@@ -241,10 +275,12 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         return readOptional(join(options.dockerfileDir, path));
       }
       if (input === "context") return readOptional(join(options.contextDir, path));
+      const local = options.locals?.[input];
+      if (local !== undefined) return readOptional(join(local, path));
       return Promise.resolve(undefined);
     },
-    resolveImageConfig: async (ref, platform) => {
-      const r = await resolveOnce(ref, platform);
+    resolveImageConfig: async (ref, platform, o) => {
+      const r = await resolveOnce(ref, platform, o);
       return { ref: r.ref, digest: r.digest, config: r.config };
     },
     warn: (message) => {
@@ -313,6 +349,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       registry: deps.registry,
       progress,
       db: state.db,
+      remote,
     });
   }
   const solver = new GraphSolver({
@@ -322,7 +359,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     executor: deps.executor,
     db: state.db,
     content: state.content,
-    locals: { context: options.contextDir },
+    locals: { ...options.locals, context: options.contextDir },
     cacheMountsDir: join(state.dir, "cache-mounts", deps.snapshotter.name),
     httpRecordsDir: join(state.dir, HTTP_RECORDS_DIR),
     sameOwner: deps.sameOwner,
@@ -331,13 +368,31 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     fetchImage: async (ref, vertex) => {
       const at = ref.lastIndexOf("@");
       const digest = ref.slice(at + 1) as Digest;
+      const store = vertex.op.type === "source" && vertex.op.identifier.startsWith("oci-layout://")
+        ? vertex.op.attrs?.["oci.store"]
+        : undefined;
+      if (store !== undefined) {
+        if (!(await state.content.has(digest))) {
+          // Copied in when its config was resolved; again if a prune took it meanwhile.
+          const dir = options.ociStores?.[store];
+          if (dir === undefined) {
+            throw new ImgError(`The build has no OCI layout store "${store}"`);
+          }
+          await importOciLayoutImage(dir, digest, vertex.platform ?? platforms[0], state.content);
+        }
+        return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      }
+      const reference = parseReference(ref);
+      using _pull = span("base image pull");
       if (!(await state.content.has(digest))) {
-        using _pull = span("base image pull");
-        await pull(deps.registry, parseReference(ref), state.content, {
+        await pull(deps.registry, reference, state.content, {
           choose: platformChooser(vertex.platform ?? platforms[0]),
+          deferLayers: remote,
         });
       }
-      return parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      const manifest = parseManifest(await state.content.read(digest), `Manifest ${digest}`);
+      await remote.fetch(manifest.layers, reference);
+      return manifest;
     },
   });
   const solveSpan = span("solve (graph)");
@@ -356,7 +411,8 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     stateDir: state.dir,
     images: state.images,
     push: async (name, descriptor) => {
-      await push(deps.registry, parseReference(name), descriptor, state.content);
+      // Layers left in the registry are mounted there (or fetched to go elsewhere).
+      await push(deps.registry, parseReference(name), descriptor, state.content, { remote });
       pushed.push(parseReference(name));
     },
   };
@@ -372,41 +428,30 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     )
     : undefined;
   const responses: ExportResponse[] = [];
-  // The final root filesystems stay visible (read-only views) while the exporters run; without
-  // the user namespace there are none, and an exporter that reads one needs the namespace.
-  const views = deps.withoutNamespace ? withoutViews : withViews;
-  await views(deps.snapshotter, solved.map((s) => s.snapshot), async (rootfses) => {
+  // The final root filesystems stay visible (read-only views) while the exporters run, when
+  // one of them reads files: a result from an imported cache is not even downloaded otherwise.
+  // (Without the user namespace, making a snapshot or a view throws NamespaceNeeded.)
+  const usesRootfs = deps.exporters.some((e) => e.usesRootfs !== false);
+  const snapshots = usesRootfs ? await Promise.all(solved.map((s) => s.snapshot())) : [];
+  await withViews(deps.snapshotter, snapshots, async (rootfses) => {
     const results: PlatformExportResult[] = definitions.map((definition, i) => {
-      const snapshot = solved[i].snapshot;
-      const made = new Map<string, Promise<ResultLayer[]>>();
+      const layers = resultLayers(solved[i], { layerDeps, imports, remote }, snapshots[i]);
       const config = definition.sourceDateEpoch === undefined
         ? createdWithResult(definition.config, solver.cache.createdAt(solved[i].cacheKey))
         : definition.config;
       const result: ExportResult = {
         config: inline ? { ...config, [INLINE_CACHE_FIELD]: inline } as ImageConfig : config,
         names: options.names,
-        // Read only by the exporters that need the files (without the namespace, it throws).
-        get rootfs() {
+        get rootfs(): string {
+          if (!usesRootfs) {
+            throw new Error("The exporter said usesRootfs: false, but read the result's rootfs");
+          }
           return rootfses[i];
         },
         ...(definition.sourceDateEpoch !== undefined
           ? { sourceDateEpoch: definition.sourceDateEpoch }
           : {}),
-        layers: (layerOptions = {}) => {
-          const o = layerOptions;
-          const key = JSON.stringify([
-            o.compression ?? "gzip",
-            o.level,
-            o.sourceDateEpoch,
-            o.forceCompression === true,
-          ]);
-          let p = made.get(key);
-          if (!p) {
-            p = snapshotLayers(layerDeps, snapshot, layerOptions);
-            made.set(key, p);
-          }
-          return p;
-        },
+        layers: (layerOptions = {}) => layers(layerOptions),
       };
       return { platform: platforms[i], result };
     });
@@ -427,6 +472,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       progress,
       imports,
       pushed,
+      remote,
       // The layers made for the image are recorded, so the same blobs come back here.
       layersOf: (snapshot, compression) => snapshotLayers(layerDeps, snapshot, { compression }),
     });
@@ -455,10 +501,85 @@ function createdWithResult(config: ImageConfig, resultCreated?: Date): ImageConf
 }
 
 /**
+ * The layers of a solved result, made once per set of options and reused. A result from an
+ * imported cache is its record's layers as they are (what unpacking them into snapshots and
+ * taking those would give: pulled layers are kept as they are), each blob fetched unless
+ * `options.remote` lets it stay a remote blob of the registry the cache came from. Once its
+ * snapshot is made (an exporter read the files, or forced another compression on them), the
+ * snapshot's layers are used instead, so every export of the build agrees: a download that
+ * fails then warns and runs the step. A download that fails after layers were handed out as
+ * they are is an error, not an image that differs between exporters. `made` is the snapshot,
+ * when it was made before the exports.
+ */
+function resultLayers(
+  solved: LazySolveResult,
+  deps: {
+    layerDeps: Parameters<typeof snapshotLayers>[0];
+    imports?: BuildCacheImports;
+    remote: RemoteBlobs;
+  },
+  made?: string,
+): (options: LayerOptions) => Promise<ResultLayer[]> {
+  const cached = new Map<string, Promise<ResultLayer[]>>();
+  let handedOut = false;
+  let snapshot = made === undefined ? undefined : Promise.resolve(made);
+  const make = async (options: LayerOptions): Promise<ResultLayer[]> => {
+    const layers = solved.remote;
+    const compression = options.compression ?? "gzip";
+    const recompress = options.forceCompression &&
+      layers?.some((l) => layerCompression(l.descriptor.mediaType) !== compression);
+    if (layers && deps.imports && !snapshot && !recompress) {
+      try {
+        for (const l of layers) {
+          if (options.remote && deps.remote.sources(l.descriptor.digest).length > 0) continue;
+          await deps.imports.fetchBlob(l.descriptor);
+        }
+        handedOut = true;
+        return layers.map((l) => ({
+          descriptor: {
+            mediaType: l.descriptor.mediaType,
+            digest: l.descriptor.digest,
+            size: l.descriptor.size,
+          },
+          diffID: l.diffID,
+        }));
+      } catch (e) {
+        if (handedOut) {
+          throw new ImgError(
+            `A layer of the imported cache could not be fetched: ${
+              e instanceof Error ? e.message : String(e)
+            }; build again (with --no-cache if the cache source stays broken)`,
+            { cause: e },
+          );
+        }
+        // The snapshot below tries again, and runs the step if that fails too.
+      }
+    }
+    snapshot ??= solved.snapshot();
+    return await snapshotLayers(deps.layerDeps, await snapshot, options);
+  };
+  return (options) => {
+    const key = JSON.stringify([
+      options.compression ?? "gzip",
+      options.level,
+      options.sourceDateEpoch,
+      options.forceCompression === true,
+      options.remote === true,
+    ]);
+    let p = cached.get(key);
+    if (!p) {
+      p = make(options);
+      cached.set(key, p);
+    }
+    return p;
+  };
+}
+
+/**
  * The steps of every platform's solve, once each (a step two platforms share, as a
  * `--platform=$BUILDPLATFORM` stage, is in the final stage if it is in either's).
  */
-async function allSteps(solved: readonly SolveResult[]): Promise<SolvedStep[]> {
+async function allSteps(solved: readonly LazySolveResult[]): Promise<SolvedStep[]> {
   const byKey = new Map<string, SolvedStep>();
   for (const s of solved) {
     for (const step of await s.steps?.() ?? []) {
@@ -475,27 +596,6 @@ function uniquePlatforms(platforms: readonly Platform[]): Platform[] {
   const out: Platform[] = [];
   for (const p of platforms) if (!out.some((q) => platformMatches(q, p))) out.push(p);
   return out;
-}
-
-/**
- * Runs `fn` with, for each snapshot, a root filesystem path that throws `NamespaceNeeded` when
- * read: the exporters that use none (image, oci, docker) run; the others need the namespace.
- */
-function withoutViews<T>(
-  _snapshotter: Snapshotter,
-  snapshots: readonly string[],
-  fn: (dirs: string[]) => Promise<T>,
-): Promise<T> {
-  const dirs: string[] = [];
-  for (let i = 0; i < snapshots.length; i++) {
-    Object.defineProperty(dirs, i, {
-      enumerable: true,
-      get: () => {
-        throw new NamespaceNeeded("a view of the result's files");
-      },
-    });
-  }
-  return fn(dirs);
 }
 
 /** Runs `fn` with a read-only view of each snapshot mounted, in order. */

@@ -68,10 +68,42 @@ export interface ExecOp {
   cwd: string;
   /** The user (`name`, `uid`, `uid:gid`). */
   user?: string;
-  /** The network mode. */
+  /**
+   * The network mode: unset is BuildKit's sandbox (`default`: a network namespace of the
+   * step's own that reaches out), `none` an empty one, `host` the host's.
+   */
   network?: "host" | "none";
+  /** `insecure`: every capability, no masked or read-only paths (`--allow security.insecure`). */
+  security?: "insecure";
+  /**
+   * `/etc/hosts` entries (`--add-host`). Part of the op, as in BuildKit's `Meta.ExtraHosts`;
+   * the cache key leaves their addresses out, as BuildKit's exec op `CacheMap` does.
+   */
+  extraHosts?: ExtraHost[];
+  /** The size of the step's `/dev/shm` in bytes (`--shm-size`; default 64 MiB). */
+  shmSize?: number;
+  /** Resource limits (`--ulimit`), as BuildKit's `Meta.Ulimit`. */
+  ulimits?: Ulimit[];
   /** Extra mounts; the root filesystem is input 0. */
   mounts: ExecMount[];
+}
+
+/** An `/etc/hosts` entry of a step (`--add-host host:ip`). */
+export interface ExtraHost {
+  /** The host name. */
+  host: string;
+  /** Its address, or `host-gateway` for the host as the step reaches it. */
+  ip: string;
+}
+
+/** A resource limit of a step (`--ulimit name=soft:hard`). */
+export interface Ulimit {
+  /** docker's name: `nofile`, `nproc`, `core`, ... */
+  name: string;
+  /** The soft limit (-1: unlimited). */
+  soft: number;
+  /** The hard limit (-1: unlimited). */
+  hard: number;
 }
 
 /** One action of a file op. */

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Mount } from "./snapshotter.ts";
+import type { ExtraHost, Ulimit } from "./build_graph.ts";
 
 /** The process to run. */
 export interface ProcessSpec {
@@ -25,8 +26,19 @@ export interface ProcessSpec {
    * has mounted) and it replaces `uid`, `gid` and `additionalGids`.
    */
   user?: string;
-  /** The network mode: the host's, or an empty network namespace. */
-  network: "host" | "none";
+  /**
+   * The network mode: `default` (BuildKit's sandbox: a network namespace of the step's own
+   * that reaches out), `none` (an empty one) or `host` (the host's).
+   */
+  network: "default" | "host" | "none";
+  /** `insecure`: every capability, no masked or read-only paths. */
+  security?: "sandbox" | "insecure";
+  /** Extra `/etc/hosts` entries; the address `host-gateway` names the host. */
+  extraHosts?: ExtraHost[];
+  /** The size of `/dev/shm` in bytes (default 64 MiB). */
+  shmSize?: number;
+  /** Resource limits, replacing the defaults of the same name. */
+  ulimits?: Ulimit[];
   /** Allocate a terminal. */
   tty?: boolean;
 }

@@ -33,6 +33,14 @@ export interface LayerOptions {
    * to `compression` (BuildKit's `force-compression=true`); by default they are used as they are.
    */
   forceCompression?: boolean;
+  /**
+   * The caller writes only descriptors (an image to store or push), not the blobs' bytes:
+   * layers of a result that came from an imported cache (`--cache-from`) are then returned
+   * without being downloaded, recorded as remote blobs of the registry that has them
+   * (`ExportContext.push` mounts them there, and img fetches them when an image needs its
+   * content). By default every layer's blob is in the content store when `layers()` resolves.
+   */
+  remote?: boolean;
 }
 
 /** What an exporter exports: the result of a build. */
@@ -44,7 +52,10 @@ export interface ExportResult {
    * and reused afterwards; exporters that only need files (`tar`, `local`) never call it.
    */
   layers(options?: LayerOptions): Promise<ResultLayer[]>;
-  /** A directory holding the final root filesystem, readable while the export runs. */
+  /**
+   * A directory holding the final root filesystem, readable while the export runs. An
+   * exporter instance with `usesRootfs: false` must not read it (it throws then).
+   */
   rootfs: string;
   /** Image names the result is to be known by (`-t`). */
   names: string[];
@@ -110,6 +121,13 @@ export interface PlatformExportResult {
 
 /** One configured export, made from the `--output` attributes. */
 export interface ExporterInstance {
+  /**
+   * Whether `export` reads {@linkcode ExportResult.rootfs} (default true). An exporter that
+   * writes only layers (an image, an archive of one) says `false`: a build whose result came
+   * from an imported cache then makes no root filesystem for it, and downloads only the layers
+   * the exporter asks for.
+   */
+  usesRootfs?: boolean;
   /** Exports the result. */
   export(result: ExportResult, ctx: ExportContext): Promise<ExportResponse>;
   /**

@@ -15,14 +15,34 @@ export interface BuildRequest {
   platforms: Platform[];
 }
 
+/** How {@linkcode FrontendClient.resolveImageConfig} resolves a reference (BuildKit's resolver options). */
+export interface ResolveImageOptions {
+  /**
+   * `default`: the local image store, else the registry (as `FROM`); `pull`: always the
+   * registry (a `docker-image://` named context, as BuildKit's container driver resolves it).
+   */
+  resolveMode?: "default" | "pull";
+  /**
+   * The OCI layout store (a `--build-context NAME=oci-layout://DIR`, by the store ID the
+   * frontend option names) to read the image from instead of a registry; `ref` then is
+   * `NAME@DIGEST`.
+   */
+  ociStore?: string;
+}
+
 /** What a frontend may ask of the engine while it solves. */
 export interface FrontendClient {
   /** Reads a file from a named input (`context`, `dockerfile`), or `undefined` if missing. */
   readFile(input: string, path: string): Promise<Uint8Array | undefined>;
-  /** Resolves an image reference to its digest and config for `platform`. */
+  /**
+   * Resolves an image reference to its digest and config for `platform`. The result's `ref`
+   * (`NAME:TAG@DIGEST`) is what a `docker-image://` source names; with `options.ociStore`, an
+   * `oci-layout://` source (with its `oci.store` attribute).
+   */
   resolveImageConfig(
     ref: string,
     platform: Platform,
+    options?: ResolveImageOptions,
   ): Promise<{ ref: string; digest: string; config: ImageConfig }>;
   /** Writes a warning to the build's progress output. */
   warn(message: string): void;

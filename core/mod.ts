@@ -196,15 +196,23 @@ export {
   type DiffOp,
   type ExecMount,
   type ExecOp,
+  type ExtraHost,
   type FileAction,
   type FileOp,
   GraphBuilder,
   type MergeOp,
   type Op,
   type SourceOp,
+  type Ulimit,
   type Vertex,
 } from "./build_graph.ts";
-export type { BuildDefinition, BuildRequest, Frontend, FrontendClient } from "./frontend.ts";
+export type {
+  BuildDefinition,
+  BuildRequest,
+  Frontend,
+  FrontendClient,
+  ResolveImageOptions,
+} from "./frontend.ts";
 export type { CacheLayer, SolvedStep, SolveOptions, Solver, SolveResult } from "./solver.ts";
 export type {
   Mount,

@@ -7,6 +7,8 @@ import { startRegistry } from "./_util/registry.ts";
 import { type ProxiedRequest, startFaultProxy } from "./_util/fault_proxy.ts";
 import { pushBusybox } from "./_util/busybox.ts";
 import { img, imgOk, removeTree, run } from "./_util/img.ts";
+import { allCached, stepStatus } from "./_util/build_steps.ts";
+import { mountedBlobs, uploadedBlobs } from "./_util/registry_log.ts";
 
 const DOCKERFILE = `ARG BASE
 FROM \${BASE} AS build
@@ -36,35 +38,6 @@ function contextFiles(c = "c\n"): Record<string, string> {
   return { Dockerfile: DOCKERFILE, "a.txt": "a\n", "b.txt": "b\n", "c.txt": c };
 }
 
-/**
- * Asserts that no step ran: every step printed is CACHED (the solver stops at the first cached
- * step on each path, so a build whose last step is cached prints only that one).
- */
-function allCached(stderr: string): void {
-  const steps = stepStatus(stderr);
-  ok(steps.size >= 1, stderr);
-  ok([...steps.values()].every((s) => s === "CACHED"), stderr);
-  ok(!/^#\d+ \[[^\]]*\d+\/\d+\] RUN [^\n]*\n#\d+ DONE/m.test(stderr), stderr);
-}
-
-/** The status of each build step in plain progress output: step name -> CACHED or DONE. */
-function stepStatus(stderr: string): Map<string, string> {
-  const names = new Map<string, string>();
-  const out = new Map<string, string>();
-  for (const line of stderr.split("\n")) {
-    const named = line.match(/^#(\d+) (\[[^\]]*\d+\/\d+\] .*)$/);
-    if (named && !names.has(named[1])) {
-      names.set(named[1], named[2]);
-      continue;
-    }
-    const status = line.match(/^#(\d+) (CACHED|DONE|ERROR)/);
-    if (status && names.has(status[1])) out.set(names.get(status[1])!, status[2]);
-  }
-  // FROM lines are the base image, not a cached step.
-  for (const k of [...out.keys()]) if (/\] FROM /.test(k)) out.delete(k);
-  return out;
-}
-
 function builtDigest(stdout: string): string {
   const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
   ok(m, stdout);
@@ -85,19 +58,7 @@ async function withEnv(
   // Every request of img goes through the proxy, which counts them.
   await using proxy = await startFaultProxy(registry.host, { times: 0 });
   const tmp = await Deno.makeTempDir({ prefix: "img-cache-travel-" });
-  const puts = () => {
-    const counts = new Map<string, number>();
-    for (const r of proxy.requests) {
-      const m = r.path.match(
-        /\/blobs\/uploads\/[^?]*\?(?:.*&)?digest=(sha256(?::|%3A)[a-f0-9]{64})/i,
-      );
-      if (r.method === "PUT" && m) {
-        const d = decodeURIComponent(m[1]);
-        counts.set(d, (counts.get(d) ?? 0) + 1);
-      }
-    }
-    return counts;
-  };
+  const puts = () => uploadedBlobs(proxy.requests);
   try {
     await fn({
       host: proxy.host,
@@ -151,7 +112,12 @@ Deno.test("registry cache: mode=max from machine A makes every step CACHED on em
     const cacheLayers = new Set(raw.layers.map((l: { digest: string }) => l.digest));
     ok(imageLayers.every((d) => cacheLayers.has(d)), "the cache holds the image's own layers");
     ok(cacheLayers.size > imageLayers.length, "mode=max also holds the build stage's layers");
-    ok(imageLayers.every((d) => putsA.has(d)), "the proxy saw the image's uploads");
+    // The base image's layer is mounted from its own repository, the others are uploaded.
+    const mountsA = new Set(mountedBlobs(requests()));
+    ok(
+      imageLayers.every((d) => putsA.has(d) || mountsA.has(d)),
+      "the proxy saw the image's uploads",
+    );
     // skopeo copies it, too.
     await run([
       "skopeo",
@@ -323,7 +289,7 @@ Deno.test("inline cache: the image's own config carries the cache, --cache-from 
   });
 });
 
-Deno.test("a cached layer that cannot be fetched during the build is a warning: the step runs", async () => {
+Deno.test("a cached layer that cannot be fetched when the build needs its files is a warning: the step runs; an image left in the registry says what to do", async () => {
   await using registry = await startRegistry();
   await pushBusybox(registry.host, "library/busybox", "latest");
   const tmp = await Deno.makeTempDir({ prefix: "img-cache-travel-" });
@@ -357,12 +323,15 @@ Deno.test("a cached layer that cannot be fetched during the build is a warning: 
       matchPath: new RegExp(`/blobs/${layers[layers.length - 1]}`),
       times: Infinity,
     });
+    // The local output needs the files: B downloads the cached result, and the layer is lost.
     const b = await imgOk(
       buildArgs(
         `${proxy.host}/library/busybox:latest`,
         await writeContext(`${tmp}/b/ctx`, contextFiles()),
         "-t",
         "hello",
+        "-o",
+        `type=local,dest=${tmp}/b/out`,
         "--cache-from",
         cacheRef(proxy.host),
       ),
@@ -378,8 +347,34 @@ Deno.test("a cached layer that cannot be fetched during the build is a warning: 
       b.stderr,
     );
     ok(proxy.resets > 0, "the fault was injected");
+    equal(await Deno.readTextFile(`${tmp}/b/out/all.txt`), "A\nb\nc\n");
+    // The image stored with it has the layers of the step that ran, not the lost one.
     await imgOk(["unpack", "-o", `${tmp}/b/rootfs`, "hello"], { state: `${tmp}/b/state` });
     equal(await Deno.readTextFile(`${tmp}/b/rootfs/all.txt`), "A\nb\nc\n");
+
+    // An image store needs no files: C stores the image with its layers left in the registry,
+    // and unpacking it, which needs the lost layer, says so in one line.
+    const c = await imgOk(
+      buildArgs(
+        `${proxy.host}/library/busybox:latest`,
+        `${tmp}/b/ctx`,
+        "-t",
+        "hello",
+        "--cache-from",
+        cacheRef(proxy.host),
+      ),
+      { state: `${tmp}/c/state`, env: ENV },
+    );
+    allCached(c.stderr);
+    const unpack = await img(["unpack", "-o", `${tmp}/c/rootfs`, "hello"], {
+      state: `${tmp}/c/state`,
+    });
+    equal(unpack.code, 1, unpack.stderr);
+    match(
+      unpack.stderr,
+      new RegExp(`Layer ${layers[layers.length - 1]} could not be fetched from .*cache/hello`),
+    );
+    equal(unpack.stderr.trim().split("\n").length, 1, unpack.stderr);
   } finally {
     await removeTree(tmp);
   }
@@ -485,7 +480,14 @@ Deno.test("imported cache records: img du lists them (lazy ones at 0B), later bu
     equal(lazy.length, 1);
     equal(lazy[0].Size, "0B");
     ok(lazy[0].RemoteSize !== "0B", JSON.stringify(lazy[0]));
-    ok(imported.some((r) => r.Size !== "0B"), "the final stage's layers were downloaded");
+    // Nor was the final stage (the image keeps its layers in the registry until needed); once
+    // `img unpack` needs them, its records hold the downloaded bytes.
+    ok(imported.every((r) => r.Size === "0B"), JSON.stringify(imported));
+    await imgOk(["unpack", "-o", `${tmp}/b/first`, "hello"], { state: stateB });
+    ok(
+      (await duRecords(stateB, "cache.imported")).some((r) => r.Size !== "0B"),
+      "the final stage's layers were downloaded",
+    );
     // The table and Go templates show them too; the template fields are checked.
     match((await imgOk(["du"], { state: stateB })).stdout, /imported from /);
     const template = await imgOk(

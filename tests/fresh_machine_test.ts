@@ -14,7 +14,7 @@
  * @module
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { PASS_THROUGH } from "../tools/setup.ts";
+import { DEBIAN_BASE_TARBALL, hostMirror, packDebianBase, PASS_THROUGH } from "../tools/setup.ts";
 
 const ENABLED = Deno.env.get("IMG_FRESH_MACHINE") === "1" && Deno.uid() === 0;
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -47,21 +47,6 @@ async function readmeCommands(): Promise<{ platform: string; commands: string[] 
   const platform = quick.match(/`([^`]*npm install -g deno@[^`]*)`/)![1];
   const commands = lines.filter((l) => l.startsWith("deno task "));
   return { platform, commands };
-}
-
-/** The mirror the host's apt uses for Debian (deb822 `URIs:` or a `deb` line). */
-async function hostMirror(): Promise<string> {
-  for (const file of ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]) {
-    try {
-      const text = await Deno.readTextFile(file);
-      const m = text.match(/^URIs:\s*(\S+\/debian)\s*$/m) ??
-        text.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm\b/m);
-      if (m) return m[1];
-    } catch {
-      // try the next
-    }
-  }
-  return "http://deb.debian.org/debian";
 }
 
 async function sh(cmd: string[], quiet = false): Promise<void> {
@@ -174,6 +159,9 @@ Deno.test({
             if (CACHE) await sh(["tar", "-C", root, "-cf", tarball, "."], true);
           }
           console.log(`debootstrap: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+          // The machine as bootstrapped is also the Debian base of img's image in its test:
+          // packed here, it spares the set-up inside a second debootstrap.
+          await packDebianBase(root, `${root}${DEBIAN_BASE_TARBALL}`);
           await Deno.chmod(root, 0o755); // a machine's / (the temp dir was private to root)
           // The host's apt sources (updates, security) and name resolution, as a machine has.
           await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});

@@ -152,9 +152,13 @@ async function ensureUser(name: string): Promise<{ uid: number; gid: number; hom
   return { uid, gid, home };
 }
 
-/** What the tests use beyond packages: a usable /dev/fuse and qemu registered with binfmt_misc. */
+/**
+ * What the tests use beyond packages: a usable /dev/fuse and /dev/net/tun (udev's default
+ * modes, which containers and minimal VMs lack) and qemu registered with binfmt_misc.
+ */
 async function prepareKernel(): Promise<void> {
   if (exists("/dev/fuse")) await Deno.chmod("/dev/fuse", 0o666);
+  if (exists("/dev/net/tun")) await Deno.chmod("/dev/net/tun", 0o666);
   const binfmt = "/proc/sys/fs/binfmt_misc";
   if (!exists(`${binfmt}/register`)) {
     await capture(["mount", "-t", "binfmt_misc", "binfmt_misc", binfmt]);
@@ -196,6 +200,61 @@ async function fetchForeignBusybox(dir = "/var/cache/img-test"): Promise<void> {
   await run(["chmod", "-R", "a+rX", dir]);
 }
 
+/** The mirror the host's apt uses for Debian (deb822 `URIs:` or a `deb` line). */
+export async function hostMirror(): Promise<string> {
+  for (const file of ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]) {
+    try {
+      const text = await Deno.readTextFile(file);
+      const m = text.match(/^URIs:\s*(\S+\/debian)\s*$/m) ??
+        text.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm\b/m);
+      if (m) return m[1];
+    } catch {
+      // try the next
+    }
+  }
+  return "http://deb.debian.org/debian";
+}
+
+/**
+ * The Debian 12 root filesystem (a gzipped tar) that `tests/img_image_test.ts` pushes as the
+ * base of img's own image, standing for `debian:bookworm-slim` where Docker Hub is not reachable.
+ */
+export const DEBIAN_BASE_TARBALL = "/var/cache/img-test/debian-bookworm-minbase.tar.gz";
+
+/**
+ * Writes the Debian root filesystem at `root` to `tarball` (gzip), slimmed as Debian's `-slim`
+ * images are: no device nodes, apt lists and caches, documentation or locales.
+ */
+export async function packDebianBase(root: string, tarball: string): Promise<void> {
+  await Deno.mkdir(tarball.replace(/\/[^/]*$/, ""), { recursive: true, mode: 0o755 });
+  const slim = ["dev", "var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"]
+    .concat(["usr/share/locale", "usr/share/info"]).map((d) => `--exclude=./${d}/*`);
+  const partial = `${tarball}.partial`;
+  await run(["tar", "--numeric-owner", ...slim, "-C", root, "-czf", partial, "."], {
+    quiet: true,
+  });
+  await Deno.chmod(partial, 0o644);
+  await Deno.rename(partial, tarball);
+}
+
+/** Makes {@linkcode DEBIAN_BASE_TARBALL} once with `debootstrap --variant=minbase` (root). */
+export async function fetchDebianBase(tarball = DEBIAN_BASE_TARBALL): Promise<void> {
+  if (exists(tarball) || !exists("/usr/sbin/debootstrap")) return;
+  say(`debootstrap --variant=minbase bookworm into ${tarball} (the base of img's own image)`);
+  const root = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "img-debian-base-" });
+  try {
+    // dpkg without fsync, as Debian's container images are made (several times faster)
+    await Deno.mkdir(`${root}/etc/dpkg/dpkg.cfg.d`, { recursive: true });
+    await Deno.writeTextFile(`${root}/etc/dpkg/dpkg.cfg.d/unsafe-io`, "force-unsafe-io\n");
+    await run(["debootstrap", "--variant=minbase", "bookworm", root, await hostMirror()], {
+      quiet: true,
+    });
+    await packDebianBase(root, tarball);
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
+
 /** The root path: install, create the user, lend it the checkout, re-run this as the user. */
 async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
   const results = await checkHost({ purpose: purposeOf(job) });
@@ -205,6 +264,7 @@ async function setUpAsRoot(job: Job, args: string[]): Promise<number> {
   if (job === "test") {
     await prepareKernel();
     await fetchForeignBusybox();
+    await fetchDebianBase();
   }
   const runtimeDir = `/run/user/${user.uid}`;
   await Deno.mkdir("/run/user", { recursive: true, mode: 0o755 });

@@ -31,6 +31,8 @@ export interface BuildContextDeps {
   stdin: ReadableStream<Uint8Array>;
   /** Aborts a download. */
   signal?: AbortSignal;
+  /** `-f` names a file inside the context directory (a git checkout), not a path here. */
+  fileInContext?: boolean;
 }
 
 const AMBIGUOUS = "ambiguous Dockerfile source: both stdin and flag correspond to Dockerfiles";
@@ -44,7 +46,9 @@ export async function openBuildContext(
   file: string | undefined,
   deps: BuildContextDeps,
 ): Promise<BuildContext> {
-  if (path !== "-" && !isHttpURL(path)) return await localContext(path, file, deps.stdin);
+  if (path !== "-" && !isHttpURL(path)) {
+    return await localContext(path, file, deps.stdin, deps.fileInContext ?? false);
+  }
   if (path === "-" && file === "-") {
     throw new ImgError("invalid argument: can't use stdin for both build context and dockerfile");
   }
@@ -110,6 +114,7 @@ async function localContext(
   path: string,
   file: string | undefined,
   stdin: ReadableStream<Uint8Array>,
+  fileInContext: boolean,
 ): Promise<BuildContext> {
   const contextDir = resolve(path);
   const st = await Deno.stat(contextDir).catch(() => undefined);
@@ -124,7 +129,7 @@ async function localContext(
     };
   }
   if (file) {
-    const abs = resolve(file);
+    const abs = fileInContext ? join(contextDir, file) : resolve(file);
     return { ...ctx, dockerfileDir: dirname(abs), filename: basename(abs) };
   }
   return { ...ctx, dockerfileDir: contextDir, filename: "Dockerfile" };

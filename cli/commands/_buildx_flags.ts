@@ -6,7 +6,9 @@
  * @module
  */
 import { type ExportResponse, ImgError } from "@img/core";
+import { formatUlimit, parseExtraHost, parseUlimit } from "@img/core/exec";
 import type { OutputSpec } from "./_outputs.ts";
+import { parseSize } from "../ui/units.ts";
 
 /** The buildx flags as commander parses them. */
 export interface BuildxFlags {
@@ -30,17 +32,17 @@ export interface BuildxFlags {
   network?: string;
   /** `--allow ENTITLEMENT` (repeatable). */
   allow: string[];
-  /** Refused for now. */
+  /** `--add-host HOST:IP` (repeatable; IP may be `host-gateway`). */
   addHost: string[];
-  /** Refused for now. */
+  /** `--shm-size SIZE`: the size of RUN steps' `/dev/shm` (`64m`, bytes without a unit). */
   shmSize?: string;
-  /** Refused for now. */
+  /** `--ulimit NAME=SOFT[:HARD]` (repeatable). */
   ulimit: string[];
   /** `--provenance`: only `false` (img makes no attestation). */
   provenance?: string;
   /** `--sbom`: only `false` (img makes no attestation). */
   sbom?: string;
-  /** Refused for now. */
+  /** `--build-context NAME=VALUE` (repeatable; see `_build_contexts.ts`). */
   buildContext: string[];
 }
 
@@ -57,14 +59,9 @@ function notYet(option: string, what: string): ImgError {
  * @throws {ImgError} for the first such flag given.
  */
 export function refuseUnsupported(f: BuildxFlags): void {
-  if (f.buildContext.length) {
-    throw notYet("--build-context", "copy the files into the build context instead");
-  }
-  if (f.addHost.length) {
-    throw notYet("--add-host", "RUN steps use the host's network and its /etc/hosts");
-  }
-  if (f.shmSize !== undefined) throw notYet("--shm-size", "RUN steps get the runtime's /dev/shm");
-  if (f.ulimit.length) throw notYet("--ulimit", "RUN steps inherit img's limits");
+  for (const h of f.addHost) parseExtraHost(h);
+  for (const u of f.ulimit) parseUlimit(u);
+  if (f.shmSize !== undefined) shmBytes(f.shmSize);
   for (const [option, value] of [["--provenance", f.provenance], ["--sbom", f.sbom]] as const) {
     if (value !== undefined && !/^(false|0)$/i.test(value)) {
       throw notYet(option, `img attaches no attestations (${option}=false is accepted)`);
@@ -112,12 +109,36 @@ export function applyOutputFlags(specs: OutputSpec[], f: BuildxFlags): OutputSpe
   return specs;
 }
 
-/** The frontend options of `--no-cache-filter`, `--network` and `--allow`. */
+/** `--shm-size` in bytes (docker's `MemBytes`: binary units). */
+function shmBytes(value: string): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(value);
+  } catch {
+    throw new ImgError(`Invalid --shm-size "${value}": use a size such as 64m or 1g`);
+  }
+  if (bytes <= 0) throw new ImgError(`Invalid --shm-size "${value}": it must be above 0`);
+  return bytes;
+}
+
+/**
+ * The frontend options (BuildKit's names, as buildx sends them) of `--no-cache-filter`,
+ * `--network`, `--allow`, `--add-host` (`add-hosts`: `host=ip,...`), `--shm-size` (bytes)
+ * and `--ulimit`.
+ */
 export function frontendFlagOptions(f: BuildxFlags): Record<string, string> {
   const o: Record<string, string> = {};
   if (f.noCacheFilter.length) o["no-cache"] = f.noCacheFilter.join(",");
-  if (f.network === "none") o["force-network-mode"] = "none";
+  if (f.network === "none" || f.network === "host") o["force-network-mode"] = f.network;
   if (f.allow.length) o.allow = f.allow.join(",");
+  if (f.addHost.length) {
+    o["add-hosts"] = f.addHost.map((h) => {
+      const { host, ip } = parseExtraHost(h);
+      return `${host}=${ip}`;
+    }).join(",");
+  }
+  if (f.shmSize !== undefined) o["shm-size"] = String(shmBytes(f.shmSize));
+  if (f.ulimit.length) o.ulimit = f.ulimit.map((u) => formatUlimit(parseUlimit(u))).join(",");
   return o;
 }
 
@@ -143,17 +164,5 @@ export async function writeBuildFiles(f: BuildxFlags, responses: ExportResponse[
       }
     }
     await Deno.writeTextFile(f.metadataFile, JSON.stringify(meta, null, 2) + "\n");
-  }
-}
-
-/**
- * Refuses the build contexts buildx takes that img does not yet: a git URL. (`-` and an
- * http(s) URL are opened by `_build_context.ts`.)
- *
- * @throws {ImgError} naming the kind of context.
- */
-export function refuseRemoteContext(path: string): void {
-  if (/^(git@|git:\/\/|ssh:\/\/)/.test(path) || /^https?:\/\/.*\.git(#.*)?$/.test(path)) {
-    throw notYet("A git repository as the build context", "clone it and pass the directory");
   }
 }

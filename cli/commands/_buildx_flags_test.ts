@@ -4,7 +4,6 @@ import {
   type BuildxFlags,
   frontendFlagOptions,
   imageId,
-  refuseRemoteContext,
   refuseUnsupported,
 } from "./_buildx_flags.ts";
 
@@ -36,12 +35,13 @@ Deno.test("--push and --load add or mark the image output; --annotation goes to 
   assert.throws(() => applyOutputFlags([], { ...none, annotation: ["x"] }), /Invalid --annotation/);
 });
 
-Deno.test("flags img cannot honour yet are refused by name", () => {
+Deno.test("flags img cannot honour yet, and malformed ones, are refused by name", () => {
   const cases: [Partial<BuildxFlags>, RegExp][] = [
-    [{ buildContext: ["a=b"] }, /^--build-context is not supported yet/],
-    [{ addHost: ["a:1.1.1.1"] }, /^--add-host is not supported yet/],
-    [{ shmSize: "1g" }, /^--shm-size is not supported yet/],
-    [{ ulimit: ["nofile=1"] }, /^--ulimit is not supported yet/],
+    [{ addHost: ["a"] }, /^Invalid --add-host "a": use HOST:IP/],
+    [{ addHost: ["a:example.com"] }, /^Invalid --add-host "a:example.com"/],
+    [{ shmSize: "lots" }, /^Invalid --shm-size "lots"/],
+    [{ ulimit: ["files=1"] }, /^Invalid --ulimit "files=1": unknown limit "files"/],
+    [{ ulimit: ["nofile=2:1"] }, /soft limit must not be above the hard limit/],
     [{ provenance: "mode=max" }, /^--provenance is not supported yet/],
     [{ sbom: "true" }, /^--sbom is not supported yet/],
     [{ network: "bridge" }, /^Invalid --network "bridge"/],
@@ -57,6 +57,8 @@ Deno.test("flags img cannot honour yet are refused by name", () => {
   }
   refuseUnsupported({ ...none, provenance: "false", sbom: "0", network: "none" });
   refuseUnsupported({ ...none, network: "host", allow: ["network.host"] });
+  refuseUnsupported({ ...none, addHost: ["a:1.2.3.4"], shmSize: "64m", ulimit: ["nproc=-1"] });
+  refuseUnsupported({ ...none, buildContext: ["a=./dir"] });
 });
 
 Deno.test("frontend options and the image ID as buildx takes them", () => {
@@ -69,23 +71,27 @@ Deno.test("frontend options and the image ID as buildx takes them", () => {
     }),
     { "no-cache": "a,b", "force-network-mode": "none", allow: "network.host" },
   );
+  assert.deepEqual(
+    frontendFlagOptions({
+      ...none,
+      network: "host",
+      allow: ["network.host"],
+      addHost: ["a:10.1.2.3", "gw:host-gateway", "v6:::1"],
+      shmSize: "128m",
+      ulimit: ["nofile=512:1024", "core=0"],
+    }),
+    {
+      "force-network-mode": "host",
+      allow: "network.host",
+      "add-hosts": "a=10.1.2.3,gw=host-gateway,v6=::1",
+      "shm-size": String(128 * 1024 * 1024),
+      ulimit: "nofile=512:1024,core=0:0",
+    },
+  );
   assert.equal(
     imageId([{ "containerimage.digest": "sha256:m", "containerimage.config.digest": "sha256:c" }]),
     "sha256:c",
   );
   assert.equal(imageId([{ "containerimage.digest": "sha256:m" }]), "sha256:m");
   assert.equal(imageId([{}]), undefined);
-});
-
-Deno.test("git contexts are refused; stdin and tarball URLs are not", () => {
-  const cases: [string, RegExp][] = [
-    ["https://github.com/a/b.git#main:dir", /^A git repository as the build context/],
-    ["git@github.com:a/b.git", /^A git repository as the build context/],
-  ];
-  for (const [path, expected] of cases) {
-    assert.throws(() => refuseRemoteContext(path), (e: Error) => expected.test(e.message), path);
-  }
-  refuseRemoteContext("./dir");
-  refuseRemoteContext("-");
-  refuseRemoteContext("https://example.com/ctx.tar.gz");
 });

@@ -17,6 +17,7 @@ import {
 import { guardExporter } from "@img/core/export";
 import { ensureRootless, isNamespaceNeeded } from "@img/core/rootless";
 import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
+import { isGitURL } from "@img/core/source";
 import { span } from "@img/core/trace";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { contextOf } from "../program.ts";
@@ -26,13 +27,14 @@ import { parseOutputs } from "./_outputs.ts";
 import { openBuildContext } from "./_build_context.ts";
 import { parseCacheFrom, parseCacheTo } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
+import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_context.ts";
 import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
+import { parseBuildContexts } from "./_build_contexts.ts";
 import {
   applyOutputFlags,
   type BuildxFlags,
   frontendFlagOptions,
   imageId,
-  refuseRemoteContext,
   refuseUnsupported,
   writeBuildFiles,
 } from "./_buildx_flags.ts";
@@ -179,14 +181,14 @@ export function buildCommand() {
     )
     .option(
       "--add-host <host:ip>",
-      "add a custom host-to-IP mapping (not supported yet)",
+      "add a host-to-IP mapping to RUN steps' /etc/hosts (host:ip; ip may be host-gateway)",
       collect,
       [] as string[],
     )
-    .option("--shm-size <bytes>", "size of /dev/shm for RUN steps (not supported yet)")
+    .option("--shm-size <bytes>", "size of /dev/shm for RUN steps (e.g. 128m; default 64m)")
     .option(
       "--ulimit <ulimit>",
-      "ulimit options for RUN steps (not supported yet)",
+      "resource limit for RUN steps: name=soft[:hard], e.g. nofile=1024:2048 (repeatable)",
       collect,
       [] as string[],
     )
@@ -194,7 +196,7 @@ export function buildCommand() {
     .option("--sbom <value>", "SBOM attestation (only false: img attaches none)")
     .option(
       "--build-context <name=value>",
-      "additional build context (not supported yet)",
+      "additional build context: NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST] (repeatable)",
       collect,
       [] as string[],
     )
@@ -208,7 +210,6 @@ export function buildCommand() {
           : [],
       };
       refuseUnsupported(flags);
-      refuseRemoteContext(path);
       const ctx = contextOf(cmd);
       // RUN steps and file ownership need root of a user namespace: re-run inside one, unless
       // the build may be all cached (then it is tried here first: _without_namespace.ts).
@@ -217,16 +218,37 @@ export function buildCommand() {
         ctx.close();
         await ensureRootless({ debug: ctx.debug });
       };
-      let withoutNamespace = mayBuildWithoutNamespace(path, opts);
+      // A git context is checked out once, inside the namespace (a re-exec would leave it).
+      let withoutNamespace = !isGitURL(path) && mayBuildWithoutNamespace(path, opts);
       if (!withoutNamespace) await ensureRootless({ debug: ctx.debug });
       const progressMode = opts.quiet || opts.check
         ? "quiet"
         : parseProgressMode(opts.progress, opts.console === false);
+      const ssh = SshAgents.parse(opts.ssh, ctx.env);
+      const secrets = SecretStore.parse(opts.secret, ctx.env);
       try {
-        // A directory, a tarball URL or `-` (stdin); unpacked contexts are removed at the end.
-        await using context = await openBuildContext(path, opts.file, {
+        // A git URL as the context: checked out here, removed after the build.
+        const gitSpec = await gitContextSpec(
+          path,
+          keyValues(opts.buildArg, "build argument", ctx.env),
+          ctx.env,
+        );
+        await using gitContext = gitSpec
+          ? await checkoutGitContext(gitSpec, {
+            env: ctx.env,
+            sshSocket: () => ssh.socket("default"),
+            secret: (id) => secrets.get(id),
+          }).catch(async (e) => {
+            await ssh.close();
+            throw e;
+          })
+          : undefined;
+        // A directory (or that checkout), a tarball URL or `-` (stdin); an unpacked context is
+        // removed after the build. With a git context, -f names a file of the repository.
+        await using context = await openBuildContext(gitContext?.dir ?? path, opts.file, {
           state: ctx.state,
           stdin: Deno.stdin.readable,
+          fileInContext: gitContext !== undefined,
         });
         const { contextDir, dockerfileDir, filename, dockerfileText } = context;
         const platforms = opts.platform
@@ -251,6 +273,9 @@ export function buildCommand() {
           frontendOptions[`label:${k}`] = v;
         }
 
+        // --build-context: BuildKit's context:NAME frontend options, with their inputs.
+        const named = await parseBuildContexts(opts.buildContext);
+        Object.assign(frontendOptions, named.options);
         // --cache-from/--cache-to: refused before building when malformed.
         const cacheFrom = parseCacheFrom(opts.cacheFrom);
         const cacheTo = parseCacheTo(opts.cacheTo);
@@ -259,8 +284,12 @@ export function buildCommand() {
         Object.assign(frontendOptions, frontendFlagOptions(flags));
         ctx.debug(
           `RUN steps use ${
-            opts.network === "none" ? "no network (--network=none)" : "the host's network"
-          }; BuildKit's default is a network namespace of their own that can reach out`,
+            opts.network === "none"
+              ? "no network (--network=none)"
+              : opts.network === "host"
+              ? "the host's network (--network=host)"
+              : "a network namespace of their own that reaches out through slirp4netns, as BuildKit's default (the host's where slirp4netns cannot run)"
+          }`,
         );
         const outputs = applyOutputFlags(parseOutputs(opts.output, opts.tag), flags);
         if (withoutNamespace) {
@@ -294,6 +323,7 @@ export function buildCommand() {
         });
         // Consumed here, as BuildKit's frontend forwarder does.
         delete frontendOptions[`build-arg:${SYNTAX_BUILD_ARG}`];
+        delete frontendOptions[`build-arg:${KEEP_GIT_DIR_ARG}`];
         ctx.debug(
           `frontend: ${chosen.name} (from ${chosen.source}${
             chosen.syntax ? ` ${chosen.syntax}` : ""
@@ -340,6 +370,8 @@ export function buildCommand() {
             },
             {
               contextDir,
+              locals: named.locals,
+              ociStores: named.ociStores,
               dockerfileDir,
               dockerfileText,
               frontendOptions,
@@ -349,8 +381,8 @@ export function buildCommand() {
               pull: opts.pull,
               names: opts.tag,
               signal: abort.signal,
-              secrets: SecretStore.parse(opts.secret, ctx.env),
-              ssh: SshAgents.parse(opts.ssh, ctx.env),
+              secrets,
+              ssh,
               evaluateOnly: opts.check,
               cacheFrom,
               cacheTo,

@@ -5,6 +5,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { findImage, formatReference, ImgError, NotFoundError, parseReference } from "@img/core";
+import { RemoteBlobs } from "@img/core/image";
 import { push } from "@img/core/registry";
 import { contextOf } from "../program.ts";
 import { TransferReporter } from "../ui/transfer.ts";
@@ -64,6 +65,8 @@ async function pushOne(
   const reporter = new TransferReporter("Pushing", ctx.debug);
   await push(client, ref, image.target, ctx.state.content, {
     mountFrom: sources[0],
+    // Layers a build left in a registry are mounted from there, or fetched to be uploaded.
+    remote: new RemoteBlobs(ctx.state, () => Promise.resolve(client)),
     onProgress: reporter.update,
   });
   reporter.done();

@@ -20,7 +20,7 @@ import {
   type StoredImage,
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
-import { loadImage } from "@img/core/image";
+import { loadImage, RemoteBlobs } from "@img/core/image";
 import type { PluginLoader } from "@img/core/loader";
 import { push } from "@img/core/registry";
 import { contextOf } from "../program.ts";
@@ -72,6 +72,9 @@ export function saveCommand(): Command<
           return { names: byName ? [rec.name] : [], manifest };
         }));
         const state = ctx.state;
+        // Layers a build left in a registry (remote blobs) are fetched first.
+        const remote = new RemoteBlobs(state, () => ctx.registry());
+        for (const image of images) await remote.fetchImage(image.manifest);
         const progress = new ProgressWriter();
         progress.listen((e) => {
           if (e.type === "warning") console.error(`warning: ${e.message}`);

@@ -18,7 +18,7 @@ import {
   parsePlatform,
   parseReference,
 } from "@img/core";
-import { loadImage } from "@img/core/image";
+import { loadImage, RemoteBlobs } from "@img/core/image";
 import { applyLayer, decompressStream } from "@img/core/layer";
 import { ensureRootless } from "@img/core/rootless";
 import { libc } from "@img/core/sys";
@@ -70,6 +70,8 @@ export function unpackCommand(): Command<[string], { output: string; platform?: 
             }: pull it with --platform ${formatPlatform(platform)}`,
           );
         }
+        // Layers a build left in a registry (remote blobs) are fetched first.
+        await new RemoteBlobs(ctx.state, () => ctx.registry()).fetch(image.manifest.layers);
         // Unpack next to the target and rename at the end: a failure leaves no half tree.
         const work = join(
           dirname(target),

@@ -28,3 +28,19 @@ Deno.test("--format: table, json, table TEMPLATE, Go template", () => {
     /Invalid --format: the field \.Nope does not exist/,
   );
 });
+
+Deno.test("--format: a dotted path reaches nested fields, as docker version's", () => {
+  const data = { Client: { Version: "0.1.0", Plugins: [{ Name: "oci" }] }, Server: null };
+  assert.equal(renderTemplate("{{.Client.Version}}", data), "0.1.0");
+  assert.equal(renderTemplate("{{json .Client.Plugins}}", data), '[{"Name":"oci"}]');
+  assert.equal(renderTemplate("{{json .}}", data), JSON.stringify(data));
+  assert.equal(renderTemplate("{{json .Server}}", data), "null");
+  assert.throws(
+    () => renderTemplate("{{.Client.Nope}}", data),
+    /Invalid --format: the field \.Client\.Nope does not exist; use \.Client\.Version, \.Client\.Plugins/,
+  );
+  assert.throws(
+    () => renderTemplate("{{.Client.Version.X}}", data),
+    /the field \.Client\.Version\.X does not exist; use \.Client, \.Server/,
+  );
+});

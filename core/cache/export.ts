@@ -11,6 +11,7 @@ import type { LayerCompression } from "../media_types.ts";
 import type { ProgressWriter } from "../progress.ts";
 import { formatReference, type Reference } from "../reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import type { RemoteBlobStore } from "../registry/transfer.ts";
 import type { Descriptor } from "../schemas.ts";
 import type { SolvedStep } from "../solver.ts";
 import { asVertex } from "./_vertex.ts";
@@ -35,6 +36,8 @@ export interface CacheExportDeps {
   imports?: BuildCacheImports;
   /** Repositories this build pushed to, to mount blobs from instead of uploading them. */
   pushed: Reference[];
+  /** Remote blobs: repositories known to have a layer, to mount it from. */
+  remote?: Pick<RemoteBlobStore, "mountSource">;
 }
 
 async function records(
@@ -95,8 +98,13 @@ export async function exportBuildCache(
                 r.domain === spec.ref.domain && r.path !== spec.ref.path
               );
               await saveRegistryCache(deps.registry, spec.ref, artifact, deps.content, {
-                ensure,
                 mountFrom,
+                remote: {
+                  mountSource: (digest, target) => deps.remote?.mountSource(digest, target),
+                  fetch: async (descriptors) => {
+                    for (const d of descriptors) await ensure(d);
+                  },
+                },
               });
             } else {
               await saveLocalCache(spec.dest, spec.tag, artifact, deps.content, ensure);

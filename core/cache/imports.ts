@@ -10,6 +10,7 @@ import type { ContentStore } from "../content/store.ts";
 import type { Digest } from "../digest.ts";
 import type { ProgressWriter } from "../progress.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import type { RemoteBlobStore } from "../registry/transfer.ts";
 import type { Descriptor } from "../schemas.ts";
 import type { CacheImports, CacheLayer, ImportedCacheRecord } from "../solver.ts";
 import type { StateDB } from "../state/db.ts";
@@ -33,6 +34,11 @@ export interface CacheImportDeps {
   progress: ProgressWriter;
   /** The state database: keeps the records a build uses, and gives those kept before. */
   db?: StateDB;
+  /**
+   * Where the layers of registry sources are recorded as remote blobs (of the cache's
+   * repository), so an image made of them is stored and pushed without downloading them.
+   */
+  remote?: RemoteBlobStore;
 }
 
 /** Opens the cache source `spec` (its manifest and config; no layer). */
@@ -142,6 +148,12 @@ export async function importBuildCache(
         `importing cache manifest from ${name}`,
         () => open(spec),
       );
+      if (spec.type === "registry") {
+        deps.remote?.record(
+          source.records.flatMap((r) => r.layers.map((l) => l.descriptor.digest)),
+          spec.ref,
+        );
+      }
       imports.add(source, spec);
     } catch (e) {
       deps.progress.write({

@@ -11,7 +11,7 @@ import { ImgError } from "../errors.ts";
 import { isIndexMediaType, MediaType } from "../media_types.ts";
 import { formatReference, type Reference } from "../reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { push } from "../registry/transfer.ts";
+import { push, type RemoteBlobStore } from "../registry/transfer.ts";
 import { type Descriptor, manifestSchema } from "../schemas.ts";
 import type { ImportedCacheRecord } from "../solver.ts";
 import { type CacheArtifact, parseCacheRecords, parseInlineCache } from "./format.ts";
@@ -57,22 +57,18 @@ export async function loadRegistryCache(
 }
 
 /**
- * Pushes `artifact` to `ref`. A layer blob missing from the content store is fetched with
- * `ensure` only when the registry does not have it already.
+ * Pushes `artifact` to `ref`. A layer blob the registry lacks is mounted from a repository
+ * `remote` knows has it, or from `mountFrom`; one missing from the content store is fetched
+ * with `remote` only when the registry has to receive its bytes.
  */
 export async function saveRegistryCache(
   client: RegistryClient,
   ref: Reference,
   artifact: CacheArtifact,
   content: ContentStore,
-  options: { ensure: (d: Descriptor) => Promise<void>; mountFrom?: Reference },
+  options: { remote: Pick<RemoteBlobStore, "mountSource" | "fetch">; mountFrom?: Reference },
 ): Promise<Descriptor> {
   await content.put(artifact.config);
   await content.put(artifact.manifest);
-  for (const layer of artifact.layers) {
-    if (await content.has(layer.digest as Digest)) continue;
-    if (await client.blobExists(ref, layer.digest as Digest)) continue;
-    await options.ensure(layer);
-  }
-  return await push(client, ref, artifact.descriptor, content, { mountFrom: options.mountFrom });
+  return await push(client, ref, artifact.descriptor, content, options);
 }

@@ -51,6 +51,10 @@ export interface StepMountOptions {
   hostsFile?: string;
   /** The step's own mounts, applied after the standard ones in order. */
   mounts?: StepMount[];
+  /** The size of `/dev/shm` in bytes (`--shm-size`); default 64 MiB. */
+  shmSize?: number;
+  /** `--security=insecure`: `/sys` writable (as far as the user namespace lets it be). */
+  insecure?: boolean;
 }
 
 /**
@@ -77,7 +81,13 @@ export function stepMounts(o: StepMountOptions): StepMount[] {
       destination: "/dev/shm",
       type: "tmpfs",
       source: "shm",
-      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+      options: [
+        "nosuid",
+        "noexec",
+        "nodev",
+        "mode=1777",
+        o.shmSize ? `size=${o.shmSize}` : "size=65536k",
+      ],
     },
     {
       destination: "/dev/mqueue",
@@ -90,7 +100,7 @@ export function stepMounts(o: StepMountOptions): StepMount[] {
       destination: "/sys",
       type: "bind",
       source: "/sys",
-      options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+      options: ["rbind", "nosuid", "noexec", "nodev", o.insecure ? "rw" : "ro"],
     },
   ];
   const roBind = ["nosuid", "noexec", "nodev", "rbind", "ro"];

@@ -72,6 +72,7 @@ export async function guardExporter(
         }
         const exportPlatforms = instance.exportPlatforms;
         return {
+          ...(instance.usesRootfs === false ? { usesRootfs: false } : {}),
           export: (result, exportCtx) =>
             attributed(plugin, async () => {
               const response = await instance.export(result, exportCtx);

@@ -181,6 +181,15 @@ export function imageLayerOptions(
   return options;
 }
 
+/** Options of {@linkcode exportImage} and {@linkcode exportImageIndex}. */
+export interface ExportImageOptions {
+  /**
+   * The exporter stores or pushes the image but does not write its layers' bytes: layers of
+   * an imported cache stay remote blobs (see {@linkcode LayerOptions.remote}).
+   */
+  remoteLayers?: boolean;
+}
+
 /**
  * Makes the result's layers as `image` asks and writes its config and manifest into the
  * content store; returns the manifest's descriptor (with `image.descriptorAnnotations`) and
@@ -190,6 +199,7 @@ export async function exportImage(
   result: ExportResult,
   ctx: Pick<ExportContext, "content" | "progress">,
   image: ImageOutputOptions,
+  options: ExportImageOptions = {},
 ): Promise<{ manifest: Descriptor; config: ImageConfig }> {
   let mediaTypes = image.mediaTypes;
   if (mediaTypes === "docker" && image.compression === "zstd") {
@@ -201,7 +211,10 @@ export async function exportImage(
     });
     mediaTypes = "oci";
   }
-  const layers = await result.layers(imageLayerOptions(result, ctx, image));
+  const layers = await result.layers({
+    ...imageLayerOptions(result, ctx, image),
+    ...(options.remoteLayers ? { remote: true } : {}),
+  });
   const written = await writeImage(ctx.content, result.config, layers, {
     annotations: image.annotations,
     mediaTypes,
@@ -222,11 +235,17 @@ export async function exportImageIndex(
   results: readonly PlatformExportResult[],
   ctx: Pick<ExportContext, "content" | "progress">,
   image: ImageOutputOptions,
+  options: ExportImageOptions = {},
 ): Promise<{ index: Descriptor; manifests: Descriptor[] }> {
   const manifests: Descriptor[] = [];
   for (const { platform, result } of results) {
     // Descriptor annotations belong on the index's descriptor, not on its entries.
-    const { manifest } = await exportImage(result, ctx, { ...image, descriptorAnnotations: {} });
+    const { manifest } = await exportImage(
+      result,
+      ctx,
+      { ...image, descriptorAnnotations: {} },
+      options,
+    );
     manifests.push({
       ...manifest,
       platform: {

@@ -28,6 +28,7 @@ export { guardExporter, PluginError } from "./guarded.ts";
 export {
   exportImage,
   exportImageIndex,
+  type ExportImageOptions,
   imageLayerOptions,
   type ImageOutputAttributeOptions,
   type ImageOutputOptions,

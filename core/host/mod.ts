@@ -13,6 +13,7 @@ export {
   checkPrerequisite,
   type CheckResult,
   checkRootless,
+  checkTunDevice,
   foreignArchitectures,
   installCommand,
   type Need,

@@ -71,6 +71,13 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     package: { debian: "uidmap", fedora: "shadow-utils" },
   },
   {
+    name: "git",
+    feature: "ADD of a git repository, a git URL as the build context; the tests' git servers",
+    need: "test",
+    programs: ["git"],
+    package: { debian: "git", fedora: "git" },
+  },
+  {
     name: "registry",
     feature: "the demo's and tests' loopback registry",
     need: "demo",
@@ -93,7 +100,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   },
   {
     name: "runc",
-    feature: "tests of the second OCI runtime",
+    feature: "tests of the second OCI runtime; podman's runtime in the image test",
     need: "test",
     programs: ["runc"],
     package: { debian: "runc", fedora: "runc" },
@@ -107,7 +114,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   },
   {
     name: "podman",
-    feature: "tests that load saved archives",
+    feature: "tests that load saved archives and run img's own image",
     need: "test",
     programs: ["podman"],
     package: { debian: "podman", fedora: "podman" },
@@ -155,11 +162,26 @@ export const PREREQUISITES: readonly Prerequisite[] = [
     package: { debian: "openssh-client", fedora: "openssh-clients" },
   },
   {
+    name: "debootstrap",
+    feature: "the Debian base of img's own image in its test (tests/img_image_test.ts)",
+    need: "test",
+    programs: ["debootstrap"],
+    package: { debian: "debootstrap", fedora: "debootstrap" },
+  },
+  {
     name: "fuse-overlayfs",
     feature: "the fuse-overlayfs snapshot backend",
     need: "optional",
     programs: ["fuse-overlayfs"],
     package: { debian: "fuse-overlayfs", fedora: "fuse-overlayfs" },
+  },
+  {
+    name: "slirp4netns",
+    feature:
+      "RUN steps' own network namespace (BuildKit's default network); without it they use the host's",
+    need: "optional",
+    programs: ["slirp4netns"],
+    package: { debian: "slirp4netns", fedora: "slirp4netns" },
   },
   {
     name: "qemu-user-static",
@@ -298,6 +320,30 @@ export function checkFuseDevice(): CheckResult {
   }
 }
 
+/** Checks that `/dev/net/tun` is there and usable by the user (for slirp4netns). */
+export function checkTunDevice(): CheckResult {
+  const base = {
+    name: "/dev/net/tun",
+    feature: "RUN steps' own network namespace through slirp4netns",
+    need: "optional" as const,
+  };
+  try {
+    const st = Deno.statSync("/dev/net/tun");
+    const mode = st.mode ?? 0;
+    if (Deno.uid() === 0 || (mode & 0o006) === 0o006) {
+      return { ...base, ok: true, detail: "present" };
+    }
+    return {
+      ...base,
+      ok: false,
+      detail: "not usable by this user",
+      fix: "sudo chmod 0666 /dev/net/tun (udev's default mode)",
+    };
+  } catch {
+    return { ...base, ok: false, detail: "missing", fix: "sudo modprobe tun" };
+  }
+}
+
 /** The binfmt_misc entry for running `arch` binaries through qemu, for foreign platforms. */
 export function checkBinfmt(arch: string): CheckResult {
   const base = {
@@ -350,6 +396,7 @@ export async function checkHost(options: CheckHostOptions = {}): Promise<CheckRe
   }
   if (requiredFor(purpose, "optional")) {
     results.push(checkFuseDevice());
+    results.push(checkTunDevice());
     for (const arch of foreignArchitectures()) results.push(checkBinfmt(arch));
   }
   return results;

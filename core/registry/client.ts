@@ -48,6 +48,7 @@ import {
 } from "./errors.ts";
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, Retrier, type RetryPolicy } from "./_retry.ts";
 import { Watchdog } from "./_watchdog.ts";
+import { nextPageUrl } from "./_link.ts";
 
 /** Options for {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
@@ -95,6 +96,11 @@ export interface ResolvedImage {
 export interface PushBlobOptions {
   /** A repository on the same registry that has the blob, to mount it from instead of uploading. */
   mountFrom?: Reference;
+  /**
+   * Brings the blob into the content store when the store lacks it and the registry must
+   * receive its bytes (it has no copy and mounted none): a layer recorded as a remote blob.
+   */
+  fetch?: () => Promise<void>;
   /** Called with the number of bytes uploaded so far. */
   onProgress?: (sent: number) => void;
 }
@@ -270,6 +276,43 @@ export class RegistryClient {
       );
     }
     return { descriptor: { mediaType, digest, size: bytes.byteLength }, bytes, mediaType };
+  }
+
+  /**
+   * Lists the tags of the repository of `ref` (`GET /v2/<name>/tags/list`), page after page
+   * as the registry's `Link: <...>; rel="next"` headers lead, each page under the retry policy.
+   *
+   * @throws {RegistryError} `Pull of X failed: repository name not known ...` and the like.
+   */
+  async listTags(ref: Reference): Promise<string[]> {
+    const ctx = pullContext(ref);
+    const tags: string[] = [];
+    const seen = new Set<string>();
+    let next: string | undefined = `${this.baseUrl(ref.domain)}/v2/${ref.path}/tags/list`;
+    while (next !== undefined && !seen.has(next)) {
+      seen.add(next);
+      const url: string = next;
+      const page = await this.#request(ref.domain, url, {
+        headers: { accept: "application/json" },
+        scopes: [pullScope(ref.path)],
+        ctx,
+      }, async ({ res, dog }) => {
+        if (res.status !== 200) throw await this.#failure(res, ctx);
+        const bytes = await readLimited(res, dog, MAX_MANIFEST_SIZE, ctx, "tag list");
+        return { link: res.headers.get("link"), bytes };
+      });
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse(new TextDecoder().decode(page.bytes));
+      } catch {
+        throw new RegistryError(
+          `${ctx.action} failed: the registry sent a tag list that is not JSON`,
+        );
+      }
+      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t) => typeof t === "string"));
+      next = nextPageUrl(page.link, url);
+    }
+    return tags;
   }
 
   /**
@@ -453,7 +496,8 @@ export class RegistryClient {
 
   /**
    * Pushes a blob from the content store unless the repository has it: mounts it from
-   * `mountFrom` when given (falling back to an upload if the registry declines), else uploads it
+   * `mountFrom` when given (falling back to an upload if the registry declines, after `fetch`
+   * brought a blob the store lacks), else uploads it
    * in one `PUT` (up to `chunkSize`) or in `PATCH` chunks. A transient failure of any of its
    * requests, or an upload session the registry dropped, starts a new session under the retry
    * policy (a chunk that got through counts as progress).
@@ -494,7 +538,7 @@ export class RegistryClient {
     scopes: string[],
     ctx: ErrorContext,
     retrier: Retrier,
-    { onProgress }: PushBlobOptions,
+    { onProgress, fetch: fetchMissing }: PushBlobOptions,
   ): Promise<PushBlobResult> {
     const digest = descriptor.digest as Digest;
     const uploads = `/v2/${ref.path}/blobs/uploads/`;
@@ -509,6 +553,7 @@ export class RegistryClient {
     if (res.status !== 202) throw await this.#failure(res, ctx);
     let location = this.#location(ref.domain, res, ctx);
 
+    if (fetchMissing && !(await store.has(digest))) await fetchMissing();
     const info = await store.stat(digest);
     if (!info) {
       throw new ImgError(`${ctx.action} failed: blob ${digest} is not in the content store`);
@@ -906,24 +951,25 @@ async function readLimited(
   dog: Watchdog,
   limit: number,
   ctx: ErrorContext,
+  what = "manifest",
 ): Promise<Uint8Array> {
   const declared = Number(res.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > limit) {
     await res.body?.cancel();
-    throw new RegistryError(`${ctx.action} failed: the manifest is larger than ${limit} bytes`);
+    throw new RegistryError(`${ctx.action} failed: the ${what} is larger than ${limit} bytes`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of watchedBody(res, dog)) {
     size += chunk.byteLength;
     if (size > limit) {
-      throw new RegistryError(`${ctx.action} failed: the manifest is larger than ${limit} bytes`);
+      throw new RegistryError(`${ctx.action} failed: the ${what} is larger than ${limit} bytes`);
     }
     chunks.push(chunk);
   }
   if (Number.isFinite(declared) && res.headers.has("content-length") && size < declared) {
     throw new RegistryError(
-      `${ctx.action} failed: the registry closed the connection after ${size} of ${declared} bytes of the manifest`,
+      `${ctx.action} failed: the registry closed the connection after ${size} of ${declared} bytes of the ${what}`,
       { transient: true },
     );
   }

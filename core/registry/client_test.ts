@@ -427,3 +427,42 @@ Deno.test("a PATCH chunk cut half-way starts a new upload session against the re
   assert.deepEqual(await dst.read(layer.digest as Digest), await src.read(layer.digest as Digest));
   assert.deepEqual(result.layers, [layer]);
 });
+
+Deno.test("listTags follows the registry's Link pages (auth: token)", async () => {
+  await using registry = await startRegistry({ auth: "token" });
+  await using src = await tempStore();
+  const image = await makeTestImage(src, { layerSizes: [1_000] });
+  const names = ["a", "b", "c", "d", "e"];
+  const base = clientFor(registry);
+  for (const tag of names) {
+    await push(base, parseReference(`${registry.host}/team/app:${tag}`), image.manifest, src);
+  }
+  // The registry's full list served in pages of two with Link headers, as registries that
+  // paginate answer (this distribution version sends every tag at once); auth stays real.
+  const log: string[] = [];
+  const client = clientFor(registry, {
+    fetch: async (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      if (!url.pathname.endsWith("/tags/list")) return fetch(url, init);
+      log.push(url.search);
+      const res = await fetch(new URL(url.pathname, url), init);
+      if (res.status !== 200) return res;
+      const all = ((await res.json()).tags as string[]).sort();
+      const last = url.searchParams.get("last");
+      const start = last ? all.indexOf(last) + 1 : 0;
+      const page = all.slice(start, start + 2);
+      const headers = new Headers({ "content-type": "application/json" });
+      if (start + 2 < all.length) {
+        headers.set("link", `<${url.pathname}?n=2&last=${page[page.length - 1]}>; rel="next"`);
+      }
+      return new Response(JSON.stringify({ name: "team/app", tags: page }), { headers });
+    },
+  });
+  const tags = await client.listTags(parseReference(`${registry.host}/team/app`));
+  assert.deepEqual(tags.sort(), names);
+  assert.deepEqual(log, ["", "?n=2&last=b", "?n=2&last=d"]);
+  await assert.rejects(
+    base.listTags(parseReference(`${registry.host}/team/missing`)),
+    /Pull of .*team\/missing.* failed/,
+  );
+});

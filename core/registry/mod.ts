@@ -35,6 +35,7 @@ export {
   type PullResult,
   push,
   type PushOptions,
+  type RemoteBlobStore,
   type TransferProgress,
 } from "./transfer.ts";
 export {

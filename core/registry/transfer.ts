@@ -31,6 +31,12 @@ export interface PullOptions {
   choose: ManifestChooser;
   /** Receives progress events for the config and the layers. */
   onProgress?: (event: TransferProgress) => void;
+  /**
+   * Leaves the layers in the registry: they are recorded in this store as blobs of `ref`'s
+   * repository (before the manifest is stored) and fetched when something needs them; only
+   * the config is downloaded.
+   */
+  deferLayers?: RemoteBlobStore;
 }
 
 /** What {@linkcode pull} fetched into the content store. */
@@ -51,7 +57,8 @@ export interface PullResult {
 
 /**
  * Pulls an image into the content store: the config and the layers are fetched (blobs already
- * present are skipped), then the chosen manifest and the index (if any) are stored as blobs.
+ * present are skipped; with `deferLayers`, the layers are recorded as remote blobs instead),
+ * then the chosen manifest and the index (if any) are stored as blobs.
  */
 export async function pull(
   client: RegistryClient,
@@ -61,7 +68,7 @@ export async function pull(
 ): Promise<PullResult> {
   const resolved = await client.resolve(ref, options.choose);
   const manifest = resolved.manifest.manifest;
-  const blobs = [manifest.config, ...manifest.layers];
+  const blobs = options.deferLayers ? [manifest.config] : [manifest.config, ...manifest.layers];
   for (const d of blobs) options.onProgress?.({ descriptor: d, status: "waiting", bytes: 0 });
   await mapLimit(blobs, client.concurrency, async (d) => {
     const result = await client.fetchBlob(ref, d, store, (bytes) => {
@@ -74,7 +81,8 @@ export async function pull(
     });
   });
   // The manifest (and the index) go in last, so a stored manifest means its blobs are all
-  // there, and a failed pull leaves only whole, verified blobs behind.
+  // there (or recorded as remote blobs), and a failed pull leaves only whole, verified blobs.
+  options.deferLayers?.record(manifest.layers.map((l) => l.digest), ref);
   await store.put(resolved.manifest.bytes, resolved.manifest.descriptor.digest as Digest);
   if (resolved.index) {
     await store.put(resolved.index.bytes, resolved.index.descriptor.digest as Digest);
@@ -89,10 +97,29 @@ export async function pull(
   };
 }
 
+/**
+ * Layer blobs the content store does not hold yet, and the repositories known to have them
+ * (`RemoteBlobs` in `@img/core/image`, backed by the state database).
+ */
+export interface RemoteBlobStore {
+  /** Records that the repository of `source` has each of `digests`. */
+  record(digests: Iterable<string>, source: Reference): void;
+  /** A repository on `target`'s registry, other than `target`'s, known to have `digest`. */
+  mountSource(digest: string, target: Reference): Reference | undefined;
+  /** Brings the blobs of `descriptors` into the content store. */
+  fetch(descriptors: readonly Descriptor[]): Promise<void>;
+}
+
 /** Options for {@linkcode push}. */
 export interface PushOptions {
   /** A repository on the same registry to mount blobs from (where the image came from). */
   mountFrom?: Reference;
+  /**
+   * Remote blobs: a blob the repository lacks is mounted from a repository of the same
+   * registry known to have it (before `mountFrom`), else fetched into the content store first
+   * when the content store lacks it, then uploaded.
+   */
+  remote?: Pick<RemoteBlobStore, "mountSource" | "fetch">;
   /** Receives progress events for the layers and configs. */
   onProgress?: (event: TransferProgress) => void;
 }
@@ -100,7 +127,8 @@ export interface PushOptions {
 /**
  * Pushes an image from the content store: for a manifest, its layers (bounded parallel) and
  * config, then the manifest under `ref`'s tag; for an index, each of its manifests by digest,
- * then the index. Returns the descriptor pushed.
+ * then the index. Layers the content store lacks come from `options.remote`. Returns the
+ * descriptor pushed.
  */
 export async function push(
   client: RegistryClient,
@@ -127,8 +155,10 @@ export async function push(
     const blobs = [...manifest.layers, manifest.config];
     for (const d of blobs) options.onProgress?.({ descriptor: d, status: "waiting", bytes: 0 });
     await mapLimit(blobs, client.concurrency, async (d) => {
+      const remote = options.remote;
       const result = await client.pushBlob(ref, d, store, {
-        mountFrom: options.mountFrom,
+        mountFrom: remote?.mountSource(d.digest, ref) ?? options.mountFrom,
+        ...(remote ? { fetch: () => remote.fetch([d]) } : {}),
         onProgress: (sent) => {
           if (sent < d.size) {
             options.onProgress?.({ descriptor: d, status: "transferring", bytes: sent });

@@ -8,7 +8,7 @@
  *
  * @module
  */
-export { GraphSolver, type SolverDeps } from "./solver.ts";
+export { GraphSolver, type LazySolveResult, type SolverDeps } from "./solver.ts";
 export { BuildCache, type CacheRecord, type LayerRecord } from "./cache.ts";
 export { snapshotChain, snapshotLayers, type SnapshotLayersOptions } from "./layers.ts";
 export {

@@ -18,6 +18,7 @@ import { mountTemporarily } from "../mounts.ts";
 import { rootPath } from "../root_path.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import { acquireCacheMount } from "./cache_mount.ts";
+import { applyFileActions } from "./file_actions.ts";
 import type { SecretStore } from "./secrets.ts";
 import { relayAgent, type SshAgents } from "./ssh.ts";
 
@@ -135,11 +136,26 @@ export async function prepareRunMounts(
         if (!input) throw new ImgError(`The bind mount on ${m.target} has no input`);
         const readonly = m.readonly ?? true;
         let source: string;
-        if (input.kind === "local" && !readonly) {
-          // A writable mount of the context: a copy of the source, discarded afterwards.
+        if (input.kind === "local" && (!readonly || input.excludes.length)) {
+          // A writable mount of a local input, or one with a .dockerignore (BuildKit never
+          // transfers what it hides): a copy of the source, discarded afterwards.
           const from = resolveSource(input.dir, m.source, m.target);
           const dir = (await inputDir(deps, { kind: "scratch" }, true, cleanups))!;
-          if (Deno.statSync(from).isDirectory) {
+          if (Deno.statSync(from).isDirectory && input.excludes.length) {
+            await applyFileActions([{
+              action: "copy",
+              input: 0,
+              src: [m.source || "."],
+              dest: "/",
+              options: { createDestPath: true },
+            }], {
+              dest: dir,
+              inputs: [input.dir],
+              sameOwner: false,
+              inputIgnores: [input.excludes],
+            });
+            source = dir;
+          } else if (Deno.statSync(from).isDirectory) {
             await copyTree(from, dir, { sameOwner: false });
             source = dir;
           } else {

@@ -15,6 +15,7 @@ import {
   canonicalJSON,
   type ExecOp,
   type FileOp,
+  type Op,
   type SourceOp,
   type Vertex,
 } from "../build_graph.ts";
@@ -28,6 +29,7 @@ import type { Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
 import type {
   CacheImports,
+  CacheLayer,
   ImportedCacheRecord,
   SolvedStep,
   SolveOptions,
@@ -46,6 +48,7 @@ import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { SshAgents } from "./ssh.ts";
 import { span } from "../trace.ts";
+import { gitCacheKey, GitClient, gitSpecOf, isGitSourceOp } from "../source/git.ts";
 import { isNamespaceNeeded } from "../rootless/without_namespace.ts";
 
 /** What the solver works with. */
@@ -59,8 +62,8 @@ export interface SolverDeps {
   /** The content store (image layers). */
   content: ContentStore;
   /**
-   * Makes sure the image `ref` (pinned by digest) is in the content store and returns its
-   * manifest.
+   * Makes sure the image `ref` (pinned by digest) of a `docker-image://` or `oci-layout://`
+   * source is in the content store and returns its manifest.
    */
   fetchImage(ref: string, vertex: Vertex): Promise<Manifest>;
   /** The local directories a build may read, by name (`context`). */
@@ -79,6 +82,27 @@ export interface SolverDeps {
   imports?: CacheImports;
   /** Where http sources record their URLs' ETags; none: every build downloads them again. */
   httpRecordsDir?: string;
+}
+
+/**
+ * One graph's result from {@linkcode GraphSolver.solveAll}: a {@linkcode SolveResult} whose
+ * files are made only when asked for. When the root step hit an imported cache record
+ * (`--cache-from`), `remote` holds its layers and nothing has been downloaded: an export that
+ * needs only the layers (an image to store or push) uses them as they are, and `snapshot()`
+ * downloads and unpacks them for one that needs the files.
+ */
+export interface LazySolveResult {
+  /** The cache key of the root vertex. */
+  cacheKey: Digest;
+  /** Every step of the graph with a result, for cache export (see {@linkcode SolveResult}). */
+  steps: () => Promise<SolvedStep[]>;
+  /** The result's layers, base first, when it is an imported cache record not unpacked here. */
+  remote?: CacheLayer[];
+  /**
+   * The committed snapshot with the result's files: for a `remote` result, made on the first
+   * call (its layers fetched and unpacked; if that fails, a warning, and the step runs).
+   */
+  snapshot(): Promise<string>;
 }
 
 /** The output of a solved vertex. */
@@ -113,10 +137,21 @@ function localExcludes(op: SourceOp): string[] {
  */
 function sourceKey(v: Vertex, op: SourceOp): Digest {
   const at = op.identifier.lastIndexOf("@");
-  if (op.identifier.startsWith("docker-image://") && at > 0) {
-    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs: op.attrs ?? {} }));
+  if (imageSourceRef(op) !== undefined && at > 0) {
+    // An OCI layout's store is where this build reads it from, not part of the image.
+    const { "oci.store": _store, ...attrs } = op.attrs ?? {};
+    return sha256(canonicalJSON({ image: op.identifier.slice(at + 1), attrs }));
   }
   return v.digest;
+}
+
+/**
+ * The image reference of a `docker-image://REF` or `oci-layout://REF` source (an OCI layout's
+ * image is in the content store once its config is resolved), else `undefined`.
+ */
+function imageSourceRef(op: SourceOp): string | undefined {
+  const m = /^(docker-image|oci-layout):\/\//.exec(op.identifier);
+  return m ? op.identifier.slice(m[0].length) : undefined;
 }
 
 /** Solves build graphs with a snapshotter and an executor. */
@@ -138,30 +173,40 @@ export class GraphSolver implements Solver {
   /** Solves `graph` and returns the snapshot holding its root's output. */
   async solve(graph: BuildGraph, options: SolveOptions): Promise<SolveResult> {
     const [result] = await this.solveAll([graph], options);
-    return result;
+    return { snapshot: await result.snapshot(), cacheKey: result.cacheKey, steps: result.steps };
   }
 
   /**
    * Solves several graphs (one per platform of a multi-platform build) at once, as one run:
    * a vertex they share (same digest: a context transfer, a `--platform=$BUILDPLATFORM`
-   * step) runs once. Returns each graph's result, in order.
+   * step) runs once. Returns each graph's result, in order; a result from an imported cache
+   * is not downloaded until its `snapshot()` is asked for.
    */
-  async solveAll(graphs: readonly BuildGraph[], options: SolveOptions): Promise<SolveResult[]> {
+  async solveAll(
+    graphs: readonly BuildGraph[],
+    options: SolveOptions,
+  ): Promise<LazySolveResult[]> {
     const vertices = new Map<Digest, Vertex>();
     for (const g of graphs) for (const [d, v] of g.vertices) vertices.set(d, v);
     const union: BuildGraph = { vertices, root: graphs[0].root };
     const run = new SolveRun(this.#deps, this.#cache, union, options);
     return await Promise.all(graphs.map(async (graph) => {
-      const result = await run.need(await run.solve(graph.root));
-      if (result.kind !== "snapshot") {
+      const result = await run.solve(graph.root);
+      if (result.kind !== "snapshot" && result.kind !== "remote") {
         throw new ImgError(
           "The build result has no file system: the final stage must start FROM an image or scratch",
         );
       }
+      const snapshot = async () => {
+        const ready = await run.need(result);
+        if (ready.kind !== "snapshot") throw new Error("An imported cache record has no snapshot");
+        return ready.snapshot;
+      };
       return {
-        snapshot: result.snapshot,
         cacheKey: await run.cacheKey(graph.root),
         steps: () => run.steps(graph.root),
+        ...(result.kind === "remote" ? { remote: result.record.layers } : {}),
+        snapshot,
       };
     }));
   }
@@ -171,6 +216,7 @@ class SolveRun {
   #keys = new Map<Digest, Promise<Digest>>();
   #results = new Map<Digest, Promise<Result>>();
   readonly #http: HttpSources;
+  #git?: GitClient;
   /** Digests of local files, kept in the state database across builds. */
   #hashes: ContextHashCache;
 
@@ -209,6 +255,7 @@ class SolveRun {
   }
 
   async #computeKey(v: Vertex): Promise<Digest> {
+    if (v.op.type === "source" && isGitSourceOp(v.op)) return await this.#gitKey(v, v.op);
     if (v.op.type === "source") {
       const op = v.op;
       // An http source is keyed by its content: asking the server is part of the key.
@@ -220,7 +267,9 @@ class SolveRun {
     const content = await this.#contentChecksums(v);
     // The op itself, not its vertex digest: that covers the inputs' digests, which name base
     // images by reference; their cache keys stand in for them.
-    return sha256(canonicalJSON({ op: v.op, platform: v.platform ?? null, inputs, content }));
+    return sha256(
+      canonicalJSON({ op: keyedOp(v.op), platform: v.platform ?? null, inputs, content }),
+    );
   }
 
   /** Checksums of the local files `v` reads: COPY sources and bind mounts of local inputs. */
@@ -472,8 +521,8 @@ class SolveRun {
     if (op.identifier.startsWith("local://")) {
       return { kind: "local", dir: this.#localDir(op), excludes: localExcludes(op) };
     }
-    if (op.identifier.startsWith("docker-image://")) {
-      const ref = op.identifier.slice("docker-image://".length);
+    const ref = imageSourceRef(op);
+    if (ref !== undefined) {
       const started = Date.now();
       this.#event("vertex.started", v);
       const manifest = await this.deps.fetchImage(ref, v);
@@ -494,8 +543,74 @@ class SolveRun {
       });
       return snapshot ? { kind: "snapshot", snapshot } : { kind: "scratch" };
     }
+    if (isGitSourceOp(op)) return { kind: "snapshot", snapshot: await this.#gitSource(v, op) };
     throw new ImgError(`Unsupported build source ${op.identifier}`);
   }
+
+  // --- git sources (core/source/git.ts) ---
+
+  get #gitClient(): GitClient {
+    return this.#git ??= new GitClient({
+      sshSocket: () => this.deps.ssh?.socket("default") ?? Promise.resolve(undefined),
+      secret: (id) => this.deps.secrets?.get(id) ?? Promise.resolve(undefined),
+      signal: this.options.signal,
+    });
+  }
+
+  /** A git source's key: its ref resolved to a commit on the remote (a cache hit costs that). */
+  #gitKey(v: Vertex, op: SourceOp): Promise<Digest> {
+    const spec = gitSpecOf(op);
+    return this.#located(
+      v,
+      async () => gitCacheKey(spec, (await this.#gitClient.resolve(spec)).commit),
+    );
+  }
+
+  /** Checks a git source out into a snapshot of its own, kept in the cache by commit. */
+  async #gitSource(v: Vertex, op: SourceOp): Promise<string> {
+    const key = await this.cacheKey(v.digest);
+    const cached = this.options.noCache || this.#ignoresCache(v)
+      ? undefined
+      : this.cache.lookup(key);
+    if (cached !== undefined && (this.deps.lease?.add("snapshot", cached) ?? true)) {
+      if ((await this.deps.snapshotter.stat(cached))?.kind === "committed") return cached;
+    }
+    const spec = gitSpecOf(op);
+    const started = Date.now();
+    this.#event("vertex.started", v);
+    try {
+      const snapshot = await this.#located(v, async () => {
+        const resolved = await this.#gitClient.resolve(spec);
+        return await this.#commitNew(
+          v,
+          undefined,
+          key,
+          (mounts) =>
+            withMountedDir(mounts, (dir) => this.#gitClient.checkout(spec, resolved, dir)),
+        );
+      });
+      this.progress.write({
+        type: "vertex.done",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        started,
+      });
+      return snapshot;
+    } catch (e) {
+      if (isNamespaceNeeded(e)) throw e;
+      this.progress.write({
+        type: "vertex.errored",
+        vertex: v.digest,
+        name: v.name,
+        time: Date.now(),
+        error: e instanceof Error ? e.message : String(e),
+      });
+      throw e;
+    }
+  }
+
+  // --- end of git sources ---
 
   /** Prepares a writable snapshot over `parent`, runs `fn` on it and commits it as the result for `key`. */
   async #commitNew(
@@ -610,7 +725,11 @@ class SolveRun {
             uid: 0,
             gid: 0,
             ...(op.user ? { user: op.user } : {}),
-            network: op.network ?? "host",
+            network: op.network ?? "default",
+            ...(op.security ? { security: op.security } : {}),
+            ...(op.extraHosts?.length ? { extraHosts: op.extraHosts } : {}),
+            ...(op.shmSize !== undefined ? { shmSize: op.shmSize } : {}),
+            ...(op.ulimits?.length ? { ulimits: op.ulimits } : {}),
           },
           extra,
           {
@@ -643,4 +762,14 @@ class SolveRun {
       }
     });
   }
+}
+
+/**
+ * The op as its cache key covers it: an exec op's extra hosts without their addresses, as
+ * BuildKit's exec op `CacheMap` clears them (the same step with another address for a host
+ * reuses the cache); everything else as it is.
+ */
+function keyedOp(op: Op): Op {
+  if (op.type !== "exec" || !op.extraHosts?.length) return op;
+  return { ...op, extraHosts: op.extraHosts.map((h) => ({ host: h.host, ip: "" })) };
 }

@@ -109,6 +109,15 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (context, path)
    );
    CREATE INDEX context_hashes_recorded ON context_hashes(recorded_ns);`,
+  // Remote blobs (see core/image/remote_blobs.ts): layer blobs an image record or a build
+  // needs that the content store does not hold yet, and the repositories known to have them.
+  `CREATE TABLE blob_sources (
+     digest TEXT NOT NULL,
+     domain TEXT NOT NULL,
+     repository TEXT NOT NULL,
+     recorded_at INTEGER NOT NULL,
+     PRIMARY KEY (digest, domain, repository)
+   );`,
 ];
 
 /** The schema version this img writes. */

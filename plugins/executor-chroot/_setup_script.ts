@@ -1,13 +1,21 @@
 /**
  * The command line of a step under the chroot executor: util-linux `unshare` makes the
- * mount, PID, UTS and IPC namespaces (and a network namespace for `--network=none`); a
- * shell, pid 1 there, mounts what an OCI runtime would mount, in the same order, then
+ * mount, PID, UTS and IPC namespaces (and a network namespace for `--network=none`; util-linux
+ * `nsenter` first joins the step's slirp4netns network for the default one); a shell, pid 1
+ * there, mounts what an OCI runtime would mount, in the same order, then
  * `setpriv` sets the groups and the bounding set and `unshare --root` changes root, working
  * directory and user and runs the step's command as pid 1.
  *
  * @module
  */
-import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, type StepMount } from "@img/core/exec";
+import { ImgError, type Ulimit } from "@img/core";
+import {
+  DEFAULT_CAPABILITIES,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  type StepMount,
+  ULIMIT_RESOURCES,
+} from "@img/core/exec";
 
 /** The host programs the executor runs, by absolute path. */
 export interface Tools {
@@ -27,6 +35,10 @@ export interface Tools {
   hostname: string;
   /** iproute2's `ip`, to bring `lo` up in a new network namespace, if installed. */
   ip?: string;
+  /** util-linux `nsenter`, to join the step's network namespace, if installed. */
+  nsenter?: string;
+  /** util-linux `prlimit`, to set `--ulimit`s, if installed. */
+  prlimit?: string;
 }
 
 /** One mount, its host target resolved and its source ready to mount there. */
@@ -49,8 +61,14 @@ export interface SetupPlan {
   rootReadonly?: string[];
   /** The hostname. */
   hostname: string;
-  /** `none`: a new network namespace with only `lo`. */
-  network: "host" | "none";
+  /** `none`: a new network namespace with only `lo`; `join`: the one at `netnsPath`. */
+  network: "host" | "none" | "join";
+  /** With `join`: the network namespace to join (needs `tools.nsenter`). */
+  netnsPath?: string;
+  /** `--security=insecure`: every capability, no masked or read-only paths. */
+  insecure?: boolean;
+  /** Resource limits set with `tools.prlimit` (`--ulimit`); a `nofile` one replaces `nofile`. */
+  ulimits?: Ulimit[];
   /** The mounts, in order. */
   mounts: PlannedMount[];
   /** The RLIMIT_NOFILE to set, soft and hard. */
@@ -142,7 +160,7 @@ export function setupScript(p: SetupPlan, fstab: string): string {
   }
   flush();
   // Masked and read-only paths, those this kernel's /proc and /sys have.
-  for (const path of MASKED_PATHS) {
+  for (const path of p.insecure ? [] : MASKED_PATHS) {
     const h = `${p.root}${path}`;
     lines.push(
       `if [ -d ${q(h)} ]; then printf '%s\\n' ${
@@ -152,7 +170,7 @@ export function setupScript(p: SetupPlan, fstab: string): string {
       } >> ${q(fstab)}; fi`,
     );
   }
-  for (const path of READONLY_PATHS) {
+  for (const path of p.insecure ? [] : READONLY_PATHS) {
     const h = `${p.root}${path}`;
     const line = fstabLine(h, h, "none", ["bind", "ro", "nosuid", "nodev", "noexec", "relatime"]);
     lines.push(`if [ -e ${q(h)} ]; then printf '%s\\n' ${q(line)} >> ${q(fstab)}; fi`);
@@ -162,16 +180,20 @@ export function setupScript(p: SetupPlan, fstab: string): string {
     const flags = ["remount", "bind", "ro", ...p.rootReadonly].join(",");
     lines.push(`${q(t.mount)} -n -o ${q(flags)} ${q(p.root)}`);
   }
-  if (p.nofile !== undefined) lines.push(`ulimit -n ${p.nofile} 2>/dev/null || true`);
+  const ulimits = p.ulimits ?? [];
+  if (p.nofile !== undefined && !ulimits.some((u) => u.name === "nofile")) {
+    lines.push(`ulimit -n ${p.nofile} 2>/dev/null || true`);
+  }
   const caps = DEFAULT_CAPABILITIES.map((c) => "+" + c.slice(4).toLowerCase()).join(",");
   const exec = [
     t.env,
     "-i",
     ...p.env.filter((e) => e.includes("=")),
+    ...prlimitArgs(ulimits, t.prlimit),
     t.setpriv,
     `--regid=${p.gid}`,
     p.groups.length ? `--groups=${p.groups.join(",")}` : "--clear-groups",
-    `--bounding-set=-all,${caps}`,
+    ...(p.insecure ? [] : [`--bounding-set=-all,${caps}`]),
     "--pdeathsig=KILL",
     "--",
     t.unshare,
@@ -185,12 +207,45 @@ export function setupScript(p: SetupPlan, fstab: string): string {
   return lines.join("\n") + "\n";
 }
 
-/** The whole command line: `setpriv --pdeathsig` `unshare` ... `sh -c` the script. */
+/** `prlimit --nofile=512:1024 ... --`, for the step's `--ulimit`s (none: nothing). */
+function prlimitArgs(ulimits: Ulimit[], prlimit: string | undefined): string[] {
+  if (!ulimits.length) return [];
+  if (!prlimit) {
+    throw new ImgError(
+      "The chroot executor needs prlimit in PATH for --ulimit: install util-linux (apt-get install util-linux)",
+    );
+  }
+  const value = (n: number) => n < 0 ? "unlimited" : String(n);
+  return [
+    prlimit,
+    ...ulimits.map((u) =>
+      `--${ULIMIT_RESOURCES[u.name].slice(7).toLowerCase()}=${value(u.soft)}:${value(u.hard)}`
+    ),
+    "--",
+  ];
+}
+
+/** `nsenter --net=PATH --`, to join the step's network namespace (`join`; else nothing). */
+function nsenterArgs(p: SetupPlan): string[] {
+  if (p.network !== "join") return [];
+  if (!p.tools.nsenter || !p.netnsPath) {
+    throw new ImgError(
+      "The chroot executor needs nsenter in PATH for the default network: install util-linux (apt-get install util-linux)",
+    );
+  }
+  return [p.tools.nsenter, `--net=${p.netnsPath}`, "--"];
+}
+
+/**
+ * The whole command line: `setpriv --pdeathsig` (`nsenter --net`) `unshare` ... `sh -c` the
+ * script.
+ */
 export function commandLine(p: SetupPlan, fstab: string): string[] {
   return [
     p.tools.setpriv,
     "--pdeathsig=KILL",
     "--",
+    ...nsenterArgs(p),
     p.tools.unshare,
     "--mount",
     "--propagation=private",

@@ -113,4 +113,41 @@ Deno.test("commandLine: new namespaces, and a network namespace only for none", 
   ]);
   assert.ok(commandLine(plan({ network: "none" }), "/f").includes("--net"));
   assert.ok(!host.includes("--net"));
+  // The default network: nsenter joins the slirp4netns namespace before unshare.
+  const joined = commandLine(
+    plan({ network: "join", netnsPath: "/proc/9/ns/net", tools: { ...TOOLS, nsenter: "/n" } }),
+    "/f",
+  );
+  assert.deepEqual(joined.slice(3, 7), ["/n", "--net=/proc/9/ns/net", "--", "/usr/bin/unshare"]);
+  assert.ok(!joined.includes("--net"));
+  assert.throws(
+    () => commandLine(plan({ network: "join", netnsPath: "/proc/9/ns/net" }), "/f"),
+    /needs nsenter in PATH/,
+  );
+});
+
+Deno.test("setupScript: --ulimit through prlimit, insecure without bounding set or masks", () => {
+  const limited = setupScript(
+    plan({
+      nofile: 4096,
+      ulimits: [{ name: "nofile", soft: 512, hard: 1024 }, { name: "core", soft: -1, hard: -1 }],
+      tools: { ...TOOLS, prlimit: "/p" },
+    }),
+    "/f",
+  );
+  assert.match(
+    limited,
+    /'\/p' '--nofile=512:1024' '--core=unlimited:unlimited' '--' '\/usr\/bin\/setpriv'/,
+  );
+  assert.ok(!limited.includes("ulimit -n 4096"), "the step's nofile replaces the default");
+  assert.ok(setupScript(plan({ nofile: 4096 }), "/f").includes("ulimit -n 4096"));
+  assert.throws(
+    () => setupScript(plan({ ulimits: [{ name: "core", soft: 0, hard: 0 }] }), "/f"),
+    /needs prlimit in PATH/,
+  );
+  const sandbox = setupScript(plan(), "/f");
+  const insecure = setupScript(plan({ insecure: true }), "/f");
+  assert.ok(sandbox.includes("--bounding-set=-all,"));
+  assert.ok(!insecure.includes("--bounding-set"));
+  assert.ok(sandbox.includes("/r/proc/keys") && !insecure.includes("/r/proc/keys"));
 });

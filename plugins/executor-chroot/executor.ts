@@ -21,12 +21,14 @@ import {
   lookPath,
   makeWorkdir,
   mountAll,
+  openStepNetwork,
   processStart,
   pump,
   randomStepId,
   removeQuietly,
   removeStubs,
   stepMounts,
+  type StepNetwork,
   stepNofile,
   type Stub,
   toStepMounts,
@@ -102,6 +104,8 @@ export class ChrootExecutor implements Executor {
         env: need("env", "coreutils"),
         hostname: need("hostname", "hostname"),
         ip: lookPath("ip", path),
+        nsenter: lookPath("nsenter", path),
+        prlimit: lookPath("prlimit", path),
       };
       this.#debug(`executor: chroot with ${this.#tools.unshare} and ${this.#tools.setpriv}`);
     }
@@ -138,6 +142,7 @@ export class ChrootExecutor implements Executor {
 
     const mounted: string[] = [];
     let stubs: Stub[] = [];
+    let network: StepNetwork | undefined;
     try {
       let root: string;
       let rootReadonly = false;
@@ -158,19 +163,31 @@ export class ChrootExecutor implements Executor {
         ({ uid, gid, additionalGids: groups } = await resolveUser(root, process.user));
       }
 
+      network = await openStepNetwork(process.network, {
+        env: this.#options.env,
+        debug: (m) => this.#debug(`executor: ${m}`),
+      });
       const hostname = this.#options.hostname ?? DEFAULT_HOSTNAME;
       const hostsFile = `${stepDir}/hosts`;
-      await Deno.writeTextFile(hostsFile, hostsContent(hostname));
+      await Deno.writeTextFile(
+        hostsFile,
+        hostsContent(hostname, process.extraHosts, network.hostGateway),
+      );
       let resolvConf: string | undefined = `${stepDir}/resolv.conf`;
       try {
-        await Deno.copyFile("/etc/resolv.conf", resolvConf);
+        if (network.resolvConf !== undefined) {
+          await Deno.writeTextFile(resolvConf, network.resolvConf);
+        } else await Deno.copyFile("/etc/resolv.conf", resolvConf);
       } catch {
         resolvConf = undefined;
       }
+      const insecure = process.security === "insecure";
       const planned = stepMounts({
         resolvConf,
         hostsFile,
         mounts: mounts.flatMap((m) => toStepMounts(m.target, m.mounts, m.readonly)),
+        shmSize: process.shmSize,
+        insecure,
       });
 
       // Filesystems the shell cannot mount from a command line (an overlay with options
@@ -208,7 +225,10 @@ export class ChrootExecutor implements Executor {
         root,
         rootReadonly: rootReadonly ? lockedFlags(root) : undefined,
         hostname,
-        network: process.network,
+        network: network.kind,
+        netnsPath: network.path,
+        insecure,
+        ulimits: process.ulimits,
         mounts: plan,
         nofile: stepNofile(),
         uid,
@@ -226,6 +246,7 @@ export class ChrootExecutor implements Executor {
       // in the mounted tree, not in the directory under it.
       removeStubs(stubs);
       for (const m of mounted.reverse()) unmountAll(m);
+      await network?.close();
       this.#removeStepDir(stepDir);
     }
   }

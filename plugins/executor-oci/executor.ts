@@ -11,6 +11,7 @@ import {
   hostsContent,
   makeWorkdir,
   mountAll,
+  openStepNetwork,
   pathExists,
   processStart,
   pump,
@@ -18,7 +19,8 @@ import {
   readOomScoreAdj,
   removeQuietly,
   removeStubs,
-  stepNofile,
+  type StepNetwork,
+  stepUlimits,
   type Stub,
   unmountAll,
 } from "@img/core/exec";
@@ -32,7 +34,7 @@ import {
   RUNTIME_ENV,
   runtimeCommand,
 } from "./runtime.ts";
-import { DEFAULT_HOSTNAME, generateSpec, type OciMount, toOciMounts } from "./spec.ts";
+import { DEFAULT_HOSTNAME, generateSpec, type OciMount, specJSON, toOciMounts } from "./spec.ts";
 
 /** Options of {@linkcode OciExecutor}. */
 export interface OciExecutorOptions {
@@ -164,6 +166,7 @@ export class OciExecutor implements Executor {
 
     let mountedRoot: string | undefined;
     let stubs: Stub[] = [];
+    let network: StepNetwork | undefined;
     try {
       // The root filesystem: a plain bind mount is handed to the runtime as it is.
       let rootPath: string;
@@ -184,12 +187,21 @@ export class OciExecutor implements Executor {
         ({ uid, gid, additionalGids } = await resolveUser(rootPath, process.user));
       }
 
+      network = await openStepNetwork(process.network, {
+        env: this.#options.env,
+        debug: (m) => this.#debug(`executor: ${m}`),
+      });
       const hostname = this.#options.hostname ?? DEFAULT_HOSTNAME;
       const hostsFile = `${bundle}/hosts`;
-      await Deno.writeTextFile(hostsFile, hostsContent(hostname));
+      await Deno.writeTextFile(
+        hostsFile,
+        hostsContent(hostname, process.extraHosts, network.hostGateway),
+      );
       let resolvConf: string | undefined = `${bundle}/resolv.conf`;
       try {
-        await Deno.copyFile("/etc/resolv.conf", resolvConf);
+        if (network.resolvConf !== undefined) {
+          await Deno.writeTextFile(resolvConf, network.resolvConf);
+        } else await Deno.copyFile("/etc/resolv.conf", resolvConf);
       } catch {
         resolvConf = undefined;
       }
@@ -204,12 +216,15 @@ export class OciExecutor implements Executor {
         uid,
         gid,
         additionalGids,
-        network: process.network,
+        network: network.kind,
+        netnsPath: network.path,
+        insecure: process.security === "insecure",
+        shmSize: process.shmSize,
+        ulimits: stepUlimits(process.ulimits),
         tty: process.tty,
         hostname,
         resolvConf,
         hostsFile,
-        nofile: stepNofile(),
         oomScoreAdj: readOomScoreAdj(),
         mounts: extra,
       });
@@ -218,7 +233,7 @@ export class OciExecutor implements Executor {
         stubs = findStubs(rootPath, spec.mounts.map((m) => m.destination));
         await makeWorkdir(rootPath, spec.process.cwd, uid, gid);
       }
-      await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(spec));
+      await Deno.writeTextFile(`${bundle}/config.json`, specJSON(spec));
       this.#debug(`executor: ${runtime.name} run ${id}: ${process.args.join(" ")}`);
       return await this.#runContainer(id, bundle, stdio, signal);
     } finally {
@@ -227,6 +242,7 @@ export class OciExecutor implements Executor {
       // in the mounted tree, not in the directory under it.
       removeStubs(stubs);
       if (mountedRoot) unmountAll(mountedRoot);
+      await network?.close();
       this.#removeBundle(bundle);
       ownerFile.close();
     }

@@ -1,8 +1,9 @@
 /**
  * `@img/executor-oci`: runs RUN steps through an OCI runtime, crun (preferred) or runc,
  * started inside img's user namespace with a `config.json` like BuildKit's rootless one:
- * namespaces pid, ipc, uts and mount (plus network for `--network=none`), the host's
- * network otherwise, no cgroups, `/proc`, `/dev`, `/dev/pts`, `/dev/shm`, `/dev/mqueue`
+ * namespaces pid, ipc, uts and mount, a network namespace of the step's own (reaching out
+ * through slirp4netns for the default network, empty for `--network=none`, none for
+ * `--network=host`), no cgroups, `/proc`, `/dev`, `/dev/pts`, `/dev/shm`, `/dev/mqueue`
  * and a read-only `/sys`.
  *
  * ```ts ignore
@@ -48,6 +49,7 @@ export {
   type OciRlimit,
   type OciSpec,
   READONLY_PATHS,
+  specJSON,
   type SpecOptions,
   toOciMounts,
 } from "./spec.ts";

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import type { Ulimit } from "@img/core";
 import {
+  allCapabilities,
   DEFAULT_CAPABILITIES,
   DEFAULT_HOSTNAME,
   MASKED_PATHS,
@@ -14,6 +16,7 @@ import {
   type StepMount,
   stepMounts,
   toStepMounts,
+  ULIMIT_RESOURCES,
 } from "@img/core/exec";
 
 export {
@@ -39,9 +42,9 @@ export const toOciMounts: typeof toStepMounts = toStepMounts;
 export interface OciRlimit {
   /** The limit (`RLIMIT_NOFILE`). */
   type: string;
-  /** The hard limit. */
+  /** The hard limit (-1: unlimited, written as RLIM_INFINITY by {@linkcode specJSON}). */
   hard: number;
-  /** The soft limit. */
+  /** The soft limit (-1: unlimited). */
   soft: number;
 }
 
@@ -74,7 +77,7 @@ export interface OciSpec {
   /** Linux specifics. */
   linux: {
     resources: Record<string, never>;
-    namespaces: { type: string }[];
+    namespaces: { type: string; path?: string }[];
     maskedPaths: string[];
     readonlyPaths: string[];
   };
@@ -98,8 +101,19 @@ export interface SpecOptions {
   gid: number;
   /** Supplementary group ids. */
   additionalGids?: number[];
-  /** `host`: no network namespace; `none`: a new one (only `lo`). */
-  network: "host" | "none";
+  /**
+   * `host`: no network namespace; `none`: a new one (only `lo`); `join`: the one at
+   * {@linkcode SpecOptions.netnsPath} (the step's slirp4netns network).
+   */
+  network: "host" | "none" | "join";
+  /** With `join`: the network namespace to join. */
+  netnsPath?: string;
+  /** `--security=insecure`: every capability, no masked or read-only paths, `/sys` writable. */
+  insecure?: boolean;
+  /** The size of `/dev/shm` in bytes; default 64 MiB. */
+  shmSize?: number;
+  /** Further resource limits (`--ulimit`); one of the same name replaces `nofile`'s. */
+  ulimits?: Ulimit[];
   /** Allocate a terminal. */
   tty?: boolean;
   /** The hostname (default {@linkcode DEFAULT_HOSTNAME}). */
@@ -118,14 +132,22 @@ export interface SpecOptions {
 
 /** Returns the `config.json` for a RUN step. */
 export function generateSpec(o: SpecOptions): OciSpec {
-  const caps = [...DEFAULT_CAPABILITIES];
-  const namespaces = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  const caps = o.insecure ? allCapabilities() : [...DEFAULT_CAPABILITIES];
+  const namespaces: { type: string; path?: string }[] = [
+    { type: "pid" },
+    { type: "ipc" },
+    { type: "uts" },
+    { type: "mount" },
+  ];
   if (o.network === "none") namespaces.push({ type: "network" });
+  if (o.network === "join") namespaces.push({ type: "network", path: o.netnsPath });
 
   const mounts = stepMounts({
     resolvConf: o.resolvConf,
     hostsFile: o.hostsFile,
     mounts: o.mounts,
+    shmSize: o.shmSize,
+    insecure: o.insecure,
   });
 
   const spec: OciSpec = {
@@ -149,13 +171,23 @@ export function generateSpec(o: SpecOptions): OciSpec {
     linux: {
       resources: {},
       namespaces,
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
+      maskedPaths: o.insecure ? [] : [...MASKED_PATHS],
+      readonlyPaths: o.insecure ? [] : [...READONLY_PATHS],
     },
   };
-  if (o.nofile !== undefined) {
-    spec.process.rlimits = [{ type: "RLIMIT_NOFILE", hard: o.nofile, soft: o.nofile }];
+  const rlimits: OciRlimit[] = [];
+  if (o.nofile !== undefined && !o.ulimits?.some((u) => u.name === "nofile")) {
+    rlimits.push({ type: "RLIMIT_NOFILE", hard: o.nofile, soft: o.nofile });
   }
+  for (const u of o.ulimits ?? []) {
+    rlimits.push({ type: ULIMIT_RESOURCES[u.name], hard: u.hard, soft: u.soft });
+  }
+  if (rlimits.length) spec.process.rlimits = rlimits;
   if (o.oomScoreAdj !== undefined) spec.process.oomScoreAdj = o.oomScoreAdj;
   return spec;
+}
+
+/** `config.json` text: an unlimited (-1) resource limit is written as RLIM_INFINITY. */
+export function specJSON(spec: OciSpec): string {
+  return JSON.stringify(spec).replace(/"(soft|hard)":-1\b/g, '"$1":18446744073709551615');
 }

@@ -6,6 +6,7 @@ import {
   hardNofileLimit,
   MASKED_PATHS,
   READONLY_PATHS,
+  specJSON,
   type SpecOptions,
   toOciMounts,
 } from "./spec.ts";
@@ -125,4 +126,40 @@ Max open files            1024                 524288               files
     Infinity,
   );
   assert.equal(typeof hardNofileLimit(), "number");
+});
+
+Deno.test("generateSpec: the default network joins the step's slirp4netns namespace", () => {
+  const s = generateSpec({ ...BASE, network: "join", netnsPath: "/proc/42/ns/net" });
+  assert.deepEqual(s.linux.namespaces.at(-1), { type: "network", path: "/proc/42/ns/net" });
+});
+
+Deno.test("generateSpec: insecure has every capability, nothing masked or read-only, /sys writable", () => {
+  const s = generateSpec({ ...BASE, insecure: true });
+  assert.ok(s.process.capabilities.effective.includes("CAP_SYS_ADMIN"));
+  assert.ok(s.process.capabilities.bounding.length > DEFAULT_CAPABILITIES.length);
+  assert.deepEqual([s.linux.maskedPaths, s.linux.readonlyPaths], [[], []]);
+  assert.deepEqual(s.mounts.find((m) => m.destination === "/sys")?.options?.at(-1), "rw");
+  assert.equal(
+    generateSpec(BASE).mounts.find((m) => m.destination === "/sys")?.options?.at(-1),
+    "ro",
+  );
+});
+
+Deno.test("generateSpec: --shm-size and --ulimit; an unlimited limit is RLIM_INFINITY", () => {
+  const s = generateSpec({
+    ...BASE,
+    shmSize: 96 * 1024 * 1024,
+    ulimits: [{ name: "nofile", soft: 512, hard: 1024 }, { name: "memlock", soft: -1, hard: -1 }],
+  });
+  assert.ok(
+    s.mounts.find((m) => m.destination === "/dev/shm")?.options?.includes("size=100663296"),
+  );
+  assert.deepEqual(s.process.rlimits, [
+    { type: "RLIMIT_NOFILE", hard: 1024, soft: 512 },
+    { type: "RLIMIT_MEMLOCK", hard: -1, soft: -1 },
+  ]);
+  assert.match(
+    specJSON(s),
+    /"type":"RLIMIT_MEMLOCK","hard":18446744073709551615,"soft":18446744073709551615/,
+  );
 });

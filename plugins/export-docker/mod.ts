@@ -47,6 +47,8 @@ export const dockerExporter: Exporter = {
     const { attrs: opts, image } = parseImageOutputAttributes(input, attributes);
     const dest = ExportDestination.resolve(opts.dest);
     return {
+      // The layers' blobs, not the root filesystem.
+      usesRootfs: false,
       async export(result, ctx): Promise<ExportResponse> {
         const names = imageNamesAttribute(opts.name, result.names);
         const { manifest } = await exportImage(result, ctx, image);

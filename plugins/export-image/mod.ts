@@ -51,15 +51,18 @@ export const imageExporter: Exporter = {
       };
     };
     return {
+      // Layers only, and not even their bytes: layers of an imported cache stay in the
+      // registry (a push there mounts them), fetched when something needs their content.
+      usesRootfs: false,
       async export(result, ctx) {
-        const { manifest } = await exportImage(result, ctx, image);
+        const { manifest } = await exportImage(result, ctx, image, { remoteLayers: true });
         const stored = await ctx.content.readJSON(manifest.digest as Digest);
         const configDigest = (stored as { config: { digest: string } }).config.digest;
         return await store(ctx, manifest, { "containerimage.config.digest": configDigest });
       },
       // Several platforms: one image index, stored and pushed under the names.
       async exportPlatforms(results, ctx) {
-        const { index } = await exportImageIndex(results, ctx, image);
+        const { index } = await exportImageIndex(results, ctx, image, { remoteLayers: true });
         return await store(ctx, index);
       },
     };

@@ -99,6 +99,8 @@ export const ociExporter: Exporter = {
       };
     };
     return {
+      // The layers' blobs, not the root filesystem.
+      usesRootfs: false,
       async export(result, ctx): Promise<ExportResponse> {
         const { manifest } = await exportImage(result, ctx, image);
         const names = imageNamesAttribute(opts.name, result.names);

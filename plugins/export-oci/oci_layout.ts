@@ -23,6 +23,8 @@ import {
   type StoredImage,
 } from "@img/core";
 import {
+  ANNOTATION_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
   ArchiveTarWriter,
   BlobCollector,
   type BlobEntry,
@@ -31,10 +33,8 @@ import {
   parseNames,
 } from "@img/core/archive";
 
-/** The annotation that holds the full image name (containerd, docker, BuildKit). */
-export const ANNOTATION_IMAGE_NAME = "io.containerd.image.name";
-/** The OCI annotation that names a manifest in `index.json`: the tag, as BuildKit writes it. */
-export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
+/** The annotations `index.json` names its images with (shared with the layout reader in core). */
+export { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME };
 
 /** Options for the OCI layout writers. */
 export interface OciLayoutOptions {

@@ -10,6 +10,8 @@ import {
   type ContainerConfig,
   type Digest,
   type ExecMount,
+  type ExecOp,
+  type ExtraHost,
   type FileAction,
   type FrontendClient,
   GraphBuilder,
@@ -18,15 +20,17 @@ import {
   ImgError,
   parsePlatform,
   type Platform,
+  type Ulimit,
 } from "@img/core";
 import { parseChmod } from "@img/core/solver";
 import {
-  httpFilename,
-  httpSourceOp,
-  isGitSource,
-  isHttpSource,
-  validateChecksum,
-} from "./remote_source.ts";
+  type GitRef,
+  gitSourceName,
+  gitSourceOp,
+  type GitSourceSpec,
+  parseGitRef,
+} from "@img/core/source";
+import { httpFilename, httpSourceOp, isHttpURL, validateChecksum } from "./remote_source.ts";
 import { DockerfileError } from "./errors.ts";
 import type {
   AddInstruction,
@@ -42,6 +46,7 @@ import { suggest } from "./_suggest.ts";
 import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
 import { toExecMount } from "./exec_mount.ts";
+import { loadNamedContext, type NamedContext, namedContextKey } from "./named_context.ts";
 
 /** The PATH BuildKit gives images that start from scratch, and RUN steps without one. */
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -84,10 +89,26 @@ export interface ConvertOptions {
   noCache?: boolean;
   /** `--no-cache-filter`: do not use the cache for the steps of these stages (names or indexes). */
   noCacheStages?: string[];
-  /** `--network` (BuildKit's `force-network-mode`): `none` isolates every RUN. */
-  networkMode?: "default" | "none";
+  /**
+   * `--network` (BuildKit's `force-network-mode`): the network of every RUN that asks for
+   * none itself; `host` needs `--allow network.host`.
+   */
+  networkMode?: "default" | "none" | "host";
+  /** `--add-host` (BuildKit's `add-hosts`): `/etc/hosts` entries of every RUN. */
+  extraHosts?: ExtraHost[];
+  /** `--shm-size` (BuildKit's `shm-size`): the size of every RUN's `/dev/shm` in bytes. */
+  shmSize?: number;
+  /** `--ulimit` (BuildKit's `ulimit`): the resource limits of every RUN. */
+  ulimits?: Ulimit[];
   /** Entitlements granted with `--allow` (`network.host`, `security.insecure`). */
   allow?: string[];
+  /**
+   * Named contexts (BuildKit's `context:NAME` frontend options, `--build-context`): `NAME` or
+   * `NAME::PLATFORM` to `local:LOCAL`, `docker-image://REF` or `oci-layout://STORE:TAG@DIGEST`.
+   * A name replaces the stage of that name, and the image of that name in `FROM`,
+   * `COPY --from` and `RUN --mount from=`.
+   */
+  namedContexts?: Record<string, string>;
   /**
    * One of several platforms is being built: step names carry the stage's platform
    * (`[linux/arm64 build 2/3] RUN ...`), as BuildKit shows them.
@@ -232,6 +253,7 @@ export class DockerfileConverter {
   readonly #lex: ShellLex;
   readonly #states: StageState[] = [];
   readonly #usedArgs = new Set<string>();
+  readonly #named = new Map<string, Promise<NamedContext | undefined>>();
   #context?: Digest;
 
   /** Creates a converter. */
@@ -409,12 +431,26 @@ export class DockerfileConverter {
     const platformSpec = st.stage.platform ? this.#expand(st.stage.platform, meta, from) : "";
     const baseStage = this.#findStage(baseName, st.stage.index);
     let platform = platformSpec ? parsePlatform(platformSpec) : this.#opts.platform;
+    st.platform = platform;
+    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
+    // As BuildKit: a named context of the stage's name replaces the whole stage.
+    const replaced = st.stage.name
+      ? await this.#namedContext(st.stage.name, platformSpec ? platform : undefined, from)
+      : undefined;
+    if (replaced) {
+      this.#startFrom(st, replaced, platform, st.stage.name);
+      st.converted = true;
+      return;
+    }
     if (baseName.toLowerCase() === st.stage.name && st.stage.name !== "" && !baseStage) {
       throw this.#error(`circular dependency detected on stage: ${st.stage.name}`, from);
     }
-    st.platform = platform;
-    const fromName = () => `${this.#prefix(st)}${++st.step}/${st.total}] FROM`;
-    if (baseStage) {
+    const named = !baseStage && baseName.toLowerCase() !== "scratch"
+      ? await this.#namedContext(baseName, platformSpec ? platform : undefined, from)
+      : undefined;
+    if (named) {
+      this.#startFrom(st, named, platform, baseName);
+    } else if (baseStage) {
       await this.#convertStage(baseStage, meta, chain);
       // A stage built on another stage runs for that stage's platform, as BuildKit does.
       if (!platformSpec) platform = baseStage.platform;
@@ -486,6 +522,69 @@ export class DockerfileConverter {
     }
     for (const inst of st.stage.commands) await this.#dispatch(st, inst, meta, chain);
     st.converted = true;
+  }
+
+  /**
+   * Starts `st` from a named context: an image's config (an image context), or an empty one
+   * with the directory's files as its root filesystem (a directory context).
+   */
+  #startFrom(st: StageState, named: NamedContext, platform: Platform, name: string): void {
+    st.head = named.head;
+    if (named.local) {
+      const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
+      st.head = this.#graph.add(
+        {
+          type: "file",
+          actions: [{
+            action: "copy",
+            input: 1,
+            src: ["."],
+            dest: "/",
+            options: { createDestPath: true },
+          }],
+        },
+        [scratch, named.head],
+        `${this.#prefix(st)}${++st.step}/${st.total}] FROM ${name}`,
+      );
+    } else st.step++;
+    if (named.config) {
+      st.config = structuredClone(named.config);
+      st.config.config ??= {};
+      st.config.history ??= [];
+      if (!st.config.config.Env) st.config.config.Env = [DEFAULT_PATH];
+      if (st.config.config.Shell) st.shell = st.config.config.Shell;
+    } else st.config = emptyImage(platform);
+  }
+
+  /**
+   * The named context `name` is (see `named_context.ts`) for `platform` (the target's by
+   * default), loaded once per build; `undefined` when the build has none of that name.
+   */
+  #namedContext(
+    name: string,
+    platform: Platform | undefined,
+    inst: Instruction,
+  ): Promise<NamedContext | undefined> {
+    const contexts = this.#opts.namedContexts ?? {};
+    const p = platform ?? this.#opts.platform;
+    const key = namedContextKey(name, p, contexts);
+    if (key === undefined) return Promise.resolve(undefined);
+    const cacheKey = `${key}|${fmtPlatform(p)}`;
+    let promise = this.#named.get(cacheKey);
+    if (!promise) {
+      promise = loadNamedContext(key, contexts[key], p, {
+        graph: this.#graph,
+        client: this.#client,
+        location: this.#location(inst),
+      }).catch((e) => {
+        if (e instanceof ImgError && !(e instanceof DockerfileError)) {
+          throw this.#error(e.message, inst);
+        }
+        throw e;
+      });
+      this.#named.set(cacheKey, promise);
+    }
+    return promise;
   }
 
   /** The variables an instruction's words expand against: the stage's ARGs, then its ENV. */
@@ -748,7 +847,10 @@ export class DockerfileConverter {
               if (stage) {
                 await this.#convertStage(stage, meta, chain, raw);
                 input = stage.head;
-              } else input = await this.#imageSource(from, raw);
+              } else {
+                input = (await this.#namedContext(from, undefined, raw))?.head ??
+                  await this.#imageSource(from, raw);
+              }
             } else input = this.#context_();
             inputs.push(input);
             return inputs.length - 1;
@@ -770,7 +872,7 @@ export class DockerfileConverter {
         env: finalEnv,
         cwd: config.WorkingDir || "/",
         ...(config.User ? { user: config.User } : {}),
-        network: this.#network(inst),
+        ...this.#isolation(inst),
         mounts,
       },
       inputs,
@@ -804,27 +906,29 @@ export class DockerfileConverter {
   }
 
   /**
-   * The network of a RUN step. img has no network namespace of its own yet: `default` (as
-   * `host`) runs in the host's network, `none` in an empty namespace. `host` needs
-   * `--allow network.host`, `--security=insecure` is refused (with BuildKit's message when
-   * it is not allowed).
+   * The network, security mode, hosts, `/dev/shm` size and limits of a RUN step, as
+   * BuildKit's exec op carries them (so all of them are part of its digest). `RUN
+   * --network` wins over `--network` (`force-network-mode`) unless it is `default`; `host`
+   * needs `--allow network.host` and `--security=insecure` needs `--allow security.insecure`,
+   * with BuildKit's messages.
    */
-  #network(inst: RunInstruction): "none" | "host" {
+  #isolation(inst: RunInstruction): Partial<ExecOp> {
     const allow = this.#opts.allow ?? [];
-    if (inst.security === "insecure") {
-      if (!allow.includes("security.insecure")) {
-        throw this.#error("security.insecure is not allowed", inst);
-      }
-      throw this.#error(
-        "RUN --security=insecure is not supported: img runs rootless and cannot grant a privileged container",
-        inst,
-      );
+    if (inst.security === "insecure" && !allow.includes("security.insecure")) {
+      throw this.#error("security.insecure is not allowed", inst);
     }
-    if (inst.network === "host" && !allow.includes("network.host")) {
+    const network = inst.network !== "default" ? inst.network : this.#opts.networkMode;
+    if (network === "host" && !allow.includes("network.host")) {
       throw this.#error("network.host is not allowed", inst);
     }
-    if (inst.network === "none" || this.#opts.networkMode === "none") return "none";
-    return "host";
+    const o = this.#opts;
+    return {
+      ...(network === "host" || network === "none" ? { network } : {}),
+      ...(inst.security === "insecure" ? { security: "insecure" as const } : {}),
+      ...(o.extraHosts?.length ? { extraHosts: o.extraHosts } : {}),
+      ...(o.shmSize ? { shmSize: o.shmSize } : {}),
+      ...(o.ulimits?.length ? { ulimits: o.ulimits } : {}),
+    };
   }
 
   /** The `UndefinedVar` build check: `name` is neither an ARG of the stage nor in its env. */
@@ -860,6 +964,59 @@ export class DockerfileConverter {
     );
   }
 
+  /**
+   * The git repositories among an ADD's sources (BuildKit's rules, `@img/core/source`), each
+   * a git source vertex, by source index. COPY of one is an error, as in BuildKit.
+   */
+  #gitSources(st: StageState, inst: CopyInstruction | AddInstruction): Map<number, Digest> {
+    const out = new Map<number, Digest>();
+    const checksum = inst.kind === "add" ? inst.checksum : "";
+    for (const [i, src] of inst.sourcePaths.entries()) {
+      let ref: GitRef | undefined;
+      try {
+        ref = parseGitRef(src);
+      } catch (e) {
+        if (e instanceof ImgError) throw this.#error(e.message, inst);
+        throw e;
+      }
+      if (!ref || ref.indistinguishableFromLocal) {
+        if (checksum && !/^https?:\/\//.test(src)) {
+          throw this.#error(`checksum requires HTTP(S) or Git sources: ${src} is neither`, inst);
+        }
+        continue;
+      }
+      if (inst.kind !== "add") throw this.#error("source can't be a git ref for COPY", inst);
+      if (ref.keepGitDir !== undefined && inst.keepGitDir && !ref.keepGitDir) {
+        throw this.#error("inconsistent keep-git-dir configuration", inst);
+      }
+      if (checksum && ref.checksum && checksum !== ref.checksum) {
+        throw this.#error(`checksum mismatch "${checksum}" != "${ref.checksum}"`, inst);
+      }
+      const spec: GitSourceSpec = {
+        remote: ref.remote,
+        ref: ref.ref,
+        subdir: ref.subdir,
+        keepGitDir: inst.keepGitDir || (ref.keepGitDir ?? false),
+        ...(checksum || ref.checksum ? { checksum: checksum || ref.checksum } : {}),
+      };
+      let op;
+      try {
+        op = gitSourceOp(spec);
+      } catch (e) {
+        if (e instanceof ImgError) throw this.#error(e.message, inst);
+        throw e;
+      }
+      out.set(
+        i,
+        this.#graph.add(op, [], `[internal] load git source ${gitSourceName(spec)}`, {
+          location: this.#location(inst),
+          ignoreCache: this.#ignoreCache(st),
+        }),
+      );
+    }
+    return out;
+  }
+
   /** `COPY` and `ADD`: a file vertex copying from the context, a stage or an image. */
   async #copy(
     st: StageState,
@@ -883,29 +1040,23 @@ export class DockerfileConverter {
       } else if (/^\d+$/.test(fromExpanded)) {
         throw this.#error(`invalid stage index ${fromExpanded}`, inst);
       } else {
-        source = await this.#imageSource(fromExpanded, inst);
+        source = (await this.#namedContext(fromExpanded, undefined, inst))?.head ??
+          await this.#imageSource(fromExpanded, inst);
       }
     } else source = this.#context_();
-    if (inst.sourcePaths.some(isGitSource)) {
-      throw this.#error(
-        `${inst.kind.toUpperCase()} from a URL or git repository is not supported yet`,
-        inst,
-      );
-    }
+    const gits = this.#gitSources(st, inst);
+    const nonGit = inst.sourcePaths.filter((_, i) => !gits.has(i));
     // ADD of http(s) URLs: each is a source of its own (BuildKit's llb.HTTP), copied by name.
-    const urls = inst.sourcePaths.filter(isHttpSource);
-    const paths = inst.sourcePaths.filter((p) => !isHttpSource(p));
+    const urls = nonGit.filter(isHttpURL);
+    const localPaths = nonGit.filter((p) => !isHttpURL(p));
     if (urls.length && inst.kind === "copy") {
       throw this.#error("source can't be a URL for COPY", inst);
     }
-    const checksum = inst.kind === "add" ? inst.checksum : "";
+    // A checksum on a local path is refused by #gitSources; on a URL it must be the only source.
+    const checksum = inst.kind === "add" && urls.length ? inst.checksum : "";
     if (checksum) {
-      // BuildKit's messages.
       if (inst.sourcePaths.length !== 1) {
         throw this.#error("checksum can't be specified for multiple sources", inst);
-      }
-      if (!urls.length) {
-        throw this.#error("checksum can't be specified for non-HTTP(S) sources", inst);
       }
       try {
         validateChecksum(checksum);
@@ -945,31 +1096,11 @@ export class DockerfileConverter {
       });
     }
     const copyDest = destDir && !dest.endsWith("/") ? `${dest}/` : dest;
-    // Inputs after the base: the context (or --from) when local paths are copied, then the URLs.
-    const extra: Digest[] = paths.length ? [source] : [];
-    const urlActions: FileAction[] = [];
-    for (const url of urls) {
-      const op = httpSourceOp(url, checksum);
-      extra.push(this.#graph.add(op, [], url, { location: this.#location(inst) }));
-      urlActions.push({
-        action: "copy",
-        input: extra.length,
-        src: [httpFilename(op)],
-        dest: copyDest,
-        ...(chown ? { chown } : {}),
-        ...(chmod ? { chmod } : {}),
-        // A remote archive is unpacked only with an explicit --unpack=true (Dockerfile 1.17+).
-        options: {
-          createDestPath: true,
-          ...(inst.kind === "add" && inst.unpack ? { unpack: true } : {}),
-        },
-      });
-    }
-    if (paths.length) {
+    if (localPaths.length) {
       actions.push({
         action: "copy",
         input: 1,
-        src: paths.map((p) => p.replace(/^\/+/, "") || "."),
+        src: localPaths.map((p) => p.replace(/^\/+/, "") || "."),
         dest: copyDest,
         ...(chown ? { chown } : {}),
         ...(chmod ? { chmod } : {}),
@@ -984,7 +1115,36 @@ export class DockerfileConverter {
         },
       });
     }
-    actions.push(...urlActions);
+    // ADD of a git repository, as BuildKit: the checkout's root copied to the destination.
+    const srcInputs = [...(localPaths.length ? [source] : []), ...gits.values()];
+    for (let i = localPaths.length ? 1 : 0; i < srcInputs.length; i++) {
+      actions.push({
+        action: "copy",
+        input: i + 1,
+        src: ["."],
+        dest: copyDest,
+        ...(chown ? { chown } : {}),
+        ...(chmod ? { chmod } : {}),
+        options: { createDestPath: true },
+      });
+    }
+    for (const url of urls) {
+      const op = httpSourceOp(url, checksum);
+      srcInputs.push(this.#graph.add(op, [], url, { location: this.#location(inst) }));
+      actions.push({
+        action: "copy",
+        input: srcInputs.length,
+        src: [httpFilename(op)],
+        dest: copyDest,
+        ...(chown ? { chown } : {}),
+        ...(chmod ? { chmod } : {}),
+        // A remote archive is unpacked only with an explicit --unpack=true (Dockerfile 1.17+).
+        options: {
+          createDestPath: true,
+          ...(inst.kind === "add" && inst.unpack ? { unpack: true } : {}),
+        },
+      });
+    }
     const opts = { location: this.#location(inst), ignoreCache: this.#ignoreCache(st) };
     if (inst.link && !(chown && /[^\d:]/.test(chown))) {
       // --link, as BuildKit: the copy is made on scratch, a layer that does not depend on the
@@ -993,7 +1153,7 @@ export class DockerfileConverter {
       const scratch = this.#graph.add({ type: "source", identifier: "scratch" }, [], "scratch");
       const layer = this.#graph.add(
         { type: "file", actions },
-        [scratch, ...extra],
+        [scratch, ...srcInputs],
         `${name} (link)`,
         opts,
       );
@@ -1013,7 +1173,7 @@ export class DockerfileConverter {
         opts,
       );
     } else {
-      const inputs = [st.head, ...extra];
+      const inputs = [st.head, ...srcInputs];
       st.head = this.#graph.add({ type: "file", actions }, inputs, name, opts);
     }
     // BuildKit's history names --chown and --chmod, never --from.

@@ -181,3 +181,43 @@ COPY --from=build /out /out
     "[stage-1 2/3] RUN uname -m",
   ]);
 });
+
+Deno.test("ADD of a git URL: a git source vertex per repository, copied from its root", async () => {
+  const def = await convert(
+    [
+      "FROM scratch",
+      "ADD --keep-git-dir=true --chown=1:2 https://example.com/org/repo.git#v1 local.txt /dst/",
+      "ADD git@example.com:org/repo.git#main:docs /docs",
+    ].join("\n"),
+    AMD64,
+  );
+  const sources = [...def.graph.vertices.values()].filter((v) =>
+    v.op.type === "source" && v.op.identifier.startsWith("git://")
+  );
+  assert.deepEqual(sources.map((v) => v.op.type === "source" && v.op.identifier).sort(), [
+    "git://example.com/org/repo.git#v1",
+    "git://git@example.com:org/repo.git#main:docs",
+  ]);
+  const https = sources.find((v) => v.name.includes("https://"))!;
+  assert.equal(https.op.type === "source" && https.op.attrs?.["git.keepgitdir"], "true");
+  assert.equal(https.location, "Dockerfile:2");
+  const add = [...def.graph.vertices.values()].find((v) => v.name.includes("local.txt"))!;
+  assert.ok(add.op.type === "file");
+  // The local source from the context (input 1), the repository's root from input 2.
+  assert.deepEqual(
+    add.op.actions.map((a) => a.action === "copy" && [a.input, a.src, a.dest, a.chown]),
+    [[1, ["local.txt"], "/dst/", "1:2"], [2, ["."], "/dst/", "1:2"]],
+  );
+  assert.equal(add.inputs[2], https.digest);
+});
+
+Deno.test("COPY of a git URL and --checksum of a local file are refused as BuildKit refuses them", async () => {
+  await assert.rejects(
+    () => convert("FROM scratch\nCOPY https://example.com/r.git /x", AMD64),
+    /Dockerfile:2.*source can't be a git ref for COPY/,
+  );
+  await assert.rejects(
+    () => convert("FROM scratch\nADD --checksum=sha256:abc local.txt /x", AMD64),
+    /checksum requires HTTP\(S\) or Git sources/,
+  );
+});

@@ -4,9 +4,12 @@
  *
  * Options (BuildKit's names): `filename` (default `Dockerfile`), `target`,
  * `build-arg:NAME`, `label:NAME`, `no-cache` (empty: every step; else the stages to build
- * without the cache), `force-network-mode` (`default`, `none`), `allow` (entitlements:
- * `network.host`, `security.insecure`), `source-date-epoch`, `multi-platform`, `check` (a `# check=`
- * value that replaces the file's; so does the `BUILDKIT_DOCKERFILE_CHECK` build arg).
+ * without the cache), `force-network-mode` (`default`, `none`, `host`), `allow` (entitlements:
+ * `network.host`, `security.insecure`), `add-hosts` (`host=ip,...`), `shm-size` (bytes),
+ * `ulimit` (`nofile=512:1024,...`), `source-date-epoch`, `multi-platform`, `check` (a `# check=`
+ * value that replaces the file's; so does the `BUILDKIT_DOCKERFILE_CHECK` build arg),
+ * `context:NAME` (a named context: `local:LOCAL`, `docker-image://REF`,
+ * `oci-layout://STORE:TAG@DIGEST`).
  *
  * Build check violations are reported as warnings (`Rule: message (line N)`); with
  * `error=true` they fail the build.
@@ -16,11 +19,13 @@
 import {
   type BuildDefinition,
   type BuildRequest,
+  type ExtraHost,
   type Frontend,
   type FrontendClient,
   hostPlatform,
   ImgError,
 } from "@img/core";
+import { parseExtraHost, parseUlimit } from "@img/core/exec";
 import { DockerfileConverter } from "./convert.ts";
 import { parseDockerignore } from "./dockerignore.ts";
 import { parseDockerfile } from "./stages.ts";
@@ -34,12 +39,30 @@ function prefixed(options: Record<string, string>, prefix: string): Record<strin
   );
 }
 
-function parseNetworkMode(value: string | undefined): "default" | "none" {
+function parseNetworkMode(value: string | undefined): "default" | "none" | "host" {
   if (value === undefined || value === "" || value === "default" || value === "sandbox") {
     return "default";
   }
-  if (value === "none") return "none";
-  throw new ImgError(`Invalid network mode "${value}": use default or none`);
+  if (value === "none" || value === "host") return value;
+  throw new ImgError(`Invalid network mode "${value}": use default, none or host`);
+}
+
+/** BuildKit's `add-hosts`: `host=ip` entries, comma-separated; host names in lower case. */
+function parseExtraHosts(value: string | undefined): ExtraHost[] {
+  if (!value) return [];
+  return value.split(",").filter((f) => f !== "").map((f) => {
+    const h = parseExtraHost(f);
+    return { host: h.host.toLowerCase(), ip: h.ip };
+  });
+}
+
+/** BuildKit's `shm-size`: bytes. */
+function parseShmSize(value: string | undefined): number | undefined {
+  if (value === undefined || value === "" || value === "0") return undefined;
+  if (!/^\d+$/.test(value)) {
+    throw new ImgError(`Invalid shm-size "${value}": give the size in bytes`);
+  }
+  return Number(value);
 }
 
 /** The Dockerfile frontend. */
@@ -86,9 +109,13 @@ export class DockerfileFrontend implements Frontend {
         ? o["no-cache"].split(",").map((s) => s.trim().toLowerCase())
         : [],
       networkMode: parseNetworkMode(o["force-network-mode"]),
+      extraHosts: parseExtraHosts(o["add-hosts"]),
+      shmSize: parseShmSize(o["shm-size"]),
+      ulimits: o.ulimit ? o.ulimit.split(",").filter((f) => f !== "").map(parseUlimit) : [],
       allow: o.allow ? o.allow.split(",") : [],
       linter,
       multiPlatform: o["multi-platform"] === "true",
+      namedContexts: prefixed(o, "context:"),
     });
     const definition = await converter.convert();
     for (const w of linter.warnings) client.warn(formatCheckWarning(w));

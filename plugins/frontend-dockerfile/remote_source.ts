@@ -1,22 +1,12 @@
 /**
- * ADD's remote sources, as BuildKit's Dockerfile frontend sees them: an http(s) URL is a
- * source of its own (`llb.HTTP`) whose one file, named after the URL's path, is copied to the
- * destination; a git URL is a repository.
+ * ADD's remote files, as BuildKit's Dockerfile frontend sees them: an http(s) URL that is not
+ * a git repository (`@img/core/source`'s `parseGitRef` decides) is a source of its own
+ * (`llb.HTTP`) whose one file, named after the URL's path, is copied to the destination.
  *
  * @module
  */
 import type { SourceOp } from "@img/core";
 import { HTTP_CHECKSUM_ATTR, HTTP_FILENAME_ATTR, isHttpURL, urlFilename } from "@img/core/solver";
-
-/** Whether an ADD source names a git repository (`git@`, `git://`, `ssh://`, `https://...git`). */
-export function isGitSource(src: string): boolean {
-  return /^(git@|git:\/\/|ssh:\/\/)/.test(src) || /^https?:\/\/[^#]*\.git(#.*)?$/i.test(src);
-}
-
-/** Whether an ADD source is a remote file to download (an http(s) URL that is not git). */
-export function isHttpSource(src: string): boolean {
-  return isHttpURL(src) && !isGitSource(src);
-}
 
 /**
  * Checks ADD `--checksum`: `sha256:` and 64 hex digits.
@@ -42,6 +32,8 @@ export function httpSourceOp(url: string, checksum: string): SourceOp {
     },
   };
 }
+
+export { isHttpURL };
 
 /** The name of the file an http source op writes. */
 export function httpFilename(op: SourceOp): string {

@@ -1,7 +1,7 @@
 /**
  * Test helper: the end-to-end scenarios every executor plugin must pass, run for real (user,
  * groups, environment, working directory, `/proc`, `/dev`, hostname, hosts file, limits,
- * network host and none, bind mounts and their stubs, an overlay root, abort), and the
+ * network host, none and default, bind mounts and their stubs, an overlay root, abort), and the
  * checks a user would make of their results. Each executor's `testdata/scenarios.ts` runs
  * them in the user namespace (`ensureRootless()`) and prints the results; its test file
  * spawns that as the unprivileged test user with {@linkcode spawnScenarios} and checks them
@@ -228,6 +228,12 @@ export async function runCommonScenarios(
     args: ["sh", "-c", `cat /proc/net/dev; wget -q -O - http://127.0.0.1:${port}/`],
     network: "none",
   });
+  // The default network: a namespace of the step's own (slirp4netns) that reaches the host.
+  steps.netDefault = await step(ex, rootfs, {
+    args: ["sh", "-c", `cat /proc/net/dev; wget -q -O - http://gw:${port}/`],
+    network: "default",
+    extraHosts: [{ host: "gw", ip: "host-gateway" }],
+  });
   await server.shutdown();
 
   // Bind mounts: read-only and read-write; their targets do not stay in the root filesystem.
@@ -422,6 +428,12 @@ export function checkCommonResults(
   assert.deepEqual(ifaces(steps.netNone.stdout), ["lo"]);
   assert.notEqual(steps.netNone.code, 0);
   assert.match(steps.netNone.stderr, /can't connect|refused/);
+  // The default network: lo and slirp4netns's tap0; host-gateway reaches the host's loopback.
+  assert.deepEqual(ifaces(steps.netDefault.stdout.replace(/pong from host\n$/, "")), [
+    "lo",
+    "tap0",
+  ]);
+  assert.ok(steps.netDefault.stdout.endsWith("pong from host\n"), steps.netDefault.stderr);
 
   assert.equal(steps.mounts.stdout, "read only\nro-refused\n", steps.mounts.stderr);
   assert.equal(facts.rwFile, "written\n");
