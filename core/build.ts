@@ -47,6 +47,7 @@ import { GraphSolver, type LazySolveResult } from "./solver/solver.ts";
 import { snapshotChain, snapshotLayers } from "./solver/layers.ts";
 import type { SecretStore } from "./solver/secrets.ts";
 import type { SshAgents } from "./solver/ssh.ts";
+import { HTTP_RECORDS_DIR } from "./solver/http_source.ts";
 import {
   type BuildCacheImports,
   type CacheExportSpec,
@@ -373,6 +374,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     content: state.content,
     locals: { ...options.locals, context: options.contextDir },
     cacheMountsDir: join(state.dir, "cache-mounts", deps.snapshotter.name),
+    httpRecordsDir: join(state.dir, HTTP_RECORDS_DIR),
     sameOwner: deps.sameOwner,
     secrets: options.secrets,
     ssh: options.ssh,

@@ -7,7 +7,6 @@
  */
 import { type ExportResponse, ImgError } from "@img/core";
 import { formatUlimit, parseExtraHost, parseUlimit } from "@img/core/exec";
-import { isGitURL } from "@img/core/source";
 import type { OutputSpec } from "./_outputs.ts";
 import { parseSize } from "../ui/units.ts";
 
@@ -160,22 +159,5 @@ export async function writeBuildFiles(f: BuildxFlags, responses: ExportResponse[
       }
     }
     await Deno.writeTextFile(f.metadataFile, JSON.stringify(meta, null, 2) + "\n");
-  }
-}
-
-/**
- * Refuses the build contexts buildx takes that img does not yet: `-` (a tar or Dockerfile on
- * stdin) and an http(s) tarball URL. A git URL passes.
- *
- * @throws {ImgError} naming the kind of context.
- */
-export function refuseRemoteContext(path: string): void {
-  if (path === "-") {
-    throw notYet("A build context from stdin (-)", "pass a directory as the context");
-  }
-  // A git URL (BuildKit's rules) is a context img checks out (_git_context.ts).
-  if (isGitURL(path)) return;
-  if (/^https?:\/\//.test(path)) {
-    throw notYet("A URL as the build context", "download and unpack it, then pass the directory");
   }
 }

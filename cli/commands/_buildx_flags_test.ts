@@ -4,7 +4,6 @@ import {
   type BuildxFlags,
   frontendFlagOptions,
   imageId,
-  refuseRemoteContext,
   refuseUnsupported,
 } from "./_buildx_flags.ts";
 
@@ -93,18 +92,4 @@ Deno.test("frontend options and the image ID as buildx takes them", () => {
   );
   assert.equal(imageId([{ "containerimage.digest": "sha256:m" }]), "sha256:m");
   assert.equal(imageId([{}]), undefined);
-});
-
-Deno.test("contexts from stdin and URLs are refused by kind, git URLs pass", () => {
-  const cases: [string, RegExp][] = [
-    ["-", /^A build context from stdin \(-\) is not supported yet/],
-    ["https://example.com/ctx.tar.gz", /^A URL as the build context/],
-  ];
-  for (const [path, expected] of cases) {
-    assert.throws(() => refuseRemoteContext(path), (e: Error) => expected.test(e.message), path);
-  }
-  refuseRemoteContext("./dir");
-  // Git URLs are contexts img checks out.
-  refuseRemoteContext("https://github.com/a/b.git#main:dir");
-  refuseRemoteContext("git@github.com:a/b.git");
 });

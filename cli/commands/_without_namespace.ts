@@ -9,6 +9,7 @@
  * @module
  */
 import { inUserNamespace } from "@img/core/rootless";
+import { isHttpURL } from "@img/core/solver";
 import type { OutputSpec } from "./_outputs.ts";
 
 /** `IMG_NAMESPACE=always` turns the try off (every build enters the namespace first). */
@@ -19,8 +20,9 @@ const STORE_ONLY_OUTPUTS = new Set(["image"]);
 
 /**
  * Whether the build of `path` with these flags may be tried outside the user namespace:
- * not root, not inside it already, nothing read from standard input (`-f -`, context `-`), no
- * `--ssh` (its agents would start twice), no `--check`, and not turned off by `IMG_NAMESPACE`.
+ * not root, not inside it already, nothing read from standard input (`-f -`, context `-`), not
+ * a URL context, no `--ssh` (its agents would start twice), no `--check`, and not turned off by
+ * `IMG_NAMESPACE`.
  */
 export function mayBuildWithoutNamespace(
   path: string,
@@ -28,6 +30,9 @@ export function mayBuildWithoutNamespace(
 ): boolean {
   if (Deno.uid() === 0 || inUserNamespace()) return false;
   if (Deno.env.get(NAMESPACE_ENV) === "always") return false;
+  // A tarball URL context is unpacked once, inside: a retry there would unpack it again and
+  // leave the first copy behind (entering the namespace ends this process).
+  if (isHttpURL(path)) return false;
   return path !== "-" && opts.file !== "-" && opts.ssh.length === 0 && !opts.check;
 }
 

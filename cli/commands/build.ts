@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { basename, dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import {
   type ExporterInstance,
   hostPlatform,
@@ -24,6 +24,7 @@ import { contextOf } from "../program.ts";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
 import { createProgressDisplay, parseProgressMode } from "../ui/progress.ts";
 import { parseOutputs } from "./_outputs.ts";
+import { openBuildContext } from "./_build_context.ts";
 import { parseCacheFrom, parseCacheTo, withInlineCacheArg } from "./_cache_flags.ts";
 import { chooseExecutor } from "../executor_choice.ts";
 import { gitConfigSource, parseAttestFlags, refuseUnattestedOutputs } from "./_attest_flags.ts";
@@ -36,7 +37,6 @@ import {
   type BuildxFlags,
   frontendFlagOptions,
   imageId,
-  refuseRemoteContext,
   refuseUnsupported,
   writeBuildFiles,
 } from "./_buildx_flags.ts";
@@ -65,10 +65,6 @@ function printCheckResult(warnings: string[], filename: string): void {
     console.log(m[2]);
     if (m[3]) console.log(`${filename}:${m[3]}`);
   }
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return await new Response(stream).bytes();
 }
 
 function keyValues(
@@ -220,7 +216,6 @@ export function buildCommand() {
       };
       refuseUnsupported(flags);
       const attest = parseAttestFlags(opts.provenance, opts.sbom);
-      refuseRemoteContext(path);
       const ctx = contextOf(cmd);
       // RUN steps and file ownership need root of a user namespace: re-run inside one, unless
       // the build may be all cached (then it is tried here first: _without_namespace.ts).
@@ -254,22 +249,14 @@ export function buildCommand() {
             throw e;
           })
           : undefined;
-        const contextDir = gitContext?.dir ?? resolve(path);
-        const st = await Deno.stat(contextDir).catch(() => undefined);
-        if (!st?.isDirectory) {
-          throw new ImgError(`unable to prepare context: path "${path}" not found`);
-        }
-        let dockerfileDir = contextDir;
-        let filename = "Dockerfile";
-        let dockerfileText: Uint8Array | undefined;
-        if (opts.file === "-") {
-          dockerfileText = await readAll(Deno.stdin.readable);
-        } else if (opts.file) {
-          // With a git context, -f names a file of the repository (as buildx).
-          const abs = gitContext ? join(contextDir, opts.file) : resolve(opts.file);
-          dockerfileDir = dirname(abs);
-          filename = basename(abs);
-        }
+        // A directory (or that checkout), a tarball URL or `-` (stdin); an unpacked context is
+        // removed after the build. With a git context, -f names a file of the repository.
+        await using context = await openBuildContext(gitContext?.dir ?? path, opts.file, {
+          state: ctx.state,
+          stdin: Deno.stdin.readable,
+          fileInContext: gitContext !== undefined,
+        });
+        const { contextDir, dockerfileDir, filename, dockerfileText } = context;
         const platforms = opts.platform
           ? opts.platform.split(",").map((p) => p.trim()).filter(Boolean).map(parsePlatform)
           : [hostPlatform()];

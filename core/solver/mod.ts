@@ -19,6 +19,18 @@ export {
   unpackLayers,
 } from "./image_source.ts";
 export { applyFileActions } from "./file_actions.ts";
+export { unpackContextArchive } from "./context_archive.ts";
+export {
+  HTTP_CHECKSUM_ATTR,
+  HTTP_FILENAME_ATTR,
+  HTTP_RECORDS_DIR,
+  type HttpResource,
+  HttpSources,
+  type HttpSourcesOptions,
+  isHttpURL,
+  lastModifiedTime,
+  urlFilename,
+} from "./http_source.ts";
 export { type ChecksumOptions, checksumPath, checksumSources } from "./checksum.ts";
 export { clearContextHashes, ContextHashCache, type FileStamp } from "./hash_cache.ts";
 export { type BuildDeps, type BuildOptions, type BuildResult, runBuild } from "../build.ts";

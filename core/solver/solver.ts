@@ -42,6 +42,7 @@ import type { Lease } from "../gc/leases.ts";
 import { checksumPath, checksumSources } from "./checksum.ts";
 import { ContextHashCache } from "./hash_cache.ts";
 import { applyFileActions } from "./file_actions.ts";
+import { HttpSources, isHttpSource } from "./http_source.ts";
 import { unpackImage, unpackLayers } from "./image_source.ts";
 import { prepareRunMounts } from "./run_mounts.ts";
 import type { SecretStore } from "./secrets.ts";
@@ -79,6 +80,8 @@ export interface SolverDeps {
   ssh?: SshAgents;
   /** Cache records imported with `--cache-from`, used where the local cache has no record. */
   imports?: CacheImports;
+  /** Where http sources record their URLs' ETags; none: every build downloads them again. */
+  httpRecordsDir?: string;
 }
 
 /**
@@ -212,6 +215,7 @@ export class GraphSolver implements Solver {
 class SolveRun {
   #keys = new Map<Digest, Promise<Digest>>();
   #results = new Map<Digest, Promise<Result>>();
+  readonly #http: HttpSources;
   #git?: GitClient;
   /** Digests of local files, kept in the state database across builds. */
   #hashes: ContextHashCache;
@@ -222,6 +226,12 @@ class SolveRun {
     readonly graph: BuildGraph,
     readonly options: SolveOptions,
   ) {
+    this.#http = new HttpSources({
+      content: deps.content,
+      recordsDir: deps.httpRecordsDir,
+      signal: options.signal,
+      ...(deps.secrets ? { secret: (id) => deps.secrets!.get(id) } : {}),
+    });
     this.#hashes = new ContextHashCache(deps.db);
   }
 
@@ -246,7 +256,13 @@ class SolveRun {
 
   async #computeKey(v: Vertex): Promise<Digest> {
     if (v.op.type === "source" && isGitSourceOp(v.op)) return await this.#gitKey(v, v.op);
-    if (v.op.type === "source") return sourceKey(v, v.op);
+    if (v.op.type === "source") {
+      const op = v.op;
+      // An http source is keyed by its content: asking the server is part of the key.
+      return isHttpSource(op)
+        ? await this.#located(v, () => this.#http.cacheKey(op))
+        : sourceKey(v, op);
+    }
     const inputs = await Promise.all(v.inputs.map((i) => this.cacheKey(i)));
     const content = await this.#contentChecksums(v);
     // The op itself, not its vertex digest: that covers the inputs' digests, which name base
@@ -432,7 +448,7 @@ class SolveRun {
   }
 
   async #solveVertex(v: Vertex): Promise<Result> {
-    if (v.op.type === "source") return await this.#solveSource(v, v.op);
+    if (v.op.type === "source" && !isHttpSource(v.op)) return await this.#solveSource(v, v.op);
     const key = await this.cacheKey(v.digest);
     const lookup = span("cache lookup");
     if (!this.options.noCache && !this.#ignoresCache(v)) {
@@ -472,6 +488,8 @@ class SolveRun {
         () =>
           v.op.type === "exec"
             ? this.#exec(v, v.op as ExecOp, inputs, key)
+            : v.op.type === "source"
+            ? this.#httpFile(v, v.op, key)
             : this.#file(v, v.op as FileOp, inputs, key),
       );
       this.progress.write({
@@ -677,6 +695,13 @@ class SolveRun {
           });
         });
       });
+    });
+  }
+
+  /** An http source: a snapshot holding the downloaded file alone. */
+  #httpFile(v: Vertex, op: SourceOp, key: Digest): Promise<string> {
+    return this.#commitNew(v, undefined, key, async (mounts) => {
+      await withMountedDir(mounts, (dir) => this.#http.writeFile(op, dir));
     });
   }
 

@@ -30,6 +30,7 @@ import {
   type GitSourceSpec,
   parseGitRef,
 } from "@img/core/source";
+import { httpFilename, httpSourceOp, isHttpURL, validateChecksum } from "./remote_source.ts";
 import { DockerfileError } from "./errors.ts";
 import type {
   AddInstruction,
@@ -1046,12 +1047,24 @@ export class DockerfileConverter {
       }
     } else source = this.#context_();
     const gits = this.#gitSources(st, inst);
-    const localPaths = inst.sourcePaths.filter((_, i) => !gits.has(i));
-    if (localPaths.some((p) => /^https?:\/\//.test(p))) {
-      throw this.#error(
-        `${inst.kind.toUpperCase()} from a URL or git repository is not supported yet`,
-        inst,
-      );
+    const nonGit = inst.sourcePaths.filter((_, i) => !gits.has(i));
+    // ADD of http(s) URLs: each is a source of its own (BuildKit's llb.HTTP), copied by name.
+    const urls = nonGit.filter(isHttpURL);
+    const localPaths = nonGit.filter((p) => !isHttpURL(p));
+    if (urls.length && inst.kind === "copy") {
+      throw this.#error("source can't be a URL for COPY", inst);
+    }
+    // A checksum on a local path is refused by #gitSources; on a URL it must be the only source.
+    const checksum = inst.kind === "add" && urls.length ? inst.checksum : "";
+    if (checksum) {
+      if (inst.sourcePaths.length !== 1) {
+        throw this.#error("checksum can't be specified for multiple sources", inst);
+      }
+      try {
+        validateChecksum(checksum);
+      } catch (e) {
+        throw this.#error((e as Error).message, inst);
+      }
     }
     if (inst.sourcePaths.length === 0 && inst.sourceContents.length === 0) {
       throw this.#error(`${inst.kind.toUpperCase()} requires at least two arguments`, inst);
@@ -1084,12 +1097,13 @@ export class DockerfileConverter {
         ...(chown ? { chown } : {}),
       });
     }
+    const copyDest = destDir && !dest.endsWith("/") ? `${dest}/` : dest;
     if (localPaths.length) {
       actions.push({
         action: "copy",
         input: 1,
         src: localPaths.map((p) => p.replace(/^\/+/, "") || "."),
-        dest: destDir && !dest.endsWith("/") ? `${dest}/` : dest,
+        dest: copyDest,
         ...(chown ? { chown } : {}),
         ...(chmod ? { chmod } : {}),
         options: {
@@ -1110,10 +1124,27 @@ export class DockerfileConverter {
         action: "copy",
         input: i + 1,
         src: ["."],
-        dest: destDir && !dest.endsWith("/") ? `${dest}/` : dest,
+        dest: copyDest,
         ...(chown ? { chown } : {}),
         ...(chmod ? { chmod } : {}),
         options: { createDestPath: true },
+      });
+    }
+    for (const url of urls) {
+      const op = httpSourceOp(url, checksum);
+      srcInputs.push(this.#graph.add(op, [], url, { location: this.#location(inst) }));
+      actions.push({
+        action: "copy",
+        input: srcInputs.length,
+        src: [httpFilename(op)],
+        dest: copyDest,
+        ...(chown ? { chown } : {}),
+        ...(chmod ? { chmod } : {}),
+        // A remote archive is unpacked only with an explicit --unpack=true (Dockerfile 1.17+).
+        options: {
+          createDestPath: true,
+          ...(inst.kind === "add" && inst.unpack ? { unpack: true } : {}),
+        },
       });
     }
     const opts = { location: this.#location(inst), ignoreCache: this.#ignoreCache(st) };
