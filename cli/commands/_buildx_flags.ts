@@ -49,10 +49,6 @@ export interface BuildxFlags {
 const ENTITLEMENTS = ["network.host", "security.insecure"];
 const ANNOTATION_TYPES = ["manifest", "index", "manifest-descriptor", "index-descriptor"];
 
-function notYet(option: string, what: string): ImgError {
-  return new ImgError(`${option} is not supported yet: ${what}`);
-}
-
 /**
  * Refuses the flags img cannot honour yet, each with one line naming it.
  *
