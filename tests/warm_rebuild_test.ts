@@ -28,23 +28,26 @@ function ranSteps(stderr: string): string[] {
     .map((m) => m[1]);
 }
 
+/** Pushes the busybox base and writes the case's context (`a.txt`, `b.txt`) in a new temp dir. */
+async function writeCase(host: string, prefix: string): Promise<{ tmp: string; ctx: string }> {
+  await pushBusybox(host, "library/busybox", "latest");
+  const tmp = await Deno.makeTempDir({ prefix });
+  const ctx = `${tmp}/ctx`;
+  await Deno.mkdir(ctx);
+  await Deno.writeTextFile(`${ctx}/Dockerfile`, dockerfile(`${host}/library/busybox:latest`));
+  await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
+  await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
+  return { tmp, ctx };
+}
+
 Deno.test({
   name: "a rebuild with nothing changed does not enter the user namespace; a change does",
   ignore: ROOT,
   async fn() {
     await using registry = await startRegistry();
-    await pushBusybox(registry.host, "library/busybox", "latest");
-    const tmp = await Deno.makeTempDir({ prefix: "img-warm-" });
+    const { tmp, ctx } = await writeCase(registry.host, "img-warm-");
     try {
-      const ctx = `${tmp}/ctx`;
       const state = `${tmp}/state`;
-      await Deno.mkdir(ctx);
-      await Deno.writeTextFile(
-        `${ctx}/Dockerfile`,
-        dockerfile(`${registry.host}/library/busybox:latest`),
-      );
-      await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
-      await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
       const env = { IMG_TRACE: "1", SOURCE_DATE_EPOCH: "1700000000" };
       const build = (...extra: string[]) =>
         imgOk(["build", "--no-console", ...extra, "-t", "warm", ctx], { state, env });
@@ -101,17 +104,8 @@ Deno.test({
     // Recorded from BuildKit in Debian's docker.io 20.10 engine: two builds of one Dockerfile
     // a second apart write the same --iidfile, the image's Created that of the first build.
     await using registry = await startRegistry();
-    await pushBusybox(registry.host, "library/busybox", "latest");
-    const tmp = await Deno.makeTempDir({ prefix: "img-warm-id-" });
+    const { tmp, ctx } = await writeCase(registry.host, "img-warm-id-");
     try {
-      const ctx = `${tmp}/ctx`;
-      await Deno.mkdir(ctx);
-      await Deno.writeTextFile(
-        `${ctx}/Dockerfile`,
-        dockerfile(`${registry.host}/library/busybox:latest`),
-      );
-      await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
-      await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
       const opts = { state: `${tmp}/state`, env: { IMG_NAMESPACE: "always" } };
       const build = () => imgOk(["build", "--no-console", "-t", "same", ctx], opts);
       const first = digestOf((await build()).stdout);
@@ -132,17 +126,8 @@ Deno.test({
   ignore: ROOT,
   async fn() {
     await using registry = await startRegistry();
-    await pushBusybox(registry.host, "library/busybox", "latest");
-    const tmp = await Deno.makeTempDir({ prefix: "img-warm-tar-" });
+    const { tmp, ctx } = await writeCase(registry.host, "img-warm-tar-");
     try {
-      const ctx = `${tmp}/ctx`;
-      await Deno.mkdir(ctx);
-      await Deno.writeTextFile(
-        `${ctx}/Dockerfile`,
-        dockerfile(`${registry.host}/library/busybox:latest`),
-      );
-      await Deno.writeTextFile(`${ctx}/a.txt`, "a\n");
-      await Deno.writeTextFile(`${ctx}/b.txt`, "b\n");
       const state = `${tmp}/state`;
       await imgOk(["build", "--no-console", "-o", `type=tar,dest=${tmp}/fs.tar`, ctx], { state });
       // Every step is cached, but no layer blob exists: the try outside the namespace stops at

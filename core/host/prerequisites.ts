@@ -296,52 +296,38 @@ function fixOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Checks that `/dev/fuse` is there and usable by the user (for fuse-overlayfs). */
-export function checkFuseDevice(): CheckResult {
-  const base = {
-    name: "/dev/fuse",
-    feature: "the fuse-overlayfs snapshot backend",
-    need: "optional" as const,
-  };
+/** Checks that the character device `path` is there and read-write for every user. */
+function checkDevice(
+  path: string,
+  feature: string,
+  fix: { mode: string; module: string },
+): CheckResult {
+  const base = { name: path, feature, need: "optional" as const };
   try {
-    const st = Deno.statSync("/dev/fuse");
-    const mode = st.mode ?? 0;
+    const mode = Deno.statSync(path).mode ?? 0;
     if (Deno.uid() === 0 || (mode & 0o006) === 0o006) {
       return { ...base, ok: true, detail: "present" };
     }
-    return {
-      ...base,
-      ok: false,
-      detail: "not usable by this user",
-      fix: "sudo chmod 0666 /dev/fuse",
-    };
+    return { ...base, ok: false, detail: "not usable by this user", fix: fix.mode };
   } catch {
-    return { ...base, ok: false, detail: "missing", fix: "sudo modprobe fuse" };
+    return { ...base, ok: false, detail: "missing", fix: fix.module };
   }
+}
+
+/** Checks that `/dev/fuse` is there and usable by the user (for fuse-overlayfs). */
+export function checkFuseDevice(): CheckResult {
+  return checkDevice("/dev/fuse", "the fuse-overlayfs snapshot backend", {
+    mode: "sudo chmod 0666 /dev/fuse",
+    module: "sudo modprobe fuse",
+  });
 }
 
 /** Checks that `/dev/net/tun` is there and usable by the user (for slirp4netns). */
 export function checkTunDevice(): CheckResult {
-  const base = {
-    name: "/dev/net/tun",
-    feature: "RUN steps' own network namespace through slirp4netns",
-    need: "optional" as const,
-  };
-  try {
-    const st = Deno.statSync("/dev/net/tun");
-    const mode = st.mode ?? 0;
-    if (Deno.uid() === 0 || (mode & 0o006) === 0o006) {
-      return { ...base, ok: true, detail: "present" };
-    }
-    return {
-      ...base,
-      ok: false,
-      detail: "not usable by this user",
-      fix: "sudo chmod 0666 /dev/net/tun (udev's default mode)",
-    };
-  } catch {
-    return { ...base, ok: false, detail: "missing", fix: "sudo modprobe tun" };
-  }
+  return checkDevice("/dev/net/tun", "RUN steps' own network namespace through slirp4netns", {
+    mode: "sudo chmod 0666 /dev/net/tun (udev's default mode)",
+    module: "sudo modprobe tun",
+  });
 }
 
 /** The binfmt_misc entry for running `arch` binaries through qemu, for foreign platforms. */
