@@ -32,7 +32,7 @@ COPY . /src
 WORKDIR /src
 RUN --mount=type=secret,id=ca-certificates,target=/etc/ssl/certs/ca-certificates.crt \
     DENO_DIR=/tmp/deno DENO_TLS_CA_STORE=mozilla,system \
-    deno bundle --quiet --frozen --platform deno -o /img.js cli/main.ts \
+    deno run -A tools/bundle.ts /img --frozen \
  && rm -rf /tmp/deno
 
 FROM ${BASE}
@@ -56,7 +56,7 @@ RUN useradd --uid 1000 --user-group --create-home --shell /bin/sh img \
  && mkdir -p /home/img/.local/share/img /home/img/.docker \
  && chown -R img:img /home/img
 COPY --from=bundle /usr/local/bin/deno /usr/local/bin/deno
-COPY --from=bundle /img.js /opt/img/img.js
+COPY --from=bundle /img /opt/img
 RUN printf '#!/bin/sh\nexec deno run -A /opt/img/img.js "$@"\n' >/usr/local/bin/img \
  && chmod 0755 /usr/local/bin/img
 USER img

@@ -6,7 +6,7 @@
  * engine needs root, while img and buildah run as the unprivileged test user (`IMG_TEST_USER`,
  * default `imgtest`), as their users run them. Run as an ordinary user, BuildKit is skipped.
  *
- * img runs as users get it: the bundled CLI (`deno bundle` of `cli/main.ts`, made at the start;
+ * img runs as users get it: the bundled CLI (`tools/bundle.ts`, `deno task bundle`, made at the start;
  * `BENCH_IMG=source` runs `cli/main.ts` instead), under `/usr/bin/time -v` for its peak resident
  * set size (the largest process of its tree).
  *
@@ -31,6 +31,7 @@ import { MAIN, removeTree, ROOT } from "../tests/_util/img.ts";
 import { asTestUser, makeSharedTempDir } from "../tests/_util/user.ts";
 import { available, buildahBud, median, type Run, timed, writeFiles } from "./_util.ts";
 import { Engine } from "./_docker.ts";
+import { bundle } from "../tools/bundle.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? "3");
 const ALL_CASES = ["simple", "parallel", "big-context", "layers", "last-copy", "debian"];
@@ -231,18 +232,8 @@ let engine: Engine | undefined;
 if (PEERS.includes("img")) {
   let entry = MAIN;
   if ((Deno.env.get("BENCH_IMG") ?? "bundle") === "bundle") {
-    entry = join(work, "img.js");
-    await timed([
-      Deno.execPath(),
-      "bundle",
-      "--quiet",
-      `--config=${ROOT}deno.json`,
-      "--platform",
-      "deno",
-      "-o",
-      entry,
-      MAIN,
-    ]);
+    await bundle(join(work, "img"));
+    entry = join(work, "img", "img.js");
   }
   console.log(`img: ${entry}`);
   tools.push(imgTool(work, entry));

@@ -1,49 +1,23 @@
 /**
  * The `img` command line: `deno run -A jsr:@img/cli build .`
  *
+ * The entry loads little: a rebuild with nothing changed is answered from its record
+ * (`rebuild.ts`) before the rest of img (commander, the commands, the plugins) is imported.
+ *
  * @module
  */
-import { CommanderError } from "commander";
-import { ImgError } from "@img/core";
-import { markStartup, span } from "@img/core/trace";
-import { createProgram } from "./program.ts";
+import { markStartup } from "@img/core/trace";
+import { fastRebuild } from "./rebuild.ts";
 
 const mainAt = performance.timeOrigin + performance.now();
 
 /** Runs img with `args` and returns its exit code. */
 export async function main(args: string[]): Promise<number> {
-  markStartup(mainAt);
-  const program = createProgram();
-  const debug = args.includes("-d") || args.includes("--debug");
-  const all = (c: typeof program): (typeof program)[] => [
-    c,
-    ...(c.commands as (typeof program)[]).flatMap(all),
-  ];
-  for (const cmd of all(program)) {
-    cmd.exitOverride();
-    cmd.configureOutput({
-      outputError: (str, write) => write(str.replace(/^error: /, "img: ")),
-    });
-  }
-  try {
-    using _trace = span("command");
-    await program.parseAsync(args, { from: "user" });
-    return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof ImgError) {
-      console.error(`img: ${e.message}`);
-      if (debug && e.cause) console.error(e.cause);
-    } else if (e instanceof Error) {
-      console.error(`img: ${e.message.split("\n")[0]}`);
-      if (debug) console.error(e.stack);
-    } else {
-      console.error(`img: ${String(e)}`);
-    }
-    return 1;
-  }
+  const { runCli } = await import("./run.ts");
+  return await runCli(args);
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  markStartup(mainAt);
+  Deno.exit(await fastRebuild(Deno.args) ?? await main(Deno.args));
 }

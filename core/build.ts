@@ -157,6 +157,8 @@ export interface BuildResult {
   configs: ImageConfig[];
   /** The exporters' responses. */
   responses: ExportResponse[];
+  /** The identifiers of the build's sources (`docker-image://...`, `local://context`, ...). */
+  sources: string[];
 }
 
 async function readOptional(path: string): Promise<Uint8Array | undefined> {
@@ -339,9 +341,18 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     ),
   );
   frontendSpan.end();
+  const sources = [
+    ...new Set(
+      definitions.flatMap((d) =>
+        [...d.graph.vertices.values()].flatMap((v) =>
+          v.op.type === "source" ? [v.op.identifier] : []
+        )
+      ),
+    ),
+  ];
   if (options.evaluateOnly) {
     const configs = definitions.map((d) => d.config);
-    return { config: configs[0], configs, responses: [] };
+    return { config: configs[0], configs, responses: [], sources };
   }
   // Foreign RUN steps need a qemu-user handler: say so before anything runs.
   const foreign = new Map<string, Platform>();
@@ -510,7 +521,7 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     });
   }
   const configs = definitions.map((d) => d.config);
-  return { config: configs[0], configs, responses };
+  return { config: configs[0], configs, responses, sources };
 }
 
 /** What {@linkcode makeAttestations} needs of one platform's build. */

@@ -3,6 +3,10 @@
  * namespace (issue 12): `core/rootless/without_namespace.ts`. What needs the namespace (a step
  * to run, an output that writes files) still gets it, with the same result. Run as the
  * unprivileged user, as `.ci/run` runs the suite: as root there is no namespace to skip.
+ *
+ * The fast path before it (a rebuild answered from its record, `cli/rebuild.ts`, tested in
+ * `rebuild_records_test.ts`) is turned off here (`IMG_REBUILD_RECORDS=0`): these builds are
+ * the ones it does not answer (a record missing or dropped, flags it does not take).
  */
 import { equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
@@ -11,6 +15,8 @@ import { imgOk, removeTree } from "./_util/img.ts";
 
 const ROOT = Deno.uid() === 0;
 const REEXEC = "rootless re-exec";
+/** The fast path of rebuild records off: these tests are about the full build. */
+const NO_RECORDS = { IMG_REBUILD_RECORDS: "0" };
 
 function dockerfile(base: string): string {
   return `FROM ${base}\nWORKDIR /app\nCOPY a.txt .\nRUN cat a.txt > copy.txt\nCOPY b.txt .\n`;
@@ -48,7 +54,7 @@ Deno.test({
     const { tmp, ctx } = await writeCase(registry.host, "img-warm-");
     try {
       const state = `${tmp}/state`;
-      const env = { IMG_TRACE: "1", SOURCE_DATE_EPOCH: "1700000000" };
+      const env = { ...NO_RECORDS, IMG_TRACE: "1", SOURCE_DATE_EPOCH: "1700000000" };
       const build = (...extra: string[]) =>
         imgOk(["build", "--no-console", ...extra, "-t", "warm", ctx], { state, env });
 
@@ -106,7 +112,7 @@ Deno.test({
     await using registry = await startRegistry();
     const { tmp, ctx } = await writeCase(registry.host, "img-warm-id-");
     try {
-      const opts = { state: `${tmp}/state`, env: { IMG_NAMESPACE: "always" } };
+      const opts = { state: `${tmp}/state`, env: { ...NO_RECORDS, IMG_NAMESPACE: "always" } };
       const build = () => imgOk(["build", "--no-console", "-t", "same", ctx], opts);
       const first = digestOf((await build()).stdout);
       await new Promise((r) => setTimeout(r, 1100));
@@ -134,7 +140,7 @@ Deno.test({
       // the first diff, and the build inside makes them.
       const built = await imgOk(["build", "--no-console", "-t", "fromtar", ctx], {
         state,
-        env: { IMG_TRACE: "1" },
+        env: { ...NO_RECORDS, IMG_TRACE: "1" },
       });
       match(built.stderr, new RegExp(REEXEC));
       const out = `${tmp}/rootfs`;

@@ -32,6 +32,8 @@ import { VERSION } from "../version.ts";
 import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_context.ts";
 import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
 import { parseBuildContexts } from "./_build_contexts.ts";
+import { pendingRebuild, recordRebuild } from "../rebuild.ts";
+import type { RecordedVertex } from "@img/core/rebuild_records";
 import {
   applyOutputFlags,
   type BuildxFlags,
@@ -349,6 +351,15 @@ export function buildCommand() {
           .create(ctx.pluginContext);
         setup.end();
         const progress = new ProgressWriter();
+        // The steps as shown, for the rebuild record (cli/rebuild.ts).
+        const vertices = new Map<string, RecordedVertex>();
+        progress.listen((e) => {
+          if (
+            (e.type === "vertex.started" || e.type === "vertex.cached") && !vertices.has(e.vertex)
+          ) {
+            vertices.set(e.vertex, { vertex: e.vertex, name: e.name });
+          }
+        });
         const warnings: string[] = [];
         progress.listen((e) => {
           if (e.type === "warning") warnings.push(e.message);
@@ -431,6 +442,18 @@ export function buildCommand() {
           return;
         }
         await writeBuildFiles(flags, result.responses);
+        const pending = pendingRebuild();
+        if (pending) {
+          const recorded = recordRebuild(state.db, pending, {
+            sources: result.sources,
+            digest: result.responses.find((r) => r["containerimage.digest"])
+              ?.["containerimage.digest"],
+            imageId: imageId(result.responses),
+            names: result.responses.flatMap((r) => r["image.name"]?.split(",") ?? []),
+            vertices: [...vertices.values()],
+          });
+          ctx.debug(`rebuild record: ${recorded ? "recorded" : "not recordable"}`);
+        }
         if (opts.quiet) {
           const id = imageId(result.responses);
           if (id) console.log(id);

@@ -19,7 +19,8 @@
  *
  * @module
  */
-import { ImgError, type ProgressEvent, type ProgressListener } from "@img/core";
+import type { ProgressEvent, ProgressListener } from "@img/core";
+import { ImgError } from "@img/core/errors";
 import { errorLogs, PlainPrinter, Trace, warningSummary } from "./_progress_plain.ts";
 import { TtyDisplay } from "./_progress_tty.ts";
 

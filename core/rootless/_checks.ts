@@ -129,16 +129,20 @@ export function systemHost(): RootlessHost {
         return true; // cannot tell (no --allow-ffi?): let newuidmap report it
       }
     },
-    async unshareHelp(unshare) {
-      const out = await new Deno.Command(unshare, {
-        args: ["--help"],
-        stdin: "null",
-        stderr: "null",
-      }).output();
-      return new TextDecoder().decode(out.stdout);
+    unshareHelp(unshare) {
+      let help = unshareHelps.get(unshare);
+      if (!help) {
+        help = new Deno.Command(unshare, { args: ["--help"], stdin: "null", stderr: "null" })
+          .output().then((out) => new TextDecoder().decode(out.stdout));
+        unshareHelps.set(unshare, help);
+      }
+      return help;
     },
   };
 }
+
+/** `unshare --help` by path, asked once per process (the plan and the lifetime checks read it). */
+const unshareHelps = new Map<string, Promise<string>>();
 
 function readSysctl(host: RootlessHost, name: string): string | undefined {
   try {

@@ -118,6 +118,27 @@ const MIGRATIONS: readonly string[] = [
      recorded_at INTEGER NOT NULL,
      PRIMARY KEY (digest, domain, repository)
    );`,
+  // Rebuild records (core/state/rebuild_records.ts): what an `img build` with these
+  // arguments produced, for the fast path of a rebuild with nothing changed. Whatever removes
+  // or repoints what a record relies on (cache records, layers, image names) drops them all.
+  `CREATE TABLE rebuild_records (
+     key TEXT PRIMARY KEY,
+     record TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_used INTEGER NOT NULL
+   );
+   CREATE INDEX rebuild_records_last_used ON rebuild_records(last_used);
+   CREATE TRIGGER rebuild_records_cache AFTER DELETE ON cache
+     BEGIN DELETE FROM rebuild_records; END;
+   CREATE TRIGGER rebuild_records_layers AFTER DELETE ON layers
+     BEGIN DELETE FROM rebuild_records; END;
+   CREATE TRIGGER rebuild_records_imported AFTER DELETE ON imported_cache
+     BEGIN DELETE FROM rebuild_records; END;
+   CREATE TRIGGER rebuild_records_images_deleted AFTER DELETE ON images
+     BEGIN DELETE FROM rebuild_records; END;
+   CREATE TRIGGER rebuild_records_images_repointed AFTER UPDATE OF digest ON images
+     WHEN OLD.digest <> NEW.digest
+     BEGIN DELETE FROM rebuild_records; END;`,
 ];
 
 /** The schema version this img writes. */

@@ -15,3 +15,14 @@
  */
 export * from "./state_dir.ts";
 export * from "./db.ts";
+export {
+  cacheUsedSince,
+  MAX_REBUILD_RECORDS,
+  openExistingState,
+  readRebuildRecord,
+  type RebuildRecord,
+  rebuildRecordHolds,
+  type RecordedVertex,
+  touchRebuildRecord,
+  writeRebuildRecord,
+} from "./rebuild_records.ts";

@@ -4,24 +4,22 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { ContentStore } from "../content/store.ts";
 import { ImageStore } from "../image/store.ts";
 import { ImgError } from "../errors.ts";
 import { StateDB } from "./db.ts";
 import { span } from "../trace.ts";
 
-/** The default state directory: `$XDG_DATA_HOME/img`, else `~/.local/share/img`. */
-export function defaultStateDir(
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-): string {
-  if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, "img");
-  if (!env.HOME) {
-    throw new ImgError(
-      "Cannot find a state directory: set HOME or XDG_DATA_HOME, or pass --state DIR",
-    );
-  }
-  return join(env.HOME, ".local", "share", "img");
+export { defaultStateDir } from "./default_dir.ts";
+
+/**
+ * `dir` and `parts` joined with `/` (the state's own names: no `.` or `..` to resolve). Not
+ * `node:path`: the fast path of a rebuild (`cli/rebuild.ts`) opens the state without loading
+ * Deno's Node compatibility layer.
+ */
+function join(dir: string, ...parts: string[]): string {
+  // "/" becomes "" and joins as "/x".
+  return [dir === "" ? "." : dir.replace(/\/+$/, ""), ...parts].join("/");
 }
 
 /** An open state directory. */
