@@ -42,7 +42,10 @@ export interface TreeStamp {
 
 /** Options for {@linkcode stampTree}. */
 export interface TreeStampOptions {
-  /** Directories left out of the walk, as absolute paths spelled as the walk reaches them. */
+  /**
+   * Entries left out of the walk, themselves and what is below them (a state directory inside
+   * the context), as absolute paths spelled as the walk reaches them.
+   */
   exclude?: readonly string[];
   /**
    * The files whose content goes into the digest: an earlier stamp's `racy`, to compare with
@@ -158,9 +161,10 @@ export async function stampTree(
     if (newest >= now - (coarse ? COARSE_RACY_MARGIN_MS : RACY_MARGIN_MS)) {
       racy.push({ rel, size: Number(view.getBigUint64(40, true)), type });
     }
-    if (type !== S_IFDIR || exclude.has(abs)) return;
+    if (type !== S_IFDIR) return;
     for (const entry of Deno.readDirSync(abs)) {
-      visit(`${abs}/${entry.name}`, rel === "" ? entry.name : `${rel}/${entry.name}`);
+      const child = `${abs}/${entry.name}`;
+      if (!exclude.has(child)) visit(child, rel === "" ? entry.name : `${rel}/${entry.name}`);
     }
   };
   visit(dir.replace(/(.)\/+$/, "$1"), "");

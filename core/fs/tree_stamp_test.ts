@@ -80,6 +80,7 @@ Deno.test("stampTree: an excluded directory is left out; a missing tree throws",
   try {
     const without = (await stampTree(dir, { now: later(), exclude: [`${dir}/sub`] }))!;
     await Deno.writeTextFile(`${dir}/sub/deeper/c.txt`, "changed\n");
+    await Deno.writeTextFile(`${dir}/sub/new.txt`, "the directory's own times change too\n");
     equal(
       (await stampTree(dir, { now: later(), exclude: [`${dir}/sub`] }))!.digest,
       without.digest,
