@@ -135,6 +135,10 @@ export async function stampTree(
   const exclude = new Set(options.exclude ?? []);
   const stat = new Uint8Array(256);
   const zero = new Uint8Array(1);
+  // What the listing takes of each `struct statx`: uid, gid and mode; inode and size; ctime and
+  // mtime; the device.
+  const fields = [stat.subarray(20, 30), stat.subarray(32, 48), stat.subarray(96, 128)]
+    .concat(stat.subarray(136, 144));
   const view = new DataView(stat.buffer);
   const path = new Uint8Array(4097);
   const listing = new Bytes();
@@ -149,10 +153,7 @@ export async function stampTree(
     }
     listing.text(rel);
     listing.bytes(zero);
-    listing.bytes(stat.subarray(20, 30)); // uid, gid, mode
-    listing.bytes(stat.subarray(32, 48)); // inode, size
-    listing.bytes(stat.subarray(96, 128)); // ctime, mtime
-    listing.bytes(stat.subarray(136, 144)); // device
+    for (const field of fields) listing.bytes(field);
     const type = view.getUint16(28, true) & S_IFMT;
     const ctimeNs = view.getUint32(104, true);
     const mtimeNs = view.getUint32(120, true);
