@@ -11,18 +11,7 @@ import { ImgError } from "../errors.ts";
 import { StateDB } from "./db.ts";
 import { span } from "../trace.ts";
 
-/** The default state directory: `$XDG_DATA_HOME/img`, else `~/.local/share/img`. */
-export function defaultStateDir(
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-): string {
-  if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, "img");
-  if (!env.HOME) {
-    throw new ImgError(
-      "Cannot find a state directory: set HOME or XDG_DATA_HOME, or pass --state DIR",
-    );
-  }
-  return join(env.HOME, ".local", "share", "img");
-}
+export { defaultStateDir } from "./default_dir.ts";
 
 /** An open state directory. */
 export class State implements Disposable {
