@@ -5,6 +5,7 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { collect, insecureRegistryOption } from "../ui/options.ts";
+import { loadAction } from "./_load_action.ts";
 
 /** The `build` command's flags, without its action. */
 function buildFlags() {
@@ -134,7 +135,7 @@ export type BuildOptions = ReturnType<ReturnType<typeof buildFlags>["opts"]>;
 export function buildCommand(): ReturnType<typeof buildFlags> {
   const build = buildFlags();
   build.action((path, opts, cmd) =>
-    import("./_build_action.ts").then((m) => m.buildAction(path, opts, cmd))
+    loadAction(import("./_build_action.ts")).then((m) => m.buildAction(path, opts, cmd))
   );
   return build;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `doctor` command's options. */
 export type DoctorOptions = { format: string };
@@ -18,5 +19,5 @@ export function doctorCommand(): Command {
     .addOption(
       new Option("--format <format>", "output format").choices(["table", "json"]).default("table"),
     )
-    .action((opts) => import("./_doctor_action.ts").then((m) => m.doctorAction(opts)));
+    .action((opts) => loadAction(import("./_doctor_action.ts")).then((m) => m.doctorAction(opts)));
 }

@@ -7,6 +7,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { collect } from "../ui/options.ts";
 import { RECORD_TYPE_NAMES } from "./_record_types.ts";
+import { loadAction } from "./_load_action.ts";
 
 /** The `du` command's options. */
 export type DuOptions = { filter: string[]; format?: string };
@@ -26,5 +27,7 @@ export function duCommand(): Command<[], DuOptions> {
       "--format <format>",
       "table, json, or a Go template ({{.ID}}, {{.Type}}, {{.Size}}, {{.LastUsedAt}}, {{.Description}}, ...)",
     )
-    .action((opts, cmd) => import("./_du_action.ts").then((m) => m.duAction(opts, cmd)));
+    .action((opts, cmd) =>
+      loadAction(import("./_du_action.ts")).then((m) => m.duAction(opts, cmd))
+    );
 }

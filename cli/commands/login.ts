@@ -5,6 +5,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { insecureRegistryOption } from "../ui/options.ts";
+import { loadAction } from "./_load_action.ts";
 
 /** The `login` command's options. */
 export type LoginOptions = {
@@ -28,7 +29,7 @@ export function loginCommand(): Command<[string | undefined], LoginOptions> {
     .option("--password-stdin", "take the password from stdin")
     .addOption(insecureRegistryOption())
     .action((server, opts, cmd) =>
-      import("./_login_action.ts").then((m) => m.loginAction(server, opts, cmd))
+      loadAction(import("./_login_action.ts")).then((m) => m.loginAction(server, opts, cmd))
     );
 }
 
@@ -42,6 +43,6 @@ export function logoutCommand(): Command<[string | undefined]> {
     )
     .argument("[server]")
     .action((server, _opts, cmd) =>
-      import("./_login_action.ts").then((m) => m.logoutAction(server, _opts, cmd))
+      loadAction(import("./_login_action.ts")).then((m) => m.logoutAction(server, _opts, cmd))
     );
 }

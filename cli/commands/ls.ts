@@ -4,6 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `ls` command's options. */
 export type LsOptions = { filter: string[]; quiet?: true; format?: string };
@@ -24,5 +25,7 @@ export function lsCommand(): Command<[], LsOptions> {
       "--format <format>",
       "table, json, or a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, {{.CreatedAt}}, {{.CreatedSince}})",
     )
-    .action((opts, cmd) => import("./_ls_action.ts").then((m) => m.lsAction(opts, cmd)));
+    .action((opts, cmd) =>
+      loadAction(import("./_ls_action.ts")).then((m) => m.lsAction(opts, cmd))
+    );
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `plugins` command and its `ls` subcommand. */
 export function pluginsCommand(): Command {
@@ -18,7 +19,7 @@ export function pluginsCommand(): Command {
       .alias("list")
       .description("List the plugins: built-in and loaded with --plugin, IMG_PLUGINS or the config")
       .action((opts, cmd) =>
-        import("./_plugins_action.ts").then((m) => m.pluginsLsAction(opts, cmd))
+        loadAction(import("./_plugins_action.ts")).then((m) => m.pluginsLsAction(opts, cmd))
       ),
   );
   return plugins as unknown as Command;

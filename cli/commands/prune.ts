@@ -6,6 +6,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { collect } from "../ui/options.ts";
 import { RECORD_TYPE_NAMES } from "./_record_types.ts";
+import { loadAction } from "./_load_action.ts";
 
 /** The `prune` command's options. */
 export type PruneOptions = { filter: string[]; keepStorage?: string; all?: boolean; force?: true };
@@ -24,5 +25,7 @@ export function pruneCommand(): Command<[], PruneOptions> {
       [] as string[],
     )
     .option("--keep-storage <size>", "amount of disk space to keep for cache (e.g. 10GB)")
-    .action((opts, cmd) => import("./_prune_action.ts").then((m) => m.pruneAction(opts, cmd)));
+    .action((opts, cmd) =>
+      loadAction(import("./_prune_action.ts")).then((m) => m.pruneAction(opts, cmd))
+    );
 }

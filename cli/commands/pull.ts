@@ -6,6 +6,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { insecureRegistryOption } from "../ui/options.ts";
+import { loadAction } from "./_load_action.ts";
 
 /** The `pull` command's options. */
 export type PullOptions = {
@@ -29,6 +30,6 @@ export function pullCommand(): Command<[string], PullOptions> {
     .option("--all-platforms", "pull every platform of a multi-platform image (its index)")
     .addOption(insecureRegistryOption())
     .action((name, opts, cmd) =>
-      import("./_pull_action.ts").then((m) => m.pullAction(name, opts, cmd))
+      loadAction(import("./_pull_action.ts")).then((m) => m.pullAction(name, opts, cmd))
     );
 }

@@ -5,6 +5,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { insecureRegistryOption } from "../ui/options.ts";
+import { loadAction } from "./_load_action.ts";
 
 /** The `push` command's options. */
 export type PushOptions = { insecureRegistry: string[]; allTags?: true };
@@ -18,6 +19,6 @@ export function pushCommand(): Command<[string], PushOptions> {
     .option("-a, --all-tags", "push every local tag of the repository")
     .addOption(insecureRegistryOption())
     .action((name, opts, cmd) =>
-      import("./_push_action.ts").then((m) => m.pushAction(name, opts, cmd))
+      loadAction(import("./_push_action.ts")).then((m) => m.pushAction(name, opts, cmd))
     );
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `rm` command's options. */
 export type RmOptions = { force?: true };
@@ -16,6 +17,6 @@ export function rmCommand(): Command<[string[]], RmOptions> {
     .argument("<image...>")
     .option("-f, --force", "remove an image ID that several repositories name")
     .action((names, opts, cmd) =>
-      import("./_rm_action.ts").then((m) => m.rmAction(names, opts, cmd))
+      loadAction(import("./_rm_action.ts")).then((m) => m.rmAction(names, opts, cmd))
     );
 }

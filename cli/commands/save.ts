@@ -6,6 +6,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `save` command's options. */
 export type SaveOptions = { format: string; output?: string; platform?: string };
@@ -27,6 +28,6 @@ export function saveCommand(): Command<[string[]], SaveOptions> {
       "save only this platform of a multi-platform image (default: the whole index)",
     )
     .action((inputs, opts, cmd) =>
-      import("./_save_action.ts").then((m) => m.saveAction(inputs, opts, cmd))
+      loadAction(import("./_save_action.ts")).then((m) => m.saveAction(inputs, opts, cmd))
     );
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `tag` command. */
 export function tagCommand(): Command<[string, string]> {
@@ -13,6 +14,6 @@ export function tagCommand(): Command<[string, string]> {
     .argument("<source>")
     .argument("<target>")
     .action((source, target, _opts, cmd) =>
-      import("./_tag_action.ts").then((m) => m.tagAction(source, target, _opts, cmd))
+      loadAction(import("./_tag_action.ts")).then((m) => m.tagAction(source, target, _opts, cmd))
     );
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `unpack` command's options. */
 export type UnpackOptions = { output: string; platform?: string };
@@ -20,6 +21,6 @@ export function unpackCommand(): Command<[string], UnpackOptions> {
       "the platform to unpack from a multi-platform image (default: the host's)",
     )
     .action((input, opts, cmd) =>
-      import("./_unpack_action.ts").then((m) => m.unpackAction(input, opts, cmd))
+      loadAction(import("./_unpack_action.ts")).then((m) => m.unpackAction(input, opts, cmd))
     );
 }

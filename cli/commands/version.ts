@@ -8,6 +8,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
+import { loadAction } from "./_load_action.ts";
 
 /** The `version` command's options. */
 export type VersionOptions = { format?: string };
@@ -20,5 +21,7 @@ export function versionCommand(): Command<[], VersionOptions> {
       "-f, --format <format>",
       "json, or a Go template ({{.Client.Version}}, {{.Client.DenoVersion}}, {{.Client.Os}}, {{.Client.Arch}}, {{json .Client.Plugins}})",
     )
-    .action((opts, cmd) => import("./_version_action.ts").then((m) => m.versionAction(opts, cmd)));
+    .action((opts, cmd) =>
+      loadAction(import("./_version_action.ts")).then((m) => m.versionAction(opts, cmd))
+    );
 }
