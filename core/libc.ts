@@ -6,7 +6,8 @@
  * time (binding a function costs about 0.3 ms), so commands that never call into it pay
  * nothing (and need no `--allow-ffi`). Failures throw errors shaped like Deno's own: an
  * instance of the matching `Deno.errors` class where one exists (else `Error`), with `code`
- * (`"EPERM"`), `errno` (the number) and `syscall` set, and a message such as `Operation not permitted (os error 1): mount '/mnt'`.
+ * (`"EPERM"`), `errno` (the number) and `syscall` set, and a message such as
+ * `Operation not permitted (os error 1): mount '/mnt'`.
  *
  * @module
  */
