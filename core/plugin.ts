@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { CredentialStore } from "./credentials.ts";
 import type { Executor } from "./executor.ts";
 import type { Exporter } from "./exporter.ts";

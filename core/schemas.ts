@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** An OCI platform. */
 export interface OciPlatform {

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import { MediaType } from "../media_types.ts";

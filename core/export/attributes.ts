@@ -4,7 +4,7 @@
  * the key. (The CLI puts the exporter's name before every error an exporter throws.)
  *
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod";
  * import { booleanAttribute, parseExporterAttributes } from "@img/core";
  *
  * const attrs = parseExporterAttributes({ dest: "out.tar", tar: "false" }, z.object({
@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ImgError } from "../errors.ts";
 import { formatReference, parseReference } from "../reference.ts";
 
@@ -66,7 +66,7 @@ export type AttributeParseResult<T> =
  *
  * @example
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod";
  * import { booleanAttribute, parseExporterAttributes } from "@img/core";
  *
  * const schema = z.object({ tar: booleanAttribute(true) });

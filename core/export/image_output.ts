@@ -14,7 +14,7 @@
  * | `annotation-manifest-descriptor.<key>=<v>`   | an annotation of the manifest's descriptor in the index (`oci`) |
  *
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod";
  * import { exportImage, parseImageOutputAttributes } from "@img/core/export";
  *
  * const { attrs, image } = parseImageOutputAttributes({ compression: "zstd" }, {
@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ImgError } from "../errors.ts";
 import type {
   ExportContext,

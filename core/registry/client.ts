@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type * as z from "zod";
 import { concatBytes } from "../_bytes.ts";
 import type { Credential, CredentialStore } from "../credentials.ts";
 import { type Digest, sha256 } from "../digest.ts";

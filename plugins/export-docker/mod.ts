@@ -15,7 +15,7 @@
  * @module
  */
 import meta from "./deno.json" with { type: "json" };
-import { z } from "zod";
+import * as z from "zod";
 import {
   API_VERSION,
   ExportDestination,

@@ -25,7 +25,7 @@
  */
 import meta from "./deno.json" with { type: "json" };
 import { basename, dirname, join, resolve } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import {
   API_VERSION,
   copyTree,

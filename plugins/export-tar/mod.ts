@@ -19,7 +19,7 @@
  */
 import meta from "./deno.json" with { type: "json" };
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import {
   API_VERSION,
   ExportDestination,
