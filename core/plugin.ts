@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as z from "zod";
+import * as z from "./_zod.ts";
 import type { CredentialStore } from "./credentials.ts";
 import type { Executor } from "./executor.ts";
 import type { Exporter } from "./exporter.ts";
@@ -38,27 +38,27 @@ const fn = () =>
   });
 
 /** The fields every plugin has, validated when it is loaded. */
-export const pluginManifestSchema: z.ZodType<PluginManifest> = z.lazy(() =>
+export const pluginManifestSchema: z.ZodMiniType<PluginManifest> = z.lazy(() =>
   z.looseObject({
     kind: z.enum(PLUGIN_KINDS),
-    name: z.string().regex(
+    name: z.string().check(z.regex(
       /^[a-z0-9][a-z0-9._-]*$/,
       "must be lowercase letters, digits, '.', '_' or '-'",
-    ),
-    version: z.string().regex(SEMVER_RE, "must be a semantic version such as 1.0.0"),
-    apiVersion: z.number().int().positive(),
-    description: z.string().optional(),
+    )),
+    version: z.string().check(z.regex(SEMVER_RE, "must be a semantic version such as 1.0.0")),
+    apiVersion: z.int().check(z.positive()),
+    description: z.optional(z.string()),
   })
 );
 
 /** The entry point each kind of plugin must provide. */
-export const pluginEntrySchemas: Record<PluginKind, z.ZodType> = {
+export const pluginEntrySchemas: Record<PluginKind, z.ZodMiniType> = {
   frontend: z.lazy(() => z.looseObject({ create: fn() })),
   snapshotter: z.lazy(() =>
     z.looseObject({
       create: fn(),
-      supported: fn().optional(),
-      priority: z.number().int().optional(),
+      supported: z.optional(fn()),
+      priority: z.optional(z.int()),
     })
   ),
   executor: z.lazy(() => z.looseObject({ create: fn() })),

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import * as z from "zod";
+import * as z from "./_zod.ts";
 
 /** An OCI platform. */
 export interface OciPlatform {
@@ -25,14 +25,14 @@ export interface OciPlatform {
 }
 
 /** An OCI platform. */
-export const platformSchema: z.ZodType<OciPlatform> = z.lazy(() =>
+export const platformSchema: z.ZodMiniType<OciPlatform> = z.lazy(() =>
   z.object({
     architecture: z.string(),
     os: z.string(),
-    "os.version": z.string().optional(),
-    "os.features": z.array(z.string()).optional(),
-    variant: z.string().optional(),
-    features: z.array(z.string()).optional(),
+    "os.version": z.optional(z.string()),
+    "os.features": z.optional(z.array(z.string())),
+    variant: z.optional(z.string()),
+    features: z.optional(z.array(z.string())),
   })
 );
 
@@ -55,15 +55,15 @@ export interface Descriptor {
 }
 
 /** An OCI content descriptor. */
-export const descriptorSchema: z.ZodType<Descriptor> = z.lazy(() =>
+export const descriptorSchema: z.ZodMiniType<Descriptor> = z.lazy(() =>
   z.object({
     mediaType: z.string(),
-    digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be a sha256 digest"),
-    size: z.number().int().nonnegative(),
-    urls: z.array(z.string()).optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
-    platform: platformSchema.optional(),
-    artifactType: z.string().optional(),
+    digest: z.string().check(z.regex(/^sha256:[a-f0-9]{64}$/, "must be a sha256 digest")),
+    size: z.int().check(z.nonnegative()),
+    urls: z.optional(z.array(z.string())),
+    annotations: z.optional(z.record(z.string(), z.string())),
+    platform: z.optional(platformSchema),
+    artifactType: z.optional(z.string()),
   })
 );
 
@@ -86,15 +86,15 @@ export interface Manifest {
 }
 
 /** An OCI image manifest or Docker schema 2 manifest. */
-export const manifestSchema: z.ZodType<Manifest> = z.lazy(() =>
+export const manifestSchema: z.ZodMiniType<Manifest> = z.lazy(() =>
   z.object({
     schemaVersion: z.literal(2),
-    mediaType: z.string().optional(),
-    artifactType: z.string().optional(),
+    mediaType: z.optional(z.string()),
+    artifactType: z.optional(z.string()),
     config: descriptorSchema,
     layers: z.array(descriptorSchema),
-    subject: descriptorSchema.optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
+    subject: z.optional(descriptorSchema),
+    annotations: z.optional(z.record(z.string(), z.string())),
   })
 );
 
@@ -115,14 +115,14 @@ export interface Index {
 }
 
 /** An OCI image index or Docker manifest list. */
-export const indexSchema: z.ZodType<Index> = z.lazy(() =>
+export const indexSchema: z.ZodMiniType<Index> = z.lazy(() =>
   z.object({
     schemaVersion: z.literal(2),
-    mediaType: z.string().optional(),
-    artifactType: z.string().optional(),
+    mediaType: z.optional(z.string()),
+    artifactType: z.optional(z.string()),
     manifests: z.array(descriptorSchema),
-    subject: descriptorSchema.optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
+    subject: z.optional(descriptorSchema),
+    annotations: z.optional(z.record(z.string(), z.string())),
   })
 );
 
@@ -143,14 +143,14 @@ export interface Healthcheck {
 }
 
 /** A healthcheck in an image config. */
-export const healthcheckSchema: z.ZodType<Healthcheck> = z.lazy(() =>
+export const healthcheckSchema: z.ZodMiniType<Healthcheck> = z.lazy(() =>
   z.object({
-    Test: z.array(z.string()).optional(),
-    Interval: z.number().optional(),
-    Timeout: z.number().optional(),
-    StartPeriod: z.number().optional(),
-    StartInterval: z.number().optional(),
-    Retries: z.number().optional(),
+    Test: z.optional(z.array(z.string())),
+    Interval: z.optional(z.number()),
+    Timeout: z.optional(z.number()),
+    StartPeriod: z.optional(z.number()),
+    StartInterval: z.optional(z.number()),
+    Retries: z.optional(z.number()),
   })
 );
 
@@ -187,21 +187,21 @@ export interface ContainerConfig {
 }
 
 /** The `config` part of an image config. */
-export const containerConfigSchema: z.ZodType<ContainerConfig> = z.lazy(() =>
+export const containerConfigSchema: z.ZodMiniType<ContainerConfig> = z.lazy(() =>
   z.looseObject({
-    User: z.string().optional(),
-    ExposedPorts: z.record(z.string(), z.object({})).optional(),
-    Env: z.array(z.string()).optional(),
-    Entrypoint: z.array(z.string()).nullable().optional(),
-    Cmd: z.array(z.string()).nullable().optional(),
-    Volumes: z.record(z.string(), z.object({})).optional(),
-    WorkingDir: z.string().optional(),
-    Labels: z.record(z.string(), z.string()).optional(),
-    StopSignal: z.string().optional(),
-    ArgsEscaped: z.boolean().optional(),
-    Healthcheck: healthcheckSchema.optional(),
-    OnBuild: z.array(z.string()).nullable().optional(),
-    Shell: z.array(z.string()).optional(),
+    User: z.optional(z.string()),
+    ExposedPorts: z.optional(z.record(z.string(), z.object({}))),
+    Env: z.optional(z.array(z.string())),
+    Entrypoint: z.optional(z.nullable(z.array(z.string()))),
+    Cmd: z.optional(z.nullable(z.array(z.string()))),
+    Volumes: z.optional(z.record(z.string(), z.object({}))),
+    WorkingDir: z.optional(z.string()),
+    Labels: z.optional(z.record(z.string(), z.string())),
+    StopSignal: z.optional(z.string()),
+    ArgsEscaped: z.optional(z.boolean()),
+    Healthcheck: z.optional(healthcheckSchema),
+    OnBuild: z.optional(z.nullable(z.array(z.string()))),
+    Shell: z.optional(z.array(z.string())),
   })
 );
 
@@ -220,13 +220,13 @@ export interface History {
 }
 
 /** One history entry of an image config. */
-export const historySchema: z.ZodType<History> = z.lazy(() =>
+export const historySchema: z.ZodMiniType<History> = z.lazy(() =>
   z.object({
-    created: z.string().optional(),
-    created_by: z.string().optional(),
-    author: z.string().optional(),
-    comment: z.string().optional(),
-    empty_layer: z.boolean().optional(),
+    created: z.optional(z.string()),
+    created_by: z.optional(z.string()),
+    author: z.optional(z.string()),
+    comment: z.optional(z.string()),
+    empty_layer: z.optional(z.boolean()),
   })
 );
 
@@ -257,20 +257,20 @@ export interface ImageConfig {
 }
 
 /** An OCI image config. */
-export const imageConfigSchema: z.ZodType<ImageConfig> = z.lazy(() =>
+export const imageConfigSchema: z.ZodMiniType<ImageConfig> = z.lazy(() =>
   z.looseObject({
-    created: z.string().optional(),
-    author: z.string().optional(),
+    created: z.optional(z.string()),
+    author: z.optional(z.string()),
     architecture: z.string(),
     os: z.string(),
-    "os.version": z.string().optional(),
-    "os.features": z.array(z.string()).optional(),
-    variant: z.string().optional(),
-    config: containerConfigSchema.optional(),
+    "os.version": z.optional(z.string()),
+    "os.features": z.optional(z.array(z.string())),
+    variant: z.optional(z.string()),
+    config: z.optional(containerConfigSchema),
     rootfs: z.object({
       type: z.literal("layers"),
       diff_ids: z.array(z.string()),
     }),
-    history: z.array(historySchema).optional(),
+    history: z.optional(z.array(historySchema)),
   })
 );

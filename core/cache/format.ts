@@ -19,7 +19,7 @@
  *
  * @module
  */
-import * as z from "zod";
+import * as z from "../_zod.ts";
 import { sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import { MediaType } from "../media_types.ts";
@@ -34,11 +34,11 @@ export const CACHE_CONFIG_MEDIA_TYPE = "application/vnd.img.cache.config.v1+json
 const configSchema = z.lazy(() =>
   z.object({
     schemaVersion: z.literal(1),
-    diffIDs: z.array(z.string().regex(/^sha256:[a-f0-9]{64}$/)),
+    diffIDs: z.array(z.string().check(z.regex(/^sha256:[a-f0-9]{64}$/))),
     records: z.array(z.object({
       key: z.string(),
       description: z.string(),
-      layers: z.array(z.number().int().nonnegative()),
+      layers: z.array(z.int().check(z.nonnegative())),
     })),
   })
 );
@@ -167,12 +167,12 @@ export interface InlineCache {
   records: { key: string; description: string; layers: number }[];
 }
 
-const inlineSchema: z.ZodType<InlineCache> = z.lazy(() =>
+const inlineSchema: z.ZodMiniType<InlineCache> = z.lazy(() =>
   z.object({
     records: z.array(z.object({
       key: z.string(),
       description: z.string(),
-      layers: z.number().int().positive(),
+      layers: z.int().check(z.positive()),
     })),
   })
 );
