@@ -28,7 +28,9 @@ export class ArchiveTarWriter {
   /** Starts a tar archive that is written to `out`; `out` is closed by {@linkcode close}. */
   constructor(out: WritableStream<Uint8Array>) {
     const writer = out.getWriter();
-    const ready = import("tar-stream").then(({ pack }) => {
+    const ready = import("tar-stream").then((mod) => {
+      // A CommonJS package: a bundle's chunk for it exports only `default`.
+      const { pack } = mod.default ?? mod;
       this.#pack = pack();
     });
     this.#ready = ready;
