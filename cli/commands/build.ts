@@ -75,7 +75,7 @@ function buildFlags() {
       [] as string[],
     )
     .addOption(insecureRegistryOption())
-    // --- buildx flags (see _buildx_flags.ts: implemented or refused, never ignored) ---
+    // --- buildx flags from here on (_buildx_flags.ts: implemented or refused, never ignored)
     .option("--check", "evaluate the build checks and exit without building")
     .option("--iidfile <file>", "write the image ID to the file")
     .option("-q, --quiet", "suppress the build output and print the image ID on success")
@@ -125,7 +125,6 @@ function buildFlags() {
       collect,
       [] as string[],
     );
-  // --- end of buildx flags ---
 }
 
 /** The `build` command's options, as commander parses them. */
