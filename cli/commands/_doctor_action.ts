@@ -1,6 +1,6 @@
 /**
- * The action of `img doctor` (alias `img info`): what img needs from this host, what is present, what is
- * missing and the command that fixes each. Exits non-zero when something a build needs is
+ * The action of `img doctor` (alias `img info`): what img needs from this host, what is present,
+ * what is missing and the command that fixes each. Exits non-zero when something a build needs is
  * missing.
  *
  * Loaded by `doctor.ts` only when the command runs (flags and help need none of it).

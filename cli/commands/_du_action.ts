@@ -1,6 +1,6 @@
 /**
- * The action of `img du`: disk usage of the build cache: snapshots, cache mounts, and the cache records
- * imported with `--cache-from` (`cache.imported`).
+ * The action of `img du`: disk usage of the build cache: snapshots, cache mounts, and the cache
+ * records imported with `--cache-from` (`cache.imported`).
  *
  * Loaded by `du.ts` only when the command runs (flags and help need none of it).
  *

@@ -1,6 +1,6 @@
 /**
- * The action of `img save IMAGE... [--format NAME] [-o FILE]`: images as an archive, written by the exporter
- * plugin `NAME` (`docker`, the default, or `oci`; any exporter that implements
+ * The action of `img save IMAGE... [--format NAME] [-o FILE]`: images as an archive, written by the
+ * exporter plugin `NAME` (`docker`, the default, or `oci`; any exporter that implements
  * `saveImages`, a third-party one too).
  *
  * Loaded by `save.ts` only when the command runs (flags and help need none of it).
