@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Command } from "@commander-js/extra-typings";
 import { join } from "node:path";
 import { type CredentialStore, ImgError, type PluginContext } from "@img/core";
 import { type PluginConfig, PluginLoader, readPluginConfig } from "@img/core/loader";
@@ -172,4 +173,14 @@ export class CliContext {
   close(): void {
     this.#state?.close();
   }
+}
+
+/** The command an action runs for (any of img's commands). */
+export type ActionCommand = Command<unknown[], Record<string, unknown>>;
+
+/** Returns the context for a command's action, built from the global flags. */
+export function contextOf(cmd: ActionCommand): CliContext {
+  let root = cmd;
+  while (root.parent) root = root.parent as typeof root;
+  return new CliContext(root.opts() as unknown as GlobalOptions);
 }

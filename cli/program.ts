@@ -1,11 +1,14 @@
 /**
  * The commander program: global flags and one subcommand per file in `commands/`.
  *
+ * Only the flags are defined here and in `commands/*.ts`: each command's action, with what it
+ * imports (the state, the solver, the registry client...), is a dynamic `import()` of its
+ * `commands/_NAME_action.ts`, so that a command loads only its own implementation.
+ *
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { defaultStateDir } from "@img/core/state";
-import { CliContext, type GlobalOptions } from "./context.ts";
+import { defaultStateDir } from "@img/core/state/default-dir";
 import { VERSION } from "./version.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { tagCommand } from "./commands/tag.ts";
@@ -22,13 +25,6 @@ import { pruneCommand } from "./commands/prune.ts";
 import { unpackCommand } from "./commands/unpack.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { collect } from "./ui/options.ts";
-
-/** Returns the context for a command's action, built from the global flags. */
-export function contextOf(cmd: Command<unknown[], Record<string, unknown>>): CliContext {
-  let root = cmd as Command<unknown[], Record<string, unknown>>;
-  while (root.parent) root = root.parent as typeof root;
-  return new CliContext(root.opts() as unknown as GlobalOptions);
-}
 
 /** Builds the `img` program. */
 export function createProgram(): Command<[], Record<string, unknown>> {

@@ -17,21 +17,21 @@
  *
  * @module
  */
-import { stampTree } from "@img/core/tree_stamp";
 import {
   cacheUsedSince,
-  defaultStateDir,
   openExistingState,
   readRebuildRecord,
   type RebuildRecord,
   rebuildRecordHolds,
   type RecordedVertex,
-  type StateDB,
   touchRebuildRecord,
   writeRebuildRecord,
 } from "@img/core/rebuild_records";
 import { ensureRootless, inUserNamespace } from "@img/core/rootless";
+import { defaultStateDir } from "@img/core/state/default-dir";
+import type { StateDB } from "@img/core/state";
 import { span } from "@img/core/trace";
+import { stampTree } from "@img/core/tree_stamp";
 import { createProgressDisplay, type ProgressMode } from "./ui/progress.ts";
 import { VERSION } from "./version.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { CommanderError } from "commander";
-import { ImgError } from "@img/core";
+import { ImgError } from "@img/core/errors";
 import { span } from "@img/core/trace";
 import { createProgram } from "./program.ts";
 

@@ -155,7 +155,7 @@ export interface ExporterInstance {
  *
  * ```ts
  * import assert from "node:assert/strict";
- * import { z } from "zod";
+ * import * as z from "zod";
  * import {
  *   ExportDestination,
  *   type ExportContext,

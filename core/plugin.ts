@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "./_zod.ts";
 import type { CredentialStore } from "./credentials.ts";
 import type { Executor } from "./executor.ts";
 import type { Exporter } from "./exporter.ts";
@@ -32,33 +32,38 @@ export type PluginKind = typeof PLUGIN_KINDS[number];
 const SEMVER_RE =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 
-const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", {
-  message: "must be a function",
-});
+const fn = () =>
+  z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", {
+    message: "must be a function",
+  });
 
 /** The fields every plugin has, validated when it is loaded. */
-export const pluginManifestSchema: z.ZodType<PluginManifest> = z.looseObject({
-  kind: z.enum(PLUGIN_KINDS),
-  name: z.string().regex(
-    /^[a-z0-9][a-z0-9._-]*$/,
-    "must be lowercase letters, digits, '.', '_' or '-'",
-  ),
-  version: z.string().regex(SEMVER_RE, "must be a semantic version such as 1.0.0"),
-  apiVersion: z.number().int().positive(),
-  description: z.string().optional(),
-});
+export const pluginManifestSchema: z.ZodMiniType<PluginManifest> = z.lazy(() =>
+  z.looseObject({
+    kind: z.enum(PLUGIN_KINDS),
+    name: z.string().check(z.regex(
+      /^[a-z0-9][a-z0-9._-]*$/,
+      "must be lowercase letters, digits, '.', '_' or '-'",
+    )),
+    version: z.string().check(z.regex(SEMVER_RE, "must be a semantic version such as 1.0.0")),
+    apiVersion: z.int().check(z.positive()),
+    description: z.optional(z.string()),
+  })
+);
 
 /** The entry point each kind of plugin must provide. */
-export const pluginEntrySchemas: Record<PluginKind, z.ZodType> = {
-  frontend: z.looseObject({ create: fn }),
-  snapshotter: z.looseObject({
-    create: fn,
-    supported: fn.optional(),
-    priority: z.number().int().optional(),
-  }),
-  executor: z.looseObject({ create: fn }),
-  exporter: z.looseObject({ create: fn }),
-  credentials: z.looseObject({ create: fn }),
+export const pluginEntrySchemas: Record<PluginKind, z.ZodMiniType> = {
+  frontend: z.lazy(() => z.looseObject({ create: fn() })),
+  snapshotter: z.lazy(() =>
+    z.looseObject({
+      create: fn(),
+      supported: z.optional(fn()),
+      priority: z.optional(z.int()),
+    })
+  ),
+  executor: z.lazy(() => z.looseObject({ create: fn() })),
+  exporter: z.lazy(() => z.looseObject({ create: fn() })),
+  credentials: z.lazy(() => z.looseObject({ create: fn() })),
 };
 
 /** The fields every plugin has. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { ImgError } from "./errors.ts";
+import { span } from "./trace.ts";
 import {
   type Plugin,
   type PluginByKind,
@@ -110,7 +111,9 @@ export class PluginLoader {
         }`,
       );
     }
-    const plugin = validatePlugin((await load()).default, `builtin ${key}`);
+    const loading = span("module load (built-in plugins)");
+    const mod = await load().finally(() => loading.end());
+    const plugin = validatePlugin(mod.default, `builtin ${key}`);
     if (plugin.kind !== kind || plugin.name !== name) {
       throw new ImgError(`Built-in plugin ${key} declares itself as ${plugin.kind}/${plugin.name}`);
     }

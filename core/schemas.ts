@@ -1,9 +1,12 @@
 /**
  * Zod schemas for OCI and Docker image manifests, indexes and configs.
  *
+ * Each is a `z.lazy`: its parts are built on its first use, not at module load (building them
+ * all costs ~15 ms, which every start of img would pay, most commands for nothing).
+ *
  * @module
  */
-import { z } from "zod";
+import * as z from "./_zod.ts";
 
 /** An OCI platform. */
 export interface OciPlatform {
@@ -22,14 +25,16 @@ export interface OciPlatform {
 }
 
 /** An OCI platform. */
-export const platformSchema: z.ZodType<OciPlatform> = z.object({
-  architecture: z.string(),
-  os: z.string(),
-  "os.version": z.string().optional(),
-  "os.features": z.array(z.string()).optional(),
-  variant: z.string().optional(),
-  features: z.array(z.string()).optional(),
-});
+export const platformSchema: z.ZodMiniType<OciPlatform> = z.lazy(() =>
+  z.object({
+    architecture: z.string(),
+    os: z.string(),
+    "os.version": z.optional(z.string()),
+    "os.features": z.optional(z.array(z.string())),
+    variant: z.optional(z.string()),
+    features: z.optional(z.array(z.string())),
+  })
+);
 
 /** An OCI content descriptor. */
 export interface Descriptor {
@@ -50,15 +55,17 @@ export interface Descriptor {
 }
 
 /** An OCI content descriptor. */
-export const descriptorSchema: z.ZodType<Descriptor> = z.object({
-  mediaType: z.string(),
-  digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be a sha256 digest"),
-  size: z.number().int().nonnegative(),
-  urls: z.array(z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  platform: platformSchema.optional(),
-  artifactType: z.string().optional(),
-});
+export const descriptorSchema: z.ZodMiniType<Descriptor> = z.lazy(() =>
+  z.object({
+    mediaType: z.string(),
+    digest: z.string().check(z.regex(/^sha256:[a-f0-9]{64}$/, "must be a sha256 digest")),
+    size: z.int().check(z.nonnegative()),
+    urls: z.optional(z.array(z.string())),
+    annotations: z.optional(z.record(z.string(), z.string())),
+    platform: z.optional(platformSchema),
+    artifactType: z.optional(z.string()),
+  })
+);
 
 /** An OCI image manifest or Docker schema 2 manifest. */
 export interface Manifest {
@@ -79,15 +86,17 @@ export interface Manifest {
 }
 
 /** An OCI image manifest or Docker schema 2 manifest. */
-export const manifestSchema: z.ZodType<Manifest> = z.object({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
-  config: descriptorSchema,
-  layers: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-});
+export const manifestSchema: z.ZodMiniType<Manifest> = z.lazy(() =>
+  z.object({
+    schemaVersion: z.literal(2),
+    mediaType: z.optional(z.string()),
+    artifactType: z.optional(z.string()),
+    config: descriptorSchema,
+    layers: z.array(descriptorSchema),
+    subject: z.optional(descriptorSchema),
+    annotations: z.optional(z.record(z.string(), z.string())),
+  })
+);
 
 /** An OCI image index or Docker manifest list. */
 export interface Index {
@@ -106,14 +115,16 @@ export interface Index {
 }
 
 /** An OCI image index or Docker manifest list. */
-export const indexSchema: z.ZodType<Index> = z.object({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
-  manifests: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-});
+export const indexSchema: z.ZodMiniType<Index> = z.lazy(() =>
+  z.object({
+    schemaVersion: z.literal(2),
+    mediaType: z.optional(z.string()),
+    artifactType: z.optional(z.string()),
+    manifests: z.array(descriptorSchema),
+    subject: z.optional(descriptorSchema),
+    annotations: z.optional(z.record(z.string(), z.string())),
+  })
+);
 
 /** A healthcheck in an image config (durations in nanoseconds). */
 export interface Healthcheck {
@@ -132,14 +143,16 @@ export interface Healthcheck {
 }
 
 /** A healthcheck in an image config. */
-export const healthcheckSchema: z.ZodType<Healthcheck> = z.object({
-  Test: z.array(z.string()).optional(),
-  Interval: z.number().optional(),
-  Timeout: z.number().optional(),
-  StartPeriod: z.number().optional(),
-  StartInterval: z.number().optional(),
-  Retries: z.number().optional(),
-});
+export const healthcheckSchema: z.ZodMiniType<Healthcheck> = z.lazy(() =>
+  z.object({
+    Test: z.optional(z.array(z.string())),
+    Interval: z.optional(z.number()),
+    Timeout: z.optional(z.number()),
+    StartPeriod: z.optional(z.number()),
+    StartInterval: z.optional(z.number()),
+    Retries: z.optional(z.number()),
+  })
+);
 
 /** The `config` part of an image config: what a container runs with. */
 export interface ContainerConfig {
@@ -174,21 +187,23 @@ export interface ContainerConfig {
 }
 
 /** The `config` part of an image config. */
-export const containerConfigSchema: z.ZodType<ContainerConfig> = z.looseObject({
-  User: z.string().optional(),
-  ExposedPorts: z.record(z.string(), z.object({})).optional(),
-  Env: z.array(z.string()).optional(),
-  Entrypoint: z.array(z.string()).nullable().optional(),
-  Cmd: z.array(z.string()).nullable().optional(),
-  Volumes: z.record(z.string(), z.object({})).optional(),
-  WorkingDir: z.string().optional(),
-  Labels: z.record(z.string(), z.string()).optional(),
-  StopSignal: z.string().optional(),
-  ArgsEscaped: z.boolean().optional(),
-  Healthcheck: healthcheckSchema.optional(),
-  OnBuild: z.array(z.string()).nullable().optional(),
-  Shell: z.array(z.string()).optional(),
-});
+export const containerConfigSchema: z.ZodMiniType<ContainerConfig> = z.lazy(() =>
+  z.looseObject({
+    User: z.optional(z.string()),
+    ExposedPorts: z.optional(z.record(z.string(), z.object({}))),
+    Env: z.optional(z.array(z.string())),
+    Entrypoint: z.optional(z.nullable(z.array(z.string()))),
+    Cmd: z.optional(z.nullable(z.array(z.string()))),
+    Volumes: z.optional(z.record(z.string(), z.object({}))),
+    WorkingDir: z.optional(z.string()),
+    Labels: z.optional(z.record(z.string(), z.string())),
+    StopSignal: z.optional(z.string()),
+    ArgsEscaped: z.optional(z.boolean()),
+    Healthcheck: z.optional(healthcheckSchema),
+    OnBuild: z.optional(z.nullable(z.array(z.string()))),
+    Shell: z.optional(z.array(z.string())),
+  })
+);
 
 /** One history entry of an image config. */
 export interface History {
@@ -205,13 +220,15 @@ export interface History {
 }
 
 /** One history entry of an image config. */
-export const historySchema: z.ZodType<History> = z.object({
-  created: z.string().optional(),
-  created_by: z.string().optional(),
-  author: z.string().optional(),
-  comment: z.string().optional(),
-  empty_layer: z.boolean().optional(),
-});
+export const historySchema: z.ZodMiniType<History> = z.lazy(() =>
+  z.object({
+    created: z.optional(z.string()),
+    created_by: z.optional(z.string()),
+    author: z.optional(z.string()),
+    comment: z.optional(z.string()),
+    empty_layer: z.optional(z.boolean()),
+  })
+);
 
 /** An OCI image config (Docker's image JSON), keeping fields img does not know. */
 export interface ImageConfig {
@@ -240,18 +257,20 @@ export interface ImageConfig {
 }
 
 /** An OCI image config. */
-export const imageConfigSchema: z.ZodType<ImageConfig> = z.looseObject({
-  created: z.string().optional(),
-  author: z.string().optional(),
-  architecture: z.string(),
-  os: z.string(),
-  "os.version": z.string().optional(),
-  "os.features": z.array(z.string()).optional(),
-  variant: z.string().optional(),
-  config: containerConfigSchema.optional(),
-  rootfs: z.object({
-    type: z.literal("layers"),
-    diff_ids: z.array(z.string()),
-  }),
-  history: z.array(historySchema).optional(),
-});
+export const imageConfigSchema: z.ZodMiniType<ImageConfig> = z.lazy(() =>
+  z.looseObject({
+    created: z.optional(z.string()),
+    author: z.optional(z.string()),
+    architecture: z.string(),
+    os: z.string(),
+    "os.version": z.optional(z.string()),
+    "os.features": z.optional(z.array(z.string())),
+    variant: z.optional(z.string()),
+    config: z.optional(containerConfigSchema),
+    rootfs: z.object({
+      type: z.literal("layers"),
+      diff_ids: z.array(z.string()),
+    }),
+    history: z.optional(z.array(historySchema)),
+  })
+);

@@ -6,9 +6,10 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { ImgError } from "@img/core";
-import { checkHost, problemLine } from "@img/core/host";
-import { formatTable } from "../ui/table.ts";
+import { loadAction } from "./_load_action.ts";
+
+/** The `doctor` command's options. */
+export type DoctorOptions = { format: string };
 
 /** The `doctor` command. */
 export function doctorCommand(): Command {
@@ -18,29 +19,5 @@ export function doctorCommand(): Command {
     .addOption(
       new Option("--format <format>", "output format").choices(["table", "json"]).default("table"),
     )
-    .action(async (opts) => {
-      const results = await checkHost();
-      if (opts.format === "json") {
-        console.log(JSON.stringify(results, null, 2));
-      } else {
-        const rows = [["STATUS", "NEEDED BY", "WHAT", "FOUND"]];
-        for (const r of results) {
-          rows.push([r.ok ? "ok" : "MISSING", r.need, `${r.name} (${r.feature})`, r.detail]);
-        }
-        await Deno.stdout.write(new TextEncoder().encode(formatTable(rows, { minWidth: 0 })));
-        const missing = results.filter((r) => !r.ok);
-        if (missing.length > 0) {
-          console.log("\nTo fix:");
-          for (const r of missing) console.log(`  ${problemLine(r)}`);
-        }
-      }
-      const broken = results.filter((r) => !r.ok && r.need === "build");
-      if (broken.length > 0) {
-        throw new ImgError(
-          `${broken.length} thing(s) a build needs are missing: ${
-            broken.map((r) => r.name).join(", ")
-          }`,
-        );
-      }
-    });
+    .action((opts) => loadAction(import("./_doctor_action.ts")).then((m) => m.doctorAction(opts)));
 }

@@ -5,64 +5,21 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { diskUsage, importedCacheUsage, RECORD_TYPES, type UsageRecord } from "@img/core/gc";
-import { ensureRootless } from "@img/core/rootless";
-import { contextOf } from "../program.ts";
-import { type FormatFields, formatListing } from "../ui/format.ts";
 import { collect } from "../ui/options.ts";
-import { bytesSize } from "../ui/units.ts";
-import {
-  checkRecordTypes,
-  formatRecords,
-  formatRecordsVerbose,
-  openBackends,
-  sortRecords,
-} from "./_cache.ts";
-import { goTime, parseFilters } from "./ls.ts";
+import { RECORD_TYPE_NAMES } from "./_record_types.ts";
+import { loadAction } from "./_load_action.ts";
 
-/** A record's `--format` fields, named as `docker buildx du --format` names them. */
-export function recordFields(r: UsageRecord): FormatFields {
-  return {
-    ID: r.id,
-    Parents: r.parent ?? "",
-    Type: r.type,
-    Description: r.description,
-    CreatedAt: goTime(r.createdAt),
-    LastUsedAt: r.lastUsedAt ? goTime(r.lastUsedAt) : "",
-    Mutable: String(r.mutable),
-    Reclaimable: String(!r.inUse),
-    InUse: String(r.inUse),
-    UsedByImage: String(r.usedByImage),
-    Size: bytesSize(r.size),
-    RemoteSize: r.remoteSize === undefined ? "" : bytesSize(r.remoteSize),
-    Backend: r.backend,
-  };
-}
-
-const HEADERS: Record<string, string> = {
-  ID: "ID",
-  Parents: "PARENTS",
-  Type: "TYPE",
-  Description: "DESCRIPTION",
-  CreatedAt: "CREATED AT",
-  LastUsedAt: "LAST ACCESSED",
-  Mutable: "MUTABLE",
-  Reclaimable: "RECLAIMABLE",
-  InUse: "IN USE",
-  UsedByImage: "USED BY IMAGE",
-  Size: "SIZE",
-  RemoteSize: "REMOTE SIZE",
-  Backend: "BACKEND",
-};
+/** The `du` command's options. */
+export type DuOptions = { filter: string[]; format?: string };
 
 /** The `du` command. */
-export function duCommand(): Command<[], { filter: string[]; format?: string }> {
+export function duCommand(): Command<[], DuOptions> {
   return new Command("du")
     .usage("[OPTIONS]")
     .description("Show image disk usage")
     .option(
       "-f, --filter <filter>",
-      `filter output based on conditions provided (type=${RECORD_TYPES.join("|")}, id=)`,
+      `filter output based on conditions provided (type=${RECORD_TYPE_NAMES.join("|")}, id=)`,
       collect,
       [] as string[],
     )
@@ -70,41 +27,7 @@ export function duCommand(): Command<[], { filter: string[]; format?: string }> 
       "--format <format>",
       "table, json, or a Go template ({{.ID}}, {{.Type}}, {{.Size}}, {{.LastUsedAt}}, {{.Description}}, ...)",
     )
-    .action(async (opts, cmd) => {
-      const ctx = contextOf(cmd);
-      // Snapshot trees hold files of subordinate ids: read them from the user namespace.
-      await ensureRootless({ debug: ctx.debug });
-      try {
-        const filters = parseFilters(opts.filter, ["type", "id"]);
-        const types = checkRecordTypes(filters.get("type"));
-        const state = ctx.state;
-        const deps = { db: state.db, images: state.images, content: state.content };
-        let records: UsageRecord[] = [];
-        for (const b of await openBackends(ctx)) {
-          records.push(...await diskUsage({ ...b, ...deps }));
-        }
-        records.push(...await importedCacheUsage(deps));
-        const ids = filters.get("id");
-        records = sortRecords(
-          records.filter((r) =>
-            (!types || types.includes(r.type)) && (!ids || ids.some((id) => r.id.startsWith(id)))
-          ),
-        );
-        const format = opts.format?.trim();
-        const table = format === undefined || format === "table";
-        if (!table) {
-          const out = formatListing(format, records.map(recordFields), [], HEADERS);
-          await Deno.stdout.write(new TextEncoder().encode(out));
-          if (!format.startsWith("table ")) return;
-        } else {
-          const out = ctx.options.debug ? formatRecordsVerbose(records) : formatRecords(records);
-          await Deno.stdout.write(new TextEncoder().encode(out));
-        }
-        const reclaimable = records.filter((r) => !r.inUse).reduce((n, r) => n + r.size, 0);
-        const total = records.reduce((n, r) => n + r.size, 0);
-        console.log(`Reclaimable:\t${bytesSize(reclaimable)}\nTotal:\t\t${bytesSize(total)}`);
-      } finally {
-        ctx.close();
-      }
-    });
+    .action((opts, cmd) =>
+      loadAction(import("./_du_action.ts")).then((m) => m.duAction(opts, cmd))
+    );
 }

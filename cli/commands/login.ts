@@ -4,36 +4,19 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { DEFAULT_DOMAIN, ImgError, parseReference } from "@img/core";
-import { contextOf } from "../program.ts";
 import { insecureRegistryOption } from "../ui/options.ts";
-import { readLine, readSecret } from "../ui/prompt.ts";
+import { loadAction } from "./_load_action.ts";
 
-/**
- * The registry host a `login`/`logout` argument names: `docker.io` by default and for docker's
- * legacy index URLs; `https://host/v2/` forms are reduced to the host, as docker does.
- */
-export function loginHost(server: string | undefined): string {
-  if (!server) return DEFAULT_DOMAIN;
-  let host = server.replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "");
-  if (host === "index.docker.io" || host === "registry-1.docker.io") host = DEFAULT_DOMAIN;
-  if (!host) throw new ImgError(`Invalid registry address "${server}"`);
-  // The same host syntax references use, so login and pull agree on the key.
-  parseReference(`${host}/x`);
-  return host;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  for await (const c of Deno.stdin.readable) chunks.push(c);
-  return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).bytes());
-}
+/** The `login` command's options. */
+export type LoginOptions = {
+  username?: string;
+  password?: string;
+  passwordStdin?: boolean;
+  insecureRegistry: string[];
+};
 
 /** The `login` command. */
-export function loginCommand(): Command<
-  [string | undefined],
-  { username?: string; password?: string; passwordStdin?: boolean; insecureRegistry: string[] }
-> {
+export function loginCommand(): Command<[string | undefined], LoginOptions> {
   return new Command("login")
     .usage("[OPTIONS] [SERVER]")
     .summary("Log in to a registry")
@@ -45,34 +28,9 @@ export function loginCommand(): Command<
     .option("-p, --password <password>", "password")
     .option("--password-stdin", "take the password from stdin")
     .addOption(insecureRegistryOption())
-    .action(async (server, opts, cmd) => {
-      const ctx = contextOf(cmd);
-      const host = loginHost(server);
-      let { username, password } = opts;
-      if (opts.passwordStdin) {
-        if (password) throw new ImgError("--password and --password-stdin are mutually exclusive");
-        if (!username) throw new ImgError("Must provide --username with --password-stdin");
-        password = (await readStdin()).replace(/\r?\n$/, "");
-      } else if (password) {
-        console.error("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
-      }
-      if (!username || !password) {
-        if (!Deno.stdin.isTerminal()) {
-          throw new ImgError(
-            "Cannot perform an interactive login from a non TTY device: pass --username and --password-stdin",
-          );
-        }
-        username ||= await readLine("Username: ");
-        if (!username) throw new ImgError("Username is required");
-        password ||= await readSecret("Password: ");
-        if (!password) throw new ImgError("Password is required");
-      }
-      const credential = { username, password };
-      const client = await ctx.registry(opts.insecureRegistry);
-      await client.checkLogin(host, credential);
-      await (await ctx.credentials()).store(host, credential);
-      console.log("Login Succeeded");
-    });
+    .action((server, opts, cmd) =>
+      loadAction(import("./_login_action.ts")).then((m) => m.loginAction(server, opts, cmd))
+    );
 }
 
 /** The `logout` command. */
@@ -84,10 +42,7 @@ export function logoutCommand(): Command<[string | undefined]> {
       "Log out from a registry.\nIf no server is specified, the default is docker.io.",
     )
     .argument("[server]")
-    .action(async (server, _opts, cmd) => {
-      const ctx = contextOf(cmd);
-      const host = loginHost(server);
-      const removed = await (await ctx.credentials()).erase(host);
-      console.log(removed ? `Removing login credentials for ${host}` : `Not logged in to ${host}`);
-    });
+    .action((server, _opts, cmd) =>
+      loadAction(import("./_login_action.ts")).then((m) => m.logoutAction(server, _opts, cmd))
+    );
 }

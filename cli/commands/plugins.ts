@@ -6,18 +6,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import type { LoadedPlugin } from "@img/core/loader";
-import { contextOf } from "../program.ts";
-import { formatTable } from "../ui/table.ts";
-
-/** Formats plugins as the `plugins ls` table: `KIND NAME VERSION API SOURCE`. */
-export function formatPlugins(plugins: readonly LoadedPlugin[]): string {
-  const rows = [["KIND", "NAME", "VERSION", "API", "SOURCE"]];
-  for (const { plugin, source } of plugins) {
-    rows.push([plugin.kind, plugin.name, plugin.version, String(plugin.apiVersion), source]);
-  }
-  return formatTable(rows);
-}
+import { loadAction } from "./_load_action.ts";
 
 /** The `plugins` command and its `ls` subcommand. */
 export function pluginsCommand(): Command {
@@ -29,11 +18,9 @@ export function pluginsCommand(): Command {
     new Command("ls")
       .alias("list")
       .description("List the plugins: built-in and loaded with --plugin, IMG_PLUGINS or the config")
-      .action(async (_opts, cmd) => {
-        const ctx = contextOf(cmd);
-        const loader = await ctx.plugins();
-        Deno.stdout.writeSync(new TextEncoder().encode(formatPlugins(await loader.list())));
-      }),
+      .action((opts, cmd) =>
+        loadAction(import("./_plugins_action.ts")).then((m) => m.pluginsLsAction(opts, cmd))
+      ),
   );
   return plugins as unknown as Command;
 }

@@ -4,71 +4,21 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { findImage, formatReference, ImgError, NotFoundError, parseReference } from "@img/core";
-import { RemoteBlobs } from "@img/core/image";
-import { push } from "@img/core/registry";
-import { contextOf } from "../program.ts";
-import { TransferReporter } from "../ui/transfer.ts";
 import { insecureRegistryOption } from "../ui/options.ts";
-import { normalizeName } from "./tag.ts";
+import { loadAction } from "./_load_action.ts";
+
+/** The `push` command's options. */
+export type PushOptions = { insecureRegistry: string[]; allTags?: true };
 
 /** The `push` command. */
-export function pushCommand(): Command<
-  [string],
-  { insecureRegistry: string[]; allTags?: true }
-> {
+export function pushCommand(): Command<[string], PushOptions> {
   return new Command("push")
     .usage("[OPTIONS] NAME[:TAG]")
     .description("Push an image or a repository to a registry")
     .argument("<name>")
     .option("-a, --all-tags", "push every local tag of the repository")
     .addOption(insecureRegistryOption())
-    .action(async (name, opts, cmd) => {
-      const ctx = contextOf(cmd);
-      try {
-        const client = await ctx.registry(opts.insecureRegistry);
-        let names = [name];
-        if (opts.allTags) {
-          const ref = parseReference(name);
-          if (name.includes("@") || name.slice(name.lastIndexOf("/") + 1).includes(":")) {
-            throw new ImgError(`--all-tags takes a repository without a tag: ${name}`);
-          }
-          names = ctx.state.images.list().map((r) => r.name).filter((n) => {
-            const r = parseReference(n);
-            return r.domain === ref.domain && r.path === ref.path && r.tag && !r.digest;
-          });
-          if (names.length === 0) {
-            throw new NotFoundError(`No tag of ${name} is stored: build, pull or tag it first`);
-          }
-        }
-        for (const n of names) await pushOne(ctx, client, n);
-      } finally {
-        ctx.close();
-      }
-    });
-}
-
-async function pushOne(
-  ctx: ReturnType<typeof contextOf>,
-  client: Awaited<ReturnType<ReturnType<typeof contextOf>["registry"]>>,
-  name: string,
-): Promise<void> {
-  const ref = parseReference(name);
-  const full = formatReference(ref);
-  const image = findImage(ctx.state.images, name, normalizeName);
-  if (!image) throw new NotFoundError(`No such image: ${name}: build, pull or tag it first`);
-  console.log(`Pushing ${full}...`);
-  // Blobs of an image that came from another repository of the same registry are mounted.
-  const sources = ctx.state.images.namesFor(image.target.digest)
-    .map((n) => parseReference(n))
-    .filter((r) => r.domain === ref.domain && r.path !== ref.path);
-  const reporter = new TransferReporter("Pushing", ctx.debug);
-  await push(client, ref, image.target, ctx.state.content, {
-    mountFrom: sources[0],
-    // Layers a build left in a registry are mounted from there, or fetched to be uploaded.
-    remote: new RemoteBlobs(ctx.state, () => Promise.resolve(client)),
-    onProgress: reporter.update,
-  });
-  reporter.done();
-  console.log(`Successfully pushed ${full}`);
+    .action((name, opts, cmd) =>
+      loadAction(import("./_push_action.ts")).then((m) => m.pushAction(name, opts, cmd))
+    );
 }

@@ -4,19 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import {
-  familiarReference,
-  findImage,
-  formatReference,
-  NotFoundError,
-  parseReference,
-} from "@img/core";
-import { contextOf } from "../program.ts";
-
-/** Normalizes a user's image name to the full reference the image store is keyed by. */
-export function normalizeName(input: string): string {
-  return formatReference(parseReference(input));
-}
+import { loadAction } from "./_load_action.ts";
 
 /** The `tag` command. */
 export function tagCommand(): Command<[string, string]> {
@@ -25,24 +13,7 @@ export function tagCommand(): Command<[string, string]> {
     .description("Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
     .argument("<source>")
     .argument("<target>")
-    .action((source, target, _opts, cmd) => {
-      const ctx = contextOf(cmd);
-      try {
-        const targetRef = parseReference(target);
-        if (targetRef.digest) {
-          throw new NotFoundError(`Cannot tag with a digest reference: ${target}; give a tag`);
-        }
-        const images = ctx.state.images;
-        const image = findImage(images, source, normalizeName);
-        if (!image) throw new NotFoundError(`No such image: ${source}`);
-        images.put(formatReference(targetRef), image.target);
-        console.log(
-          `Successfully tagged ${familiarReference(parseReference(image.name))} as ${
-            familiarReference(targetRef)
-          }`,
-        );
-      } finally {
-        ctx.close();
-      }
-    });
+    .action((source, target, _opts, cmd) =>
+      loadAction(import("./_tag_action.ts")).then((m) => m.tagAction(source, target, _opts, cmd))
+    );
 }

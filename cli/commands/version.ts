@@ -8,61 +8,20 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { formatPlatform, hostPlatform } from "@img/core";
-import { contextOf } from "../program.ts";
-import { renderTemplate } from "../ui/format.ts";
-import { VERSION } from "../version.ts";
+import { loadAction } from "./_load_action.ts";
+
+/** The `version` command's options. */
+export type VersionOptions = { format?: string };
 
 /** The `version` command. */
-export function versionCommand(): Command<[], { format?: string }> {
+export function versionCommand(): Command<[], VersionOptions> {
   return new Command("version")
     .description("Show the version information")
     .option(
       "-f, --format <format>",
       "json, or a Go template ({{.Client.Version}}, {{.Client.DenoVersion}}, {{.Client.Os}}, {{.Client.Arch}}, {{json .Client.Plugins}})",
     )
-    .action(async (opts, cmd) => {
-      const ctx = contextOf(cmd);
-      const loader = await ctx.plugins();
-      const plugins = await loader.list();
-      const platform = hostPlatform();
-      if (opts.format !== undefined) {
-        const data = {
-          Client: {
-            Version: VERSION,
-            DenoVersion: Deno.version.deno,
-            V8Version: Deno.version.v8,
-            TypeScriptVersion: Deno.version.typescript,
-            Os: platform.os,
-            Arch: platform.architecture,
-            Platform: formatPlatform(platform),
-            Plugins: plugins.map(({ plugin, source }) => ({
-              Kind: plugin.kind,
-              Name: plugin.name,
-              Version: plugin.version,
-              Source: source,
-            })),
-          },
-          Server: null,
-        };
-        const format = opts.format.trim();
-        console.log(format === "json" ? JSON.stringify(data) : renderTemplate(opts.format, data));
-        return;
-      }
-      const lines = [
-        ["version", VERSION],
-        ["deno version", Deno.version.deno],
-        ["v8 version", Deno.version.v8],
-        ["typescript", Deno.version.typescript],
-        ["platform", formatPlatform(platform)],
-      ];
-      for (const { plugin, source } of plugins) {
-        lines.push([
-          `${plugin.kind} plugin`,
-          `${plugin.name} ${plugin.version}${source === "builtin" ? "" : ` (${source})`}`,
-        ]);
-      }
-      const width = Math.max(...lines.map(([k]) => k.length));
-      console.log(lines.map(([k, v]) => `${k.padEnd(width)} : ${v}`).join("\n"));
-    });
+    .action((opts, cmd) =>
+      loadAction(import("./_version_action.ts")).then((m) => m.versionAction(opts, cmd))
+    );
 }

@@ -3,12 +3,14 @@
  * file bodies are piped chunk by chunk with backpressure, and every header carries fixed
  * metadata (mtime 0, uid/gid 0, no user names) so the same input gives the same bytes. The
  * archive exporters (`oci`, `docker`) write with it; layers are written by
- * `LayerTarWriter` (`core/layer`), which keeps each file's own metadata.
+ * `LayerTarWriter` (`core/layer`), which keeps each file's own metadata. `tar-stream` (and
+ * the streams library under it) is imported by the first writer, not at module load: a
+ * command that writes no archive (a cached build) does not pay for it (~5 ms).
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { type Pack, pack } from "tar-stream";
+import type { Pack } from "tar-stream";
 import { ImgError } from "../errors.ts";
 
 const EPOCH = new Date(0);
@@ -17,7 +19,8 @@ type Sink = ReturnType<Pack["entry"]>;
 
 /** Writes a tar archive into a `WritableStream`, one entry at a time. */
 export class ArchiveTarWriter {
-  #pack: Pack = pack();
+  #pack!: Pack;
+  #ready: Promise<void>;
   #pump: Promise<void>;
   #failure: unknown;
   #closed = false;
@@ -25,13 +28,20 @@ export class ArchiveTarWriter {
   /** Starts a tar archive that is written to `out`; `out` is closed by {@linkcode close}. */
   constructor(out: WritableStream<Uint8Array>) {
     const writer = out.getWriter();
+    const ready = import("tar-stream").then((mod) => {
+      // A CommonJS package: a bundle's chunk for it exports only `default`.
+      const { pack } = mod.default ?? mod;
+      this.#pack = pack();
+    });
+    this.#ready = ready;
     this.#pump = (async () => {
       try {
+        await ready;
         for await (const chunk of this.#pack) await writer.write(chunk as Uint8Array);
         await writer.close();
       } catch (e) {
         this.#failure ??= e;
-        this.#pack.destroy(e instanceof Error ? e : new Error(String(e)));
+        this.#pack?.destroy(e instanceof Error ? e : new Error(String(e)));
         await writer.abort(e).catch(() => {});
         throw e;
       } finally {
@@ -104,6 +114,7 @@ export class ArchiveTarWriter {
   async close(): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     this.#closed = true;
+    await this.#ready;
     this.#pack.finalize();
     await this.#pump;
   }
@@ -111,7 +122,8 @@ export class ArchiveTarWriter {
   /** Abandons the archive: the output stream is aborted with `reason`. */
   async abort(reason: unknown): Promise<void> {
     this.#failure ??= reason;
-    if (!this.#pack.destroyed) {
+    await this.#ready.catch(() => {});
+    if (this.#pack && !this.#pack.destroyed) {
       this.#pack.destroy(reason instanceof Error ? reason : new Error(String(reason)));
     }
     await this.#pump.catch(() => {});
@@ -123,6 +135,8 @@ export class ArchiveTarWriter {
   ): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#closed) throw new Error("ArchiveTarWriter is closed");
+    await this.#ready;
+    if (this.#failure !== undefined) throw this.#failure;
     let sink!: Sink;
     const done = new Promise<void>((resolve, reject) => {
       sink = this.#pack.entry(

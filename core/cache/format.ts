@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "../_zod.ts";
 import { sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import { MediaType } from "../media_types.ts";
@@ -31,15 +31,17 @@ export const CACHE_ARTIFACT_TYPE = "application/vnd.img.cache.v1";
 /** The media type of a cache manifest's config. */
 export const CACHE_CONFIG_MEDIA_TYPE = "application/vnd.img.cache.config.v1+json";
 
-const configSchema = z.object({
-  schemaVersion: z.literal(1),
-  diffIDs: z.array(z.string().regex(/^sha256:[a-f0-9]{64}$/)),
-  records: z.array(z.object({
-    key: z.string(),
-    description: z.string(),
-    layers: z.array(z.number().int().nonnegative()),
-  })),
-});
+const configSchema = z.lazy(() =>
+  z.object({
+    schemaVersion: z.literal(1),
+    diffIDs: z.array(z.string().check(z.regex(/^sha256:[a-f0-9]{64}$/))),
+    records: z.array(z.object({
+      key: z.string(),
+      description: z.string(),
+      layers: z.array(z.int().check(z.nonnegative())),
+    })),
+  })
+);
 
 /** A cache record to export: a step's key and its result's layers. */
 export interface CacheExportRecord {
@@ -165,13 +167,15 @@ export interface InlineCache {
   records: { key: string; description: string; layers: number }[];
 }
 
-const inlineSchema: z.ZodType<InlineCache> = z.object({
-  records: z.array(z.object({
-    key: z.string(),
-    description: z.string(),
-    layers: z.number().int().positive(),
-  })),
-});
+const inlineSchema: z.ZodMiniType<InlineCache> = z.lazy(() =>
+  z.object({
+    records: z.array(z.object({
+      key: z.string(),
+      description: z.string(),
+      layers: z.int().check(z.positive()),
+    })),
+  })
+);
 
 /** The records of an image's inline cache, from its manifest and config bytes. */
 export function parseInlineCache(

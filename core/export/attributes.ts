@@ -4,7 +4,7 @@
  * the key. (The CLI puts the exporter's name before every error an exporter throws.)
  *
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod";
  * import { booleanAttribute, parseExporterAttributes } from "@img/core";
  *
  * const attrs = parseExporterAttributes({ dest: "out.tar", tar: "false" }, z.object({
@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "../_zod.ts";
 import { ImgError } from "../errors.ts";
 import { formatReference, parseReference } from "../reference.ts";
 
@@ -66,7 +66,7 @@ export type AttributeParseResult<T> =
  *
  * @example
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod";
  * import { booleanAttribute, parseExporterAttributes } from "@img/core";
  *
  * const schema = z.object({ tar: booleanAttribute(true) });
@@ -75,13 +75,16 @@ export type AttributeParseResult<T> =
  * ```
  */
 export function booleanAttribute(fallback: boolean): BooleanAttribute {
-  return z.string().optional().transform((value, ctx) => {
-    if (value === undefined) return fallback;
-    if (value === "" || value === "true") return true;
-    if (value === "false") return false;
-    ctx.addIssue({ code: "custom", message: "use true or false" });
-    return z.NEVER;
-  });
+  return z.pipe(
+    z.optional(z.string()),
+    z.transform((value: string | undefined, ctx) => {
+      if (value === undefined) return fallback;
+      if (value === "" || value === "true") return true;
+      if (value === "false") return false;
+      ctx.issues.push({ code: "custom", message: "use true or false", input: value });
+      return z.NEVER;
+    }),
+  );
 }
 
 /**

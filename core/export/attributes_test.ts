@@ -1,5 +1,5 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
-import { z } from "zod";
+import * as z from "zod";
 import { booleanAttribute, imageNamesAttribute, parseExporterAttributes } from "./attributes.ts";
 import { ImgError } from "../errors.ts";
 

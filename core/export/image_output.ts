@@ -14,7 +14,7 @@
  * | `annotation-manifest-descriptor.<key>=<v>`   | an annotation of the manifest's descriptor in the index (`oci`) |
  *
  * ```ts
- * import { z } from "zod";
+ * import * as z from "zod";
  * import { exportImage, parseImageOutputAttributes } from "@img/core/export";
  *
  * const { attrs, image } = parseImageOutputAttributes({ compression: "zstd" }, {
@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "../_zod.ts";
 import { ImgError } from "../errors.ts";
 import type {
   ExportContext,
@@ -74,15 +74,18 @@ const MANIFEST_PREFIXES = ["annotation.", "annotation-manifest."] as const;
 const INDEX_PREFIX = "annotation-index.";
 const DESCRIPTOR_PREFIX = "annotation-manifest-descriptor.";
 
-const imageShape = {
-  compression: z.enum(["gzip", "zstd", "uncompressed"], {
-    error: "use gzip, zstd or uncompressed",
-  }).optional(),
-  "compression-level": z.string().regex(/^\d+$/, "use a whole number").optional(),
-  "force-compression": booleanAttribute(false),
-  "oci-mediatypes": booleanAttribute(true),
-  "rewrite-timestamp": booleanAttribute(false),
-};
+/** The attributes every image exporter takes, built on first use (not at module load). */
+function imageShape() {
+  return {
+    compression: z.optional(
+      z.enum(["gzip", "zstd", "uncompressed"], { error: "use gzip, zstd or uncompressed" }),
+    ),
+    "compression-level": z.optional(z.string().check(z.regex(/^\d+$/, "use a whole number"))),
+    "force-compression": booleanAttribute(false),
+    "oci-mediatypes": booleanAttribute(true),
+    "rewrite-timestamp": booleanAttribute(false),
+  };
+}
 
 /**
  * Validates `attrs` against the exporter's own attributes `shape` plus the image attributes
@@ -98,7 +101,8 @@ export function parseImageOutputAttributes<S extends Record<string, unknown>>(
 ): { attrs: { [K in keyof S]: z.output<S[K]> }; image: ImageOutputOptions } {
   const prefixes: string[] = [...MANIFEST_PREFIXES];
   if (options.ociLayout) prefixes.push(INDEX_PREFIX, DESCRIPTOR_PREFIX);
-  const parsed = parseExporterAttributes(attrs, z.object({ ...shape, ...imageShape }), {
+  const common = imageShape();
+  const parsed = parseExporterAttributes(attrs, z.object({ ...shape, ...common }), {
     prefixes,
   }) as Record<string, unknown>;
   const compression = (parsed.compression as LayerCompression | undefined) ?? "gzip";
@@ -135,7 +139,7 @@ export function parseImageOutputAttributes<S extends Record<string, unknown>>(
     );
   }
   const own = Object.fromEntries(
-    Object.entries(parsed).filter(([k]) => !(k in imageShape)),
+    Object.entries(parsed).filter(([k]) => !(k in common)),
   ) as { [K in keyof S]: z.output<S[K]> };
   return { attrs: own, image };
 }

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { statxInto } from "../libc.ts";
 
 /**
  * How close to the walk an entry's times may be and still be trusted, in milliseconds, where
@@ -56,25 +57,6 @@ export interface TreeStampOptions {
   maxContentBytes?: number;
   /** The time of the walk, epoch milliseconds (default: now). */
   now?: number;
-}
-
-const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const STATX_BASIC_STATS = 0x7ff;
-
-// statx(2) through a handle of its own: opening libc with every symbol `core/libc.ts` binds
-// costs ~10 ms, most of a rebuild's fast path on a small context; this one, ~3 ms.
-let statx: ((path: Uint8Array<ArrayBuffer>, out: Uint8Array<ArrayBuffer>) => boolean) | undefined;
-
-function statxFunction(): NonNullable<typeof statx> {
-  if (!statx) {
-    const lib = Deno.dlopen("libc.so.6", {
-      statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
-    });
-    statx = (path, out) =>
-      lib.symbols.statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, out) === 0;
-  }
-  return statx;
 }
 
 const S_IFMT = 0o170000;
@@ -131,7 +113,6 @@ export async function stampTree(
   options: TreeStampOptions = {},
 ): Promise<TreeStamp | undefined> {
   const now = options.now ?? Date.now();
-  const statxInto = statxFunction();
   const exclude = new Set(options.exclude ?? []);
   const stat = new Uint8Array(256);
   const zero = new Uint8Array(1);

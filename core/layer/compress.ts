@@ -1,10 +1,11 @@
 /**
  * Compression of layer tars (gzip, zstd or none) with `node:zlib`, about three times faster
  * than `CompressionStream`, streaming with backpressure: a layer is never held in memory.
+ * `node:zlib` is imported when a stream is first compressed: loading it costs ~20 ms, which
+ * a command that compresses nothing (a cached build, `img ls`) does not pay.
  *
  * @module
  */
-import { constants, createGzip, createZstdCompress } from "node:zlib";
 import type { Transform } from "node:stream";
 import { ImgError } from "../errors.ts";
 import type { LayerCompression } from "../media_types.ts";
@@ -13,7 +14,11 @@ import { add, start } from "../trace.ts";
 
 export type { LayerCompression } from "../media_types.ts";
 
-function createCompressor(compression: LayerCompression, level?: number): Transform | undefined {
+async function createCompressor(
+  compression: Exclude<LayerCompression, "uncompressed">,
+  level?: number,
+): Promise<Transform> {
+  const { constants, createGzip, createZstdCompress } = await import("node:zlib");
   switch (compression) {
     case "gzip":
       return createGzip(level === undefined ? {} : { level });
@@ -21,8 +26,6 @@ function createCompressor(compression: LayerCompression, level?: number): Transf
       return createZstdCompress(
         level === undefined ? {} : { params: { [constants.ZSTD_c_compressionLevel]: level } },
       );
-    case "uncompressed":
-      return undefined;
   }
 }
 
@@ -42,19 +45,24 @@ export function compressStream(
   compression: LayerCompression,
   level?: number,
 ): ReadableStream<Uint8Array> {
-  const compressor = createCompressor(compression, level);
-  if (!compressor) return stream;
-  const z = compressor;
+  if (compression === "uncompressed") return stream;
+  let z: Transform | undefined;
   const compressStart = start();
   const reader = stream.getReader();
   let sourceError: unknown;
   let cancelled = false;
 
   return new ReadableStream<Uint8Array>({
-    start(controller) {
+    async start(controller) {
+      const compressor = await createCompressor(compression, level);
+      if (cancelled) {
+        compressor.destroy();
+        return;
+      }
+      z = compressor;
       z.on("data", (chunk: Uint8Array) => {
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        if ((controller.desiredSize ?? 1) <= 0) z.pause();
+        if ((controller.desiredSize ?? 1) <= 0) compressor.pause();
       });
       z.on("end", () => add("compression (stream open to end)", compressStart));
       z.on("end", () => controller.close());
@@ -74,11 +82,11 @@ export function compressStream(
       });
     },
     pull() {
-      z.resume();
+      z?.resume();
     },
     async cancel(reason) {
       cancelled = true;
-      z.destroy();
+      z?.destroy();
       await reader.cancel(reason);
     },
   }, { highWaterMark: 4 });

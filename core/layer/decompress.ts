@@ -3,10 +3,11 @@
  * into fixed buffers when they are installed (`_native_decompress.ts`: memory stays flat
  * whatever the compression ratio), else with `node:zlib` (about three times faster than
  * `DecompressionStream`, and it speaks zstd), paused above 1 MiB of undelivered output.
+ * `node:zlib` is imported only then: loading it costs ~20 ms, which a command that
+ * decompresses nothing (a cached build, `img ls`) does not pay.
  *
  * @module
  */
-import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
 import { concatBytes, prefixBytes, startsWith } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
@@ -40,14 +41,14 @@ export function detectCompression(firstBytes: Uint8Array): LayerCompression {
   return "uncompressed";
 }
 
-function createDecompressor(compression: LayerCompression): Transform | undefined {
+async function createDecompressor(compression: LayerCompression): Promise<Transform | undefined> {
+  if (compression === "uncompressed") return undefined;
+  const { createGunzip, createZstdDecompress } = await import("node:zlib");
   switch (compression) {
     case "gzip":
       return createGunzip({ chunkSize: DECOMPRESS_CHUNK });
     case "zstd":
       return createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
-    case "uncompressed":
-      return undefined;
   }
 }
 
@@ -262,8 +263,8 @@ function nodeStream(
     kind = detectCompression(prefixBytes(pending, ZSTD_MAGIC.length));
   }
 
-  function setup(): void {
-    decompressor = createDecompressor(kind!);
+  async function setup(): Promise<void> {
+    decompressor = await createDecompressor(kind!);
     if (!decompressor) return;
     const d = decompressor;
     if (kind === "zstd") frames = new ZstdFrameFilter();
@@ -319,7 +320,7 @@ function nodeStream(
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (kind === undefined) await detect();
-      if (decompressor === undefined && kind !== "uncompressed") setup();
+      if (decompressor === undefined && kind !== "uncompressed") await setup();
       if (!decompressor) {
         // Uncompressed: pass chunks through.
         const next = pending.shift();

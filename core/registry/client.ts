@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type * as z from "../_zod.ts";
 import { concatBytes } from "../_bytes.ts";
 import type { Credential, CredentialStore } from "../credentials.ts";
 import { type Digest, sha256 } from "../digest.ts";
@@ -1011,7 +1011,7 @@ export function detectMediaType(contentType: string | null, bytes: Uint8Array): 
 /** Parses a fetched manifest or index; `what` names it in the error ("image manifest"). */
 function parseDocument<T>(
   bytes: Uint8Array,
-  schema: z.ZodType<T>,
+  schema: z.ZodMiniType<T>,
   what: string,
   ctx: ErrorContext,
 ): T {

@@ -1,5 +1,7 @@
 /**
- * Where img keeps its state when `--state` does not say.
+ * The default state directory, on its own so that the CLI can show it in `--help` and the fast
+ * path of a rebuild (`cli/rebuild.ts`) can find the state without loading the state machinery
+ * (SQLite, the content store) or `node:path`.
  *
  * @module
  */

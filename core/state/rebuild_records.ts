@@ -5,9 +5,8 @@
  * CLI's fast path (`cli/rebuild.ts`) checks the record's stamps of the context and the
  * Dockerfile and that the image names it used and made still point where they did.
  *
- * Imported on its own (`@img/core/rebuild_records`), with the database and the default state
- * directory, so that the fast path loads nothing else of the state (no content store, no
- * `node:` module but `node:sqlite`).
+ * Imported on its own (`@img/core/rebuild_records`), so that the fast path loads nothing else
+ * of the state (no content store, no `node:` module but `node:sqlite`).
  *
  * Whatever removes or repoints what a record relies on (a cache record, a layer, an imported
  * cache record, an image name) drops every record, by triggers in the schema
@@ -16,9 +15,6 @@
  * @module
  */
 import { StateDB } from "./db.ts";
-
-export { defaultStateDir } from "./default_dir.ts";
-export { StateDB } from "./db.ts";
 
 /** The most records kept; the least recently used go first. */
 export const MAX_REBUILD_RECORDS = 1000;

@@ -7,8 +7,8 @@
 import { ContentStore } from "../content/store.ts";
 import { ImageStore } from "../image/store.ts";
 import { ImgError } from "../errors.ts";
-import { StateDB } from "./db.ts";
 import { span } from "../trace.ts";
+import { StateDB } from "./db.ts";
 
 export { defaultStateDir } from "./default_dir.ts";
 

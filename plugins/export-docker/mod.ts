@@ -15,7 +15,7 @@
  * @module
  */
 import meta from "./deno.json" with { type: "json" };
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   API_VERSION,
   ExportDestination,
@@ -41,8 +41,8 @@ export {
 export const DOCKER_NO_INDEX = "a docker archive has no image index";
 
 const attributes = {
-  dest: z.string().optional(),
-  name: z.string().optional(),
+  dest: z.optional(z.string()),
+  name: z.optional(z.string()),
 };
 
 /** The `docker` exporter. */

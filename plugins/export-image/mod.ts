@@ -10,7 +10,7 @@
  * @module
  */
 import meta from "./deno.json" with { type: "json" };
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   API_VERSION,
   booleanAttribute,
@@ -27,7 +27,7 @@ import {
 import { exportImage, exportImageIndex, parseImageOutputAttributes } from "@img/core/export";
 
 const attributes = {
-  name: z.string().optional(),
+  name: z.optional(z.string()),
   push: booleanAttribute(false),
 };
 

@@ -25,7 +25,7 @@
  */
 import meta from "./deno.json" with { type: "json" };
 import { basename, dirname, join, resolve } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   API_VERSION,
   copyTree,
@@ -41,7 +41,7 @@ import {
 import { mergeInto } from "./_merge.ts";
 import { isHostRoot } from "./_owner.ts";
 
-const attributes = z.object({ dest: z.string().optional() });
+const attributes = z.object({ dest: z.optional(z.string()) });
 
 /** Options of {@linkcode exportDirectory}. */
 export interface ExportDirectoryOptions {

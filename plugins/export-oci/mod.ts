@@ -32,7 +32,7 @@
  * @module
  */
 import meta from "./deno.json" with { type: "json" };
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   API_VERSION,
   booleanAttribute,
@@ -62,8 +62,8 @@ export {
 } from "./oci_layout.ts";
 
 const attributes = {
-  dest: z.string().optional(),
-  name: z.string().optional(),
+  dest: z.optional(z.string()),
+  name: z.optional(z.string()),
   tar: booleanAttribute(true),
 };
 

@@ -19,7 +19,7 @@
  */
 import meta from "./deno.json" with { type: "json" };
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   API_VERSION,
   ExportDestination,
@@ -34,7 +34,7 @@ import {
 } from "@img/core";
 import { libc, mountAt } from "@img/core/sys";
 
-const attributes = z.object({ dest: z.string().optional() });
+const attributes = z.object({ dest: z.optional(z.string()) });
 
 /** The `tar` exporter. */
 export const tarExporter: Exporter = {
