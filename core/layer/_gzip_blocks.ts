@@ -53,7 +53,10 @@ export interface GzipFeed {
 }
 
 /** Resolves when `w` has consumed `chunk` (its write callback) or is closed or errored. */
-function written(w: GzipWritable, chunk: Uint8Array): Promise<void> {
+export function written(
+  w: Pick<GzipWritable, "write" | "on" | "off">,
+  chunk: Uint8Array,
+): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = () => {
       w.off("error", done);
@@ -67,27 +70,80 @@ function written(w: GzipWritable, chunk: Uint8Array): Promise<void> {
 }
 
 /**
- * Writes everything `reader` yields into the gzip stream `w` in blocks of
- * {@linkcode GZIP_BLOCK} bytes (the last one shorter), each at `level` (undefined: zlib's
- * default) or, when {@linkcode isCompressible} judges it incompressible, at level 0; then ends
- * `w`. Stops, errors and source errors as {@linkcode feedWritable} does. A block is handed to
- * `w` in one buffer that is reused once `w` has consumed it, so at most one block is held.
+ * Writes into the gzip stream `w` in blocks of {@linkcode GZIP_BLOCK} bytes (the last one
+ * shorter), each at `level` (undefined: zlib's default) or, when {@linkcode isCompressible}
+ * judges it incompressible, at level 0. Chunks are copied into one block buffer, reused once `w`
+ * has consumed it: at most one block is held, and a chunk may change once its write resolves.
  */
-export function feedGzipBlocks(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  w: GzipWritable,
-  level: number | undefined,
-  options: FeedOptions = {},
-): GzipFeed {
-  const stopped = () => (options.stopped?.() ?? false) || w.destroyed;
-  const requested = level ?? constants.Z_DEFAULT_COMPRESSION;
-  // Level 0 stores everything anyway: nothing to judge.
-  const judge = requested !== 0;
-  let current = requested;
-  let changing: Promise<void> | undefined;
+export class GzipBlocks {
+  readonly #w: GzipWritable;
+  readonly #stopped: () => boolean;
+  readonly #requested: number;
+  #current: number;
+  #changing: Promise<void> | undefined;
+  readonly #block = new Uint8Array(GZIP_BLOCK);
+  #used = 0;
 
-  const setLevel = (next: number): Promise<void> => {
-    changing = new Promise<void>((resolve) => {
+  /** Writes into `w` at `level`; stops writing once `stopped()` is true or `w` is destroyed. */
+  constructor(w: GzipWritable, level: number | undefined, stopped: () => boolean = () => false) {
+    this.#w = w;
+    this.#stopped = () => stopped() || w.destroyed;
+    this.#requested = level ?? constants.Z_DEFAULT_COMPRESSION;
+    this.#current = this.#requested;
+  }
+
+  /** Adds `chunk`, compressing each block it completes; false once writing must stop. */
+  async write(chunk: Uint8Array): Promise<boolean> {
+    let off = 0;
+    while (off < chunk.byteLength) {
+      const n = Math.min(GZIP_BLOCK - this.#used, chunk.byteLength - off);
+      this.#block.set(chunk.subarray(off, off + n), this.#used);
+      this.#used += n;
+      off += n;
+      if (this.#used < GZIP_BLOCK) continue;
+      this.#used = 0;
+      if (!(await this.#writeBlock(this.#block))) return false;
+    }
+    return !this.#stopped();
+  }
+
+  /** Compresses the last (short) block and ends `w`; false if writing had to stop. */
+  async end(): Promise<boolean> {
+    const used = this.#used;
+    this.#used = 0;
+    if (used > 0 && !(await this.#writeBlock(this.#block.subarray(0, used)))) return false;
+    if (this.#stopped()) return false;
+    this.#w.end();
+    return true;
+  }
+
+  /**
+   * Resolves once no level change is in flight. A gzip stream must not be destroyed while one
+   * is: `node:zlib` then throws an uncatchable "zlib binding closed".
+   */
+  async idle(): Promise<void> {
+    while (this.#changing) await this.#changing;
+  }
+
+  async #writeBlock(block: Uint8Array): Promise<boolean> {
+    // Checked right before `params`: on a destroyed stream it throws an uncatchable error.
+    if (this.#stopped()) return false;
+    // Level 0 stores everything anyway: nothing to judge.
+    if (this.#requested !== 0) {
+      const want = isCompressible(block) ? this.#requested : 0;
+      if (want !== this.#current) {
+        await this.#setLevel(want);
+        if (this.#stopped()) return false;
+      }
+    }
+    await written(this.#w, block);
+    return !this.#stopped();
+  }
+
+  #setLevel(next: number): Promise<void> {
+    const w = this.#w;
+    this.#current = next;
+    this.#changing = new Promise<void>((resolve) => {
       const done = () => {
         w.off("error", done);
         w.off("close", done);
@@ -96,58 +152,36 @@ export function feedGzipBlocks(
       w.on("error", done);
       w.on("close", done);
       w.params(next, constants.Z_DEFAULT_STRATEGY, done);
-    }).finally(() => (changing = undefined));
-    current = next;
-    return changing;
-  };
+    }).finally(() => (this.#changing = undefined));
+    return this.#changing;
+  }
+}
 
-  /** Writes one block; false once feeding must stop. */
-  const writeBlock = async (block: Uint8Array): Promise<boolean> => {
-    // Checked right before `params`: on a destroyed stream it throws an uncatchable error.
-    if (stopped()) return false;
-    if (judge) {
-      const want = isCompressible(block) ? requested : 0;
-      if (want !== current) {
-        await setLevel(want);
-        if (stopped()) return false;
-      }
-    }
-    await written(w, block);
-    return !stopped();
-  };
-
+/**
+ * Writes everything `reader` yields into the gzip stream `w` through {@linkcode GzipBlocks},
+ * then ends `w`. Stops, errors and source errors as {@linkcode feedWritable} does.
+ */
+export function feedGzipBlocks(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  w: GzipWritable,
+  level: number | undefined,
+  options: FeedOptions = {},
+): GzipFeed {
+  const stopped = () => (options.stopped?.() ?? false) || w.destroyed;
+  const blocks = new GzipBlocks(w, level, stopped);
   const run = async (): Promise<void> => {
-    const block = new Uint8Array(GZIP_BLOCK);
-    let used = 0;
     try {
       while (!stopped()) {
         const { value, done } = await reader.read();
         if (done) break;
-        let off = 0;
-        while (off < value.byteLength) {
-          const n = Math.min(GZIP_BLOCK - used, value.byteLength - off);
-          block.set(value.subarray(off, off + n), used);
-          used += n;
-          off += n;
-          if (used < GZIP_BLOCK) continue;
-          if (!(await writeBlock(block))) return;
-          used = 0;
-        }
+        if (!(await blocks.write(value))) return;
       }
-      if (stopped()) return;
-      if (used > 0 && !(await writeBlock(block.subarray(0, used)))) return;
-      w.end();
+      if (!stopped()) await blocks.end();
     } catch (e) {
       options.onSourceError?.(e);
-      await changing;
+      await blocks.idle();
       w.destroy(e instanceof Error ? e : new Error(String(e)));
     }
   };
-
-  return {
-    done: run(),
-    idle: async () => {
-      while (changing) await changing;
-    },
-  };
+  return { done: run(), idle: () => blocks.idle() };
 }

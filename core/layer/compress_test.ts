@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createGzip, gunzipSync } from "node:zlib";
-import { compressStream } from "./compress.ts";
+import { compressStream, compressWritable } from "./compress.ts";
+import { consumesOnWrite } from "./_consumed_writes.ts";
 import { GZIP_BLOCK } from "./_gzip_blocks.ts";
 import { isCompressible } from "./_compressibility.ts";
 import { concatBytes } from "../_bytes.ts";
@@ -162,4 +163,39 @@ Deno.test("gzip with level 0 stores everything without judging", async () => {
   const gz = await collect(compressStream(ReadableStream.from(chunked(data, [65536])), "gzip", 0));
   assertSameBytes(new Uint8Array(gunzipSync(gz)), data, "gunzipped");
   assert.ok(gz.length >= data.length);
+});
+
+Deno.test("compressWritable consumes each chunk before its write resolves", async () => {
+  const data = new Uint8Array(4 * MiB + 99);
+  data.set(text(2 * MiB));
+  data.set(noise(2 * MiB + 99), 2 * MiB);
+  for (const compression of ["gzip", "zstd", "uncompressed"] as const) {
+    const { writable, readable } = compressWritable(compression);
+    assert.ok(consumesOnWrite(writable));
+    const out = collect(readable);
+    const writer = writable.getWriter();
+    // One buffer, overwritten as soon as each write resolves.
+    const buf = new Uint8Array(300_000);
+    for (let off = 0; off < data.length; off += buf.length) {
+      const part = data.subarray(off, off + buf.length);
+      buf.set(part);
+      await writer.write(buf.subarray(0, part.length));
+      buf.fill(0xee);
+    }
+    await writer.close();
+    const got = await out;
+    const expected = await collect(
+      compressStream(ReadableStream.from(chunked(data, [65536])), compression),
+    );
+    assertSameBytes(got, expected, compression);
+  }
+});
+
+Deno.test("compressWritable: abort errors the output with the reason", async () => {
+  const { writable, readable } = compressWritable("gzip");
+  const out = collect(readable);
+  const writer = writable.getWriter();
+  await writer.write(noise(GZIP_BLOCK + 10));
+  await writer.abort(new Error("tar broke"));
+  await assert.rejects(out, /tar broke/);
 });
