@@ -15,6 +15,11 @@ import * as exact from "../fs/exact.ts";
 export const READ_CHUNK = 1024 * 1024;
 /** Files up to this size are read in one call: far fewer async operations for small files. */
 export const WHOLE_FILE = 1024 * 1024;
+/**
+ * Files up to this size are read synchronously: a blocking read of a few KiB is several times
+ * faster than an asynchronous one (5,000 files of 72 bytes: 83 ms against 324 ms).
+ */
+export const SYNC_READ = 64 * 1024;
 
 /**
  * Writes a layer tar into `out`: `write` adds its entries through a {@linkcode TreeEntryWriter}
@@ -171,6 +176,10 @@ export async function* readChunks(
   size: number,
   buffer?: Uint8Array,
 ): AsyncGenerator<Uint8Array> {
+  if (size <= SYNC_READ) {
+    yield exact.readSmallFileSync(path);
+    return;
+  }
   if (size <= WHOLE_FILE) {
     yield await exact.readFile(path);
     return;
