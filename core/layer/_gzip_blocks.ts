@@ -1,15 +1,18 @@
 /**
- * Feeding a gzip compressor in fixed blocks of {@linkcode GZIP_BLOCK} uncompressed bytes,
- * switching it to level 0 (stored deflate blocks) for blocks that deflate cannot shrink and back
- * to the requested level for the others (zlib's `deflateParams`, `gzip.params()` in
- * `node:zlib`). Deflating random data at level 6 costs about 20 ms per MiB and gains nothing;
- * storing it costs a copy and a CRC.
+ * Feeding a gzip compressor while judging its input in fixed blocks of {@linkcode GZIP_BLOCK}
+ * bytes: blocks that deflate cannot shrink are stored (zlib level 0, switched with
+ * `deflateParams`, `gzip.params()` in `node:zlib`), the others compressed at the requested
+ * level. Deflating random data at level 6 costs about 20 ms per MiB and gains nothing; storing it
+ * costs a copy and a CRC.
  *
- * The output depends only on the input bytes, never on how the input stream is chunked: blocks
- * are cut at fixed offsets, each is written in one call, and whether a block is stored depends
- * only on its content ({@linkcode isCompressible}). When every block is compressible the level
- * never changes and the output is exactly what one gzip stream at the requested level makes of
- * the whole input (deflate at levels 1 to 9 does not depend on how its input is split).
+ * - Whether a block is stored depends only on its content ({@linkcode isCompressible}); blocks
+ *   are cut at fixed offsets of the stream.
+ * - Compressed data reaches zlib in exactly the writes it came in: Deno's zlib (zlib-ng) does
+ *   not make the same deflate stream of differently split input (a Debian `/usr/lib` layer
+ *   came out 4.5 KB apart). So when every block is compressible, the output is byte-identical
+ *   to one plain gzip stream fed the same chunks: what img wrote before blocks were judged.
+ * - A stored block reaches zlib as one write of the whole block, so stored data comes out the
+ *   same however the input was chunked (level 0 output depends on the writes too).
  *
  * @module
  */
@@ -70,10 +73,11 @@ export function written(
 }
 
 /**
- * Writes into the gzip stream `w` in blocks of {@linkcode GZIP_BLOCK} bytes (the last one
- * shorter), each at `level` (undefined: zlib's default) or, when {@linkcode isCompressible}
- * judges it incompressible, at level 0. Chunks are copied into one block buffer, reused once `w`
- * has consumed it: at most one block is held, and a chunk may change once its write resolves.
+ * Writes into the gzip stream `w`, judging the input in blocks of {@linkcode GZIP_BLOCK} bytes
+ * (see the module documentation): each block at `level` (undefined: zlib's default) or, when
+ * {@linkcode isCompressible} judges it incompressible, at level 0. Chunks are copied in, so a
+ * chunk may change once its write resolves; what is held is the current block and the chunks
+ * that reach into it.
  */
 export class GzipBlocks {
   readonly #w: GzipWritable;
@@ -81,8 +85,18 @@ export class GzipBlocks {
   readonly #requested: number;
   #current: number;
   #changing: Promise<void> | undefined;
-  readonly #block = new Uint8Array(GZIP_BLOCK);
-  #used = 0;
+  /** Bytes received; #buf[0] is at stream offset #origin. */
+  #buf = new Uint8Array(2 * GZIP_BLOCK);
+  #origin = 0;
+  /** Stream offset of the first byte not yet written to `w`. */
+  #base = 0;
+  /** Stream offset of the end of the received bytes. */
+  #end = 0;
+  /** Stream offsets where the chunks not yet written end, in order. */
+  #chunkEnds: number[] = [];
+  /** Whether each block decided so far is compressible, by block number. */
+  #compressible: boolean[] = [];
+  #ended = false;
 
   /** Writes into `w` at `level`; stops writing once `stopped()` is true or `w` is destroyed. */
   constructor(w: GzipWritable, level: number | undefined, stopped: () => boolean = () => false) {
@@ -92,27 +106,20 @@ export class GzipBlocks {
     this.#current = this.#requested;
   }
 
-  /** Adds `chunk`, compressing each block it completes; false once writing must stop. */
+  /** Adds `chunk` (copied), writing what can be written; false once writing must stop. */
   async write(chunk: Uint8Array): Promise<boolean> {
-    let off = 0;
-    while (off < chunk.byteLength) {
-      const n = Math.min(GZIP_BLOCK - this.#used, chunk.byteLength - off);
-      this.#block.set(chunk.subarray(off, off + n), this.#used);
-      this.#used += n;
-      off += n;
-      if (this.#used < GZIP_BLOCK) continue;
-      this.#used = 0;
-      if (!(await this.#writeBlock(this.#block))) return false;
-    }
-    return !this.#stopped();
+    if (chunk.byteLength === 0) return !this.#stopped();
+    this.#append(chunk);
+    this.#chunkEnds.push(this.#end);
+    while ((this.#compressible.length + 1) * GZIP_BLOCK <= this.#end) this.#decide();
+    return await this.#flush();
   }
 
-  /** Compresses the last (short) block and ends `w`; false if writing had to stop. */
+  /** Writes the rest (the last block is judged as it is) and ends `w`; false if stopped. */
   async end(): Promise<boolean> {
-    const used = this.#used;
-    this.#used = 0;
-    if (used > 0 && !(await this.#writeBlock(this.#block.subarray(0, used)))) return false;
-    if (this.#stopped()) return false;
+    this.#ended = true;
+    if (this.#compressible.length * GZIP_BLOCK < this.#end) this.#decide();
+    if (!(await this.#flush())) return false;
     this.#w.end();
     return true;
   }
@@ -125,18 +132,77 @@ export class GzipBlocks {
     while (this.#changing) await this.#changing;
   }
 
-  async #writeBlock(block: Uint8Array): Promise<boolean> {
+  /** Copies `chunk` in after the received bytes, dropping written ones to make room. */
+  #append(chunk: Uint8Array): void {
+    if (this.#end - this.#origin + chunk.byteLength > this.#buf.length) {
+      // Drop what is written: the unwritten bytes move to the front.
+      const keep = this.#buf.subarray(this.#base - this.#origin, this.#end - this.#origin);
+      const room = keep.length + chunk.byteLength;
+      if (room > this.#buf.length) {
+        const grown = new Uint8Array(Math.max(room, 2 * this.#buf.length));
+        grown.set(keep);
+        this.#buf = grown;
+      } else {
+        this.#buf.copyWithin(0, this.#base - this.#origin, this.#end - this.#origin);
+      }
+      this.#origin = this.#base;
+    }
+    this.#buf.set(chunk, this.#end - this.#origin);
+    this.#end += chunk.byteLength;
+  }
+
+  /** Judges the next block (the bytes from its start up to a block, or to the end). */
+  #decide(): void {
+    const start = this.#compressible.length * GZIP_BLOCK;
+    const stop = Math.min(start + GZIP_BLOCK, this.#end);
+    const bytes = this.#buf.subarray(start - this.#origin, stop - this.#origin);
+    // Level 0 stores everything anyway: nothing to judge.
+    this.#compressible.push(this.#requested === 0 || isCompressible(bytes));
+  }
+
+  /** Writes every piece whose blocks are judged; false once writing must stop. */
+  async #flush(): Promise<boolean> {
+    while (this.#base < this.#end) {
+      const block = Math.floor(this.#base / GZIP_BLOCK);
+      if (block >= this.#compressible.length) break;
+      let stop: number;
+      let level: number;
+      if (!this.#compressible[block]) {
+        // A stored block: one write of the whole block.
+        stop = Math.min((block + 1) * GZIP_BLOCK, this.#end);
+        if (stop < (block + 1) * GZIP_BLOCK && !this.#ended) break;
+        level = 0;
+      } else {
+        // Compressed: the chunk as it came, cut only where a stored block begins.
+        const chunkEnd = this.#chunkEnds.find((e) => e > this.#base) ?? this.#end;
+        const last = Math.floor((chunkEnd - 1) / GZIP_BLOCK);
+        if (last >= this.#compressible.length) break;
+        stop = chunkEnd;
+        for (let b = block + 1; b <= last; b++) {
+          if (!this.#compressible[b]) {
+            stop = b * GZIP_BLOCK;
+            break;
+          }
+        }
+        level = this.#requested;
+      }
+      if (!(await this.#writePiece(level, stop))) return false;
+    }
+    return !this.#stopped();
+  }
+
+  /** Writes the bytes up to stream offset `stop` at `level`; false once writing must stop. */
+  async #writePiece(level: number, stop: number): Promise<boolean> {
     // Checked right before `params`: on a destroyed stream it throws an uncatchable error.
     if (this.#stopped()) return false;
-    // Level 0 stores everything anyway: nothing to judge.
-    if (this.#requested !== 0) {
-      const want = isCompressible(block) ? this.#requested : 0;
-      if (want !== this.#current) {
-        await this.#setLevel(want);
-        if (this.#stopped()) return false;
-      }
+    if (level !== this.#current) {
+      await this.#setLevel(level);
+      if (this.#stopped()) return false;
     }
-    await written(this.#w, block);
+    const from = this.#base - this.#origin;
+    await written(this.#w, this.#buf.subarray(from, from + stop - this.#base));
+    this.#base = stop;
+    while (this.#chunkEnds.length > 0 && this.#chunkEnds[0] <= stop) this.#chunkEnds.shift();
     return !this.#stopped();
   }
 

@@ -2,11 +2,12 @@
  * Compression of layer tars (gzip, zstd or none) with `node:zlib`, about three times faster
  * than `CompressionStream`, streaming with backpressure: a layer is never held in memory.
  *
- * Gzip input goes through in fixed 1 MiB blocks, and blocks that deflate cannot shrink (random
+ * Gzip input is judged in fixed 1 MiB blocks, and blocks that deflate cannot shrink (random
  * data, media, archives) are stored rather than searched for matches (see `_gzip_blocks.ts`):
- * output that is byte-identical to plain gzip whenever every block is compressible, and
- * deterministic always. Zstd needs no such help: it stores incompressible blocks itself, at
- * about the speed of a copy.
+ * the output is byte-identical to plain gzip of the same chunks whenever every block is
+ * compressible, and stored blocks come out the same however the input is chunked. Zstd needs no
+ * such help: it stores incompressible blocks itself, at about the speed of a copy (64 MiB of
+ * random data: 0.2 s at level 3, against 1.3 s for gzip level 6).
  *
  * @module
  */
