@@ -29,7 +29,7 @@ export const GZIP_BLOCK = 1024 * 1024;
  */
 export interface GzipWritable {
   /** Writes a chunk; `callback` runs once it is consumed (or the stream failed). */
-  write(chunk: Uint8Array, callback: () => void): boolean;
+  write(chunk: Uint8Array, callback?: () => void): boolean;
   /** Ends the input. */
   end(): unknown;
   /** Destroys the stream, with `error` if given. */
@@ -94,6 +94,8 @@ export class GzipBlocks {
   #end = 0;
   /** Stream offsets where the chunks not yet written end, in order. */
   #chunkEnds: number[] = [];
+  /** Index in #chunkEnds of the first chunk not yet written (a queue without `shift`). */
+  #chunkHead = 0;
   /** Whether each block decided so far is compressible, by block number. */
   #compressible: boolean[] = [];
   #ended = false;
@@ -110,6 +112,10 @@ export class GzipBlocks {
   async write(chunk: Uint8Array): Promise<boolean> {
     if (chunk.byteLength === 0) return !this.#stopped();
     this.#append(chunk);
+    if (this.#chunkHead > 1024 && this.#chunkHead * 2 > this.#chunkEnds.length) {
+      this.#chunkEnds = this.#chunkEnds.slice(this.#chunkHead);
+      this.#chunkHead = 0;
+    }
     this.#chunkEnds.push(this.#end);
     while ((this.#compressible.length + 1) * GZIP_BLOCK <= this.#end) this.#decide();
     return await this.#flush();
@@ -160,8 +166,14 @@ export class GzipBlocks {
     this.#compressible.push(this.#requested === 0 || isCompressible(bytes));
   }
 
-  /** Writes every piece whose blocks are judged; false once writing must stop. */
+  /**
+   * Writes every piece whose blocks are judged; false once writing must stop. Pieces go to `w`
+   * without waiting for each (as plain writes would); the last one is awaited, and `w` consumes
+   * writes in order, so the buffer is free again when this resolves.
+   */
   async #flush(): Promise<boolean> {
+    // The last piece handed on: written with a callback when no other follows.
+    let last: Uint8Array | undefined;
     while (this.#base < this.#end) {
       const block = Math.floor(this.#base / GZIP_BLOCK);
       if (block >= this.#compressible.length) break;
@@ -174,7 +186,7 @@ export class GzipBlocks {
         level = 0;
       } else {
         // Compressed: the chunk as it came, cut only where a stored block begins.
-        const chunkEnd = this.#chunkEnds.find((e) => e > this.#base) ?? this.#end;
+        const chunkEnd = this.#chunkEnds[this.#chunkHead] ?? this.#end;
         const last = Math.floor((chunkEnd - 1) / GZIP_BLOCK);
         if (last >= this.#compressible.length) break;
         stop = chunkEnd;
@@ -186,23 +198,23 @@ export class GzipBlocks {
         }
         level = this.#requested;
       }
-      if (!(await this.#writePiece(level, stop))) return false;
-    }
-    return !this.#stopped();
-  }
-
-  /** Writes the bytes up to stream offset `stop` at `level`; false once writing must stop. */
-  async #writePiece(level: number, stop: number): Promise<boolean> {
-    // Checked right before `params`: on a destroyed stream it throws an uncatchable error.
-    if (this.#stopped()) return false;
-    if (level !== this.#current) {
-      await this.#setLevel(level);
+      // Checked right before `params`: on a destroyed stream it throws an uncatchable error.
       if (this.#stopped()) return false;
+      if (level !== this.#current) {
+        // The level change's flush is queued behind the pieces, and waits for them.
+        if (last) this.#w.write(last);
+        last = undefined;
+        await this.#setLevel(level);
+        if (this.#stopped()) return false;
+      }
+      if (last) this.#w.write(last);
+      const from = this.#base - this.#origin;
+      last = this.#buf.subarray(from, from + stop - this.#base);
+      this.#base = stop;
+      const ends = this.#chunkEnds;
+      while (this.#chunkHead < ends.length && ends[this.#chunkHead] <= stop) this.#chunkHead++;
     }
-    const from = this.#base - this.#origin;
-    await written(this.#w, this.#buf.subarray(from, from + stop - this.#base));
-    this.#base = stop;
-    while (this.#chunkEnds.length > 0 && this.#chunkEnds[0] <= stop) this.#chunkEnds.shift();
+    if (last && !this.#stopped()) await written(this.#w, last);
     return !this.#stopped();
   }
 
