@@ -85,8 +85,8 @@ export class GzipBlocks {
   readonly #requested: number;
   #current: number;
   #changing: Promise<void> | undefined;
-  /** Bytes received; #buf[0] is at stream offset #origin. */
-  #buf = new Uint8Array(2 * GZIP_BLOCK);
+  /** Bytes received; #buf[0] is at stream offset #origin. Grows as needed (small stays small). */
+  #buf = new Uint8Array(64 * 1024);
   #origin = 0;
   /** Stream offset of the first byte not yet written to `w`. */
   #base = 0;
