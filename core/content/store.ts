@@ -30,6 +30,59 @@ export interface IngestOptions {
   onProgress?: (written: number) => void;
 }
 
+/** Bytes gathered before one write to an ingest file. */
+export const WRITE_BATCH = 1024 * 1024;
+
+/**
+ * Writes to a file in batches of {@linkcode WRITE_BATCH} bytes: compressors hand out chunks of
+ * 16 KiB, and one awaited write per chunk costs more than the bytes (bench/PROFILE.md).
+ */
+class WriteBatch {
+  #buf: Uint8Array | undefined;
+  #used = 0;
+
+  constructor(readonly file: Deno.FsFile) {}
+
+  /** Adds `chunk`; writes whenever a batch is full. A chunk of a batch or more goes at once. */
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#used === 0 && chunk.byteLength >= WRITE_BATCH) return await this.#writeAll(chunk);
+    let off = 0;
+    while (off < chunk.byteLength) {
+      const n = Math.min(WRITE_BATCH - this.#used, chunk.byteLength - off);
+      const buf = this.#room(this.#used + n);
+      buf.set(chunk.subarray(off, off + n), this.#used);
+      this.#used += n;
+      off += n;
+      if (this.#used === WRITE_BATCH) await this.flush();
+    }
+  }
+
+  /** Writes what is gathered. */
+  async flush(): Promise<void> {
+    if (this.#used === 0 || !this.#buf) return;
+    const n = this.#used;
+    this.#used = 0;
+    await this.#writeAll(this.#buf.subarray(0, n));
+  }
+
+  /** The buffer, grown (from 64 KiB, doubling) to hold `size` bytes: small blobs stay small. */
+  #room(size: number): Uint8Array {
+    if (this.#buf && this.#buf.byteLength >= size) return this.#buf;
+    let n = this.#buf?.byteLength ?? 64 * 1024;
+    while (n < size) n *= 2;
+    const grown = new Uint8Array(Math.min(n, WRITE_BATCH));
+    if (this.#buf) grown.set(this.#buf.subarray(0, this.#used));
+    return this.#buf = grown;
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    const tw = start();
+    let off = 0;
+    while (off < bytes.byteLength) off += await this.file.write(bytes.subarray(off));
+    add("blob write (file writes)", tw);
+  }
+}
+
 /** A content-addressed blob store on the local filesystem. */
 export class ContentStore {
   /** The directory holding `blobs/` and `ingest/`. */
@@ -75,14 +128,12 @@ export class ContentStore {
     const tmp = join(this.root, "ingest", `${crypto.randomUUID()}.partial`);
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
     const digester = new Digester();
+    const out = new WriteBatch(file);
     let closed = false;
     try {
       for await (const chunk of stream) {
         digester.update(chunk);
-        let off = 0;
-        const tw = start();
-        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
-        add("blob write (file writes)", tw);
+        await out.write(chunk);
         options.onProgress?.(digester.size);
         if (options.size !== undefined && digester.size > options.size) {
           throw new ImgError(
@@ -92,6 +143,7 @@ export class ContentStore {
           );
         }
       }
+      await out.flush();
       const ts = start();
       await file.syncData();
       add("blob write (fsync)", ts);

@@ -15,6 +15,11 @@ import * as exact from "../fs/exact.ts";
 export const READ_CHUNK = 1024 * 1024;
 /** Files up to this size are read in one call: far fewer async operations for small files. */
 export const WHOLE_FILE = 1024 * 1024;
+/**
+ * Files up to this size are read synchronously: a blocking read of a few KiB is several times
+ * faster than an asynchronous one (5,000 files of 72 bytes: 83 ms against 324 ms).
+ */
+export const SYNC_READ = 64 * 1024;
 
 /**
  * Writes a layer tar into `out`: `write` adds its entries through a {@linkcode TreeEntryWriter}
@@ -42,6 +47,8 @@ export async function writeTreeLayer(
 export class TreeEntryWriter {
   /** The first name written for each multiply linked inode (`dev:ino`). */
   readonly #inodes = new Map<string, string>();
+  /** The buffer big files are read into, when the tar writer lets chunks be reused. */
+  #readBuffer: Uint8Array | undefined;
 
   /**
    * Writes into `tw`. `sourceDateEpoch` (seconds) clamps later mtimes and is the mtime of
@@ -96,7 +103,13 @@ export class TreeEntryWriter {
         break;
       case "file":
         header.size = info.size;
-        await this.tw.add(header, readChunks(path, info.size));
+        if (this.tw.reusesChunks && info.size > WHOLE_FILE) {
+          this.#readBuffer ??= new Uint8Array(READ_CHUNK);
+        }
+        await this.tw.add(
+          header,
+          readChunks(path, info.size, this.tw.reusesChunks ? this.#readBuffer : undefined),
+        );
         return;
     }
     await this.tw.add(header);
@@ -153,15 +166,27 @@ export function entryType(info: Deno.FileInfo): LayerEntryType | undefined {
   return undefined;
 }
 
-/** The content of the file `path` of `size` bytes, in chunks. */
-export async function* readChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
+/**
+ * The content of the file `path` of `size` bytes, in chunks. A large file is read into
+ * `buffer` when given (each chunk then lives until the next is asked for), else into a fresh
+ * buffer per chunk.
+ */
+export async function* readChunks(
+  path: string,
+  size: number,
+  buffer?: Uint8Array,
+): AsyncGenerator<Uint8Array> {
+  if (size <= SYNC_READ) {
+    yield exact.readSmallFileSync(path);
+    return;
+  }
   if (size <= WHOLE_FILE) {
     yield await exact.readFile(path);
     return;
   }
   using file = await exact.openFile(path);
   while (true) {
-    const buf = new Uint8Array(READ_CHUNK);
+    const buf = buffer ?? new Uint8Array(READ_CHUNK);
     const n = await file.read(buf);
     if (n === null) return;
     yield buf.subarray(0, n);

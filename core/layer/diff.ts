@@ -217,7 +217,8 @@ async function list(dir: string): Promise<Entry[]> {
   const out: Entry[] = [];
   for (const name of names) {
     const path = `${dir}/${name}`;
-    const info = await exact.lstatAsync(path);
+    // Synchronously: a blocking lstat is ~7x faster than an asynchronous one (bench/PROFILE.md).
+    const info = exact.lstat(path);
     if (info.isSocket) continue;
     out.push({ name, path, info });
   }

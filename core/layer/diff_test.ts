@@ -344,6 +344,31 @@ Deno.test("compressStream round-trips gzip and zstd, and passes errors of its so
   await assert.rejects(collect(compressStream(failing, "gzip")), /source broke/);
 });
 
+Deno.test("layerBlobFromDiff reads big files into one buffer and stores them right", async () => {
+  const base = tmp();
+  try {
+    Deno.mkdirSync(`${base}/upper`);
+    // Three big files (read in 1 MiB chunks into one reused buffer) between small ones.
+    const big = new Uint8Array(2 * 1024 * 1024 + 4321);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+    Deno.writeFileSync(`${base}/upper/a.bin`, big);
+    Deno.writeFileSync(`${base}/upper/b.txt`, new TextEncoder().encode("small\n"));
+    Deno.writeFileSync(`${base}/upper/c.bin`, big.map((b) => b ^ 0x5a));
+    Deno.writeFileSync(`${base}/upper/d.bin`, big.subarray(1000));
+    const store = new ContentStore(`${base}/content`);
+    const { bytes, diffID } = await diffBytes(undefined, `${base}/upper`);
+    for (const compression of ["gzip", "zstd", "uncompressed"] as const) {
+      const blob = await layerBlobFromDiff(store, undefined, `${base}/upper`, { compression });
+      assert.equal(blob.diffID, diffID);
+      const stored = Deno.readFileSync(store.path(blob.digest));
+      const tarBytes = await collect(decompressStream(ReadableStream.from([stored])));
+      assert.ok(tarBytes.length === bytes.length && tarBytes.every((b, i) => b === bytes[i]));
+    }
+  } finally {
+    Deno.removeSync(base, { recursive: true });
+  }
+});
+
 Deno.test("layerBlobFromDiff stores the compressed layer with digest and diffID in one pass", async () => {
   const base = tmp();
   try {

@@ -77,7 +77,8 @@ class UpperWriter {
     let opaque = rel !== "" && this.#isOpaqueDir(path);
     for (const name of names) {
       const p = `${path}/${name}`;
-      const info = await exact.lstatAsync(p);
+      // Synchronously: a blocking lstat is ~7x faster than an asynchronous one (bench/PROFILE.md).
+      const info = exact.lstat(p);
       if (name === WHITEOUT_OPAQUE) {
         opaque = true;
         continue;

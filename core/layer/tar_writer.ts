@@ -15,6 +15,7 @@ import { type Digest, Digester } from "../digest.ts";
 import { concatBytes } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 import { encodeName } from "../fs/raw_name.ts";
+import { consumesOnWrite } from "./_consumed_writes.ts";
 
 /** The type of a layer tar entry. */
 export type LayerEntryType =
@@ -82,10 +83,21 @@ export class LayerTarWriter {
   #buf = new Uint8Array(CHUNK);
   #used = 0;
   #closed = false;
+  readonly #reuse: boolean;
 
   /** Starts a tar written to `out`; `out` is closed by {@linkcode close}. */
   constructor(out: WritableStream<Uint8Array>) {
+    this.#reuse = consumesOnWrite(out);
     this.#writer = out.getWriter();
+  }
+
+  /**
+   * Whether a chunk handed to {@linkcode add} may be changed as soon as the next one is asked
+   * for: true when the output consumes each chunk before its write resolves (see
+   * `_consumed_writes.ts`).
+   */
+  get reusesChunks(): boolean {
+    return this.#reuse;
   }
 
   /** Bytes written so far. */
@@ -160,7 +172,8 @@ export class LayerTarWriter {
   async #flush(): Promise<void> {
     if (this.#used === 0) return;
     const chunk = this.#buf.subarray(0, this.#used);
-    this.#buf = new Uint8Array(CHUNK);
+    // An output that consumes chunks on write has copied this one once #emit resolves.
+    if (!this.#reuse) this.#buf = new Uint8Array(CHUNK);
     this.#used = 0;
     await this.#emit(chunk);
   }

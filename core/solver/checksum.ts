@@ -49,6 +49,9 @@ export interface ChecksumOptions {
   hashCache?: ContextHashCache;
 }
 
+/** Files up to this size are read synchronously, in one call. */
+const SYNC_READ = 64 * 1024;
+
 /** How many files are read and hashed at once. */
 export const HASH_CONCURRENCY = 4;
 
@@ -58,6 +61,15 @@ const memoryCache = new ContextHashCache();
 async function readDigest(path: string, size: number): Promise<string> {
   const hash = createHash("sha256");
   const traced = start();
+  if (size <= SYNC_READ) {
+    // One blocking read: open, read and close as three asynchronous operations cost several
+    // times more for a file of a few KiB (bench/PROFILE.md).
+    const bytes = exact.readSmallFileSync(path);
+    hash.update(bytes);
+    add("context file content (read + sha256)", traced);
+    count("context bytes read", bytes.byteLength);
+    return hash.digest("hex");
+  }
   using file = await exact.openFile(path);
   // Sized to the file (at most 1 MiB): a fresh 1 MiB buffer for each of thousands of small
   // files cost more than hashing them (bench/PROFILE.md).
