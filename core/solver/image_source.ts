@@ -113,9 +113,11 @@ export async function unpackLayers(
             layer: layer.digest,
           });
         });
+        const commit = span("base layer commit (usage walk)");
         await deps.snapshotter.commit(name, active, {
           "img.description": description,
         });
+        commit.end();
       } catch (e) {
         await deps.snapshotter.remove(active).catch(() => {});
         // Another process may have unpacked the same layer meanwhile.
