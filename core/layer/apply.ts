@@ -165,8 +165,32 @@ class Applier {
   /** Resolved parent directories by their cleaned name; cleared whenever anything is
    * removed, since a cached resolution is valid only while its components stay. */
   readonly #parents = new Map<string, string[]>();
+  /**
+   * Host paths of directories this layer created (empty then): a name in one of them that is
+   * not in `#created` does not exist, which saves an `lstat` (and its exception) per entry.
+   * Cleared whenever anything is removed, as `#parents` is.
+   */
+  readonly #fresh = new Set<string>();
+  /** Host paths this layer created (or was about to create); never cleared. */
+  readonly #created = new Set<string>();
+  /**
+   * Host paths of directories seen without the setgid bit (their mode changes only in
+   * `finish`): what is created in one belongs to the process's uid and gid, so a chown to
+   * those is skipped. Cleared whenever anything is removed.
+   */
+  readonly #plain = new Set<string>();
+  /** The process's uid and gid: the owner of what it creates in a `#plain` directory. */
+  readonly #uid = Deno.uid();
+  readonly #gid = Deno.gid();
 
   constructor(readonly root: string, readonly options: ApplyLayerOptions) {}
+
+  /** Forgets what a removal may have made stale. */
+  #removed(): void {
+    this.#parents.clear();
+    this.#fresh.clear();
+    this.#plain.clear();
+  }
 
   async apply(header: Header, data: AsyncIterable<Uint8Array>): Promise<void> {
     const components = cleanComponents(header.name);
@@ -193,13 +217,19 @@ class Applier {
       if (parent !== undefined) this.#whiteout(parent, base, header.name);
       return;
     }
-    const path = joinRoot(this.root, [...parent!, base]);
-    const existing = lstatOrUndefined(path);
+    const parentPath = joinRoot(this.root, parent!);
+    const path = `${parentPath}/${base}`;
+    const existing = this.#fresh.has(parentPath) && !this.#created.has(path)
+      ? undefined
+      : lstatOrUndefined(path);
     this.#touch(parent!);
+    // Created by the process, in a directory that gives it no other group: already owned so.
+    const ownedAsIs = this.#plain.has(parentPath);
     if (existing && !(existing.isDirectory && header.type === "directory")) {
       removeAll(path);
-      this.#parents.clear();
+      this.#removed();
     }
+    this.#created.add(path);
 
     const mtime = paxNumber(header, "mtime") ?? header.mtime.getTime() / 1000;
     const atime = paxNumber(header, "atime") ?? mtime;
@@ -209,7 +239,10 @@ class Applier {
 
     switch (header.type) {
       case "directory":
-        if (!existing?.isDirectory) mkdir(path, 0o700);
+        if (!existing?.isDirectory) {
+          mkdir(path, 0o700);
+          this.#fresh.add(path);
+        }
         this.#dirs.push({ components: [...parent!, base], mode, mtime, atime });
         break;
       case "link": {
@@ -283,7 +316,7 @@ class Applier {
           lchown(path, uid, gid);
           if (!info.isSymlink) chmod(path, info.mode! & 0o7777);
         }
-      } else {
+      } else if (!(ownedAsIs && existing === undefined && uid === this.#uid && gid === this.#gid)) {
         lchown(path, uid, gid);
       }
     }
@@ -305,27 +338,40 @@ class Applier {
    * mode and times of the directories of this layer, now that they are complete.
    */
   finish(): void {
-    for (const d of this.#touched.values()) {
-      const path = this.#dirPath(d.components);
-      if (path) utime(path, d.atime, d.mtime);
-    }
-    for (const d of this.#dirs) {
-      const path = this.#dirPath(d.components);
-      if (path) chmod(path, d.mode);
-    }
-    for (const d of this.#dirs) {
-      const path = this.#dirPath(d.components);
-      if (path) utime(path, d.atime, d.mtime);
-    }
+    // Nothing below changes the shape of the tree: each directory is resolved once, and each
+    // parent too (a layer's directories share a few hundred parents).
+    const parents = new Map<string, string | undefined>();
+    const touched = [...this.#touched.values()].map((d) => this.#dirPath(d.components, parents));
+    const dirs = this.#dirs.map((d) => this.#dirPath(d.components, parents));
+    [...this.#touched.values()].forEach((d, i) => {
+      if (touched[i]) utime(touched[i], d.atime, d.mtime);
+    });
+    this.#dirs.forEach((d, i) => {
+      if (dirs[i]) chmod(dirs[i], d.mode);
+    });
+    this.#dirs.forEach((d, i) => {
+      if (dirs[i]) utime(dirs[i], d.atime, d.mtime);
+    });
   }
 
   /**
    * The host path of a directory of the tree, resolved again (a later entry may have
    * replaced a parent, even with a symlink), or `undefined` if it is no longer a directory.
+   * `parents` memoizes the resolution of parents while the tree does not change.
    */
-  #dirPath(components: string[]): string | undefined {
+  #dirPath(
+    components: string[],
+    parents: Map<string, string | undefined>,
+  ): string | undefined {
     if (components.length === 0) return this.root;
-    const parent = resolveDir(this.root, components.slice(0, -1));
+    const parentComponents = components.slice(0, -1);
+    const key = parentComponents.join("/");
+    let parent: string | undefined;
+    if (parents.has(key)) parent = parents.get(key);
+    else {
+      parent = resolveDir(this.root, parentComponents);
+      parents.set(key, parent);
+    }
     if (parent === undefined) return undefined;
     const path = `${parent}/${components[components.length - 1]}`;
     return lstatOrUndefined(path)?.isDirectory ? path : undefined;
@@ -335,8 +381,10 @@ class Applier {
   #touch(components: string[]): void {
     const key = components.join("/");
     if (this.#touched.has(key)) return;
-    const info = lstatOrUndefined(joinRoot(this.root, components));
+    const path = joinRoot(this.root, components);
+    const info = lstatOrUndefined(path);
     if (!info?.isDirectory) return;
+    if (((info.mode ?? 0) & 0o2000) === 0) this.#plain.add(path);
     const mtime = (info.mtime?.getTime() ?? 0) / 1000;
     const atime = (info.atime?.getTime() ?? 0) / 1000;
     this.#touched.set(key, { components, mode: 0, mtime, atime });
@@ -365,8 +413,10 @@ class Applier {
       }
       if (!create) return undefined;
       this.#touch(resolved.slice(0, i - 1));
+      this.#created.add(p);
       mkdir(p, 0o755);
       chmod(p, 0o755); // not masked by the umask
+      this.#fresh.add(p);
     }
     this.#parents.set(key, resolved);
     return resolved;
@@ -388,7 +438,7 @@ class Applier {
         removeAll(`${dirPath}/${original}`);
       }
     }
-    this.#parents.clear();
+    this.#removed();
   }
 
   /** Removes what lower layers put in a directory, keeping what this layer wrote. */
