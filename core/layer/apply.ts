@@ -52,6 +52,12 @@ export interface ApplyLayerOptions {
    * stream is computed while it is applied and a mismatch is refused, as containerd does.
    */
   diffID?: string;
+  /**
+   * The digest of the tar stream, when something else computes it as it produces the stream
+   * (the decompression worker): checked against `diffID` instead of hashing the stream again.
+   * It must settle once the stream has been read to its end.
+   */
+  streamDigest?: Promise<string>;
   /** How the layer is named in errors (its blob digest); default "the layer". */
   layer?: string;
 }
@@ -132,7 +138,9 @@ export async function applyLayer(
 ): Promise<ApplyLayerResult> {
   const root = Deno.realPathSync(dir);
   const applier = new Applier(root, options);
-  const digester = options.diffID === undefined ? undefined : new Digester();
+  const digester = options.diffID === undefined || options.streamDigest !== undefined
+    ? undefined
+    : new Digester();
   const input = digester ? digesting(tarStream, digester) : tarStream;
   await forEachTarEntry(input, async (header, data) => {
     try {
@@ -147,7 +155,11 @@ export async function applyLayer(
       );
     }
   }, { malformed: tarError });
-  const actual = digester?.digest();
+  const actual = options.diffID === undefined
+    ? undefined
+    : digester
+    ? digester.digest()
+    : await options.streamDigest!;
   if (actual !== undefined && actual !== options.diffID) {
     throw new DiffIDMismatchError(options.layer ?? "the layer", options.diffID!, actual);
   }

@@ -3,6 +3,7 @@ import { gzipSync, zstdCompressSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { applyLayer, type ApplyLayerOptions, type XattrWriter } from "./apply.ts";
 import { decompressStream } from "./decompress.ts";
+import { decompressInWorker } from "./decompress_worker.ts";
 import { encodeHeader } from "./tar_writer.ts";
 import { decodeName } from "../fs/raw_name.ts";
 import { concatBytes } from "../_bytes.ts";
@@ -1000,6 +1001,35 @@ Deno.test("applyLayer verifies the diff ID while applying and names the layer on
       (e: unknown) =>
         e instanceof ImgError && e.message.includes("Layer sha256:bb does not match") &&
         e.message.includes(wrong),
+    );
+  } finally {
+    Deno.removeSync(target, { recursive: true });
+  }
+});
+
+Deno.test("applyLayer checks a digest the decompression worker computed against the diff ID", async () => {
+  const tar = tarLayer([{ type: "file", path: "f", content: "content" }]);
+  const target = Deno.makeTempDirSync({ prefix: "img-apply-worker-diffid-" });
+  try {
+    const good = decompressInWorker(streamOf(new Uint8Array(gzipSync(tar))), "gzip")!;
+    const ok = await applyLayer(target, good.stream, {
+      diffID: sha256(tar),
+      streamDigest: good.digest,
+      layer: "sha256:aa",
+    });
+    assert.equal(ok.entries, 1);
+    assert.equal(text(`${target}/f`), "content");
+    const other = tarLayer([{ type: "file", path: "g", content: "x" }]);
+    const bad = decompressInWorker(streamOf(new Uint8Array(gzipSync(other))), "gzip")!;
+    await assert.rejects(
+      applyLayer(target, bad.stream, {
+        diffID: sha256(tar),
+        streamDigest: bad.digest,
+        layer: "sha256:bb",
+      }),
+      (e: unknown) =>
+        e instanceof ImgError && e.message.includes("Layer sha256:bb does not match") &&
+        e.message.includes(sha256(other)),
     );
   } finally {
     Deno.removeSync(target, { recursive: true });

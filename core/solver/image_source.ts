@@ -9,6 +9,7 @@ import { type Digest, sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import { applyLayer } from "../layer/apply.ts";
 import { decompressStream } from "../layer/decompress.ts";
+import { decompressInWorker } from "../layer/decompress_worker.ts";
 import * as libc from "../libc.ts";
 import { layerCompression } from "../media_types.ts";
 import { withMountedDir } from "../mounts.ts";
@@ -102,14 +103,17 @@ export async function unpackLayers(
       try {
         await withMountedDir(mounts, async (dir) => {
           const blob = await deps.content.open(layer.digest as Digest);
-          const tar = decompressStream(blob, layerCompression(layer.mediaType), {
-            reuseChunks: true,
-          });
+          const compression = layerCompression(layer.mediaType);
+          // Inflated and hashed on another core when possible: the main thread writes files.
+          const inWorker = decompressInWorker(blob, compression);
+          const tar = inWorker?.stream ??
+            decompressStream(blob, compression, { reuseChunks: true });
           using _trace = span("base layer unpack");
           await applyLayer(dir, tar, {
             sameOwner: deps.sameOwner,
             xattrs: { lset: (p, n, v) => libc.lsetxattr(p, n, v) },
             diffID: diffIDs[i],
+            streamDigest: inWorker?.digest,
             layer: layer.digest,
           });
         });

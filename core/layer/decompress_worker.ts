@@ -1,0 +1,173 @@
+/**
+ * Decompression of a layer blob in a worker, with the SHA-256 of the output (the diff ID)
+ * computed there too: applying a layer then spends the main thread on the file system alone
+ * while another core inflates and hashes. For the Debian base image (28 MB of gzip, 77 MB of
+ * tar) that moves about 330 ms of the main thread's 800 ms elsewhere.
+ *
+ * Memory stays flat whatever the compression ratio, as with `decompressStream`'s
+ * `reuseChunks`: the worker writes into a fixed pool of output buffers that travel to the
+ * main thread and back (transferred, never copied), and at most a few input chunks are in
+ * flight.
+ *
+ * @module
+ */
+import type { Digest } from "../digest.ts";
+import { ImgError } from "../errors.ts";
+import type { LayerCompression } from "../media_types.ts";
+import { nativeAvailable } from "./_native_decompress.ts";
+import { DECOMPRESS_WORKER_SOURCE } from "./_decompress_worker.ts";
+
+/** Output buffers in the pool: two held by the consumer, the rest the worker's lead. */
+const OUTPUT_BUFFERS = 8;
+/** Input chunks posted to the worker and not used up yet. */
+const INPUT_IN_FLIGHT = 16;
+
+/** A decompression running in a worker. */
+export interface WorkerDecompression {
+  /**
+   * The decompressed data. Each chunk is valid only until the chunk after the next one is
+   * read (its buffer goes back to the worker then), as with `reuseChunks`. Corrupt or
+   * truncated input makes it error with an {@linkcode ImgError}; cancelling it cancels the
+   * source and stops the worker.
+   */
+  stream: ReadableStream<Uint8Array>;
+  /**
+   * The digest of the decompressed data, once the stream has been read to its end; rejects
+   * when the stream errors or is cancelled.
+   */
+  digest: Promise<Digest>;
+}
+
+let workerUrl: string | undefined;
+
+/**
+ * Decompresses `source` (gzip or zstd) in a worker with the system's zlib or libzstd, or
+ * returns `undefined` when that is not possible here (the compression is not known or none,
+ * the library is missing, or workers cannot be started): the caller then decompresses on its own thread.
+ */
+export function decompressInWorker(
+  source: ReadableStream<Uint8Array>,
+  kind: LayerCompression | undefined,
+): WorkerDecompression | undefined {
+  if (kind === undefined || kind === "uncompressed" || !nativeAvailable(kind)) return undefined;
+  let worker: Worker;
+  try {
+    workerUrl ??= URL.createObjectURL(
+      new Blob([DECOMPRESS_WORKER_SOURCE], { type: "application/javascript" }),
+    );
+    worker = new Worker(workerUrl, { type: "module" });
+  } catch {
+    return undefined;
+  }
+  const corrupt = (message: string) =>
+    new ImgError(
+      `Cannot decompress the ${kind} layer data (${message}); the blob is corrupt or truncated`,
+    );
+
+  const reader = source.getReader();
+  /** Output chunks received and not handed out yet. */
+  const ready: Uint8Array[] = [];
+  /** Buffers handed out, oldest first: each goes back when the one after the next is read. */
+  const handedOut: ArrayBuffer[] = [];
+  let finished = false;
+  let failure: unknown;
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  let wakePump: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  let resolveDigest!: (d: Digest) => void;
+  let rejectDigest!: (e: unknown) => void;
+  const digest = new Promise<Digest>((resolve, reject) => {
+    resolveDigest = resolve;
+    rejectDigest = reject;
+  });
+  digest.catch(() => {}); // the stream reports the failure; the digest may go unread
+
+  const stop = (error: unknown) => {
+    if (finished || failure !== undefined) return;
+    failure = error;
+    worker.terminate();
+    rejectDigest(error);
+    wakePump?.();
+    notify();
+  };
+
+  worker.onmessage = (event: MessageEvent) => {
+    const m = event.data;
+    if (m.t === "out") ready.push(new Uint8Array(m.buf, 0, m.len));
+    else if (m.t === "ack") {
+      inFlight--;
+      const w = wakePump;
+      wakePump = undefined;
+      w?.();
+      return;
+    } else if (m.t === "done") {
+      finished = true;
+      worker.terminate();
+      resolveDigest(m.digest as Digest);
+    } else if (m.t === "error") {
+      stop(corrupt(m.message));
+      reader.cancel(failure).catch(() => {});
+    }
+    notify();
+  };
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    stop(new ImgError(`The decompression worker failed (${event.message})`));
+    reader.cancel(failure).catch(() => {});
+  };
+  worker.postMessage({ t: "init", kind, buffers: OUTPUT_BUFFERS });
+
+  // Feeds the worker the source, a few chunks ahead of what it has used up.
+  (async () => {
+    while (failure === undefined) {
+      while (inFlight >= INPUT_IN_FLIGHT && failure === undefined) {
+        await new Promise<void>((r) => (wakePump = r));
+      }
+      if (failure !== undefined) return;
+      const { value, done } = await reader.read();
+      if (failure !== undefined) return;
+      if (done) {
+        worker.postMessage({ t: "end" });
+        return;
+      }
+      if (value.byteLength === 0) continue;
+      const copy = value.slice();
+      inFlight++;
+      worker.postMessage({ t: "in", buf: copy.buffer, len: copy.byteLength }, [copy.buffer]);
+    }
+  })().catch((e) => stop(e));
+
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (true) {
+        if (failure !== undefined) throw failure;
+        const chunk = ready.shift();
+        if (chunk !== undefined) {
+          handedOut.push(chunk.buffer as ArrayBuffer);
+          // The chunk before the previous one is no longer in use: its buffer goes back.
+          if (handedOut.length > 2) {
+            const buf = handedOut.shift()!;
+            worker.postMessage({ t: "buf", buf }, [buf]);
+          }
+          controller.enqueue(chunk);
+          return;
+        }
+        if (finished) {
+          controller.close();
+          return;
+        }
+        await new Promise<void>((r) => (wake = r));
+      }
+    },
+    async cancel(reason) {
+      stop(reason ?? new ImgError("The decompression was cancelled"));
+      await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+  return { stream, digest };
+}
