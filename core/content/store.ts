@@ -81,7 +81,9 @@ export class ContentStore {
         digester.update(chunk);
         let off = 0;
         const tw = start();
-        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+        // Synchronous: a write into the page cache takes microseconds, an awaited one a trip
+        // through the thread pool (a 28 MB layer in 450 chunks: 190 ms -> 20 ms).
+        while (off < chunk.byteLength) off += file.writeSync(chunk.subarray(off));
         add("blob write (file writes)", tw);
         options.onProgress?.(digester.size);
         if (options.size !== undefined && digester.size > options.size) {
