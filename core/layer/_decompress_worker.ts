@@ -8,7 +8,7 @@
  * SHA-256 of what it decompresses (the layer's diff ID), with the system's libcrypto when it is
  * there (`node:crypto` costs the worker 7 MB more memory), else with `node:crypto`.
  *
- * Messages in: `{t: "init", kind, buffers}` once; `{t: "in", buf, len}` for each input chunk
+ * Messages in: `{t: "init", kind, buffers, size}` once (`buffers` output buffers of `size`); `{t: "in", buf, len}` for each input chunk
  * (the buffer transferred); `{t: "end"}` after the last; `{t: "buf", buf}` giving back an
  * output buffer. Messages out: `{t: "out", buf, len}` for each output chunk (the buffer
  * transferred, to be given back); `{t: "ack"}` when an input chunk is used up;
@@ -19,7 +19,6 @@
 
 /** The worker's module source. */
 export const DECOMPRESS_WORKER_SOURCE = `
-const CHUNK = 256 * 1024;
 const ptr = (buf, offset) =>
   BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf))) + BigInt(offset);
 
@@ -228,7 +227,7 @@ self.onmessage = async (event) => {
     } catch (e) {
       return fail(e);
     }
-    for (let i = 0; i < m.buffers; i++) free.push(new Uint8Array(CHUNK));
+    for (let i = 0; i < m.buffers; i++) free.push(new Uint8Array(m.size));
   } else if (m.t === "in") {
     inputs.push(new Uint8Array(m.buf, 0, m.len));
   } else if (m.t === "end") {
