@@ -11,7 +11,7 @@
  * Messages in: `{t: "init", kind, buffers, size}` once (`buffers` output buffers of `size`); `{t: "in", buf, len}` for each input chunk
  * (the buffer transferred); `{t: "end"}` after the last; `{t: "buf", buf}` giving back an
  * output buffer. Messages out: `{t: "out", buf, len}` for each output chunk (the buffer
- * transferred, to be given back); `{t: "ack"}` when an input chunk is used up;
+ * transferred, to be given back); `{t: "ack", buf}` when an input chunk is used up (its buffer given back);
  * `{t: "done", digest, size}` at the end of complete input; `{t: "error", message}`.
  *
  * @module
@@ -192,7 +192,8 @@ function work() {
         if (inPos >= chunk.length) {
           inputs.shift();
           inPos = 0;
-          self.postMessage({ t: "ack" });
+          // The input buffer goes back, to be filled again.
+          self.postMessage({ t: "ack", buf: chunk.buffer }, [chunk.buffer]);
         }
       }
       if (written > 0) {

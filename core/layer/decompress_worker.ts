@@ -108,6 +108,7 @@ export function decompressInWorker(
     if (m.t === "out") ready.push(new Uint8Array(m.buf, 0, m.len));
     else if (m.t === "ack") {
       inFlight--;
+      if (m.buf.byteLength === INPUT_BATCH) spare.push(new Uint8Array(m.buf));
       const w = wakePump;
       wakePump = undefined;
       w?.();
@@ -130,7 +131,9 @@ export function decompressInWorker(
   worker.postMessage({ t: "init", kind, buffers: OUTPUT_BUFFERS, size: OUTPUT_SIZE });
 
   // Feeds the worker the source in batches, a few ahead of what it has used up.
-  let batch = new Uint8Array(INPUT_BATCH);
+  /** Input batches the worker gave back, to be filled again (no garbage per batch). */
+  const spare: Uint8Array[] = [];
+  let batch: Uint8Array = new Uint8Array(INPUT_BATCH);
   let fill = 0;
   const post = async (data: Uint8Array, length: number) => {
     while (inFlight >= INPUT_IN_FLIGHT && failure === undefined) {
@@ -144,7 +147,7 @@ export function decompressInWorker(
   const flush = async () => {
     if (fill === 0) return;
     const full = batch;
-    batch = new Uint8Array(INPUT_BATCH);
+    batch = spare.pop() ?? new Uint8Array(INPUT_BATCH);
     const length = fill;
     fill = 0;
     await post(full, length);
