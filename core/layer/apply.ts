@@ -110,6 +110,21 @@ function resolveDir(root: string, components: string[]): string | undefined {
   }
 }
 
+let umaskOfProcess: number | null | undefined;
+
+/** The process's umask (from `/proc/self/status`: reading it changes nothing), if known. */
+function processUmask(): number | undefined {
+  if (umaskOfProcess === undefined) {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(Deno.readTextFileSync("/proc/self/status"));
+      umaskOfProcess = m ? parseInt(m[1], 8) : null;
+    } catch {
+      umaskOfProcess = null;
+    }
+  }
+  return umaskOfProcess ?? undefined;
+}
+
 function paxNumber(header: Header, key: string): number | undefined {
   const v = header.pax?.[key];
   if (typeof v !== "string") return undefined;
@@ -248,6 +263,13 @@ class Applier {
     const uid = paxNumber(header, "uid") ?? header.uid;
     const gid = paxNumber(header, "gid") ?? header.gid;
     const mode = header.mode & 0o7777;
+    const chowns = this.options.sameOwner === true &&
+      !(ownedAsIs && existing === undefined && uid === this.#uid && gid === this.#gid);
+    // A regular file gets its mode as it is created when nothing would change it afterwards
+    // (no chown, which clears setuid/setgid; no bit the umask takes away): one chmod less.
+    const umask = processUmask();
+    const createdExact = isFile && !chowns && (mode & 0o7000) === 0 && umask !== undefined &&
+      (mode & umask) === 0;
 
     switch (header.type) {
       case "directory":
@@ -303,6 +325,7 @@ class Applier {
               `Skipped ${header.type} "${displayName(components.join("/"))}": ${e.message}`,
             );
           },
+          createdExact ? mode : 0o600,
         );
         if (made === undefined) return;
         if (made !== null) {
@@ -328,7 +351,7 @@ class Applier {
           lchown(path, uid, gid);
           if (!info.isSymlink) chmod(path, info.mode! & 0o7777);
         }
-      } else if (!(ownedAsIs && existing === undefined && uid === this.#uid && gid === this.#gid)) {
+      } else if (chowns) {
         lchown(path, uid, gid);
       }
     }
@@ -336,7 +359,7 @@ class Applier {
     if (header.type === "directory") return; // mode and times come at the end
     // After chown, which clears setuid/setgid. A hard link shares its target's inode and
     // keeps its mode, as in containerd (in effect) and umoci.
-    if (!isSymlink && header.type !== "link") chmod(path, mode);
+    if (!isSymlink && header.type !== "link" && !createdExact) chmod(path, mode);
     if (isSymlink || (header.type === "link" && lstat(path).isSymlink)) {
       lutimes(path, atime, mtime);
     } else {

@@ -675,6 +675,46 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "sameOwner: entries owned by the process's own ids are right under a setgid directory (as root)",
+  ignore: !isRoot,
+  async fn() {
+    const { target, cleanup } = scratch();
+    try {
+      // A lower layer's setgid directory gives what is created in it its group: the chown to
+      // 0:0 that the process's own ids would make redundant elsewhere is needed here.
+      await apply(target, [{ type: "dir", path: "var/mail", gid: 8, mode: 0o2775 }], {
+        sameOwner: true,
+      });
+      await apply(target, [
+        { type: "file", path: "var/mail/root", content: "m", mode: 0o660 },
+        { type: "dir", path: "var/mail/sub" },
+        { type: "file", path: "var/mail/sub/f", content: "f" },
+        { type: "symlink", path: "var/mail/link", target: "root" },
+        { type: "file", path: "plain/f", content: "p", mode: 0o444 },
+        { type: "file", path: "plain/suid", content: "s", mode: 0o4755 },
+        { type: "file", path: "plain/g", content: "g", mode: 0o664 },
+        { type: "file", path: "plain/none", content: "n", mode: 0 },
+      ], { sameOwner: true });
+      for (const p of ["var/mail/root", "var/mail/sub", "var/mail/sub/f", "var/mail/link"]) {
+        const info = Deno.lstatSync(`${target}/${p}`);
+        assert.deepEqual([p, info.uid, info.gid], [p, 0, 0]);
+      }
+      assert.equal(mode(`${target}/var/mail/root`), 0o660);
+      assert.equal(mode(`${target}/var/mail/sub`), 0o755);
+      // Modes given at creation or by chmod: the same, whatever the umask takes away.
+      assert.deepEqual(
+        ["f", "suid", "g", "none"].map((n) => mode(`${target}/plain/${n}`)),
+        [0o444, 0o4755, 0o664, 0],
+      );
+      assert.deepEqual(["f", "none"].map((n) => text(`${target}/plain/${n}`)), ["p", "n"]);
+    } finally {
+      cleanup();
+    }
+  },
+});
+
 function canRunAs(user: string): boolean {
   try {
     return new Deno.Command("id", { args: ["-u", user], stdout: "null", stderr: "null" })
