@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { type Digest, Digester, digestHex, isDigest } from "../digest.ts";
 import { DigestMismatchError, ImgError, NotFoundError } from "../errors.ts";
 import { add, start } from "../trace.ts";
+import { followBlob, type Ingest, type IngestWatch } from "./_follow.ts";
 
 /** What the store knows about a blob. */
 export interface BlobInfo {
@@ -34,6 +35,8 @@ export interface IngestOptions {
 export class ContentStore {
   /** The directory holding `blobs/` and `ingest/`. */
   readonly root: string;
+  /** What this process is writing now, by expected digest, for {@linkcode follow}. */
+  readonly #ingests: IngestWatch = new IngestWatchImpl();
 
   /** Opens (and creates, if needed) a content store under `root`. */
   constructor(root: string) {
@@ -75,6 +78,9 @@ export class ContentStore {
     const tmp = join(this.root, "ingest", `${crypto.randomUUID()}.partial`);
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
     const digester = new Digester();
+    const watched = options.expected === undefined
+      ? undefined
+      : this.#ingests.started(options.expected, tmp);
     let closed = false;
     try {
       for await (const chunk of stream) {
@@ -85,6 +91,7 @@ export class ContentStore {
         // through the thread pool (a 28 MB layer in 450 chunks: 190 ms -> 20 ms).
         while (off < chunk.byteLength) off += file.writeSync(chunk.subarray(off));
         add("blob write (file writes)", tw);
+        if (watched) this.#ingests.wrote(watched, digester.size);
         options.onProgress?.(digester.size);
         if (options.size !== undefined && digester.size > options.size) {
           throw new ImgError(
@@ -109,12 +116,29 @@ export class ContentStore {
         );
       }
       await Deno.rename(tmp, this.path(digest));
+      if (watched) this.#ingests.ended(watched);
       return { digest, size: digester.size };
     } catch (e) {
       if (!closed) file.close();
       await Deno.remove(tmp).catch(() => {});
+      if (watched) this.#ingests.ended(watched, e);
       throw e;
     }
+  }
+
+  /**
+   * The blob `digest` as a stream, while this process may still be writing it: the stored blob
+   * if there is one, else the bytes an ingest of it (one with `expected: digest`) writes, as it
+   * writes them, ending only once the ingest has verified the digest and stored the blob. Waits
+   * for such an ingest to start until `until` settles. The stream errors with the ingest's error
+   * if it fails, with `until`'s if that rejects first, and with a {@linkcode NotFoundError} if
+   * `until` fulfils without the blob.
+   *
+   * Applying a layer while it downloads is this: the download goes on at its own pace into the
+   * content store, and the applier reads what has arrived.
+   */
+  follow(digest: Digest, until: Promise<unknown>): ReadableStream<Uint8Array> {
+    return followBlob(digest, this.path(digest), this.#ingests, until);
   }
 
   /** Writes bytes into the store and returns the blob's info. */
@@ -183,5 +207,53 @@ export class ContentStore {
       const st = await Deno.stat(p).catch(() => undefined);
       if (st?.mtime && now - st.mtime.getTime() > olderThanMs) await Deno.remove(p).catch(() => {});
     }
+  }
+}
+
+/** The ingests of one store, as {@linkcode followBlob} watches them. */
+class IngestWatchImpl implements IngestWatch {
+  readonly #running = new Map<string, Ingest>();
+  #waiters: (() => void)[] = [];
+  #generation = 0;
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get(digest: string): Ingest | undefined {
+    return this.#running.get(digest);
+  }
+
+  changed(): Promise<void> {
+    return new Promise((r) => this.#waiters.push(r));
+  }
+
+  started(digest: string, path: string): Ingest {
+    const ingest: Ingest = { path, written: 0, state: "running" };
+    this.#running.set(digest, ingest);
+    this.#notify();
+    return ingest;
+  }
+
+  wrote(ingest: Ingest, written: number): void {
+    ingest.written = written;
+    this.#notify();
+  }
+
+  ended(ingest: Ingest, error?: unknown): void {
+    if (error === undefined) ingest.state = "done";
+    else {
+      ingest.state = "failed";
+      ingest.error = error;
+    }
+    for (const [digest, i] of this.#running) if (i === ingest) this.#running.delete(digest);
+    this.#notify();
+  }
+
+  #notify(): void {
+    this.#generation++;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
   }
 }

@@ -71,7 +71,15 @@ export function decompressInWorker(
       `Cannot decompress the ${kind} layer data (${message}); the blob is corrupt or truncated`,
     );
 
-  const reader = source.getReader();
+  // A byte stream (a file's, the content store's) is read straight into the input batches.
+  let byob: ReadableStreamBYOBReader | undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  try {
+    byob = source.getReader({ mode: "byob" });
+  } catch {
+    reader = source.getReader();
+  }
+  const cancelSource = (reason: unknown) => (byob ?? reader)!.cancel(reason).catch(() => {});
   /** Output chunks received and not handed out yet. */
   const ready: Uint8Array[] = [];
   /** Buffers handed out, oldest first: each goes back when the one after the next is read. */
@@ -119,14 +127,14 @@ export function decompressInWorker(
       resolveDigest(m.digest as Digest);
     } else if (m.t === "error") {
       stop(corrupt(m.message));
-      reader.cancel(failure).catch(() => {});
+      cancelSource(failure);
     }
     notify();
   };
   worker.onerror = (event: ErrorEvent) => {
     event.preventDefault();
     stop(new ImgError(`The decompression worker failed (${event.message})`));
-    reader.cancel(failure).catch(() => {});
+    cancelSource(failure);
   };
   worker.postMessage({ t: "init", kind, buffers: OUTPUT_BUFFERS, size: OUTPUT_SIZE });
 
@@ -153,7 +161,23 @@ export function decompressInWorker(
     await post(full, length);
   };
   (async () => {
-    while (failure === undefined) {
+    while (byob && failure === undefined) {
+      const { value, done } = await byob.read(
+        new Uint8Array(batch.buffer as ArrayBuffer, fill, INPUT_BATCH - fill),
+      );
+      if (failure !== undefined) return;
+      if (value !== undefined) {
+        batch = new Uint8Array(value.buffer); // the batch's memory, given back
+        fill += value.byteLength;
+      }
+      if (done) {
+        await flush();
+        if (failure === undefined) worker.postMessage({ t: "end" });
+        return;
+      }
+      if (fill === INPUT_BATCH) await flush();
+    }
+    while (reader && failure === undefined) {
       const { value, done } = await reader.read();
       if (failure !== undefined) return;
       if (done) {
@@ -194,7 +218,7 @@ export function decompressInWorker(
     },
     async cancel(reason) {
       stop(reason ?? new ImgError("The decompression was cancelled"));
-      await reader.cancel(reason).catch(() => {});
+      await cancelSource(reason);
     },
   }, { highWaterMark: 0 });
   return { stream, digest };

@@ -139,3 +139,28 @@ Deno.test("an error of the source comes out of the worker's stream as it is", as
   await assert.rejects(collect(w.stream), /connection reset/);
   await assert.rejects(w.digest, /connection reset/);
 });
+
+Deno.test("decompressInWorker reads a byte stream (a file's) straight into its input batches", async () => {
+  const compressed = new Uint8Array(gzipSync(payload));
+  const path = Deno.makeTempFileSync({ prefix: "img-worker-input-" });
+  try {
+    Deno.writeFileSync(path, compressed);
+    const w = decompressInWorker((await Deno.open(path)).readable, "gzip")!;
+    assert.equal(sha(await collect(w.stream)), sha(payload));
+    assert.equal(await w.digest, sha(payload));
+    // A byte stream that errors comes out as its error.
+    let sent = false;
+    const failing = new ReadableStream({
+      type: "bytes",
+      pull(c) {
+        if (sent) throw new Error("disk gone");
+        sent = true;
+        c.enqueue(compressed.slice(0, 5000));
+      },
+    });
+    const f = decompressInWorker(failing, "gzip")!;
+    await assert.rejects(collect(f.stream), /disk gone/);
+  } finally {
+    Deno.removeSync(path);
+  }
+});
