@@ -376,6 +376,11 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
       remote,
     });
   }
+  // Base image layers download in the background into the content store while the solver
+  // goes on; the unpack applies each as it arrives (`ContentStore.follow`), overlapping the
+  // download with decompression and file writes.
+  const layerDownloads = new Map<string, Promise<void>>();
+  const downloads: Promise<void>[] = [];
   const solver = new GraphSolver({
     imports,
     lease,
@@ -415,16 +420,33 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
         });
       }
       const manifest = parseManifest(await state.content.read(digest), `Manifest ${digest}`);
-      await remote.fetch(manifest.layers, reference);
+      const downloadSpan = span("base layer download (in the background)");
+      const download = remote.fetch(manifest.layers, reference).finally(() => downloadSpan.end());
+      download.catch(() => {}); // awaited after the solve; meanwhile, by whoever follows it
+      downloads.push(download);
+      for (const layer of manifest.layers) layerDownloads.set(layer.digest, download);
       return manifest;
     },
+    openLayer: (layer) =>
+      Promise.resolve(
+        state.content.follow(
+          layer.digest as Digest,
+          layerDownloads.get(layer.digest) ?? Promise.resolve(),
+        ),
+      ),
   });
   const solveSpan = span("solve (graph)");
   const solved = await solver.solveAll(definitions.map((d) => d.graph), {
     noCache: options.noCache,
     progress,
     signal: options.signal,
-  }).finally(() => options.ssh?.close());
+  }).finally(async () => {
+    options.ssh?.close();
+    // No download outlives the build, even a failed one.
+    await Promise.allSettled(downloads);
+  });
+  // A layer no step unpacked (its snapshot was there) is still in the content store, as before.
+  await Promise.all(downloads);
   solveSpan.end();
 
   const layerDeps = { snapshotter: deps.snapshotter, cache: solver.cache, content: state.content };

@@ -20,7 +20,7 @@ import {
   parseReference,
 } from "@img/core";
 import { loadImage, RemoteBlobs } from "@img/core/image";
-import { applyLayer, decompressStream } from "@img/core/layer";
+import { applyLayer, decompressInWorker, decompressStream } from "@img/core/layer";
 import { ensureRootless } from "@img/core/rootless";
 import { libc } from "@img/core/sys";
 import { type ActionCommand, contextOf } from "../context.ts";
@@ -86,13 +86,15 @@ export async function unpackAction(
       for (const [i, layer] of image.manifest.layers.entries()) {
         ctx.debug(`applying layer ${layer.digest}`);
         const blob = await ctx.state.content.open(layer.digest as Digest);
-        const tar = decompressStream(blob, layerCompression(layer.mediaType), {
-          reuseChunks: true,
-        });
+        const compression = layerCompression(layer.mediaType);
+        // Inflated and hashed on another core when possible.
+        const inWorker = decompressInWorker(blob, compression);
+        const tar = inWorker?.stream ?? decompressStream(blob, compression, { reuseChunks: true });
         await applyLayer(work, tar, {
           sameOwner,
           xattrs,
           diffID: diffIDs[i],
+          streamDigest: inWorker?.digest,
           layer: layer.digest,
           onWarning: (m) => console.error(`warning: ${m}`),
         });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { type Digest, Digester, digestHex, isDigest } from "../digest.ts";
 import { DigestMismatchError, ImgError, NotFoundError } from "../errors.ts";
 import { add, start } from "../trace.ts";
+import { followBlob, type Ingest, type IngestWatch } from "./_follow.ts";
 
 /** What the store knows about a blob. */
 export interface BlobInfo {
@@ -30,63 +31,12 @@ export interface IngestOptions {
   onProgress?: (written: number) => void;
 }
 
-/** Bytes gathered before one write to an ingest file. */
-export const WRITE_BATCH = 1024 * 1024;
-
-/**
- * Writes to a file in batches of {@linkcode WRITE_BATCH} bytes: compressors hand out chunks of
- * 16 KiB, and one awaited write per chunk costs more than the bytes (bench/PROFILE.md).
- */
-class WriteBatch {
-  #buf: Uint8Array | undefined;
-  #used = 0;
-
-  constructor(readonly file: Deno.FsFile) {}
-
-  /** Adds `chunk`; writes whenever a batch is full. A chunk of a batch or more goes at once. */
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.#used === 0 && chunk.byteLength >= WRITE_BATCH) return await this.#writeAll(chunk);
-    let off = 0;
-    while (off < chunk.byteLength) {
-      const n = Math.min(WRITE_BATCH - this.#used, chunk.byteLength - off);
-      const buf = this.#room(this.#used + n);
-      buf.set(chunk.subarray(off, off + n), this.#used);
-      this.#used += n;
-      off += n;
-      if (this.#used === WRITE_BATCH) await this.flush();
-    }
-  }
-
-  /** Writes what is gathered. */
-  async flush(): Promise<void> {
-    if (this.#used === 0 || !this.#buf) return;
-    const n = this.#used;
-    this.#used = 0;
-    await this.#writeAll(this.#buf.subarray(0, n));
-  }
-
-  /** The buffer, grown (from 64 KiB, doubling) to hold `size` bytes: small blobs stay small. */
-  #room(size: number): Uint8Array {
-    if (this.#buf && this.#buf.byteLength >= size) return this.#buf;
-    let n = this.#buf?.byteLength ?? 64 * 1024;
-    while (n < size) n *= 2;
-    const grown = new Uint8Array(Math.min(n, WRITE_BATCH));
-    if (this.#buf) grown.set(this.#buf.subarray(0, this.#used));
-    return this.#buf = grown;
-  }
-
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    const tw = start();
-    let off = 0;
-    while (off < bytes.byteLength) off += await this.file.write(bytes.subarray(off));
-    add("blob write (file writes)", tw);
-  }
-}
-
 /** A content-addressed blob store on the local filesystem. */
 export class ContentStore {
   /** The directory holding `blobs/` and `ingest/`. */
   readonly root: string;
+  /** What this process is writing now, by expected digest, for {@linkcode follow}. */
+  readonly #ingests: IngestWatch = new IngestWatchImpl();
 
   /** Opens (and creates, if needed) a content store under `root`. */
   constructor(root: string) {
@@ -128,12 +78,20 @@ export class ContentStore {
     const tmp = join(this.root, "ingest", `${crypto.randomUUID()}.partial`);
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
     const digester = new Digester();
-    const out = new WriteBatch(file);
+    const watched = options.expected === undefined
+      ? undefined
+      : this.#ingests.started(options.expected, tmp);
     let closed = false;
     try {
       for await (const chunk of stream) {
         digester.update(chunk);
-        await out.write(chunk);
+        let off = 0;
+        const tw = start();
+        // Synchronous: a write into the page cache takes microseconds, an awaited one a trip
+        // through the thread pool (a 28 MB layer in 450 chunks: 190 ms -> 20 ms).
+        while (off < chunk.byteLength) off += file.writeSync(chunk.subarray(off));
+        add("blob write (file writes)", tw);
+        if (watched) this.#ingests.wrote(watched, digester.size);
         options.onProgress?.(digester.size);
         if (options.size !== undefined && digester.size > options.size) {
           throw new ImgError(
@@ -143,7 +101,6 @@ export class ContentStore {
           );
         }
       }
-      await out.flush();
       const ts = start();
       await file.syncData();
       add("blob write (fsync)", ts);
@@ -159,12 +116,29 @@ export class ContentStore {
         );
       }
       await Deno.rename(tmp, this.path(digest));
+      if (watched) this.#ingests.ended(watched);
       return { digest, size: digester.size };
     } catch (e) {
       if (!closed) file.close();
       await Deno.remove(tmp).catch(() => {});
+      if (watched) this.#ingests.ended(watched, e);
       throw e;
     }
+  }
+
+  /**
+   * The blob `digest` as a stream, while this process may still be writing it: the stored blob
+   * if there is one, else the bytes an ingest of it (one with `expected: digest`) writes, as it
+   * writes them, ending only once the ingest has verified the digest and stored the blob. Waits
+   * for such an ingest to start until `until` settles. The stream errors with the ingest's error
+   * if it fails, with `until`'s if that rejects first, and with a {@linkcode NotFoundError} if
+   * `until` fulfils without the blob.
+   *
+   * Applying a layer while it downloads is this: the download goes on at its own pace into the
+   * content store, and the applier reads what has arrived.
+   */
+  follow(digest: Digest, until: Promise<unknown>): ReadableStream<Uint8Array> {
+    return followBlob(digest, this.path(digest), this.#ingests, until);
   }
 
   /** Writes bytes into the store and returns the blob's info. */
@@ -233,5 +207,53 @@ export class ContentStore {
       const st = await Deno.stat(p).catch(() => undefined);
       if (st?.mtime && now - st.mtime.getTime() > olderThanMs) await Deno.remove(p).catch(() => {});
     }
+  }
+}
+
+/** The ingests of one store, as {@linkcode followBlob} watches them. */
+class IngestWatchImpl implements IngestWatch {
+  readonly #running = new Map<string, Ingest>();
+  #waiters: (() => void)[] = [];
+  #generation = 0;
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get(digest: string): Ingest | undefined {
+    return this.#running.get(digest);
+  }
+
+  changed(): Promise<void> {
+    return new Promise((r) => this.#waiters.push(r));
+  }
+
+  started(digest: string, path: string): Ingest {
+    const ingest: Ingest = { path, written: 0, state: "running" };
+    this.#running.set(digest, ingest);
+    this.#notify();
+    return ingest;
+  }
+
+  wrote(ingest: Ingest, written: number): void {
+    ingest.written = written;
+    this.#notify();
+  }
+
+  ended(ingest: Ingest, error?: unknown): void {
+    if (error === undefined) ingest.state = "done";
+    else {
+      ingest.state = "failed";
+      ingest.error = error;
+    }
+    for (const [digest, i] of this.#running) if (i === ingest) this.#running.delete(digest);
+    this.#notify();
+  }
+
+  #notify(): void {
+    this.#generation++;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
   }
 }

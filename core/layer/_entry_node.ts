@@ -49,7 +49,8 @@ export async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
 
 /**
  * Creates the node of a file, symlink, device or fifo entry at `path` (which must not exist),
- * a regular file 0600 until its mode is set. Returns the bytes of file data written, or
+ * a regular file with `fileMode` (subject to the umask; 0600 until its mode is set, by
+ * default). Returns the bytes of file data written, or
  * `undefined` for a device or fifo that `nodes` could not make (the error goes to `skipped`).
  * Other types are not handled here: returns `null`.
  */
@@ -59,11 +60,12 @@ export async function createEntryNode(
   data: AsyncIterable<Uint8Array>,
   nodes: NodeMaker,
   skipped: (error: Error) => void,
+  fileMode = 0o600,
 ): Promise<number | undefined | null> {
   switch (header.type) {
     case "file":
     case "contiguous-file": {
-      const file = createFile(path, 0o600);
+      const file = createFile(path, fileMode);
       let bytes = 0;
       try {
         for await (const chunk of data) {

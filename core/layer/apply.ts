@@ -52,6 +52,12 @@ export interface ApplyLayerOptions {
    * stream is computed while it is applied and a mismatch is refused, as containerd does.
    */
   diffID?: string;
+  /**
+   * The digest of the tar stream, when something else computes it as it produces the stream
+   * (the decompression worker): checked against `diffID` instead of hashing the stream again.
+   * It must settle once the stream has been read to its end.
+   */
+  streamDigest?: Promise<string>;
   /** How the layer is named in errors (its blob digest); default "the layer". */
   layer?: string;
 }
@@ -104,6 +110,21 @@ function resolveDir(root: string, components: string[]): string | undefined {
   }
 }
 
+let umaskOfProcess: number | null | undefined;
+
+/** The process's umask (from `/proc/self/status`: reading it changes nothing), if known. */
+function processUmask(): number | undefined {
+  if (umaskOfProcess === undefined) {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(Deno.readTextFileSync("/proc/self/status"));
+      umaskOfProcess = m ? parseInt(m[1], 8) : null;
+    } catch {
+      umaskOfProcess = null;
+    }
+  }
+  return umaskOfProcess ?? undefined;
+}
+
 function paxNumber(header: Header, key: string): number | undefined {
   const v = header.pax?.[key];
   if (typeof v !== "string") return undefined;
@@ -132,7 +153,9 @@ export async function applyLayer(
 ): Promise<ApplyLayerResult> {
   const root = Deno.realPathSync(dir);
   const applier = new Applier(root, options);
-  const digester = options.diffID === undefined ? undefined : new Digester();
+  const digester = options.diffID === undefined || options.streamDigest !== undefined
+    ? undefined
+    : new Digester();
   const input = digester ? digesting(tarStream, digester) : tarStream;
   await forEachTarEntry(input, async (header, data) => {
     try {
@@ -147,7 +170,11 @@ export async function applyLayer(
       );
     }
   }, { malformed: tarError });
-  const actual = digester?.digest();
+  const actual = options.diffID === undefined
+    ? undefined
+    : digester
+    ? digester.digest()
+    : await options.streamDigest!;
   if (actual !== undefined && actual !== options.diffID) {
     throw new DiffIDMismatchError(options.layer ?? "the layer", options.diffID!, actual);
   }
@@ -165,8 +192,32 @@ class Applier {
   /** Resolved parent directories by their cleaned name; cleared whenever anything is
    * removed, since a cached resolution is valid only while its components stay. */
   readonly #parents = new Map<string, string[]>();
+  /**
+   * Host paths of directories this layer created (empty then): a name in one of them that is
+   * not in `#created` does not exist, which saves an `lstat` (and its exception) per entry.
+   * Cleared whenever anything is removed, as `#parents` is.
+   */
+  readonly #fresh = new Set<string>();
+  /** Host paths this layer created (or was about to create); never cleared. */
+  readonly #created = new Set<string>();
+  /**
+   * Host paths of directories seen without the setgid bit (their mode changes only in
+   * `finish`): what is created in one belongs to the process's uid and gid, so a chown to
+   * those is skipped. Cleared whenever anything is removed.
+   */
+  readonly #plain = new Set<string>();
+  /** The process's uid and gid: the owner of what it creates in a `#plain` directory. */
+  readonly #uid = Deno.uid();
+  readonly #gid = Deno.gid();
 
   constructor(readonly root: string, readonly options: ApplyLayerOptions) {}
+
+  /** Forgets what a removal may have made stale. */
+  #removed(): void {
+    this.#parents.clear();
+    this.#fresh.clear();
+    this.#plain.clear();
+  }
 
   async apply(header: Header, data: AsyncIterable<Uint8Array>): Promise<void> {
     const components = cleanComponents(header.name);
@@ -193,23 +244,39 @@ class Applier {
       if (parent !== undefined) this.#whiteout(parent, base, header.name);
       return;
     }
-    const path = joinRoot(this.root, [...parent!, base]);
-    const existing = lstatOrUndefined(path);
+    const parentPath = joinRoot(this.root, parent!);
+    const path = `${parentPath}/${base}`;
+    const existing = this.#fresh.has(parentPath) && !this.#created.has(path)
+      ? undefined
+      : lstatOrUndefined(path);
     this.#touch(parent!);
+    // Created by the process, in a directory that gives it no other group: already owned so.
+    const ownedAsIs = this.#plain.has(parentPath);
     if (existing && !(existing.isDirectory && header.type === "directory")) {
       removeAll(path);
-      this.#parents.clear();
+      this.#removed();
     }
+    this.#created.add(path);
 
     const mtime = paxNumber(header, "mtime") ?? header.mtime.getTime() / 1000;
     const atime = paxNumber(header, "atime") ?? mtime;
     const uid = paxNumber(header, "uid") ?? header.uid;
     const gid = paxNumber(header, "gid") ?? header.gid;
     const mode = header.mode & 0o7777;
+    const chowns = this.options.sameOwner === true &&
+      !(ownedAsIs && existing === undefined && uid === this.#uid && gid === this.#gid);
+    // A regular file gets its mode as it is created when nothing would change it afterwards
+    // (no chown, which clears setuid/setgid; no bit the umask takes away): one chmod less.
+    const umask = processUmask();
+    const createdExact = isFile && !chowns && (mode & 0o7000) === 0 && umask !== undefined &&
+      (mode & umask) === 0;
 
     switch (header.type) {
       case "directory":
-        if (!existing?.isDirectory) mkdir(path, 0o700);
+        if (!existing?.isDirectory) {
+          mkdir(path, 0o700);
+          this.#fresh.add(path);
+        }
         this.#dirs.push({ components: [...parent!, base], mode, mtime, atime });
         break;
       case "link": {
@@ -258,6 +325,7 @@ class Applier {
               `Skipped ${header.type} "${displayName(components.join("/"))}": ${e.message}`,
             );
           },
+          createdExact ? mode : 0o600,
         );
         if (made === undefined) return;
         if (made !== null) {
@@ -283,7 +351,7 @@ class Applier {
           lchown(path, uid, gid);
           if (!info.isSymlink) chmod(path, info.mode! & 0o7777);
         }
-      } else {
+      } else if (chowns) {
         lchown(path, uid, gid);
       }
     }
@@ -291,7 +359,7 @@ class Applier {
     if (header.type === "directory") return; // mode and times come at the end
     // After chown, which clears setuid/setgid. A hard link shares its target's inode and
     // keeps its mode, as in containerd (in effect) and umoci.
-    if (!isSymlink && header.type !== "link") chmod(path, mode);
+    if (!isSymlink && header.type !== "link" && !createdExact) chmod(path, mode);
     if (isSymlink || (header.type === "link" && lstat(path).isSymlink)) {
       lutimes(path, atime, mtime);
     } else {
@@ -305,27 +373,40 @@ class Applier {
    * mode and times of the directories of this layer, now that they are complete.
    */
   finish(): void {
-    for (const d of this.#touched.values()) {
-      const path = this.#dirPath(d.components);
-      if (path) utime(path, d.atime, d.mtime);
-    }
-    for (const d of this.#dirs) {
-      const path = this.#dirPath(d.components);
-      if (path) chmod(path, d.mode);
-    }
-    for (const d of this.#dirs) {
-      const path = this.#dirPath(d.components);
-      if (path) utime(path, d.atime, d.mtime);
-    }
+    // Nothing below changes the shape of the tree: each directory is resolved once, and each
+    // parent too (a layer's directories share a few hundred parents).
+    const parents = new Map<string, string | undefined>();
+    const touched = [...this.#touched.values()].map((d) => this.#dirPath(d.components, parents));
+    const dirs = this.#dirs.map((d) => this.#dirPath(d.components, parents));
+    [...this.#touched.values()].forEach((d, i) => {
+      if (touched[i]) utime(touched[i], d.atime, d.mtime);
+    });
+    this.#dirs.forEach((d, i) => {
+      if (dirs[i]) chmod(dirs[i], d.mode);
+    });
+    this.#dirs.forEach((d, i) => {
+      if (dirs[i]) utime(dirs[i], d.atime, d.mtime);
+    });
   }
 
   /**
    * The host path of a directory of the tree, resolved again (a later entry may have
    * replaced a parent, even with a symlink), or `undefined` if it is no longer a directory.
+   * `parents` memoizes the resolution of parents while the tree does not change.
    */
-  #dirPath(components: string[]): string | undefined {
+  #dirPath(
+    components: string[],
+    parents: Map<string, string | undefined>,
+  ): string | undefined {
     if (components.length === 0) return this.root;
-    const parent = resolveDir(this.root, components.slice(0, -1));
+    const parentComponents = components.slice(0, -1);
+    const key = parentComponents.join("/");
+    let parent: string | undefined;
+    if (parents.has(key)) parent = parents.get(key);
+    else {
+      parent = resolveDir(this.root, parentComponents);
+      parents.set(key, parent);
+    }
     if (parent === undefined) return undefined;
     const path = `${parent}/${components[components.length - 1]}`;
     return lstatOrUndefined(path)?.isDirectory ? path : undefined;
@@ -335,8 +416,10 @@ class Applier {
   #touch(components: string[]): void {
     const key = components.join("/");
     if (this.#touched.has(key)) return;
-    const info = lstatOrUndefined(joinRoot(this.root, components));
+    const path = joinRoot(this.root, components);
+    const info = lstatOrUndefined(path);
     if (!info?.isDirectory) return;
+    if (((info.mode ?? 0) & 0o2000) === 0) this.#plain.add(path);
     const mtime = (info.mtime?.getTime() ?? 0) / 1000;
     const atime = (info.atime?.getTime() ?? 0) / 1000;
     this.#touched.set(key, { components, mode: 0, mtime, atime });
@@ -365,8 +448,10 @@ class Applier {
       }
       if (!create) return undefined;
       this.#touch(resolved.slice(0, i - 1));
+      this.#created.add(p);
       mkdir(p, 0o755);
       chmod(p, 0o755); // not masked by the umask
+      this.#fresh.add(p);
     }
     this.#parents.set(key, resolved);
     return resolved;
@@ -388,7 +473,7 @@ class Applier {
         removeAll(`${dirPath}/${original}`);
       }
     }
-    this.#parents.clear();
+    this.#removed();
   }
 
   /** Removes what lower layers put in a directory, keeping what this layer wrote. */

@@ -3,6 +3,7 @@ import { gzipSync, zstdCompressSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { applyLayer, type ApplyLayerOptions, type XattrWriter } from "./apply.ts";
 import { decompressStream } from "./decompress.ts";
+import { decompressInWorker } from "./decompress_worker.ts";
 import { encodeHeader } from "./tar_writer.ts";
 import { decodeName } from "../fs/raw_name.ts";
 import { concatBytes } from "../_bytes.ts";
@@ -674,6 +675,46 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "sameOwner: entries owned by the process's own ids are right under a setgid directory (as root)",
+  ignore: !isRoot,
+  async fn() {
+    const { target, cleanup } = scratch();
+    try {
+      // A lower layer's setgid directory gives what is created in it its group: the chown to
+      // 0:0 that the process's own ids would make redundant elsewhere is needed here.
+      await apply(target, [{ type: "dir", path: "var/mail", gid: 8, mode: 0o2775 }], {
+        sameOwner: true,
+      });
+      await apply(target, [
+        { type: "file", path: "var/mail/root", content: "m", mode: 0o660 },
+        { type: "dir", path: "var/mail/sub" },
+        { type: "file", path: "var/mail/sub/f", content: "f" },
+        { type: "symlink", path: "var/mail/link", target: "root" },
+        { type: "file", path: "plain/f", content: "p", mode: 0o444 },
+        { type: "file", path: "plain/suid", content: "s", mode: 0o4755 },
+        { type: "file", path: "plain/g", content: "g", mode: 0o664 },
+        { type: "file", path: "plain/none", content: "n", mode: 0 },
+      ], { sameOwner: true });
+      for (const p of ["var/mail/root", "var/mail/sub", "var/mail/sub/f", "var/mail/link"]) {
+        const info = Deno.lstatSync(`${target}/${p}`);
+        assert.deepEqual([p, info.uid, info.gid], [p, 0, 0]);
+      }
+      assert.equal(mode(`${target}/var/mail/root`), 0o660);
+      assert.equal(mode(`${target}/var/mail/sub`), 0o755);
+      // Modes given at creation or by chmod: the same, whatever the umask takes away.
+      assert.deepEqual(
+        ["f", "suid", "g", "none"].map((n) => mode(`${target}/plain/${n}`)),
+        [0o444, 0o4755, 0o664, 0],
+      );
+      assert.deepEqual(["f", "none"].map((n) => text(`${target}/plain/${n}`)), ["p", "n"]);
+    } finally {
+      cleanup();
+    }
+  },
+});
+
 function canRunAs(user: string): boolean {
   try {
     return new Deno.Command("id", { args: ["-u", user], stdout: "null", stderr: "null" })
@@ -1000,6 +1041,35 @@ Deno.test("applyLayer verifies the diff ID while applying and names the layer on
       (e: unknown) =>
         e instanceof ImgError && e.message.includes("Layer sha256:bb does not match") &&
         e.message.includes(wrong),
+    );
+  } finally {
+    Deno.removeSync(target, { recursive: true });
+  }
+});
+
+Deno.test("applyLayer checks a digest the decompression worker computed against the diff ID", async () => {
+  const tar = tarLayer([{ type: "file", path: "f", content: "content" }]);
+  const target = Deno.makeTempDirSync({ prefix: "img-apply-worker-diffid-" });
+  try {
+    const good = decompressInWorker(streamOf(new Uint8Array(gzipSync(tar))), "gzip")!;
+    const ok = await applyLayer(target, good.stream, {
+      diffID: sha256(tar),
+      streamDigest: good.digest,
+      layer: "sha256:aa",
+    });
+    assert.equal(ok.entries, 1);
+    assert.equal(text(`${target}/f`), "content");
+    const other = tarLayer([{ type: "file", path: "g", content: "x" }]);
+    const bad = decompressInWorker(streamOf(new Uint8Array(gzipSync(other))), "gzip")!;
+    await assert.rejects(
+      applyLayer(target, bad.stream, {
+        diffID: sha256(tar),
+        streamDigest: bad.digest,
+        layer: "sha256:bb",
+      }),
+      (e: unknown) =>
+        e instanceof ImgError && e.message.includes("Layer sha256:bb does not match") &&
+        e.message.includes(sha256(other)),
     );
   } finally {
     Deno.removeSync(target, { recursive: true });

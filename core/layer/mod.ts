@@ -18,6 +18,7 @@ export {
   type XattrWriter,
 } from "./apply.ts";
 export { decompressStream, detectCompression, type LayerCompression } from "./decompress.ts";
+export { decompressInWorker, type WorkerDecompression } from "./decompress_worker.ts";
 export { compressStream } from "./compress.ts";
 export {
   defaultXattrFilter,

@@ -9,10 +9,11 @@ import { type Digest, sha256 } from "../digest.ts";
 import { ImgError } from "../errors.ts";
 import { applyLayer } from "../layer/apply.ts";
 import { decompressStream } from "../layer/decompress.ts";
+import { decompressInWorker } from "../layer/decompress_worker.ts";
 import * as libc from "../libc.ts";
 import { layerCompression } from "../media_types.ts";
 import { withMountedDir } from "../mounts.ts";
-import type { ImageConfig, Manifest } from "../schemas.ts";
+import type { Descriptor, ImageConfig, Manifest } from "../schemas.ts";
 import type { Snapshotter } from "../snapshotter.ts";
 import { type BuildCache, PULLED_VARIANT } from "./cache.ts";
 import type { Lease } from "../gc/leases.ts";
@@ -47,6 +48,11 @@ export interface UnpackDeps {
   ref?: string;
   /** The build's lease, so a prune leaves the layers alone. */
   lease?: Lease;
+  /**
+   * The blob of a layer, as a stream: by default the content store's; a build passes one that
+   * follows the layer's download into the content store, so it is applied as it arrives.
+   */
+  openLayer?: (layer: Descriptor) => Promise<ReadableStream<Uint8Array>>;
 }
 
 /**
@@ -101,21 +107,28 @@ export async function unpackLayers(
       });
       try {
         await withMountedDir(mounts, async (dir) => {
-          const blob = await deps.content.open(layer.digest as Digest);
-          const tar = decompressStream(blob, layerCompression(layer.mediaType), {
-            reuseChunks: true,
-          });
+          const blob = deps.openLayer
+            ? await deps.openLayer(layer)
+            : await deps.content.open(layer.digest as Digest);
+          const compression = layerCompression(layer.mediaType);
+          // Inflated and hashed on another core when possible: the main thread writes files.
+          const inWorker = decompressInWorker(blob, compression);
+          const tar = inWorker?.stream ??
+            decompressStream(blob, compression, { reuseChunks: true });
           using _trace = span("base layer unpack");
           await applyLayer(dir, tar, {
             sameOwner: deps.sameOwner,
             xattrs: { lset: (p, n, v) => libc.lsetxattr(p, n, v) },
             diffID: diffIDs[i],
+            streamDigest: inWorker?.digest,
             layer: layer.digest,
           });
         });
+        const commit = span("base layer commit (usage walk)");
         await deps.snapshotter.commit(name, active, {
           "img.description": description,
         });
+        commit.end();
       } catch (e) {
         await deps.snapshotter.remove(active).catch(() => {});
         // Another process may have unpacked the same layer meanwhile.

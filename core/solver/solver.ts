@@ -25,7 +25,7 @@ import { ImgError } from "../errors.ts";
 import type { Executor } from "../executor.ts";
 import { withMountedDir } from "../mounts.ts";
 import type { ProgressWriter } from "../progress.ts";
-import type { Manifest } from "../schemas.ts";
+import type { Descriptor, Manifest } from "../schemas.ts";
 import type { Mount, Snapshotter } from "../snapshotter.ts";
 import type {
   CacheImports,
@@ -66,6 +66,12 @@ export interface SolverDeps {
    * source is in the content store and returns its manifest.
    */
   fetchImage(ref: string, vertex: Vertex): Promise<Manifest>;
+  /**
+   * The blob of a layer of an image `fetchImage` returned, as a stream; by default the content
+   * store's. `fetchImage` may return before the layers are downloaded when this follows the
+   * downloads.
+   */
+  openLayer?: (layer: Descriptor) => Promise<ReadableStream<Uint8Array>>;
   /** The local directories a build may read, by name (`context`). */
   locals: Record<string, string>;
   /** Where cache mounts (`RUN --mount=type=cache`) keep their contents. */
@@ -533,6 +539,7 @@ class SolveRun {
         content: this.deps.content,
         cache: this.cache,
         sameOwner: this.deps.sameOwner,
+        openLayer: this.deps.openLayer,
       });
       this.progress.write({
         type: "vertex.done",
