@@ -48,9 +48,11 @@ Deno.test("the gzip and zstd blobs of one snapshot coexist", () => {
 Deno.test("the migration keeps pulled layer records and drops built ones", () => {
   const dir = Deno.makeTempDirSync();
   const path = join(dir, "img.db");
-  // The layer table as schema version 3 had it.
+  // The layer table as schema version 3 had it (and the tables later migrations refer to).
   const old = new DatabaseSync(path);
-  old.exec(`CREATE TABLE layers (
+  old.exec(`CREATE TABLE images (name TEXT PRIMARY KEY, digest TEXT NOT NULL);
+   CREATE TABLE cache (backend TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (backend, key));
+   CREATE TABLE layers (
      backend TEXT NOT NULL, snapshot TEXT NOT NULL, diff_id TEXT NOT NULL,
      digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
      PRIMARY KEY (backend, snapshot));
