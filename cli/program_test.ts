@@ -54,3 +54,16 @@ Deno.test("the program loads only the flags: each command's action is loaded whe
   // Of npm packages, commander only (imported directly; its own dependencies are not listed).
   deepEqual(graph.filter((m) => m.startsWith("npm:")), ["npm:@commander-js/extra-typings"]);
 });
+
+Deno.test("the entry loads only the fast path of a rebuild: no npm package, no node: module but sqlite", async () => {
+  const graph = await staticGraph(new URL("./main.ts", import.meta.url));
+  // The full CLI (commander, the commands, run.ts) is a dynamic import.
+  deepEqual(graph.filter((m) => m.startsWith("npm:")), []);
+  deepEqual(graph.filter((m) => m.startsWith("node:")), ["node:sqlite"]);
+  deepEqual(graph.filter((m) => m === "cli/run.ts" || m === "cli/program.ts"), []);
+  // Of the state, the database and the records only: no content store, image store or solver.
+  deepEqual(
+    graph.filter((m) => /^core\/(state|content|image|solver|registry)\//.test(m)),
+    ["core/state/db.ts", "core/state/default_dir.ts", "core/state/rebuild_records.ts"],
+  );
+});

@@ -28,8 +28,8 @@ import {
   writeRebuildRecord,
 } from "@img/core/rebuild_records";
 import { ensureRootless, inUserNamespace } from "@img/core/rootless";
-import { defaultStateDir } from "@img/core/state/default-dir";
 import type { StateDB } from "@img/core/state";
+import { defaultStateDir } from "@img/core/state/default-dir";
 import { span } from "@img/core/trace";
 import { stampTree } from "@img/core/tree_stamp";
 import { createProgressDisplay, type ProgressMode } from "./ui/progress.ts";

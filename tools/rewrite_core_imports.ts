@@ -17,6 +17,8 @@
  *   file are replaced, at the place of the first one, by one statement per target, names
  *   sorted; the same for its re-exports. Relative specifiers stay relative (to the target
  *   entry file).
+ * - Imports of single-module entries (`@img/core/errors`, `@img/core/trace`, ...: their file is
+ *   not a `mod.ts`) are left as they are: they let a module load one small file, not a barrel.
  * - Names that no entry exports are left on the specifier they had and reported; the exit
  *   code is then 1 (add the name to core/mod.ts or to a subpath mod.ts, and run again).
  *   Forms it cannot rewrite (`import * as`, default imports, `export *`, dynamic `import()`)
@@ -121,21 +123,31 @@ const UNSUPPORTED =
 const problems: string[] = [];
 const unmapped: string[] = [];
 
+/**
+ * Whether `key` is a single-module entry (`@img/core/errors`, `@img/core/trace`,
+ * `@img/core/state/default-dir`...; its file is not a `mod.ts`). Those exist so that a module
+ * can import one small file without a whole barrel (the fast path of a rebuild, the program's
+ * flags: see cli/program_test.ts): imports of them are left as they are.
+ */
+function singleModule(key: string): boolean {
+  return key !== "." && !entries.get(key)!.endsWith("/mod.ts");
+}
+
 /** The subpath key a specifier names, with its style, or undefined if it is not core. */
 function coreTarget(
   file: string,
   spec: string,
 ): { key: string; relative: boolean } | undefined {
-  if (spec === "@img/core") return { key: ".", relative: false };
-  if (spec.startsWith("@img/core/")) {
+  let target: { key: string; relative: boolean } | undefined;
+  if (spec === "@img/core") target = { key: ".", relative: false };
+  else if (spec.startsWith("@img/core/")) {
     const key = `./${spec.slice("@img/core/".length)}`;
-    return entries.has(key) ? { key, relative: false } : undefined;
-  }
-  if (spec.startsWith(".")) {
+    if (entries.has(key)) target = { key, relative: false };
+  } else if (spec.startsWith(".")) {
     const key = entryByFile.get(resolve(dirname(file), spec));
-    return key === undefined ? undefined : { key, relative: true };
+    if (key !== undefined) target = { key, relative: true };
   }
-  return undefined;
+  return target && !singleModule(target.key) ? target : undefined;
 }
 
 function targetSpecifier(file: string, key: string, rel: boolean): string {

@@ -16,10 +16,10 @@ import {
   RESPONSE_STDOUT,
 } from "@img/core";
 import { guardExporter } from "@img/core/export";
-import type { RecordedVertex } from "@img/core/rebuild_records";
 import { ensureRootless, isNamespaceNeeded } from "@img/core/rootless";
 import { runBuild, SecretStore, SshAgents } from "@img/core/solver";
 import { isGitURL } from "@img/core/source";
+import type { RecordedVertex } from "@img/core/rebuild_records";
 import { span } from "@img/core/trace";
 import { chooseFrontend, SYNTAX_BUILD_ARG } from "../frontend_select.ts";
 import { type ActionCommand, contextOf } from "../context.ts";
