@@ -160,15 +160,24 @@ export async function stampTree(
   let total = 0;
   for (const rel of sorted) {
     const abs = rel === "" ? dir : `${dir}/${rel}`;
-    const info = Deno.lstatSync(abs);
+    listing.text(`\0content\0${rel}\0`);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(abs);
+    } catch (e) {
+      // Named by an earlier stamp and gone (or no longer reachable): a digest of its own.
+      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory)) throw e;
+      listing.text("missing");
+      continue;
+    }
     let content: Uint8Array<ArrayBuffer>;
     if (info.isSymlink) content = encoder.encode(Deno.readLinkSync(abs));
+    else if (!info.isFile) content = new Uint8Array();
     else {
       total += info.size;
       if (total > limit) return undefined;
       content = await Deno.readFile(abs);
     }
-    listing.text(`\0content\0${rel}\0`);
     listing.text(hex(await crypto.subtle.digest("SHA-256", content)));
   }
   return { digest: hex(await crypto.subtle.digest("SHA-256", listing.view)), racy: sorted };

@@ -68,6 +68,14 @@ Deno.test("stampTree: racy files are hashed, in the stamp and in a later one tha
     // Without the content, the listing alone is another digest.
     notEqual((await stampTree(dir, { now: later() }))!.digest, fresh.digest);
 
+    // A file an earlier stamp named is gone (or a directory now): a stamp still, another one.
+    await Deno.remove(`${dir}/a.txt`);
+    await Deno.mkdir(`${dir}/a.txt`);
+    const gone = (await stampTree(dir, { now: later(), contentOf: fresh.racy }))!;
+    notEqual(gone.digest, fresh.digest);
+    await Deno.remove(`${dir}/a.txt`);
+    notEqual((await stampTree(dir, { now: later(), contentOf: fresh.racy }))!.digest, gone.digest);
+
     // Too much content to hash: no stamp.
     equal(await stampTree(dir, { now, maxContentBytes: 2 }), undefined);
   } finally {
