@@ -78,6 +78,10 @@ function imgTool(work: string, entry: string): Tool {
         state,
         "build",
         "--no-console",
+        // RUN steps on the host's network, as the peers' builds here (buildah `--network host`,
+        // BuildKit `docker build --network host`: the bench's engine has no bridge).
+        "--network",
+        "host",
         "--build-arg",
         `BASE=${base}`,
         "-t",

@@ -731,7 +731,10 @@ export function isLoaded(): boolean {
 const O_WRONLY = 0o1;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
-const O_NOFOLLOW = 0o400000;
+// Where arm64 differs from x86_64 (asm-generic/fcntl.h against arm64's own).
+const ARM64 = Deno.build.arch === "aarch64";
+const O_NOFOLLOW = ARM64 ? 0o100000 : 0o400000;
+const O_DIRECTORY = ARM64 ? 0o40000 : 0o200000;
 const O_CLOEXEC = 0o2000000;
 const STATX_BASIC_STATS = 0x7ff;
 
@@ -816,8 +819,23 @@ function statxNs(view: DataView, offset: number): bigint {
  * least 256 bytes: the raw `struct statx`), for walks that stat many files without allocating
  * per call. Returns whether the call succeeded (it does not throw).
  */
-export function statxInto(path: Uint8Array<ArrayBuffer>, out: Uint8Array<ArrayBuffer>): boolean {
-  return libc().statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, out) === 0;
+export function statxInto(
+  path: Uint8Array<ArrayBuffer>,
+  out: Uint8Array<ArrayBuffer>,
+  dirfd = AT_FDCWD,
+): boolean {
+  return libc().statx(dirfd, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, out) === 0;
+}
+
+/**
+ * open(2) of the directory `path` (`O_DIRECTORY | O_NOFOLLOW`), for {@linkcode statxInto}
+ * relative to it: the kernel then looks up one name per call, not the whole path. Close it
+ * with {@linkcode close}.
+ */
+export function openDirectory(path: string): number {
+  const fd = libc().open(cstr(path), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) fail("open", path);
+  return fd;
 }
 
 /** What identifies one version of a file without reading it: `lstat` with nanosecond times. */

@@ -66,9 +66,6 @@ export function refuseUnsupported(f: BuildxFlags): void {
   if (f.network !== undefined && !["default", "none", "host"].includes(f.network)) {
     throw new ImgError(`Invalid --network "${f.network}": use default, none or host`);
   }
-  if (f.network === "host" && !f.allow.includes("network.host")) {
-    throw new ImgError("--network=host needs --allow network.host");
-  }
   if (f.check && (f.push || f.iidfile || f.metadataFile)) {
     throw new ImgError("--check builds nothing: drop --push, --iidfile and --metadata-file");
   }
@@ -121,7 +118,12 @@ export function frontendFlagOptions(f: BuildxFlags): Record<string, string> {
   const o: Record<string, string> = {};
   if (f.noCacheFilter.length) o["no-cache"] = f.noCacheFilter.join(",");
   if (f.network === "none" || f.network === "host") o["force-network-mode"] = f.network;
-  if (f.allow.length) o.allow = f.allow.join(",");
+  // As buildx: `--network host` asks for the network.host entitlement itself (docker's own
+  // builder grants it; img, its own daemon, too).
+  const allow = f.network === "host" && !f.allow.includes("network.host")
+    ? [...f.allow, "network.host"]
+    : f.allow;
+  if (allow.length) o.allow = allow.join(",");
   if (f.addHost.length) {
     o["add-hosts"] = f.addHost.map((h) => {
       const { host, ip } = parseExtraHost(h);

@@ -43,7 +43,6 @@ Deno.test("flags img cannot honour yet, and malformed ones, are refused by name"
     [{ ulimit: ["files=1"] }, /^Invalid --ulimit "files=1": unknown limit "files"/],
     [{ ulimit: ["nofile=2:1"] }, /soft limit must not be above the hard limit/],
     [{ network: "bridge" }, /^Invalid --network "bridge"/],
-    [{ network: "host" }, /^--network=host needs --allow network\.host$/],
     [{ allow: ["device"] }, /^Invalid --allow "device"/],
   ];
   for (const [flags, expected] of cases) {
@@ -55,6 +54,8 @@ Deno.test("flags img cannot honour yet, and malformed ones, are refused by name"
   }
   refuseUnsupported({ ...none, provenance: "false", sbom: "0", network: "none" });
   refuseUnsupported({ ...none, network: "host", allow: ["network.host"] });
+  // As buildx, --network host asks for the entitlement itself.
+  refuseUnsupported({ ...none, network: "host" });
   refuseUnsupported({ ...none, addHost: ["a:1.2.3.4"], shmSize: "64m", ulimit: ["nproc=-1"] });
   refuseUnsupported({ ...none, buildContext: ["a=./dir"] });
 });
@@ -85,6 +86,14 @@ Deno.test("frontend options and the image ID as buildx takes them", () => {
       "shm-size": String(128 * 1024 * 1024),
       ulimit: "nofile=512:1024,core=0:0",
     },
+  );
+  assert.deepEqual(frontendFlagOptions({ ...none, network: "host" }), {
+    "force-network-mode": "host",
+    allow: "network.host",
+  });
+  assert.deepEqual(
+    frontendFlagOptions({ ...none, network: "host", allow: ["security.insecure"] }).allow,
+    "security.insecure,network.host",
   );
   assert.equal(
     imageId([{ "containerimage.digest": "sha256:m", "containerimage.config.digest": "sha256:c" }]),

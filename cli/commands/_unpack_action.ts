@@ -87,8 +87,8 @@ export async function unpackAction(
         ctx.debug(`applying layer ${layer.digest}`);
         const blob = await ctx.state.content.open(layer.digest as Digest);
         const compression = layerCompression(layer.mediaType);
-        // Inflated and hashed on another core when possible.
-        const inWorker = decompressInWorker(blob, compression);
+        // A big layer is inflated and hashed on another core.
+        const inWorker = decompressInWorker(blob, compression, layer.size);
         const tar = inWorker?.stream ?? decompressStream(blob, compression, { reuseChunks: true });
         await applyLayer(work, tar, {
           sameOwner,

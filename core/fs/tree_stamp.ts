@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { statxInto } from "../libc.ts";
+import { AT_FDCWD, close, openDirectory, statxInto } from "../libc.ts";
 
 /**
  * How close to the walk an entry's times may be and still be trusted, in milliseconds, where
@@ -98,9 +98,10 @@ function hex(digest: ArrayBuffer): string {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Milliseconds of a `struct statx_timestamp` at `offset`. */
+/** Milliseconds of a `struct statx_timestamp` at `offset` (no BigInt: this runs per entry). */
 function timeMs(view: DataView, offset: number): number {
-  return Number(view.getBigInt64(offset, true)) * 1000 + view.getUint32(offset + 8, true) / 1e6;
+  const seconds = view.getUint32(offset, true) + view.getInt32(offset + 4, true) * 2 ** 32;
+  return seconds * 1000 + view.getUint32(offset + 8, true) / 1e6;
 }
 
 /**
@@ -116,40 +117,53 @@ export async function stampTree(
   const exclude = new Set(options.exclude ?? []);
   const stat = new Uint8Array(256);
   const zero = new Uint8Array(1);
-  // What the listing takes of each `struct statx`: uid, gid and mode; inode and size; ctime and
-  // mtime; the device.
-  const fields = [stat.subarray(20, 30), stat.subarray(32, 48), stat.subarray(96, 128)]
-    .concat(stat.subarray(136, 144));
+  // What the listing takes of each `struct statx`: uid, gid, mode, inode and size (20-48);
+  // ctime, mtime, rdev and the device (96-144). Not the atime, which reading changes.
+  const owner = stat.subarray(20, 48);
+  const times = stat.subarray(96, 144);
   const view = new DataView(stat.buffer);
-  const path = new Uint8Array(4097);
+  const name = new Uint8Array(4097);
   const listing = new Bytes();
   const racy: { rel: string; size: number; type: number }[] = [];
 
-  const visit = (abs: string, rel: string): void => {
-    const { written } = encoder.encodeInto(abs, path);
-    if (written >= path.length - 1) throw new Error(`Path too long to stamp: ${abs}`);
-    path[written] = 0;
-    if (!statxInto(path.subarray(0, written + 1), stat)) {
+  /** Stats `path` (relative to `dirfd`) into `stat`, lists it and returns its type. */
+  const visit = (dirfd: number, path: string, abs: string, rel: string): number => {
+    const { written } = encoder.encodeInto(path, name);
+    if (written >= name.length - 1) throw new Error(`Name too long to stamp: ${abs}`);
+    name[written] = 0;
+    if (!statxInto(name.subarray(0, written + 1), stat, dirfd)) {
       throw new Error(`Cannot stat ${abs}`);
     }
     listing.text(rel);
     listing.bytes(zero);
-    for (const field of fields) listing.bytes(field);
+    listing.bytes(owner);
+    listing.bytes(times);
     const type = view.getUint16(28, true) & S_IFMT;
     const ctimeNs = view.getUint32(104, true);
     const mtimeNs = view.getUint32(120, true);
     const coarse = ctimeNs % 1_000_000 === 0 && mtimeNs % 1_000_000 === 0;
     const newest = Math.max(timeMs(view, 96), timeMs(view, 112));
     if (newest >= now - (coarse ? COARSE_RACY_MARGIN_MS : RACY_MARGIN_MS)) {
-      racy.push({ rel, size: Number(view.getBigUint64(40, true)), type });
+      racy.push({ rel, size: view.getUint32(40, true) + view.getUint32(44, true) * 2 ** 32, type });
     }
-    if (type !== S_IFDIR) return;
-    for (const entry of Deno.readDirSync(abs)) {
-      const child = `${abs}/${entry.name}`;
-      if (!exclude.has(child)) visit(child, rel === "" ? entry.name : `${rel}/${entry.name}`);
+    return type;
+  };
+  /** Lists the entries of the directory `abs` (depth first), each stat'ed relative to it. */
+  const walk = (abs: string, rel: string): void => {
+    const fd = openDirectory(abs);
+    try {
+      for (const entry of Deno.readDirSync(abs)) {
+        const child = `${abs}/${entry.name}`;
+        if (exclude.has(child)) continue;
+        const childRel = rel === "" ? entry.name : `${rel}/${entry.name}`;
+        if (visit(fd, entry.name, child, childRel) === S_IFDIR) walk(child, childRel);
+      }
+    } finally {
+      close(fd);
     }
   };
-  visit(dir.replace(/(.)\/+$/, "$1"), "");
+  const root = dir.replace(/(.)\/+$/, "$1");
+  if (visit(AT_FDCWD, root, root, "") === S_IFDIR) walk(root, "");
 
   // The content of racy files and the targets of racy symlinks (a directory's "content" is
   // its entries, which the listing holds).

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { createHash, randomBytes } from "node:crypto";
-import { decompressInWorker } from "./decompress_worker.ts";
+import { decompressInWorker, WORKER_MIN_SIZE } from "./decompress_worker.ts";
 import { ImgError } from "../errors.ts";
 
 function chunked(
@@ -43,6 +43,14 @@ const payload = new TextEncoder().encode(
 Deno.test("decompressInWorker is not used for uncompressed or unknown data", () => {
   assert.equal(decompressInWorker(chunked(payload, 100), "uncompressed"), undefined);
   assert.equal(decompressInWorker(chunked(payload, 100), undefined), undefined);
+});
+
+Deno.test("decompressInWorker leaves a small blob to the caller's thread, takes a big one", async () => {
+  const compressed = new Uint8Array(gzipSync(payload));
+  assert.equal(decompressInWorker(chunked(compressed, 4096), "gzip", compressed.length), undefined);
+  const big = decompressInWorker(chunked(compressed, 4096), "gzip", WORKER_MIN_SIZE)!;
+  assert.ok(big, "a blob of WORKER_MIN_SIZE goes to the worker");
+  assert.equal(sha(await collect(big.stream)), sha(payload));
 });
 
 for (const [name, compress] of [["gzip", gzipSync], ["zstd", zstdCompressSync]] as const) {

@@ -280,10 +280,19 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
     return;
   }
   const checks = span("rootless checks (plan, unshare features)");
-  const plan = await rootlessPlan(options);
+  // The two spawn `--help`s of unshare and setpriv: side by side (the plan's unshare is the
+  // one on PATH; the plan throws when there is none).
+  const host = { ...systemHost(), ...options.host };
+  const unshare = host.findExecutable("unshare");
+  const [plan, found] = await Promise.all([
+    rootlessPlan(options),
+    unshare ? lifetimeSupport(unshare, host) : undefined,
+  ]);
   for (const w of plan.warnings) warn(w);
   const command = selfCommand();
-  const lifetime = await lifetimeSupport(plan.unshare, { ...systemHost(), ...options.host });
+  const lifetime = found && unshare === plan.unshare
+    ? found
+    : await lifetimeSupport(plan.unshare, host);
   if (!lifetime.pidNamespace) {
     debug(
       `rootless: ${plan.unshare} lacks --kill-child or --mount-proc (util-linux < 2.32): processes img starts may outlive a killed img`,

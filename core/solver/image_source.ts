@@ -111,8 +111,8 @@ export async function unpackLayers(
             ? await deps.openLayer(layer)
             : await deps.content.open(layer.digest as Digest);
           const compression = layerCompression(layer.mediaType);
-          // Inflated and hashed on another core when possible: the main thread writes files.
-          const inWorker = decompressInWorker(blob, compression);
+          // A big layer is inflated and hashed on another core: the main thread writes files.
+          const inWorker = decompressInWorker(blob, compression, layer.size);
           const tar = inWorker?.stream ??
             decompressStream(blob, compression, { reuseChunks: true });
           using _trace = span("base layer unpack");
