@@ -33,6 +33,7 @@ import { defaultStateDir } from "@img/core/state/default-dir";
 import { span } from "@img/core/trace";
 import { stampTree } from "@img/core/tree_stamp";
 import { createProgressDisplay, type ProgressMode } from "./ui/progress.ts";
+import { PREFETCH_ENV, startPrefetch } from "./prefetch.ts";
 import { VERSION } from "./version.ts";
 
 /** The environment variable that carries {@linkcode PendingRebuild} into the namespace. */
@@ -65,6 +66,16 @@ export interface RebuildArgs {
   quiet: boolean;
   /** The progress mode (`--progress`, `--no-console`). */
   progress: ProgressMode;
+  /** `--build-arg` values, in order. */
+  buildArgs: string[];
+  /** `--target`. */
+  target?: string;
+  /** `--platform` (one platform). */
+  platform?: string;
+  /** `--frontend`. */
+  frontend?: string;
+  /** `--registry-timeout`. */
+  registryTimeout?: string;
 }
 
 // Flags whose whole effect is on the result in the image store (they are in the key), by the
@@ -146,6 +157,11 @@ export function parseRebuildArgs(args: readonly string[]): RebuildArgs | undefin
     file,
     quiet,
     progress: quiet ? "quiet" : flags.has("--no-console") ? "plain" : progress as ProgressMode,
+    buildArgs: values.get("--build-arg") ?? [],
+    target: last("--target"),
+    platform: last("--platform"),
+    frontend: last("--frontend"),
+    registryTimeout: last("--registry-timeout"),
   };
 }
 
@@ -237,7 +253,8 @@ export function pendingRebuild(): PendingRebuild | undefined {
 
 /** Shows a recorded build as BuildKit shows a cached one, and prints its result. */
 function replay(record: RebuildRecord, args: RebuildArgs): void {
-  const display = createProgressDisplay({ mode: args.progress });
+  // Every step is finished: no clock to tick.
+  const display = createProgressDisplay({ mode: args.progress, ticker: false });
   const now = Date.now();
   for (const { vertex, name } of record.vertices) {
     if (vertex.startsWith("resolve:")) {
@@ -304,13 +321,18 @@ export async function fastRebuild(args: readonly string[]): Promise<number | und
     return undefined;
   }
   // Steps will run (or the result changed): into the namespace now, not after loading all of
-  // img and solving once outside (root needs no namespace).
+  // img and solving once outside (root needs no namespace). While img starts again in it,
+  // this process fetches the base image (prefetch.ts).
   if (Deno.uid() !== 0) {
+    const prefetch = startPrefetch(parsed, parsed.state ?? defaultStateDir());
     try {
       Deno.env.set(PENDING_ENV, JSON.stringify(pending));
-      await ensureRootless();
+      if (prefetch) Deno.env.set(PREFETCH_ENV, prefetch.lock);
+      await ensureRootless({ beside: prefetch?.run });
     } catch {
       // The full CLI enters it again and reports what stops it.
+      Deno.env.delete(PREFETCH_ENV);
+      prefetch?.cancel();
     }
   }
   return undefined;

@@ -8,6 +8,11 @@ Deno.test("parseRebuildArgs: builds whose flags only shape the stored image", ()
     file: undefined,
     quiet: false,
     progress: "auto",
+    buildArgs: [],
+    target: undefined,
+    platform: undefined,
+    frontend: undefined,
+    registryTimeout: undefined,
   });
   deepEqual(
     parseRebuildArgs([
@@ -24,11 +29,25 @@ Deno.test("parseRebuildArgs: builds whose flags only shape the stored image", ()
       "ctx/Dockerfile.dev",
       "--build-arg",
       "X=1",
+      "--build-arg=Y",
       "--platform",
       "linux/amd64",
+      "--target",
+      "t",
       "ctx",
     ]),
-    { state: "/s", context: "ctx", file: "ctx/Dockerfile.dev", quiet: false, progress: "plain" },
+    {
+      state: "/s",
+      context: "ctx",
+      file: "ctx/Dockerfile.dev",
+      quiet: false,
+      progress: "plain",
+      buildArgs: ["X=1", "Y"],
+      target: "t",
+      platform: "linux/amd64",
+      frontend: undefined,
+      registryTimeout: undefined,
+    },
   );
   equal(parseRebuildArgs(["build", "-q", "--progress", "tty", "."])?.progress, "quiet");
   equal(parseRebuildArgs(["-s", "/a", "--state=/b", "build", "."])?.state, "/b", "the last wins");

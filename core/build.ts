@@ -21,24 +21,17 @@ import { withMountedDir } from "./mounts.ts";
 import { Lease } from "./gc/leases.ts";
 import type { Executor } from "./executor.ts";
 import type { BuildDefinition, Frontend, FrontendClient, ResolveImageOptions } from "./frontend.ts";
-import { type LoadedImage, loadImage } from "./image/image.ts";
+import type { LoadedImage } from "./image/image.ts";
 import { RemoteBlobs } from "./image/remote_blobs.ts";
-import { findImage } from "./image/store.ts";
-import {
-  configMatchesPlatform,
-  formatPlatform,
-  hostPlatform,
-  type Platform,
-  platformMatches,
-  selectPlatformManifest,
-} from "./platform.ts";
+import { resolveBaseImage } from "./image/base_image.ts";
+import { formatPlatform, type Platform, platformMatches } from "./platform.ts";
 import type { ProgressWriter } from "./progress.ts";
 import { formatReference, parseReference, repositoryName } from "./reference.ts";
 import type { RegistryClient } from "./registry/client.ts";
 import { platformChooser, pull, push } from "./registry/transfer.ts";
 import { parseManifest } from "./image/image.ts";
 import { layerCompression } from "./media_types.ts";
-import type { Descriptor, ImageConfig, Manifest } from "./schemas.ts";
+import type { ImageConfig, Manifest } from "./schemas.ts";
 import { importOciLayoutImage } from "./archive/oci_layout.ts";
 import type { Snapshotter } from "./snapshotter.ts";
 import type { SolvedStep } from "./solver.ts";
@@ -207,43 +200,29 @@ async function build(deps: BuildDeps, options: BuildOptions, lease: Lease): Prom
     const vertex = `resolve:${name}`;
     const store = resolveOptions.ociStore;
     const vname = `[internal] load metadata for ${name}${store ? " (OCI layout)" : ""}`;
-    // A docker-image:// named context comes from its registry, as BuildKit's container driver
-    // resolves it: the local image store is not consulted.
-    const local = !options.pull && resolveOptions.resolveMode !== "pull" && !store
-      ? findImage(state.images, name, (s) => formatReference(parseReference(s)))
-      : undefined;
     const started = time();
     progress.write({ type: "vertex.started", vertex, name: vname, time: started });
     try {
-      let image: LoadedImage | undefined;
-      if (
-        local &&
-        (local.target.platform === undefined || selectPlatformManifest([local.target], platform))
-      ) {
-        // A stored image without a platform in its record is used only if its config fits.
-        image = await loadImage(state.content, local.target, platform).catch(() => undefined);
-        if (image && !configMatchesPlatform(image.config, platform)) image = undefined;
-      }
+      let image: LoadedImage;
       if (store) {
         const dir = options.ociStores?.[store];
         if (dir === undefined) throw new ImgError(`The build has no OCI layout store "${store}"`);
         if (!ref.digest) throw new ImgError(`An OCI layout image needs a digest: ${input}`);
         image = await importOciLayoutImage(dir, ref.digest, platform, state.content);
-      }
-      if (!image) {
+      } else {
         // The config is all the frontend needs: the layers stay remote blobs until a step
-        // unpacks the image (fetchImage below).
-        const result = await pull(deps.registry, ref, state.content, {
-          choose: platformChooser(platform),
-          deferLayers: remote,
-        });
-        const target: Descriptor = result.manifest;
-        // The local store keeps the host's image under the name, as `img pull` does; not for a
-        // docker-image:// named context, which leaves the local store alone.
-        if (platformMatches(hostPlatform(), platform) && resolveOptions.resolveMode !== "pull") {
-          state.images.put(name, target);
-        }
-        image = await loadImage(state.content, target, platform);
+        // unpacks the image (fetchImage below). A docker-image:// named context comes from its
+        // registry, as BuildKit's container driver resolves it, and leaves the store alone.
+        const named = resolveOptions.resolveMode === "pull";
+        image = await resolveBaseImage(
+          { state, registry: deps.registry, remote },
+          input,
+          platform,
+          {
+            pull: options.pull || named,
+            keepName: !named,
+          },
+        );
       }
       progress.write({ type: "vertex.done", vertex, name: vname, time: time(), started });
       return {

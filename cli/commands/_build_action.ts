@@ -34,6 +34,8 @@ import { checkoutGitContext, gitContextSpec, KEEP_GIT_DIR_ARG } from "./_git_con
 import { mayBuildWithoutNamespace, namespaceNeededBeforeSolve } from "./_without_namespace.ts";
 import { parseBuildContexts } from "./_build_contexts.ts";
 import { pendingRebuild, recordRebuild } from "../rebuild.ts";
+import { keyValues } from "./_key_values.ts";
+import { awaitPrefetch } from "../prefetch.ts";
 import {
   applyOutputFlags,
   type BuildxFlags,
@@ -68,26 +70,6 @@ function printCheckResult(warnings: string[], filename: string): void {
     console.log(m[2]);
     if (m[3]) console.log(`${filename}:${m[3]}`);
   }
-}
-
-function keyValues(
-  values: string[],
-  what: string,
-  env?: Record<string, string>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf("=");
-    if (eq === 0) throw new ImgError(`Invalid ${what} "${v}": use KEY=VALUE`);
-    if (eq < 0) {
-      // docker: `--build-arg NAME` takes the value from the environment, if set.
-      if (env && env[v] !== undefined) out[v] = env[v];
-      else if (!env) throw new ImgError(`Invalid ${what} "${v}": use KEY=VALUE`);
-      continue;
-    }
-    out[v.slice(0, eq)] = v.slice(eq + 1);
-  }
-  return out;
 }
 
 /** The `build` command's action. */
@@ -257,6 +239,8 @@ export async function buildAction(
     Deno.addSignalListener("SIGINT", onSignal);
     let result;
     try {
+      // The process that started this one may be fetching the base image (prefetch.ts).
+      await awaitPrefetch();
       result = await runBuild(
         {
           state,

@@ -424,3 +424,26 @@ Deno.test("numbers are formatted as Go formats them (round half to even on exact
   assert.equal(formatBytes(3_440), "3.44kB");
   assert.equal(formatBytes(27_460_000), "27.46MB");
 });
+
+Deno.test("TTY repaints a running step's clock between events; ticker: false does not", async () => {
+  for (const ticker of [true, false]) {
+    let clock = 0;
+    let out = "";
+    const display = createProgressDisplay({
+      ...TTY,
+      out: (s) => out += s,
+      now: () => clock,
+      ticker,
+    });
+    display.listener({ type: "vertex.started", vertex: "r", name: "[1/1] RUN sleep 1", time: 0 });
+    clock = 1200;
+    await new Promise((r) => setTimeout(r, 400)); // two ticks and more
+    const painted = frames(out).map((f) => f[0]);
+    display.done("FINISHED");
+    assert.deepEqual(
+      painted,
+      ticker ? ["[+] Building 0.0s (0/1)", "[+] Building 1.2s (0/1)"] : ["[+] Building 0.0s (0/1)"],
+      `ticker: ${ticker}`,
+    );
+  }
+});

@@ -18,6 +18,7 @@ export * from "./image.ts";
 export * from "./build_image.ts";
 export * from "./store.ts";
 export * from "./remote_blobs.ts";
+export * from "./base_image.ts";
 export * from "../content/store.ts";
 export {
   containerConfigSchema,

@@ -237,7 +237,15 @@ export interface EnsureRootlessOptions {
   method?: RootlessMethod;
   /** What the checks read (tests point it at temporary files). */
   host?: Partial<RootlessHost>;
+  /**
+   * Work for this process while img runs inside (it only waits otherwise), started once the
+   * process inside is: it must not throw. The exit waits for it a little at most.
+   */
+  beside?: () => Promise<void>;
 }
+
+/** How long the exit waits for {@linkcode EnsureRootlessOptions.beside} after img inside ended. */
+const BESIDE_GRACE_MS = 2_000;
 
 function parseMethod(value: string | undefined): RootlessMethod | undefined {
   if (value === undefined || value === "") return undefined;
@@ -332,8 +340,16 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
       stderr: "inherit",
     }).spawn();
   }
+  let besideDone = false;
+  const beside = options.beside?.().finally(() => besideDone = true);
   const status = await waitForwardingSignals(child, lifetime.pidNamespace);
   reexec.end();
+  if (beside && !besideDone) {
+    // A download of the prefetch, say: its partial file is removed when it ends.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([beside, new Promise((r) => timer = setTimeout(r, BESIDE_GRACE_MS))]);
+    clearTimeout(timer);
+  }
   Deno.exit(status.code);
 }
 

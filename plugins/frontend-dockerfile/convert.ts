@@ -45,6 +45,7 @@ import type { Linter } from "./checks.ts";
 import { suggest } from "./_suggest.ts";
 import { type Dockerfile, parseDockerfile, type Stage } from "./stages.ts";
 import { ShellLex } from "./shell_lex.ts";
+import { metaArgValues, platformArgs } from "./base_image.ts";
 import { toExecMount } from "./exec_mount.ts";
 import { loadNamedContext, type NamedContext, namedContextKey } from "./named_context.ts";
 
@@ -285,35 +286,18 @@ export class DockerfileConverter {
 
   /** The predefined platform args (`TARGETPLATFORM`, `BUILDARCH`, ...). */
   #platformArgs(): Map<string, string> {
-    const m = new Map<string, string>();
-    const platforms: [string, Platform][] = [
-      ["TARGET", this.#opts.platform],
-      ["BUILD", this.#opts.buildPlatform ?? this.#opts.platform],
-    ];
-    for (const [prefix, p] of platforms) {
-      m.set(`${prefix}PLATFORM`, fmtPlatform(p));
-      m.set(`${prefix}OS`, p.os);
-      m.set(`${prefix}ARCH`, p.architecture);
-      m.set(`${prefix}VARIANT`, p.variant ?? "");
-    }
-    return m;
+    return platformArgs(this.#opts.platform, this.#opts.buildPlatform ?? this.#opts.platform);
   }
 
   /** The global ARGs (before the first FROM), with overrides from `--build-arg`. */
   #metaArgs(): Map<string, string> {
-    const m = this.#platformArgs();
-    for (const inst of this.#df.metaArgs) {
-      for (const a of inst.args) {
-        const key = this.#expand(a.key, m, inst);
-        const override = this.#opts.buildArgs[key];
-        if (override !== undefined) {
-          this.#usedArgs.add(key);
-          m.set(key, override);
-        } else if (a.value !== undefined) m.set(key, this.#expand(a.value, m, inst));
-        else if (!m.has(key)) m.set(key, "");
-      }
-    }
-    return m;
+    return metaArgValues(
+      this.#df.metaArgs,
+      this.#platformArgs(),
+      this.#opts.buildArgs,
+      (word, env, inst) => this.#expand(word, env, inst),
+      this.#usedArgs,
+    );
   }
 
   #expand(

@@ -22,6 +22,7 @@ export * from "./parse_instruction.ts";
 export * from "./mount.ts";
 export * from "./duration.ts";
 export * from "./stages.ts";
+export * from "./base_image.ts";
 export * from "./expand.ts";
 export * from "./shell_lex.ts";
 export * from "./dockerignore.ts";
