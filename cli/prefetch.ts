@@ -54,6 +54,7 @@ export function startPrefetch(args: RebuildArgs, stateDir: string): Prefetch | u
   } catch {
     return undefined;
   }
+  removeStaleLocks(stateDir);
   const lock = `${stateDir}/prefetch-${Deno.pid}.lock`;
   let file: Deno.FsFile;
   try {
@@ -87,6 +88,23 @@ export function startPrefetch(args: RebuildArgs, stateDir: string): Prefetch | u
       }
     },
   };
+}
+
+/** Removes the lock files of processes that are gone (killed before they could). */
+function removeStaleLocks(stateDir: string): void {
+  try {
+    for (const { name } of Deno.readDirSync(stateDir)) {
+      const pid = name.match(/^prefetch-(\d+)\.lock$/)?.[1];
+      if (pid === undefined || pid === String(Deno.pid)) continue;
+      try {
+        Deno.statSync(`/proc/${pid}`);
+      } catch {
+        Deno.removeSync(`${stateDir}/${name}`);
+      }
+    }
+  } catch {
+    // Not ours to clean, or gone meanwhile.
+  }
 }
 
 async function prefetch(

@@ -54,6 +54,9 @@ Deno.test({
       ];
       const env = { IMG_TRACE: "1", SOURCE_DATE_EPOCH: "1700000000" };
 
+      // The lock file of a process killed before it could remove it (no such pid).
+      await Deno.mkdir(`${tmp}/a`);
+      await Deno.writeTextFile(`${tmp}/a/prefetch-2147483646.lock`, "");
       const withPrefetch = await imgOk(args(`${tmp}/a`), { env });
       // The process the user started fetched it; the build inside waited for that.
       match(withPrefetch.stderr, /^parent +base image prefetch/m, withPrefetch.stderr);
@@ -63,7 +66,7 @@ Deno.test({
         .map((r) => r.path);
       equal(blobGets.length, 2, `the config and the layer:\n${blobGets.join("\n")}`);
       deepEqual(new Set(blobGets).size, blobGets.length, "no blob downloaded twice");
-      deepEqual(await locks(`${tmp}/a`), [], "the lock file is gone");
+      deepEqual(await locks(`${tmp}/a`), [], "its lock file is gone, and the stale one");
 
       // The same image as a build that fetches everything itself (records off: no prefetch);
       // no RUN, whose files' times differ from build to build.
