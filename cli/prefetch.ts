@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { hostPlatform, parsePlatform, platformMatches } from "@img/core/platform";
+import { hostPlatform, parsePlatform, type Platform, platformMatches } from "@img/core/platform";
 import { span } from "@img/core/trace";
 import type { RebuildArgs } from "./rebuild.ts";
 
@@ -110,7 +110,7 @@ function removeStaleLocks(stateDir: string): void {
 async function prefetch(
   args: RebuildArgs,
   stateDir: string,
-  platform: ReturnType<typeof hostPlatform>,
+  platform: Platform,
 ): Promise<void> {
   const [{ parseDockerfile, targetBaseImage }, { keyValues }] = await Promise.all([
     import("@img/frontend-dockerfile"),

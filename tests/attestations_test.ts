@@ -11,7 +11,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox, pushBusyboxIndex } from "./_util/busybox.ts";
-import { img, imgOk, removeTree, run } from "./_util/img.ts";
+import { builtDigest, img, imgOk, removeTree, run } from "./_util/img.ts";
 import { allCached } from "./_util/build_steps.ts";
 import { startGitDaemon } from "./_util/git_server.ts";
 
@@ -128,12 +128,6 @@ async function blob(host: string, repo: string, digest: string): Promise<string>
   const res = await fetch(`http://${host}/v2/${repo}/blobs/${digest}`);
   equal(res.status, 200, `blob ${digest}`);
   return await res.text();
-}
-
-function builtDigest(stdout: string): string {
-  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
-  ok(m, stdout);
-  return m[1];
 }
 
 interface Attested {

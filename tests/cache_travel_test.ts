@@ -6,7 +6,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { type ProxiedRequest, startFaultProxy } from "./_util/fault_proxy.ts";
 import { pushBusybox } from "./_util/busybox.ts";
-import { img, imgOk, removeTree, run } from "./_util/img.ts";
+import { builtDigest, img, imgOk, removeTree, run } from "./_util/img.ts";
 import { allCached, stepStatus } from "./_util/build_steps.ts";
 import { mountedBlobs, uploadedBlobs } from "./_util/registry_log.ts";
 
@@ -36,12 +36,6 @@ async function writeContext(dir: string, files: Record<string, string>): Promise
 
 function contextFiles(c = "c\n"): Record<string, string> {
   return { Dockerfile: DOCKERFILE, "a.txt": "a\n", "b.txt": "b\n", "c.txt": c };
-}
-
-function builtDigest(stdout: string): string {
-  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
-  ok(m, stdout);
-  return m[1];
 }
 
 async function withEnv(

@@ -10,15 +10,9 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { startFaultProxy } from "./_util/fault_proxy.ts";
 import { pushBusybox } from "./_util/busybox.ts";
-import { img, imgOk, removeTree } from "./_util/img.ts";
+import { builtDigest, img, imgOk, removeTree } from "./_util/img.ts";
 
 const ROOT = Deno.uid() === 0;
-
-function digestOf(stdout: string): string {
-  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
-  ok(m, stdout);
-  return m[1];
-}
 
 /** The lock files a prefetch leaves in `state`, if any. */
 async function locks(state: string): Promise<string[]> {
@@ -74,7 +68,7 @@ Deno.test({
         env: { ...env, IMG_REBUILD_RECORDS: "0" },
       });
       ok(!/base image prefetch/.test(without.stderr), without.stderr);
-      equal(digestOf(withPrefetch.stdout), digestOf(without.stdout));
+      equal(builtDigest(withPrefetch.stdout), builtDigest(without.stdout));
 
       // A base that cannot be fetched: the build's own one-line error, nothing left behind.
       await Deno.writeTextFile(`${ctx}/Dockerfile`, "ARG BASE\nFROM ${BASE}-missing\n");

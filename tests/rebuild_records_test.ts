@@ -9,17 +9,11 @@
 import { equal, match, notEqual, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox } from "./_util/busybox.ts";
-import { img, imgOk, removeTree } from "./_util/img.ts";
+import { builtDigest, img, imgOk, removeTree } from "./_util/img.ts";
 import { allCached, stepStatus } from "./_util/build_steps.ts";
 
 const FAST = "rebuild record check";
 const FULL = "full CLI loaded";
-
-function digestOf(stdout: string): string {
-  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
-  ok(m, stdout);
-  return m[1];
-}
 
 /** Whether the build was answered from its record (one process, the full CLI never loaded). */
 function answeredFromRecord(stderr: string): boolean {
@@ -76,7 +70,7 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
     const cold = await build();
     equal(ran(cold.stderr).length, 2, cold.stderr);
     ok(!answeredFromRecord(cold.stderr));
-    let digest = digestOf(cold.stdout);
+    let digest = builtDigest(cold.stdout);
 
     await t.step("the same build again: answered from the record, shown cached", async () => {
       const warm = await build();
@@ -84,7 +78,7 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
       ok(!/^child /m.test(warm.stderr), "one process");
       allCached(warm.stderr);
       match(warm.stderr, /\[internal\] load metadata for .*busybox:latest\n#\d+ DONE 0\.0s/);
-      equal(digestOf(warm.stdout), digest, "the same image");
+      equal(builtDigest(warm.stdout), digest, "the same image");
       // -q is another invocation: built once fully, then answered with the same image ID.
       const quiet = await img(["build", "-q", "-f", `${tmp}/Dockerfile`, "-t", "fast", ctx], {
         state,
@@ -108,8 +102,8 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
       const changed = await build();
       ok(!answeredFromRecord(changed.stderr), changed.stderr);
       equal(ran(changed.stderr).length, 2, changed.stderr);
-      notEqual(digestOf(changed.stdout), digest);
-      digest = digestOf(changed.stdout);
+      notEqual(builtDigest(changed.stdout), digest);
+      digest = builtDigest(changed.stdout);
       equal(await file("fast", "/copy.txt"), "A\n");
       ok(answeredFromRecord((await build()).stderr), "recorded again");
     });
@@ -120,7 +114,7 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
       const changed = await build();
       ok(!answeredFromRecord(changed.stderr));
       equal(await file("fast", "/app/sub/new.txt"), "new\n");
-      digest = digestOf(changed.stdout);
+      digest = builtDigest(changed.stdout);
     });
 
     await t.step("the Dockerfile outside the context changed: built again", async () => {
@@ -128,8 +122,8 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
       await Deno.writeTextFile(`${tmp}/Dockerfile`, `${text}LABEL changed=yes\n`);
       const changed = await build();
       ok(!answeredFromRecord(changed.stderr));
-      notEqual(digestOf(changed.stdout), digest);
-      digest = digestOf(changed.stdout);
+      notEqual(builtDigest(changed.stdout), digest);
+      digest = builtDigest(changed.stdout);
     });
 
     await t.step("a variable a --build-arg takes from the environment changed", async () => {
@@ -140,7 +134,7 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
       const back = await build();
       ok(!answeredFromRecord(back.stderr), back.stderr);
       equal(ran(back.stderr).length, 0, "every step cached");
-      equal(digestOf(back.stdout), digest);
+      equal(builtDigest(back.stdout), digest);
       ok(answeredFromRecord((await build()).stderr));
     });
 
@@ -148,7 +142,7 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
       await imgOk(["rm", "fast"], { state });
       const retagged = await build();
       ok(!answeredFromRecord(retagged.stderr));
-      equal(digestOf(retagged.stdout), digest);
+      equal(builtDigest(retagged.stdout), digest);
       equal(ran(retagged.stderr).length, 0, "every step cached");
       // The base's name now points at another image: the build uses it.
       const other = `${tmp}/other`;
@@ -161,7 +155,7 @@ Deno.test("a rebuild with nothing changed is answered from its record; changes a
       await imgOk(["tag", "other", base], { state });
       const rebased = await build();
       ok(!answeredFromRecord(rebased.stderr));
-      notEqual(digestOf(rebased.stdout), digest);
+      notEqual(builtDigest(rebased.stdout), digest);
       equal(await file("fast", "/other.txt"), "other\n", "built FROM the other image");
     });
 

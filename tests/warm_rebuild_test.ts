@@ -11,7 +11,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import { startRegistry } from "./_util/registry.ts";
 import { pushBusybox } from "./_util/busybox.ts";
-import { imgOk, removeTree } from "./_util/img.ts";
+import { builtDigest, imgOk, removeTree } from "./_util/img.ts";
 
 const ROOT = Deno.uid() === 0;
 const REEXEC = "rootless re-exec";
@@ -20,12 +20,6 @@ const NO_RECORDS = { IMG_REBUILD_RECORDS: "0" };
 
 function dockerfile(base: string): string {
   return `FROM ${base}\nWORKDIR /app\nCOPY a.txt .\nRUN cat a.txt > copy.txt\nCOPY b.txt .\n`;
-}
-
-function digestOf(stdout: string): string {
-  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
-  ok(m, stdout);
-  return m[1];
 }
 
 /** The steps a plain progress log shows run (DONE), by name, leaving out metadata loads. */
@@ -67,7 +61,7 @@ Deno.test({
       ok(!/^child /m.test(warm.stderr), "one process");
       match(warm.stderr, /^#\d+ CACHED$/m);
       equal(ranSteps(warm.stderr).filter((s) => / (RUN|COPY) /.test(s)).length, 0);
-      equal(digestOf(warm.stdout), digestOf(cold.stdout), "the same image");
+      equal(builtDigest(warm.stdout), builtDigest(cold.stdout), "the same image");
 
       // The image it stored is whole: its files come out of the store as built.
       const out = `${tmp}/rootfs`;
@@ -82,7 +76,7 @@ Deno.test({
       const ran = ranSteps(changed.stderr).filter((s) => / (RUN|COPY) /.test(s));
       equal(ran.length, 1, changed.stderr);
       match(ran[0], /COPY b\.txt/);
-      ok(digestOf(changed.stdout) !== digestOf(cold.stdout));
+      ok(builtDigest(changed.stdout) !== builtDigest(cold.stdout));
 
       // An output that writes files needs the namespace, even when every step is cached.
       const local = await build("-o", `type=local,dest=${tmp}/local`);
@@ -95,7 +89,7 @@ Deno.test({
         env: { ...env, IMG_NAMESPACE: "always" },
       });
       match(always.stderr, new RegExp(REEXEC));
-      equal(digestOf(always.stdout), digestOf(changed.stdout));
+      equal(builtDigest(always.stdout), builtDigest(changed.stdout));
     } finally {
       await removeTree(tmp);
     }
@@ -114,13 +108,13 @@ Deno.test({
     try {
       const opts = { state: `${tmp}/state`, env: { ...NO_RECORDS, IMG_NAMESPACE: "always" } };
       const build = () => imgOk(["build", "--no-console", "-t", "same", ctx], opts);
-      const first = digestOf((await build()).stdout);
+      const first = builtDigest((await build()).stdout);
       await new Promise((r) => setTimeout(r, 1100));
-      equal(digestOf((await build()).stdout), first, "entering the namespace");
+      equal(builtDigest((await build()).stdout), first, "entering the namespace");
       delete (opts.env as Record<string, string>).IMG_NAMESPACE;
-      equal(digestOf((await build()).stdout), first, "without the namespace");
+      equal(builtDigest((await build()).stdout), first, "without the namespace");
       await Deno.writeTextFile(`${ctx}/b.txt`, "b2\n");
-      ok(digestOf((await build()).stdout) !== first, "a change makes another image");
+      ok(builtDigest((await build()).stdout) !== first, "a change makes another image");
     } finally {
       await removeTree(tmp);
     }

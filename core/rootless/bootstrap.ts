@@ -298,9 +298,7 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
   ]);
   for (const w of plan.warnings) warn(w);
   const command = selfCommand();
-  const lifetime = found && unshare === plan.unshare
-    ? found
-    : await lifetimeSupport(plan.unshare, host);
+  const lifetime = found ?? await lifetimeSupport(plan.unshare, host);
   if (!lifetime.pidNamespace) {
     debug(
       `rootless: ${plan.unshare} lacks --kill-child or --mount-proc (util-linux < 2.32): processes img starts may outlive a killed img`,

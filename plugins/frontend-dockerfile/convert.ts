@@ -13,6 +13,7 @@ import {
   type ExecOp,
   type ExtraHost,
   type FileAction,
+  formatPlatform,
   type FrontendClient,
   GraphBuilder,
   type History,
@@ -133,10 +134,6 @@ interface StageState {
   shell: string[];
   cmdSet: boolean;
   converted: boolean;
-}
-
-function fmtPlatform(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
 }
 
 function emptyImage(platform: Platform): ImageConfig {
@@ -281,7 +278,7 @@ export class DockerfileConverter {
   /** The start of a step's name: `[build `, or `[linux/arm64 build ` for several platforms. */
   #prefix(st: StageState): string {
     if (!this.#opts.multiPlatform) return st.prefix;
-    return `[${fmtPlatform(st.platform)}${st.prefix === "[" ? " " : ` ${st.prefix.slice(1)}`}`;
+    return `[${formatPlatform(st.platform)}${st.prefix === "[" ? " " : ` ${st.prefix.slice(1)}`}`;
   }
 
   /** The predefined platform args (`TARGETPLATFORM`, `BUILDARCH`, ...). */
@@ -467,7 +464,7 @@ export class DockerfileConverter {
         {
           type: "source",
           identifier: `docker-image://${resolved.ref}`,
-          attrs: { platform: fmtPlatform(platform) },
+          attrs: { platform: formatPlatform(platform) },
         },
         [],
         `${fromName()} ${resolved.ref}`,
@@ -555,7 +552,7 @@ export class DockerfileConverter {
     const p = platform ?? this.#opts.platform;
     const key = namedContextKey(name, p, contexts);
     if (key === undefined) return Promise.resolve(undefined);
-    const cacheKey = `${key}|${fmtPlatform(p)}`;
+    const cacheKey = `${key}|${formatPlatform(p)}`;
     let promise = this.#named.get(cacheKey);
     if (!promise) {
       promise = loadNamedContext(key, contexts[key], p, {
@@ -942,7 +939,7 @@ export class DockerfileConverter {
       {
         type: "source",
         identifier: `docker-image://${resolved.ref}`,
-        attrs: { platform: fmtPlatform(this.#opts.platform) },
+        attrs: { platform: formatPlatform(this.#opts.platform) },
       },
       [],
       `[internal] load ${resolved.ref}`,

@@ -141,3 +141,10 @@ export async function outsideId(
   if (!line) throw new Error(`No ${file} range for ${user}`);
   return Number(line[1]) + id - 1;
 }
+
+/** The image digest of `img build` (its `Successfully built sha256:...` line), asserting it is there. */
+export function builtDigest(stdout: string): string {
+  const m = stdout.match(/^Successfully built (sha256:[a-f0-9]{64})$/m);
+  if (!m) throw new Error(`No "Successfully built" line in:\n${stdout}`);
+  return m[1];
+}
