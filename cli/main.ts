@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { awaitGo } from "@img/core/rootless";
 import { markStartup } from "@img/core/trace";
 import { fastRebuild } from "./rebuild.ts";
 
@@ -19,5 +20,7 @@ export async function main(args: string[]): Promise<number> {
 
 if (import.meta.main) {
   markStartup(mainAt);
+  // Started held inside the namespace (rebuild.ts): run once the process outside says go.
+  await awaitGo();
   Deno.exit(await fastRebuild(Deno.args) ?? await main(Deno.args));
 }

@@ -27,7 +27,12 @@ import {
   touchRebuildRecord,
   writeRebuildRecord,
 } from "@img/core/rebuild_records";
-import { ensureRootless, inUserNamespace } from "@img/core/rootless";
+import {
+  ensureRootless,
+  type HeldRootless,
+  inUserNamespace,
+  startHeldRootless,
+} from "@img/core/rootless";
 import type { StateDB } from "@img/core/state";
 import { defaultStateDir } from "@img/core/state/default-dir";
 import { span } from "@img/core/trace";
@@ -279,6 +284,7 @@ export async function fastRebuild(args: readonly string[]): Promise<number | und
   if (!parsed) return undefined;
   using _trace = span("rebuild record check");
   let db: StateDB | undefined;
+  let held: HeldRootless | undefined;
   try {
     const now = Date.now();
     const stateDir = parsed.state ?? defaultStateDir();
@@ -294,6 +300,9 @@ export async function fastRebuild(args: readonly string[]): Promise<number | und
     const key = await rebuildKey(args);
     db = openExistingState(stateDir);
     const record = db && readRebuildRecord(db, key);
+    // No record: steps will run. img starts inside the namespace now, held until this process
+    // says go, and its start runs beside the context's stamp (the root needs no namespace).
+    if (!record && Deno.uid() !== 0) held = await startHeldRootless();
     let stamp = await stampTree(contextDir, { exclude, now, contentOf: record?.context.racy });
     const files = await outsideFiles(parsed, contextDir);
     if (
@@ -301,6 +310,7 @@ export async function fastRebuild(args: readonly string[]): Promise<number | und
       stamp.digest === record.context.digest &&
       JSON.stringify(files) === JSON.stringify(record.files) && rebuildRecordHolds(db, record)
     ) {
+      held?.cancel();
       touchRebuildRecord(db, key, record);
       db.close();
       replay(record, parsed);
@@ -308,7 +318,10 @@ export async function fastRebuild(args: readonly string[]): Promise<number | und
     }
     db?.close();
     if (record) stamp = await stampTree(contextDir, { exclude, now });
-    if (!stamp) return undefined;
+    if (!stamp) {
+      held?.cancel();
+      return undefined;
+    }
     pending = {
       key,
       since: now,
@@ -317,6 +330,7 @@ export async function fastRebuild(args: readonly string[]): Promise<number | und
     };
   } catch {
     // Anything unexpected: the full CLI decides, and says what is wrong.
+    held?.cancel();
     db?.close();
     return undefined;
   }
@@ -326,8 +340,12 @@ export async function fastRebuild(args: readonly string[]): Promise<number | und
   if (Deno.uid() !== 0) {
     const prefetch = startPrefetch(parsed, parsed.state ?? defaultStateDir());
     try {
-      Deno.env.set(PENDING_ENV, JSON.stringify(pending));
-      if (prefetch) Deno.env.set(PREFETCH_ENV, prefetch.lock);
+      const env = {
+        [PENDING_ENV]: JSON.stringify(pending),
+        ...(prefetch ? { [PREFETCH_ENV]: prefetch.lock } : {}),
+      };
+      if (held) await held.go(env, prefetch?.run);
+      for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
       await ensureRootless({ beside: prefetch?.run });
     } catch {
       // The full CLI enters it again and reports what stops it.

@@ -11,10 +11,29 @@ const LIBC_URL = new URL("../core/libc.ts", import.meta.url).href;
 const TEST_USER = "imgtest";
 
 const SCRIPT = `
-import { ensureRootless, inUserNamespace } from ${JSON.stringify(ROOTLESS_URL)};
+import { awaitGo, ensureRootless, inUserNamespace, startHeldRootless } from ${
+  JSON.stringify(ROOTLESS_URL)
+};
 import * as libc from ${JSON.stringify(LIBC_URL)};
 const [dir, mode, exitCode] = Deno.args;
 if (!inUserNamespace()) Deno.writeTextFileSync(dir + "/parent.pid", String(Deno.pid));
+// Started held (modes held-go, held-cancel): wait for the word, as img's entry does.
+if (inUserNamespace()) await awaitGo();
+if (mode.startsWith("held-") && !inUserNamespace()) {
+  const held = await startHeldRootless();
+  if (!held) {
+    console.error("not held");
+    Deno.exit(1);
+  }
+  // What the process outside does before it knows (img: the context's stamp).
+  await new Promise((r) => setTimeout(r, 200));
+  if (mode === "held-cancel") {
+    held.cancel();
+    Deno.exit(5);
+  }
+  await held.go({ IMG_TEST_WORD: "sent with go" });
+}
+if (inUserNamespace()) Deno.writeTextFileSync(dir + "/ran-inside", "");
 try {
   await ensureRootless({
     debug: (m) => console.error("debug: " + m),
@@ -34,6 +53,8 @@ const out: Record<string, unknown> = {
   pidNamespace: Deno.env.get("IMG_PID_NAMESPACE"),
   args: Deno.args,
   childEnv: Deno.env.get("IMG_ROOTLESS_CHILD"),
+  word: Deno.env.get("IMG_TEST_WORD"),
+  held: Deno.env.get("IMG_ROOTLESS_HELD"),
 };
 Deno.writeTextFileSync(dir + "/owned", "x");
 try {
@@ -203,6 +224,48 @@ for (const method of ["map-auto", "newuidmap"] as const) {
     });
   });
 }
+
+for (const method of ["map-auto", "newuidmap"] as const) {
+  Deno.test(`rootless (held, ${method}): img inside starts before it is needed and runs with what go sends`, async () => {
+    const user = testUser();
+    await withTestDir(async (dir) => {
+      const res = await run(user, dir, ["held-go", "4"], {
+        stdin: "not for the held child\n",
+        env: method === "newuidmap" ? { IMG_ROOTLESS_METHOD: "newuidmap" } : {},
+      });
+      assert.equal(res.code, 4, res.stderr);
+      const out = JSON.parse(res.stdout);
+      assert.equal(out.uid, 0);
+      assert.equal(out.word, "sent with go");
+      assert.equal(out.held, undefined);
+      assert.equal(out.pid, 2);
+      assert.equal(out.chown, "ok");
+      // Its standard input was the word, then the end of it.
+      assert.equal(out.stdin, "");
+    });
+  });
+}
+
+Deno.test("rootless (held): img inside sent away does nothing, prints nothing and is gone", async () => {
+  const user = testUser();
+  await withTestDir(async (dir) => {
+    const res = await run(user, dir, ["held-cancel", "0"]);
+    assert.equal(res.code, 5, res.stderr);
+    assert.equal(res.stdout, "");
+    // Whatever the held process was doing, it ends without running the program's work.
+    const running = () =>
+      [...Deno.readDirSync("/proc")].filter((e) => /^\d+$/.test(e.name)).some((e) => {
+        try {
+          return Deno.readTextFileSync(`/proc/${e.name}/cmdline`).includes(`${dir}/main.ts`);
+        } catch {
+          return false;
+        }
+      });
+    for (let i = 0; i < 50 && running(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(running(), false);
+    assert.equal(await Deno.stat(`${dir}/ran-inside`).then(() => true, () => false), false);
+  });
+});
 
 Deno.test("rootless (single mapping): only the user's own id is mapped, chown fails", async () => {
   const user = testUser();

@@ -9,6 +9,7 @@
  */
 
 import { ImgError } from "../errors.ts";
+import { programHelp } from "./_help_cache.ts";
 import {
   firstRange,
   readSubIds,
@@ -132,8 +133,7 @@ export function systemHost(): RootlessHost {
     unshareHelp(unshare) {
       let help = unshareHelps.get(unshare);
       if (!help) {
-        help = new Deno.Command(unshare, { args: ["--help"], stdin: "null", stderr: "null" })
-          .output().then((out) => new TextDecoder().decode(out.stdout));
+        help = programHelp(unshare);
         unshareHelps.set(unshare, help);
       }
       return help;

@@ -33,6 +33,7 @@ import {
 } from "./_checks.ts";
 import { span, traceChildEnv } from "../trace.ts";
 import { HOST_BINFMT_ENV, hostBinfmtHandlers } from "../binfmt.ts";
+import { programHelp } from "./_help_cache.ts";
 
 /** Set to `1` in the environment of the re-executed child. */
 export const ROOTLESS_CHILD_ENV = "IMG_ROOTLESS_CHILD";
@@ -187,20 +188,6 @@ export interface LifetimeSupport {
   setpriv: string | null;
 }
 
-/** The `--help` text of `program` ("" when it cannot run). */
-async function helpOf(program: string): Promise<string> {
-  try {
-    const out = await new Deno.Command(program, {
-      args: ["--help"],
-      stdin: "null",
-      stderr: "null",
-    }).output();
-    return new TextDecoder().decode(out.stdout);
-  } catch {
-    return "";
-  }
-}
-
 /** Asks `unshare --help` and `setpriv --help` what they can do. */
 export async function lifetimeSupport(
   unshare: string,
@@ -209,7 +196,7 @@ export async function lifetimeSupport(
   const setpriv = host.findExecutable("setpriv");
   const [unshareHelp, setprivHelp] = await Promise.all([
     host.unshareHelp(unshare).catch(() => ""),
-    setpriv ? helpOf(setpriv) : "",
+    setpriv ? programHelp(setpriv) : "",
   ]);
   return {
     pidNamespace: PID_NAMESPACE_ARGS.every((a) => unshareHelp.includes(a)),
@@ -278,7 +265,6 @@ export async function rootlessPlan(options: EnsureRootlessOptions = {}): Promise
  */
 export async function ensureRootless(options: EnsureRootlessOptions = {}): Promise<void> {
   const debug = options.debug ?? (() => {});
-  const warn = options.warn ?? ((msg: string) => console.error(`warning: ${msg}`));
   if (inUserNamespace()) {
     debug("rootless: already inside the user namespace");
     return;
@@ -287,17 +273,134 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
     debug("rootless: running as root, no user namespace needed");
     return;
   }
-  const checks = span("rootless checks (plan, unshare features)");
-  // The two spawn `--help`s of unshare and setpriv: side by side (the plan's unshare is the
-  // one on PATH; the plan throws when there is none).
+  const reexec = await prepareReexec(options);
+  const warn = options.warn ?? printWarning;
+  for (const w of reexec.plan.warnings) warn(w);
+  const running = span("rootless re-exec (spawn, child runs, exit)");
+  const child = await spawnReexec(reexec, {}, "inherit", debug);
+  await exitWithChild(child, reexec.lifetime, options.beside, running);
+}
+
+/** Set in the environment of img started by {@linkcode startHeldRootless}. */
+export const HELD_ENV = "IMG_ROOTLESS_HELD";
+
+/** img started again inside the namespace, held before it runs: see {@linkcode startHeldRootless}. */
+export interface HeldRootless {
+  /**
+   * Lets the held img run, with `env` added to its environment, then does what
+   * {@linkcode ensureRootless} does: waits for it, forwarding signals, and exits with its code.
+   */
+  go(env: Record<string, string>, beside?: () => Promise<void>): Promise<never>;
+  /** Sends the held img away: it exits at once, having done nothing. */
+  cancel(): void;
+}
+
+/**
+ * Starts this same program again inside the namespace, as {@linkcode ensureRootless} does,
+ * but held: img inside starts its runtime and loads its modules, then waits (see
+ * {@linkcode awaitGo}) until this process says go or sends it away. A caller that will most
+ * likely need the namespace starts it before it knows for sure, so that img's start inside
+ * runs beside its own work. Returns `undefined` where {@linkcode ensureRootless} would not
+ * re-execute (inside already, as root) or when the host's checks fail (`ensureRootless`
+ * reports them).
+ */
+export async function startHeldRootless(
+  options: EnsureRootlessOptions = {},
+): Promise<HeldRootless | undefined> {
+  if (inUserNamespace() || Deno.uid() === 0) return undefined;
+  const debug = options.debug ?? (() => {});
+  let reexec: Reexec;
+  try {
+    reexec = await prepareReexec(options);
+  } catch {
+    return undefined;
+  }
+  const running = span("rootless re-exec (spawn, child runs, exit)");
+  let child: Deno.ChildProcess;
+  try {
+    child = await spawnReexec(reexec, { [HELD_ENV]: "1" }, "piped", debug);
+  } catch {
+    running.end();
+    return undefined;
+  }
+  const stdin = child.stdin.getWriter();
+  let said = false;
+  const say = async (word?: string) => {
+    if (said) return;
+    said = true;
+    if (word !== undefined) await stdin.write(new TextEncoder().encode(`${word}\n`));
+    await stdin.close();
+  };
+  return {
+    async go(env, beside) {
+      const warn = options.warn ?? printWarning;
+      for (const w of reexec.plan.warnings) warn(w);
+      // An img inside that ended already (it failed to start) has closed the pipe.
+      await say(JSON.stringify(env)).catch(() => {});
+      return await exitWithChild(child, reexec.lifetime, beside, running);
+    },
+    cancel() {
+      running.end();
+      say().catch(() => {});
+    },
+  };
+}
+
+/**
+ * In img started by {@linkcode startHeldRootless}: waits until the process that started it
+ * says go, then adds the environment it sent; exits (0, having done nothing) when it is sent
+ * away. Returns at once in any other process.
+ */
+export async function awaitGo(): Promise<void> {
+  if (Deno.env.get(HELD_ENV) !== "1") return;
+  Deno.env.delete(HELD_ENV);
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    const n = await Deno.stdin.read(buf);
+    if (n === null) Deno.exit(0);
+    chunks.push(buf.slice(0, n));
+    if (buf.subarray(0, n).includes(0x0a)) break;
+  }
+  const text = new TextDecoder().decode(concatChunks(chunks));
+  const env = JSON.parse(text.slice(0, text.indexOf("\n"))) as Record<string, string>;
+  for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
+}
+
+function concatChunks(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function printWarning(msg: string): void {
+  console.error(`warning: ${msg}`);
+}
+
+/** What re-executing img in the namespace takes: the plan, the command and its environment. */
+interface Reexec {
+  plan: RootlessPlan;
+  lifetime: LifetimeSupport;
+  command: string[];
+  env: Record<string, string>;
+}
+
+/** The host's checks (an ImgError that says what to fix) and the command that enters. */
+async function prepareReexec(options: EnsureRootlessOptions): Promise<Reexec> {
+  const debug = options.debug ?? (() => {});
+  using _checks = span("rootless checks (plan, unshare features)");
+  // The two `--help`s of unshare and setpriv: side by side (the plan's unshare is the one on
+  // PATH; the plan throws when there is none).
   const host = { ...systemHost(), ...options.host };
   const unshare = host.findExecutable("unshare");
   const [plan, found] = await Promise.all([
     rootlessPlan(options),
     unshare ? lifetimeSupport(unshare, host) : undefined,
   ]);
-  for (const w of plan.warnings) warn(w);
-  const command = selfCommand();
   const lifetime = found ?? await lifetimeSupport(plan.unshare, host);
   if (!lifetime.pidNamespace) {
     debug(
@@ -317,31 +420,46 @@ export async function ensureRootless(options: EnsureRootlessOptions = {}): Promi
     env[PID_NAMESPACE_ENV] = "1";
     env[HOST_PID_ENV] = String(Deno.pid);
   }
+  return { plan, lifetime, command: selfCommand(), env };
+}
 
-  checks.end();
-  const reexec = span("rootless re-exec (spawn, child runs, exit)");
-  let child: Deno.ChildProcess;
+/** Starts img inside the namespace, with `extraEnv` and standard input as `stdin` says. */
+async function spawnReexec(
+  { plan, lifetime, command, env }: Reexec,
+  extraEnv: Record<string, string>,
+  stdin: "inherit" | "piped",
+  debug: (msg: string) => void,
+): Promise<Deno.ChildProcess> {
+  const fullEnv = { ...env, ...extraEnv };
   if (plan.method === "newuidmap") {
     debug(`rootless: ${plan.unshare} --user --mount, mapped by newuidmap: ${command.join(" ")}`);
-    child = await spawnMappedByNewuidmap(plan, command, env, lifetime);
-  } else {
-    const [program, ...args] = killedWithImg(
-      lifetime.setpriv,
-      [plan.unshare, ...unshareArgs(plan.method, command, lifetime.pidNamespace)],
-    );
-    debug(`rootless: ${program} ${args.join(" ")}`);
-    child = new Deno.Command(program, {
-      args,
-      env,
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
+    return await spawnMappedByNewuidmap(plan, command, fullEnv, lifetime, stdin);
   }
+  const [program, ...args] = killedWithImg(
+    lifetime.setpriv,
+    [plan.unshare, ...unshareArgs(plan.method, command, lifetime.pidNamespace)],
+  );
+  debug(`rootless: ${program} ${args.join(" ")}`);
+  return new Deno.Command(program, {
+    args,
+    env: fullEnv,
+    stdin,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+}
+
+/** Waits for img inside (forwarding signals), and for `beside` a little, then exits as it did. */
+async function exitWithChild(
+  child: Deno.ChildProcess,
+  lifetime: LifetimeSupport,
+  besideWork: (() => Promise<void>) | undefined,
+  running: { end(): void },
+): Promise<never> {
   let besideDone = false;
-  const beside = options.beside?.().finally(() => besideDone = true);
+  const beside = besideWork?.().finally(() => besideDone = true);
   const status = await waitForwardingSignals(child, lifetime.pidNamespace);
-  reexec.end();
+  running.end();
   if (beside && !besideDone) {
     // A download of the prefetch, say: its partial file is removed when it ends.
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -437,6 +555,7 @@ async function spawnMappedByNewuidmap(
   command: string[],
   env: Record<string, string>,
   lifetime: LifetimeSupport,
+  stdin: "inherit" | "piped",
 ): Promise<Deno.ChildProcess> {
   const { mkfifo } = await import("../libc.ts");
   let dir: string;
@@ -472,7 +591,7 @@ async function spawnMappedByNewuidmap(
     const child = new Deno.Command(program, {
       args,
       env,
-      stdin: "inherit",
+      stdin,
       stdout: "inherit",
       stderr: "inherit",
     }).spawn();

@@ -10,8 +10,11 @@
  */
 
 export {
+  awaitGo,
   ensureRootless,
   type EnsureRootlessOptions,
+  HELD_ENV,
+  type HeldRootless,
   HOST_PID_ENV,
   type IdMapping,
   inOwnPidNamespace,
@@ -26,6 +29,7 @@ export {
   ROOTLESS_METHOD_ENV,
   rootlessPlan,
   selfCommand,
+  startHeldRootless,
   unshareArgs,
 } from "./bootstrap.ts";
 export {
