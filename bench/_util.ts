@@ -5,6 +5,8 @@
  * @module
  */
 
+import { asTestUser, isRoot } from "../tests/_util/user.ts";
+
 const decoder = new TextDecoder();
 
 /** What one timed command took, and what it printed (stdout then stderr). */
@@ -29,6 +31,25 @@ export async function timed(cmd: string[], env?: Record<string, string>): Promis
   const output = decoder.decode(out.stdout) + decoder.decode(out.stderr);
   if (!out.success) throw new Error(`${cmd.join(" ")} failed:\n${output.slice(-3000)}`);
   return { seconds, output };
+}
+
+/** The line `_timer.ts` ends its output with. */
+const TIMER_LINE = /^bench-timer: ([0-9.]+) s\n?/m;
+
+/**
+ * Runs `cmd` as the unprivileged test user (through `runuser` when this is root) and times it
+ * from inside that user's session with `_timer.ts`: the time a user who typed the command
+ * waits, without runuser's own start. Throws as {@linkcode timed} does.
+ */
+export async function timedAsTestUser(cmd: string[]): Promise<Run> {
+  if (!isRoot()) return await timed(cmd);
+  const timer = new URL("./_timer.ts", import.meta.url).pathname;
+  const run = await timed(asTestUser([Deno.execPath(), "run", "-A", "--quiet", timer, ...cmd]));
+  const m = run.output.match(TIMER_LINE);
+  if (!m) {
+    throw new Error(`${cmd.join(" ")}: the timer printed no time:\n${run.output.slice(-3000)}`);
+  }
+  return { seconds: Number(m[1]), output: run.output.replace(TIMER_LINE, "") };
 }
 
 /** Whether `cmd` runs and succeeds (e.g. `["buildah", "--version"]`). */

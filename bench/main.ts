@@ -8,7 +8,8 @@
  *
  * img runs as users get it: the bundled CLI (`tools/bundle.ts`, `deno task bundle`, made at the start;
  * `BENCH_IMG=source` runs `cli/main.ts` instead), under `/usr/bin/time -v` for its peak resident
- * set size (the largest process of its tree).
+ * set size (the largest process of its tree). img and buildah are timed from inside the test
+ * user's session (`_timer.ts`), without the start of the `runuser` that switches to it.
  *
  * Cases: `simple` (five instructions), `parallel` (two stages that each `RUN sleep 2`),
  * `big-context` (5,000 small files and one 200 MB file, `COPY . /app`), `layers` (30 `RUN`s),
@@ -28,8 +29,16 @@ import { startRegistry } from "../tests/_util/registry.ts";
 import { pushBusybox } from "../tests/_util/busybox.ts";
 import { DEBIAN_BASE_TARBALL, fetchDebianBase } from "../tools/setup.ts";
 import { MAIN, removeTree, ROOT } from "../tests/_util/img.ts";
-import { asTestUser, makeSharedTempDir } from "../tests/_util/user.ts";
-import { available, buildahBud, median, type Run, timed, writeFiles } from "./_util.ts";
+import { makeSharedTempDir } from "../tests/_util/user.ts";
+import {
+  available,
+  buildahBud,
+  median,
+  type Run,
+  timed,
+  timedAsTestUser,
+  writeFiles,
+} from "./_util.ts";
 import { Engine } from "./_docker.ts";
 import { bundle } from "../tools/bundle.ts";
 
@@ -65,7 +74,7 @@ function imgTool(work: string, entry: string): Tool {
     name: "img",
     reset: () => removeTree(state),
     async build(dir, base) {
-      const cmd = asTestUser([
+      const r = await timedAsTestUser([
         TIME,
         "-v",
         Deno.execPath(),
@@ -88,7 +97,6 @@ function imgTool(work: string, entry: string): Tool {
         "bench",
         dir,
       ]);
-      const r = await timed(cmd);
       const kb = r.output.match(/Maximum resident set size \(kbytes\): (\d+)/);
       return { ...r, rssMB: kb ? Number(kb[1]) * 1024 / 1e6 : undefined };
     },
@@ -113,7 +121,7 @@ function buildahTool(work: string): Tool {
       await Deno.mkdir(root, { recursive: true });
       await Deno.chmod(root, 0o777);
     },
-    build: (dir, base) => timed(asTestUser(buildahBud(global, dir, "bench", { base }))),
+    build: (dir, base) => timedAsTestUser(buildahBud(global, dir, "bench", { base })),
   };
 }
 
