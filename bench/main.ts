@@ -306,6 +306,21 @@ try {
   await engine?.[Symbol.asyncDispose]();
 }
 
+// What any rootless, daemonless builder on Deno pays before its first step (_floor.ts),
+// measured in this run: the machine's speed drifts from one hour to the next.
+const floor: Record<string, number> = {};
+if (PEERS.includes("img")) {
+  const floorScript = new URL("./_floor.ts", import.meta.url).pathname;
+  const samples: Record<string, number[]> = { empty: [], enter: [], modules: [] };
+  for (let i = 0; i < Math.max(5, 3 * RUNS); i++) {
+    for (const mode of Object.keys(samples)) {
+      const r = await timedAsTestUser([Deno.execPath(), "run", "-A", "--quiet", floorScript, mode]);
+      samples[mode].push(r.seconds);
+    }
+  }
+  for (const [mode, xs] of Object.entries(samples)) floor[mode] = median(xs);
+}
+
 const fmt = (c?: Cell) => (c ? `${c.cold.toFixed(2)} / ${c.warm.toFixed(2)}` : "-");
 const names = tools.map((t) => t.name);
 console.log(
@@ -348,6 +363,15 @@ for (const [name, cells] of results) {
   if (img?.warmRan && name !== "last-copy") {
     misses.push(`${name}: ${img.warmRan} steps ran on a rebuild with nothing changed`);
   }
+}
+if (floor.modules !== undefined) {
+  console.log(
+    `\nfloor of a rootless two-process Deno builder here (bench/_floor.ts, medians): ${
+      floor.modules.toFixed(3)
+    } s\n  (an empty Deno process ${floor.empty.toFixed(3)} s; two, the second in a user ` +
+      `namespace, ${floor.enter.toFixed(3)} s; with node:crypto, node:zlib and node:sqlite ` +
+      `loaded inside ${floor.modules.toFixed(3)} s)`,
+  );
 }
 console.log(
   misses.length
