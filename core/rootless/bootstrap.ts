@@ -22,6 +22,7 @@
  * @module
  */
 
+import { concatBytes } from "../_bytes.ts";
 import { ImgError } from "../errors.ts";
 import {
   planRootless,
@@ -352,7 +353,7 @@ export async function startHeldRootless(
  * away. Returns at once in any other process.
  */
 export async function awaitGo(): Promise<void> {
-  if (Deno.env.get(HELD_ENV) !== "1") return;
+  if (Deno.env.get(HELD_ENV) !== "1" || !inUserNamespace()) return;
   Deno.env.delete(HELD_ENV);
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(4096);
@@ -362,19 +363,9 @@ export async function awaitGo(): Promise<void> {
     chunks.push(buf.slice(0, n));
     if (buf.subarray(0, n).includes(0x0a)) break;
   }
-  const text = new TextDecoder().decode(concatChunks(chunks));
+  const text = new TextDecoder().decode(concatBytes(chunks));
   const env = JSON.parse(text.slice(0, text.indexOf("\n"))) as Record<string, string>;
   for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
-}
-
-function concatChunks(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function printWarning(msg: string): void {
