@@ -13,6 +13,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { ImgError, NotFoundError } from "../errors.ts";
+import { enableWal } from "../state/wal.ts";
 import type { SnapshotInfo, SnapshotKind, SnapshotUsage } from "../snapshotter.ts";
 
 /** Thrown when a snapshot key is already taken. */
@@ -102,7 +103,7 @@ export class SnapshotMetadata {
   /** Opens (creating if needed) the database at `path`. */
   constructor(path: string) {
     this.#db = new DatabaseSync(path, { timeout: 30_000 });
-    this.#db.exec("PRAGMA journal_mode = WAL");
+    enableWal(this.#db);
     this.#db.exec("PRAGMA synchronous = NORMAL");
     this.#db.exec("PRAGMA foreign_keys = ON");
     this.transaction(() => this.#db.exec(SCHEMA));

@@ -7,6 +7,7 @@
  */
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { ImgError } from "../errors.ts";
+import { enableWal } from "./wal.ts";
 
 /** Schema migrations; migration `i` brings the schema from version `i` to `i + 1`. */
 const MIGRATIONS: readonly string[] = [
@@ -155,7 +156,7 @@ export class StateDB {
   /** Opens (creating and migrating if needed) the database at `path`. */
   constructor(path: string) {
     this.db = new DatabaseSync(path, { timeout: 30_000 });
-    this.db.exec("PRAGMA journal_mode = WAL");
+    enableWal(this.db);
     this.db.exec("PRAGMA synchronous = NORMAL");
     this.db.exec("PRAGMA foreign_keys = ON");
     this.#migrate(path);
