@@ -64,6 +64,11 @@ Deno.test("the entry loads only the fast path of a rebuild: no npm package, no n
   // Of the state, the database and the records only: no content store, image store or solver.
   deepEqual(
     graph.filter((m) => /^core\/(state|content|image|solver|registry)\//.test(m)),
-    ["core/state/db.ts", "core/state/default_dir.ts", "core/state/rebuild_records.ts"],
+    [
+      "core/state/db.ts",
+      "core/state/default_dir.ts",
+      "core/state/rebuild_records.ts",
+      "core/state/wal.ts",
+    ],
   );
 });
