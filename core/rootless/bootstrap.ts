@@ -355,16 +355,14 @@ export async function startHeldRootless(
 export async function awaitGo(): Promise<void> {
   if (Deno.env.get(HELD_ENV) !== "1" || !inUserNamespace()) return;
   Deno.env.delete(HELD_ENV);
+  // The process outside closes the pipe right after its one line (or without one: sent away).
+  // (Read, not through `Deno.stdin.readable`, which would stay locked for whoever reads next.)
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(4096);
-  for (;;) {
-    const n = await Deno.stdin.read(buf);
-    if (n === null) Deno.exit(0);
-    chunks.push(buf.slice(0, n));
-    if (buf.subarray(0, n).includes(0x0a)) break;
-  }
-  const text = new TextDecoder().decode(concatBytes(chunks));
-  const env = JSON.parse(text.slice(0, text.indexOf("\n"))) as Record<string, string>;
+  for (let n; (n = await Deno.stdin.read(buf)) !== null;) chunks.push(buf.slice(0, n));
+  const line = new TextDecoder().decode(concatBytes(chunks)).trim();
+  if (line === "") Deno.exit(0);
+  const env = JSON.parse(line) as Record<string, string>;
   for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
 }
 

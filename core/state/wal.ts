@@ -11,8 +11,9 @@
 import type { DatabaseSync } from "node:sqlite";
 import { ImgError } from "../errors.ts";
 
-function journalMode(db: DatabaseSync, set?: string): string {
-  const sql = set === undefined ? "PRAGMA journal_mode" : `PRAGMA journal_mode = ${set}`;
+/** The journal mode of `db`, after setting it to WAL when `toWal`. */
+function journalMode(db: DatabaseSync, toWal = false): string {
+  const sql = toWal ? "PRAGMA journal_mode = WAL" : "PRAGMA journal_mode";
   const row = db.prepare(sql).get() as { journal_mode?: string } | undefined;
   return (row?.journal_mode ?? "").toLowerCase();
 }
@@ -29,13 +30,13 @@ function sleepSync(ms: number): void {
 
 /**
  * Puts `db` in WAL mode, waiting up to `timeoutMs` for other processes that hold the database
- * meanwhile; throws SQLite's error when it still cannot.
+ * meanwhile; throws an ImgError when they still do (and any error that is not SQLite's busy).
  */
 export function enableWal(db: DatabaseSync, timeoutMs = 30_000): void {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 1;; delay = Math.min(delay * 2, 50)) {
     try {
-      if (journalMode(db) === "wal" || journalMode(db, "WAL") === "wal") return;
+      if (journalMode(db) === "wal" || journalMode(db, true) === "wal") return;
     } catch (e) {
       if (!isBusy(e) || Date.now() >= deadline) throw e;
     }
